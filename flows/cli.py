@@ -1,0 +1,213 @@
+"""The `steplens` command: ingest, report, sql.
+
+User mistakes (missing path, no input, locked warehouse, bad SQL) print one line and
+exit non-zero; tracebacks are for bugs.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before Prefect is imported: no telemetry, patient start-up, quiet console logs.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import csv  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+from enum import StrEnum  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Annotated  # noqa: E402
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from flows.settings import Settings  # noqa: E402
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Analytics for OpenAI Assistants run steps.")
+console = Console()
+errors = Console(stderr=True)
+
+WarehouseOpt = Annotated[
+    Path | None,
+    typer.Option("--warehouse", "-w", help="Warehouse directory [env STEPLENS_WAREHOUSE; "
+                 "default data/warehouse]"),
+]
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def fail(message: str, code: int = 1) -> None:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _warehouse(warehouse: Path | None) -> Settings:
+    return Settings.from_env(warehouse=warehouse).resolved()
+
+
+def _open_readonly(settings: Settings):
+    from flows import warehouse as wh
+
+    path = settings.duckdb_path
+    if not path.exists():
+        fail(f"no warehouse at {settings.warehouse}: run `steplens ingest PATH` first")
+    return wh.connect(path, read_only=True)
+
+
+class _RichProgress:
+    """Files and MB done, with rate, on stderr."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self.files_done = 0
+        self.total_files = 0
+        self.bar = Progress(
+            TextColumn("[bold]parsing[/] {task.fields[files]}"), BarColumn(),
+            DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+            console=errors, transient=True,
+        )
+        self.task = None
+
+    def start(self, total_files: int, total_bytes: int) -> None:
+        self.total_files = total_files
+        self.bar.start()
+        self.task = self.bar.add_task("parse", total=total_bytes, files=f"0/{total_files} files")
+
+    def advance(self, files: int, nbytes: int) -> None:
+        self.files_done += files
+        self.bar.update(self.task, advance=nbytes,
+                        files=f"{self.files_done}/{self.total_files} files")
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.bar.stop()
+
+
+def print_summary(summary: dict) -> None:
+    table = Table(title="ingest summary", show_header=False)
+    for key in ("files", "lines_read", "records_read", "kept", "superseded", "rejected",
+                "skipped", "seconds", "mb_per_s"):
+        table.add_row(key, str(summary.get(key)))
+    for name, rows in summary["tables"].items():
+        table.add_row(f"table {name}", str(rows))
+    balanced = "[green]yes[/]" if summary["balanced"] else "[red]NO[/]"
+    table.add_row("records_read = kept + superseded + rejected + skipped", balanced)
+    console.print(table)
+    if summary["rejected"]:
+        console.print(f"{summary['rejected']} rejected lines: "
+                      "`steplens sql \"from rejects\"` shows file, line and reason")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories to ingest")],
+    warehouse: WarehouseOpt = None,
+    workers: Annotated[int | None, typer.Option(help="Parse processes (default: cores)")] = None,
+) -> None:
+    """Ingest exported Assistants data (JSON lines, list pages, streams, SSE)."""
+    from flows import progress
+    from flows.sources import InputError
+    from flows.warehouse import WarehouseLocked
+
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        fail(f"no such file or directory: {', '.join(missing)}")
+    settings = _warehouse(warehouse)
+    from flows.ingest import ingest as ingest_flow
+
+    reporter = _RichProgress()
+    try:
+        with progress.reporting(reporter):
+            summary = ingest_flow(paths=[str(p) for p in paths],
+                                  warehouse_dir=str(settings.warehouse), workers=workers)
+    except (InputError, WarehouseLocked) as e:
+        fail(str(e))
+    finally:
+        reporter.stop()
+    print_summary(summary)
+    console.print(f"warehouse: {settings.warehouse} (`steplens report`, "
+                  f"`duckdb -readonly {settings.duckdb_path}`)")
+
+
+REPORT_VIEWS = ("step_latency", "failure_rate", "token_usage", "tool_stats")
+
+
+def _render(con, query: str, title: str | None, fmt: Format) -> None:
+    rel = con.sql(query)
+    columns = rel.columns
+    rows = rel.fetchall()
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps([dict(zip(columns, r, strict=True)) for r in rows],
+                                    default=str) + "\n")
+    elif fmt is Format.csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        sys.stdout.write(buf.getvalue())
+    else:
+        table = Table(title=title)
+        for c in columns:
+            table.add_column(c, overflow="fold")
+        for r in rows:
+            table.add_row(*(_cell(v) for v in r))
+        console.print(table)
+
+
+def _cell(v: object) -> str:
+    if v is None:
+        return "[dim]null[/]"
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e6 else f"{v:.0f}"
+    return str(v)
+
+
+@app.command()
+def report(warehouse: WarehouseOpt = None) -> None:
+    """Print the metric views: latency, failure rate, token usage, tools."""
+    settings = _warehouse(warehouse)
+    with _open_readonly(settings) as con:
+        for view in REPORT_VIEWS:
+            _render(con, f"from {view}", view, Format.table)
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="SQL over the warehouse views")],
+    warehouse: WarehouseOpt = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
+) -> None:
+    """Run ad-hoc SQL on the warehouse (read-only)."""
+    import duckdb
+
+    settings = _warehouse(warehouse)
+    with _open_readonly(settings) as con:
+        try:
+            _render(con, query, None, fmt)
+        except duckdb.Error as e:
+            fail(str(e).splitlines()[0])
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,54 @@
+"""One settings object: paths and options, with defaults that work from the repo root.
+
+Every field can be overridden by an environment variable `STEPLENS_<FIELD>` (for
+example `STEPLENS_WAREHOUSE=/srv/steplens`), and CLI flags override both.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+DEFAULT_WAREHOUSE = Path("data/warehouse")
+INPUT_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".json.gz",
+                  ".sse", ".sse.gz", ".txt")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the warehouse lives and how ingestion runs."""
+
+    warehouse: Path = DEFAULT_WAREHOUSE
+    # Parallel parse processes; 0 means one per CPU core.
+    workers: int = 0
+    # Large files are split into chunks of about this many bytes, parsed in parallel.
+    chunk_bytes: int = 64 * 1024 * 1024
+    # Snapshots of the tables kept for readers still holding an older one.
+    keep_snapshots: int = 2
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.warehouse / "steplens.duckdb"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Defaults, then `STEPLENS_*` environment variables, then non-None overrides."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            env = os.environ.get(f"STEPLENS_{f.name.upper()}")
+            if env is not None and env != "":
+                values[f.name] = Path(env) if f.name == "warehouse" else int(env)
+        settings = replace(cls(), **values)
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "warehouse" in given:
+            given["warehouse"] = Path(given["warehouse"])  # type: ignore[arg-type]
+        return replace(settings, **given)
+
+    def resolved(self) -> Settings:
+        """The same settings with an absolute warehouse path (views store absolute paths)."""
+        return replace(self, warehouse=self.warehouse.expanduser().resolve())
+
+    @property
+    def parse_workers(self) -> int:
+        return self.workers if self.workers > 0 else (os.cpu_count() or 1)

@@ -1,0 +1,161 @@
+"""Find input files and read them as numbered lines, in chunks that can run in parallel.
+
+The only I/O on the read side: discovery, gzip, raw-SSE detection, and splitting large
+plain files at line boundaries so that one big file still uses every core and is never
+loaded whole.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from flows.settings import INPUT_SUFFIXES
+from transforms.parse import ParsedBatch, parse_events, parse_lines
+from transforms.sse import looks_like_sse, sse_events
+
+READ_BLOCK = 8 * 1024 * 1024
+
+
+class InputError(Exception):
+    """A user mistake about inputs (missing path, nothing to read)."""
+
+
+def _is_input(path: Path) -> bool:
+    name = path.name.lower()
+    return not name.startswith(".") and name.endswith(INPUT_SUFFIXES)
+
+
+def discover(paths: Iterable[str | Path]) -> list[Path]:
+    """Input files under `paths` (files as given, directories recursively), sorted, absolute.
+
+    A path that does not exist is an error; a directory with no input files is not
+    (the caller decides whether "nothing to read" is one).
+    """
+    found: set[Path] = set()
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise InputError(f"no such file or directory: {raw}")
+        if path.is_file():
+            found.add(path.resolve())
+            continue
+        for root, dirs, files in os.walk(path):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files:
+                candidate = Path(root) / name
+                if _is_input(candidate):
+                    found.add(candidate.resolve())
+    return sorted(found)
+
+
+def is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
+def _open(path: Path):
+    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+
+
+def is_sse(path: Path) -> bool:
+    """Raw SSE text: by extension, or by its first non-blank line (`event:`/`data:`)."""
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith(".sse"):
+        return True
+    with _open(path) as f:
+        for line in f:
+            if line.strip():
+                return looks_like_sse(line)
+    return False
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A byte range of one file that starts at a line boundary."""
+
+    path: str
+    start: int
+    end: int  # -1: to the end of the file
+    compressed: bool = False
+    sse: bool = False
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start if self.end >= 0 else os.path.getsize(self.path)
+
+
+def plan_chunks(path: Path, chunk_bytes: int) -> list[Chunk]:
+    """Split a plain file at line boundaries into chunks of about `chunk_bytes`.
+
+    Gzip and SSE files are one chunk each (gzip cannot be split; SSE blocks span lines).
+    """
+    if is_gzip(path):
+        return [Chunk(str(path), 0, -1, compressed=True, sse=is_sse(path))]
+    if is_sse(path):
+        return [Chunk(str(path), 0, -1, sse=True)]
+    size = path.stat().st_size
+    chunks, start = [], 0
+    with open(path, "rb") as f:
+        while start < size:
+            end = start + chunk_bytes
+            if end >= size:
+                end = size
+            else:
+                f.seek(end)
+                f.readline()  # move to the next line boundary
+                end = f.tell()
+            chunks.append(Chunk(str(path), start, end))
+            start = end
+    return chunks or [Chunk(str(path), 0, 0)]
+
+
+def _lines(chunk: Chunk) -> Iterator[bytes]:
+    if chunk.compressed:
+        with gzip.open(chunk.path, "rb") as f:
+            yield from f
+        return
+    with open(chunk.path, "rb") as f:
+        f.seek(chunk.start)
+        remaining = chunk.size
+        tail = b""
+        while remaining > 0:
+            block = f.read(min(READ_BLOCK, remaining))
+            if not block:
+                break
+            remaining -= len(block)
+            parts = (tail + block).split(b"\n")
+            tail = parts.pop()
+            yield from parts
+        if tail:
+            yield tail
+
+
+def parse_chunk(chunk: Chunk) -> ParsedBatch:
+    """Read and decode one chunk, numbering its lines from 1.
+
+    Chunks of a split file are renumbered with `ParsedBatch.shift_lines` once the line
+    counts of the chunks before them are known.
+    """
+    numbered = enumerate(_lines(chunk), start=1)
+    if chunk.start == 0 and not chunk.sse:
+        numbered = _strip_bom(numbered)
+    if chunk.sse:
+        batch = parse_events(chunk.path, sse_events(_counted(numbered, counter := [0])))
+        batch.lines_read = counter[0]
+        return batch
+    return parse_lines(chunk.path, numbered)
+
+
+def _strip_bom(numbered: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
+    for n, line in numbered:
+        yield n, (line[3:] if n == 1 and line.startswith(b"\xef\xbb\xbf") else line)
+
+
+def _counted(numbered: Iterable[tuple[int, bytes]], counter: list[int]):
+    for item in numbered:
+        counter[0] += 1
+        yield item

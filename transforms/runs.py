@@ -1,0 +1,40 @@
+"""`runs`: one row per run id from every run record seen (README, "Tables")."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from transforms import ranking, schemas
+from transforms.timestamps import ended_at, seconds_between, to_timestamp, utc_day
+
+RUN_ENDED_AT = {
+    "completed": "completed_at",
+    "incomplete": "completed_at",
+    "failed": "failed_at",
+    "cancelled": "cancelled_at",
+    "expired": "expires_at",
+}
+_TIMESTAMPS = ("created_at", "started_at", "completed_at", "failed_at", "cancelled_at",
+               "expires_at", "ended_at")
+
+
+def run_winners(run_records: pl.DataFrame) -> pl.DataFrame:
+    """The winning record per run id (most advanced state), with `n_records`."""
+    return ranking.winners(run_records, "run_id", ranking.run_state_rank(),
+                           ranking.RUN_TIMESTAMPS)
+
+
+def runs(run_winners: pl.DataFrame) -> pl.DataFrame:
+    """Public `runs` rows from the winning records."""
+    return (
+        run_winners.with_columns(ended_at(RUN_ENDED_AT))
+        .with_columns(
+            queue_s=seconds_between("created_at", "started_at"),
+            duration_s=seconds_between("started_at", "ended_at"),
+            day=utc_day(),
+        )
+        .with_columns(to_timestamp(c) for c in _TIMESTAMPS)
+        .select(schemas.RUNS.names())
+        .cast(dict(schemas.RUNS))
+        .sort("run_id")
+    )

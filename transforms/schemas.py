@@ -1,0 +1,253 @@
+"""Every Polars schema steplens uses, declared once.
+
+Inference never decides a column's type: on real mixed exports Polars' inference
+either raises ("got non-null value for NULL-typed column") or picks types from the
+first rows only. Record schemas describe what the parser emits (one row per object
+occurrence, before de-duplication); table schemas are the public contract (README,
+"Tables").
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+Str = pl.String
+Int = pl.Int64
+TS = pl.Datetime("us")  # naive, holds UTC: DuckDB reads it as TIMESTAMP
+Day = pl.Date
+
+# Where a record came from: the file's absolute path, its 1-based line number, and
+# the item position inside a list page (-1 for a record that is the whole line).
+PROVENANCE: dict[str, pl.DataType] = {"rec_file": Str, "rec_line": Int, "rec_item": Int}
+
+USAGE_FIELDS: dict[str, pl.DataType] = {
+    "usage_present": pl.Boolean,
+    "prompt_tokens": Int,
+    "completion_tokens": Int,
+    "total_tokens": Int,
+    "cached_tokens": Int,
+    "reasoning_tokens": Int,
+}
+
+# Used only to pick a winner between records of one id (README, "De-duplication").
+RANKING: dict[str, pl.DataType] = {"canon_size": Int, "canon_crc": Int}
+
+STEP_RECORDS = pl.Schema(
+    {
+        **PROVENANCE,
+        "step_id": Str,
+        "run_id": Str,
+        "thread_id": Str,
+        "assistant_id": Str,
+        "type": Str,
+        "status": Str,
+        "created_at": Int,
+        "completed_at": Int,
+        "failed_at": Int,
+        "cancelled_at": Int,
+        "expired_at": Int,
+        "last_error_code": Str,
+        "last_error_message": Str,
+        "message_id": Str,
+        **USAGE_FIELDS,
+        "metadata": Str,
+        **RANKING,
+    }
+)
+
+# Tool calls carried by full step objects; joined to their step record by provenance.
+TOOL_CALL_RECORDS = pl.Schema(
+    {
+        **PROVENANCE,
+        "step_id": Str,
+        "call_index": Int,
+        "tool_call_id": Str,
+        "type": Str,
+        "function_name": Str,
+        "function_arguments": Str,
+        "function_output": Str,
+        "code_input": Str,
+        "code_log_chars": Int,
+        "code_image_count": Int,
+        "file_search_result_count": Int,
+    }
+)
+
+RUN_RECORDS = pl.Schema(
+    {
+        **PROVENANCE,
+        "run_id": Str,
+        "thread_id": Str,
+        "assistant_id": Str,
+        "model": Str,
+        "status": Str,
+        "created_at": Int,
+        "started_at": Int,
+        "completed_at": Int,
+        "failed_at": Int,
+        "cancelled_at": Int,
+        "expires_at": Int,
+        "last_error_code": Str,
+        "last_error_message": Str,
+        "incomplete_reason": Str,
+        **USAGE_FIELDS,
+        "metadata": Str,
+        **RANKING,
+    }
+)
+
+# One row per `thread.run.step.delta` event.
+DELTA_EVENTS = pl.Schema(
+    {**PROVENANCE, "step_id": Str, "step_type": Str, "message_id": Str}
+)
+
+# One row per tool-call fragment inside a delta event (`pos` = position in its list).
+DELTA_CALLS = pl.Schema(
+    {
+        **PROVENANCE,
+        "pos": Int,
+        "step_id": Str,
+        "call_index": Int,
+        "tool_call_id": Str,
+        "type": Str,
+        "function_name": Str,
+        "function_arguments": Str,
+        "function_output": Str,
+        "code_input": Str,
+        "file_search_result_count": Int,
+    }
+)
+
+# One row per code-interpreter output fragment inside a tool-call delta.
+DELTA_OUTPUTS = pl.Schema(
+    {
+        **PROVENANCE,
+        "pos": Int,
+        "step_id": Str,
+        "call_index": Int,
+        "output_index": Int,
+        "output_type": Str,
+        "logs": Str,
+        "image_file_id": Str,
+    }
+)
+
+REJECTS = pl.Schema({"source_file": Str, "line_no": Int, "reason": Str, "raw": Str})
+
+# Shapes counted and skipped, with how many records of each.
+SKIPPED = pl.Schema({"source_file": Str, "shape": Str, "records": Int})
+
+# ---- public tables (README, "Tables") ------------------------------------------------
+
+STEPS = pl.Schema(
+    {
+        "step_id": Str,
+        "run_id": Str,
+        "thread_id": Str,
+        "assistant_id": Str,
+        "model": Str,
+        "type": Str,
+        "status": Str,
+        "created_at": TS,
+        "completed_at": TS,
+        "failed_at": TS,
+        "cancelled_at": TS,
+        "expired_at": TS,
+        "ended_at": TS,
+        "latency_s": pl.Float64,
+        "last_error_code": Str,
+        "last_error_message": Str,
+        "message_id": Str,
+        "tool_call_count": Int,
+        "prompt_tokens": Int,
+        "completion_tokens": Int,
+        "total_tokens": Int,
+        "cached_tokens": Int,
+        "reasoning_tokens": Int,
+        "metadata": Str,
+        "day": Day,
+    }
+)
+
+RUNS = pl.Schema(
+    {
+        "run_id": Str,
+        "thread_id": Str,
+        "assistant_id": Str,
+        "model": Str,
+        "status": Str,
+        "created_at": TS,
+        "started_at": TS,
+        "completed_at": TS,
+        "failed_at": TS,
+        "cancelled_at": TS,
+        "expires_at": TS,
+        "ended_at": TS,
+        "last_error_code": Str,
+        "last_error_message": Str,
+        "incomplete_reason": Str,
+        "prompt_tokens": Int,
+        "completion_tokens": Int,
+        "total_tokens": Int,
+        "cached_tokens": Int,
+        "reasoning_tokens": Int,
+        "queue_s": pl.Float64,
+        "duration_s": pl.Float64,
+        "metadata": Str,
+        "day": Day,
+    }
+)
+
+TOOL_CALLS = pl.Schema(
+    {
+        "tool_call_id": Str,
+        "step_id": Str,
+        "run_id": Str,
+        "thread_id": Str,
+        "assistant_id": Str,
+        "model": Str,
+        "call_index": Int,
+        "type": Str,
+        "function_name": Str,
+        "function_arguments": Str,
+        "function_output": Str,
+        "arguments_valid_json": pl.Boolean,
+        "code_input": Str,
+        "code_log_chars": Int,
+        "code_image_count": Int,
+        "file_search_result_count": Int,
+        "step_status": Str,
+        "step_type": Str,
+        "created_at": TS,
+        "day": Day,
+    }
+)
+
+USAGE = pl.Schema(
+    {
+        "step_id": Str,
+        "run_id": Str,
+        "assistant_id": Str,
+        "model": Str,
+        "type": Str,
+        "day": Day,
+        "prompt_tokens": Int,
+        "completion_tokens": Int,
+        "total_tokens": Int,
+        "cached_tokens": Int,
+        "reasoning_tokens": Int,
+    }
+)
+
+TABLES: dict[str, pl.Schema] = {
+    "runs": RUNS,
+    "steps": STEPS,
+    "tool_calls": TOOL_CALLS,
+    "usage": USAGE,
+    "rejects": REJECTS,
+}
+
+
+def empty(schema: pl.Schema) -> pl.DataFrame:
+    """An empty frame of `schema` (tables are written even when empty, so views bind)."""
+    return pl.DataFrame(schema=schema)

@@ -1,0 +1,131 @@
+"""`steps`, `tool_calls` and `usage` from step records and deltas (README, "Tables").
+
+`step_rows` decides, per step id, which record wins and whether the tool calls come
+from that record or from reassembled deltas; the public tables are projections of it.
+"""
+
+from __future__ import annotations
+
+import orjson
+import polars as pl
+
+from transforms import ranking, schemas
+from transforms.timestamps import ended_at, seconds_between, to_timestamp, utc_day
+
+STEP_ENDED_AT = {
+    "completed": "completed_at",
+    "failed": "failed_at",
+    "cancelled": "cancelled_at",
+    "expired": "expired_at",
+}
+_TIMESTAMPS = ("created_at", "completed_at", "failed_at", "cancelled_at", "expired_at",
+               "ended_at")
+_PROVENANCE = list(schemas.PROVENANCE)
+
+
+def step_winners(step_records: pl.DataFrame) -> pl.DataFrame:
+    """The winning full record per step id, with `n_records`."""
+    return ranking.winners(step_records, "step_id", ranking.step_state_rank(),
+                           ranking.STEP_TIMESTAMPS)
+
+
+def step_rows(step_winners: pl.DataFrame, delta_steps: pl.DataFrame) -> pl.DataFrame:
+    """Winners joined with their deltas; `use_deltas` says where the tool calls come from.
+
+    A terminal winner keeps its own tool calls. Otherwise deltas, when there are any,
+    replace them; a step known only from deltas becomes an `in_progress` row.
+    """
+    joined = step_winners.join(delta_steps, on="step_id", how="full", coalesce=True)
+    has_record = pl.col("rec_file").is_not_null()
+    use_deltas = (pl.col("n_deltas").fill_null(0) > 0) & (
+        ~has_record | ~ranking.step_state_rank().cast(pl.Boolean)
+    )
+    return joined.with_columns(
+        use_deltas=use_deltas,
+        n_records=pl.col("n_records").fill_null(0),
+        n_deltas=pl.col("n_deltas").fill_null(0),
+        status=pl.when(has_record).then(pl.col("status")).otherwise(pl.lit("in_progress")),
+        type=pl.when(use_deltas).then(pl.coalesce("type", "delta_type")).otherwise("type"),
+        message_id=pl.when(use_deltas)
+        .then(pl.coalesce("message_id", "delta_message_id"))
+        .otherwise("message_id"),
+    ).drop("delta_type", "delta_message_id")
+
+
+def _json_valid(args: pl.Series) -> pl.Series:
+    """Whether each string parses as JSON (NULL for NULL): Polars has no validator."""
+    out = []
+    for text in args:
+        if text is None:
+            out.append(None)
+            continue
+        try:
+            orjson.loads(text)
+            out.append(True)
+        except orjson.JSONDecodeError:
+            out.append(False)
+    return pl.Series(args.name, out, dtype=pl.Boolean)
+
+
+def tool_calls(step_rows: pl.DataFrame, tool_call_records: pl.DataFrame,
+               reassembled_calls: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame:
+    """One row per tool call of each step, from the winning record or from deltas."""
+    from_records = tool_call_records.join(
+        step_rows.filter(~pl.col("use_deltas")).select(_PROVENANCE), on=_PROVENANCE,
+        how="semi",
+    ).drop(_PROVENANCE)
+    from_deltas = reassembled_calls.join(
+        step_rows.filter(pl.col("use_deltas")).select("step_id"), on="step_id", how="semi"
+    )
+    calls = pl.concat([from_records, from_deltas], how="diagonal_relaxed")
+    step_cols = step_rows.select(
+        "step_id", "run_id", "thread_id", "assistant_id",
+        pl.col("status").alias("step_status"), pl.col("type").alias("step_type"),
+        "created_at", day=utc_day(),
+    )
+    return (
+        calls.join(step_cols, on="step_id", how="left")
+        .join(runs.select("run_id", "model"), on="run_id", how="left")
+        .with_columns(
+            arguments_valid_json=pl.col("function_arguments").map_batches(
+                _json_valid, return_dtype=pl.Boolean
+            ),
+            created_at=to_timestamp("created_at"),
+        )
+        .select(schemas.TOOL_CALLS.names())
+        .cast(dict(schemas.TOOL_CALLS))
+        .sort("step_id", "call_index")
+    )
+
+
+def steps(step_rows: pl.DataFrame, tool_calls: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame:
+    """Public `steps` rows: one per step id, with the run's model and latency."""
+    counts = tool_calls.group_by("step_id").agg(tool_call_count=pl.len().cast(pl.Int64))
+    return (
+        step_rows.join(counts, on="step_id", how="left")
+        .join(runs.select("run_id", "model"), on="run_id", how="left")
+        .with_columns(ended_at(STEP_ENDED_AT), tool_call_count=pl.col("tool_call_count")
+                      .fill_null(0))
+        .with_columns(latency_s=seconds_between("created_at", "ended_at"), day=utc_day())
+        .with_columns(to_timestamp(c) for c in _TIMESTAMPS)
+        .select(schemas.STEPS.names())
+        .cast(dict(schemas.STEPS))
+        .sort("step_id")
+    )
+
+
+def usage(step_rows: pl.DataFrame, steps: pl.DataFrame) -> pl.DataFrame:
+    """Public `usage` rows: one per step whose winning record carries a usage object."""
+    reported = step_rows.filter(pl.col("usage_present").fill_null(False)).select("step_id")
+    return (
+        steps.join(reported, on="step_id", how="semi")
+        .select(schemas.USAGE.names())
+        .sort("step_id")
+    )
+
+
+def delta_accounting(step_rows: pl.DataFrame) -> tuple[int, int]:
+    """(deltas kept, deltas superseded): kept where the step's calls came from deltas."""
+    kept = step_rows.filter(pl.col("use_deltas"))["n_deltas"].sum()
+    return int(kept), int(step_rows["n_deltas"].sum() - kept)
+
