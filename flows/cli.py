@@ -13,6 +13,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
+import contextlib  # noqa: E402
 import csv  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
@@ -46,7 +47,7 @@ class Format(StrEnum):
 
 
 def fail(message: str, code: int = 1) -> None:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -54,13 +55,23 @@ def _warehouse(warehouse: Path | None) -> Settings:
     return Settings.from_env(warehouse=warehouse).resolved()
 
 
+@contextlib.contextmanager
 def _open_readonly(settings: Settings):
+    """A read-only connection, or one clear line when there is none to be had."""
     from flows import warehouse as wh
 
     path = settings.duckdb_path
     if not path.exists():
         fail(f"no warehouse at {settings.warehouse}: run `steplens ingest PATH` first")
-    return wh.connect(path, read_only=True)
+    try:
+        connection = wh.connect(path, read_only=True)
+        con = connection.__enter__()
+    except wh.WarehouseLocked as e:
+        fail(str(e))
+    try:
+        yield con
+    finally:
+        connection.__exit__(None, None, None)
 
 
 class _RichProgress:

@@ -270,20 +270,23 @@ class Parser:
         self.bytes_read += len(raw) + 1
         text = raw.strip()
         if not text:
+            self.records_read += 1
             self._skip("blank")
             return
         try:
             value = orjson.loads(text)
         except orjson.JSONDecodeError as e:
+            self.records_read += 1
             self._reject(line_no, f"invalid JSON: {e}", text)
             return
+        value_is_page = type(value) is dict and value.get("object") == "list" and "data" in value
+        if value_is_page:
+            self._list_page(line_no, value, text)  # counts one record per item
+            return
+        self.records_read += 1
         if type(value) is not dict:
             self._reject(line_no, f"not a JSON object (got {_tname(value)})", text)
             return
-        if value.get("object") == "list" and "data" in value:
-            self._list_page(line_no, value, text)
-            return
-        self.records_read += 1
         self._value(line_no, -1, value, text)
 
     def feed_event(self, line_no: int, event: str | None, data: bytes) -> None:

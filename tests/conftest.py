@@ -1,0 +1,39 @@
+"""Test settings: an isolated Prefect home, no telemetry, one Prefect server per session.
+
+Prefect reads its settings at import, so they are set here, before any test module
+imports `flows`. Task cache records persist in $PREFECT_HOME/storage: a fresh temp home
+per session keeps one run's cache from deciding the next run's result.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_home = tempfile.mkdtemp(prefix="steplens-prefect-")
+os.environ["PREFECT_HOME"] = _home
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.pop("STEPLENS_WAREHOUSE", None)
+
+import pytest  # noqa: E402
+
+TESTS = Path(__file__).parent
+DATA = TESTS / "data"
+REAL = DATA / "real"
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """One temporary Prefect API for every flow test of the session (~9 s, once)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+def real_files(pattern: str = "*/*.jsonl") -> list[Path]:
+    """Recorded real-API payloads copied into tests/data/real (see PROVENANCE.md there)."""
+    return sorted(REAL.glob(pattern))
