@@ -75,7 +75,7 @@ def test_list_page_items_and_events_dispatch():
     assert batch.step_records.height == 2
     assert batch.run_records.height == 1
     assert batch.step_records["rec_item"].to_list() == [0, -1]
-    skipped = dict(zip(batch.skipped["shape"], batch.skipped["records"], strict=True))
+    skipped = batch.skipped_by_shape()
     assert skipped == {"thread.message.delta": 1, "empty_list": 1}
     assert batch.records_read == 5  # two page items, one event, one message, one empty page
 
@@ -129,7 +129,7 @@ def test_one_bad_list_item_keeps_the_others():
 def test_blank_lines_unknown_shapes_and_long_raw():
     long = b'{"broken": "' + b"x" * (RAW_LIMIT * 3)
     batch = parse_lines("f", lines(b"", b"   ", {"object": "thread.created"}, {"foo": 1}, long))
-    skipped = dict(zip(batch.skipped["shape"], batch.skipped["records"], strict=True))
+    skipped = batch.skipped_by_shape()
     assert skipped == {"blank": 2, "thread.created": 1, "unknown": 1}
     assert len(batch.rejects["raw"][0]) == RAW_LIMIT
     assert batch.records_read == 5
@@ -177,5 +177,5 @@ def test_sse_blocks_match_envelopes():
     ]
     batch = parse_events("f.sse", events)
     assert batch.step_records["step_id"].to_list() == [step["id"]]
-    skipped = dict(zip(batch.skipped["shape"], batch.skipped["records"], strict=True))
+    skipped = batch.skipped_by_shape()
     assert skipped == {"thread.message.delta": 1, "done": 1}

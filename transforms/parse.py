@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import gc
 import zlib
-from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import orjson
 import polars as pl
@@ -194,6 +193,10 @@ class ParsedBatch:
     records_read: int = 0
     bytes_read: int = 0
 
+    def skipped_by_shape(self) -> dict[str, int]:
+        counts = self.skipped.group_by("shape").len().sort("shape")
+        return dict(zip(counts["shape"], counts["len"], strict=True))
+
     FRAMES = ("step_records", "tool_call_records", "run_records", "delta_events",
               "delta_calls", "delta_outputs", "rejects", "skipped")
 
@@ -204,7 +207,7 @@ class ParsedBatch:
         frames = {}
         for name in self.FRAMES:
             frame = getattr(self, name)
-            col = "line_no" if name == "rejects" else "rec_line"
+            col = "line_no" if name in ("rejects", "skipped") else "rec_line"
             frames[name] = (frame.with_columns(pl.col(col) + offset)
                             if col in frame.columns else frame)
         return ParsedBatch(**frames, lines_read=self.lines_read,
@@ -219,12 +222,6 @@ class ParsedBatch:
             name: pl.concat([getattr(b, name) for b in batches], how="vertical")
             for name in cls.FRAMES
         }
-        frames["skipped"] = (
-            frames["skipped"]
-            .group_by("source_file", "shape")
-            .agg(pl.col("records").sum())
-            .sort("source_file", "shape")
-        )
         return cls(
             **frames,
             lines_read=sum(b.lines_read for b in batches),
@@ -241,7 +238,6 @@ class Parser:
     lines_read: int = 0
     records_read: int = 0
     bytes_read: int = 0
-    skipped: Counter = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self._steps = _Columns(schemas.STEP_RECORDS)
@@ -251,6 +247,7 @@ class Parser:
         self._dcalls = _Columns(schemas.DELTA_CALLS)
         self._douts = _Columns(schemas.DELTA_OUTPUTS)
         self._rejects = _Columns(schemas.REJECTS)
+        self._skipped = _Columns(schemas.SKIPPED)
 
     # ---- entry points -----------------------------------------------------------------
 
@@ -271,7 +268,7 @@ class Parser:
         text = raw.strip()
         if not text:
             self.records_read += 1
-            self._skip("blank")
+            self._skip(line_no, "blank")
             return
         try:
             value = orjson.loads(text)
@@ -295,7 +292,7 @@ class Parser:
         self.bytes_read += len(data)
         text = data.strip()
         if text == b"[DONE]":
-            self._skip(event or "done")
+            self._skip(line_no, event or "done")
             return
         try:
             payload = orjson.loads(text) if text else None
@@ -306,14 +303,6 @@ class Parser:
         self._value(line_no, -1, envelope, text)
 
     def result(self) -> ParsedBatch:
-        skipped = pl.DataFrame(
-            {
-                "source_file": [self.source_file] * len(self.skipped),
-                "shape": list(self.skipped),
-                "records": list(self.skipped.values()),
-            },
-            schema=schemas.SKIPPED,
-        )
         return ParsedBatch(
             step_records=self._steps.frame(),
             tool_call_records=self._calls.frame(),
@@ -322,7 +311,7 @@ class Parser:
             delta_calls=self._dcalls.frame(),
             delta_outputs=self._douts.frame(),
             rejects=self._rejects.frame(),
-            skipped=skipped,
+            skipped=self._skipped.frame(),
             lines_read=self.lines_read,
             records_read=self.records_read,
             bytes_read=self.bytes_read,
@@ -330,8 +319,8 @@ class Parser:
 
     # ---- dispatch ---------------------------------------------------------------------
 
-    def _skip(self, shape: str) -> None:
-        self.skipped[shape] += 1
+    def _skip(self, line_no: int, shape: str) -> None:
+        self._skipped.add((self.source_file, line_no, shape))
 
     def _reject(self, line_no: int, reason: str, raw: bytes | str) -> None:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
@@ -345,7 +334,7 @@ class Parser:
             return
         if not data:
             self.records_read += 1
-            self._skip("empty_list")
+            self._skip(line_no, "empty_list")
             return
         for i, item in enumerate(data):
             self.records_read += 1
@@ -375,7 +364,7 @@ class Parser:
         if type(data) is not dict:
             if event.startswith("thread.run."):
                 raise BadRecord(f"{event}: data is {_tname(data)}, not an object")
-            self._skip(event)
+            self._skip(line_no, event)
             return
         kind = data.get("object")
         if kind is None:  # exporters that dropped `object`: trust the event name
@@ -388,12 +377,12 @@ class Parser:
         if kind in _HANDLERS:
             self._object(line_no, item, data, kind, prefix="data.")
         else:
-            self._skip(event)
+            self._skip(line_no, event)
 
     def _object(self, line_no: int, item: int, o: dict, kind: object, prefix: str = "") -> None:
         handler = _HANDLERS.get(kind) if type(kind) is str else None
         if handler is None:
-            self._skip(kind if type(kind) is str else "unknown")
+            self._skip(line_no, kind if type(kind) is str else "unknown")
             return
         try:
             handler(self, line_no, item, o)

@@ -134,8 +134,8 @@ DELTA_OUTPUTS = pl.Schema(
 
 REJECTS = pl.Schema({"source_file": Str, "line_no": Int, "reason": Str, "raw": Str})
 
-# Shapes counted and skipped, with how many records of each.
-SKIPPED = pl.Schema({"source_file": Str, "shape": Str, "records": Int})
+# One row per record counted and skipped (blank line, message event, unknown object...).
+SKIPPED = pl.Schema({"source_file": Str, "line_no": Int, "shape": Str})
 
 # ---- public tables (README, "Tables") ------------------------------------------------
 

@@ -122,10 +122,3 @@ def usage(step_rows: pl.DataFrame, steps: pl.DataFrame) -> pl.DataFrame:
         .select(schemas.USAGE.names())
         .sort("step_id")
     )
-
-
-def delta_accounting(step_rows: pl.DataFrame) -> tuple[int, int]:
-    """(deltas kept, deltas superseded): kept where the step's calls came from deltas."""
-    kept = step_rows.filter(pl.col("use_deltas"))["n_deltas"].sum()
-    return int(kept), int(step_rows["n_deltas"].sum() - kept)
-

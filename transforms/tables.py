@@ -1,7 +1,9 @@
 """From parsed records to the public tables, plus the accounting that must balance.
 
-This is the whole flattening pipeline as one pure function; `flows/` calls it and
-writes what it returns.
+`build_runs` and `build_steps` are the whole flattening pipeline as pure functions;
+`flows/` calls them, on all records (a clean run) or on every record of the ids a batch
+touched (an incremental run). A step's row depends only on the records of its own id
+and on its run's `model`, which is why recomputing the touched ids is enough.
 """
 
 from __future__ import annotations
@@ -13,6 +15,26 @@ import polars as pl
 from transforms import deltas, runs, steps
 from transforms.parse import ParsedBatch
 
+# Internal, per step: where its row came from. Kept beside the tables so that the
+# warehouse-wide accounting balances after any number of incremental batches.
+STEP_SOURCES = pl.Schema({
+    "step_id": pl.String,
+    "day": pl.Date,
+    "n_records": pl.Int64,
+    "n_deltas": pl.Int64,
+    "deltas_applied": pl.Int64,
+})
+
+
+@dataclass
+class StepTables:
+    """Everything keyed by step id."""
+
+    steps: pl.DataFrame
+    tool_calls: pl.DataFrame
+    usage: pl.DataFrame
+    step_sources: pl.DataFrame
+
 
 @dataclass
 class Tables:
@@ -23,6 +45,7 @@ class Tables:
     tool_calls: pl.DataFrame
     usage: pl.DataFrame
     rejects: pl.DataFrame
+    step_sources: pl.DataFrame
     accounting: dict[str, int] = field(default_factory=dict)
     skipped: pl.DataFrame | None = None
 
@@ -31,35 +54,16 @@ class Tables:
                 "usage": self.usage, "rejects": self.rejects}
 
 
-def accounting(batch: ParsedBatch, run_winners: pl.DataFrame,
-               step_rows: pl.DataFrame) -> dict[str, int]:
-    """Counts for the summary; `records_read` equals the sum of the four buckets."""
-    step_winners = int(step_rows["n_records"].gt(0).sum())
-    deltas_kept, deltas_superseded = steps.delta_accounting(step_rows)
-    counts = {
-        "lines_read": batch.lines_read,
-        "bytes_read": batch.bytes_read,
-        "records_read": batch.records_read,
-        "kept": run_winners.height + step_winners + deltas_kept,
-        "superseded": (batch.run_records.height - run_winners.height)
-        + (batch.step_records.height - step_winners) + deltas_superseded,
-        "rejected": batch.rejects.height,
-        "skipped": int(batch.skipped["records"].sum()),
-        "runs": run_winners.height,
-        "steps": step_rows.height,
-        "deltas_applied": deltas_kept,
-    }
-    counts["balanced"] = int(
-        counts["records_read"]
-        == counts["kept"] + counts["superseded"] + counts["rejected"] + counts["skipped"]
-    )
-    return counts
+def build_runs(run_records: pl.DataFrame) -> pl.DataFrame:
+    """`runs` rows for every run id in `run_records`."""
+    return runs.runs(runs.run_winners(run_records))
 
 
-def build_tables(batch: ParsedBatch) -> Tables:
-    """Every public table from one batch of parsed records."""
-    run_winners = runs.run_winners(batch.run_records)
-    runs_table = runs.runs(run_winners)
+def build_steps(batch: ParsedBatch, runs_table: pl.DataFrame) -> StepTables:
+    """`steps`, `tool_calls`, `usage` for every step id in `batch`.
+
+    `runs_table` supplies each step's `model`; it may hold more runs than the batch.
+    """
     rows = steps.step_rows(
         steps.step_winners(batch.step_records), deltas.delta_steps(batch.delta_events)
     )
@@ -68,12 +72,71 @@ def build_tables(batch: ParsedBatch) -> Tables:
         deltas.reassembled_calls(batch.delta_calls, batch.delta_outputs), runs_table,
     )
     steps_table = steps.steps(rows, calls, runs_table)
+    sources = (
+        rows.select(
+            "step_id",
+            "n_records",
+            "n_deltas",
+            deltas_applied=pl.when(pl.col("use_deltas")).then("n_deltas").otherwise(0),
+        )
+        .join(steps_table.select("step_id", "day"), on="step_id", how="left")
+        .select(STEP_SOURCES.names())
+        .cast(dict(STEP_SOURCES))
+        .sort("step_id")
+    )
+    return StepTables(steps_table, calls, steps.usage(rows, steps_table), sources)
+
+
+def balance(counts: dict[str, int]) -> dict[str, int]:
+    """Derive kept/superseded from record totals and row counts, and check the sum.
+
+    Needs: records_read, step_records, run_records, delta_events, rejected, skipped,
+    runs (rows), steps_with_record, deltas_applied.
+    """
+    out = dict(counts)
+    out["kept"] = counts["runs"] + counts["steps_with_record"] + counts["deltas_applied"]
+    out["superseded"] = (
+        counts["run_records"] - counts["runs"]
+        + counts["step_records"] - counts["steps_with_record"]
+        + counts["delta_events"] - counts["deltas_applied"]
+    )
+    out["balanced"] = int(
+        out["records_read"] == out["kept"] + out["superseded"] + out["rejected"] + out["skipped"]
+    )
+    return out
+
+
+def accounting(batch: ParsedBatch, runs_table: pl.DataFrame,
+               step_sources: pl.DataFrame) -> dict[str, int]:
+    """Counts for the summary; `records_read` equals the sum of the four buckets."""
+    return balance({
+        "lines_read": batch.lines_read,
+        "bytes_read": batch.bytes_read,
+        "records_read": batch.records_read,
+        "step_records": batch.step_records.height,
+        "run_records": batch.run_records.height,
+        "delta_events": batch.delta_events.height,
+        "rejected": batch.rejects.height,
+        "skipped": batch.skipped.height,
+        "runs": runs_table.height,
+        "steps": step_sources.height,
+        "steps_with_record": int((step_sources["n_records"] > 0).sum()),
+        "deltas_applied": int(step_sources["deltas_applied"].sum()),
+    })
+
+
+def build_tables(batch: ParsedBatch) -> Tables:
+    """Every public table from one batch of parsed records (a clean, whole build)."""
+    runs_table = build_runs(batch.run_records)
+    step_tables = build_steps(batch, runs_table)
     return Tables(
         runs=runs_table,
-        steps=steps_table,
-        tool_calls=calls,
-        usage=steps.usage(rows, steps_table),
+        steps=step_tables.steps,
+        tool_calls=step_tables.tool_calls,
+        usage=step_tables.usage,
         rejects=batch.rejects.sort("source_file", "line_no", "reason"),
-        accounting=accounting(batch, run_winners, rows),
+        step_sources=step_tables.step_sources,
+        accounting=accounting(batch, runs_table, step_tables.step_sources),
         skipped=batch.skipped,
     )
+
