@@ -112,17 +112,29 @@ class _RichProgress:
 
 
 def print_summary(summary: dict) -> None:
-    table = Table(title="ingest summary", show_header=False)
-    for key in ("files", "lines_read", "records_read", "kept", "superseded", "rejected",
-                "skipped", "seconds", "mb_per_s"):
-        table.add_row(key, str(summary.get(key)))
+    batch = summary["batch"]
+    if summary.get("no_op"):
+        console.print(f"no changes: {summary['files_unchanged']} files already ingested "
+                      "and unchanged")
+    table = Table(title="ingest summary", show_header=True)
+    table.add_column("")
+    table.add_column("this run", justify="right")
+    table.add_column("warehouse", justify="right")
+    table.add_row("files", f"{summary['files_new']} new, {summary['files_appended']} grown, "
+                  f"{summary['files_replaced']} rewritten", str(summary["files"]))
+    for key in ("lines_read", "records_read", "rejected", "skipped"):
+        table.add_row(key, str(batch.get(key, "")), str(summary[key]))
+    for key in ("kept", "superseded"):
+        table.add_row(key, "", str(summary[key]))
     for name, rows in summary["tables"].items():
-        table.add_row(f"table {name}", str(rows))
+        table.add_row(f"table {name}", "", str(rows))
+    table.add_row("seconds", str(summary["seconds"]), "")
+    table.add_row("MB/s", str(summary["mb_per_s"]), "")
     balanced = "[green]yes[/]" if summary["balanced"] else "[red]NO[/]"
-    table.add_row("records_read = kept + superseded + rejected + skipped", balanced)
+    table.add_row("records = kept + superseded + rejected + skipped", "", balanced)
     console.print(table)
     if summary["rejected"]:
-        console.print(f"{summary['rejected']} rejected lines: "
+        console.print(f"{summary['rejected']} rejected records: "
                       "`steplens sql \"from rejects\"` shows file, line and reason")
 
 
@@ -131,9 +143,18 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or directories to ingest")],
     warehouse: WarehouseOpt = None,
     workers: Annotated[int | None, typer.Option(help="Parse processes (default: cores)")] = None,
+    full_refresh: Annotated[bool, typer.Option(
+        "--full-refresh", help="Forget what was ingested and rebuild from these paths")] = False,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="If another ingest runs on this warehouse, wait for it")] = False,
 ) -> None:
-    """Ingest exported Assistants data (JSON lines, list pages, streams, SSE)."""
+    """Ingest exported Assistants data (JSON lines, list pages, streams, SSE).
+
+    Incremental: files already ingested and unchanged are not read again; grown files
+    are read from where the last run stopped.
+    """
     from flows import progress
+    from flows.snapshots import IngestRunning
     from flows.sources import InputError
     from flows.warehouse import WarehouseLocked
 
@@ -147,8 +168,9 @@ def ingest(
     try:
         with progress.reporting(reporter):
             summary = ingest_flow(paths=[str(p) for p in paths],
-                                  warehouse_dir=str(settings.warehouse), workers=workers)
-    except (InputError, WarehouseLocked) as e:
+                                  warehouse_dir=str(settings.warehouse), workers=workers,
+                                  full_refresh=full_refresh, wait=wait)
+    except (InputError, WarehouseLocked, IngestRunning) as e:
         fail(str(e))
     finally:
         reporter.stop()

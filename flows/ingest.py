@@ -1,15 +1,18 @@
-"""The ingest flow: files → parsed records → tables → a new warehouse snapshot.
+"""The ingest flow: new input → record segments → recomputed rows → a new snapshot.
 
-A handful of coarse Prefect tasks (discover, parse, flatten, publish, build views); the
-logic lives in `transforms/`. Run it as `steplens ingest PATH...`, as a plain call
-`ingest(paths=[...])` inside a Prefect context, or without Prefect as `ingest.fn(...)`.
+A handful of coarse Prefect tasks (discover, plan, parse, rebuild, publish, views); the
+logic lives in `transforms/` (pure Polars) and the storage in `records.py`,
+`snapshots.py`, `warehouse.py`. Incremental by default (README, "Incremental
+ingestion"): only new files and appended tails are read, and only the rows of the ids
+they touch are recomputed. Run it as `steplens ingest PATH...`, or call
+`ingest(paths=[...])` inside a Prefect context (tests use `prefect_test_harness`).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import time
-from collections import defaultdict
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -18,14 +21,19 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows import progress, warehouse
+from flows import progress, records, snapshots, warehouse
+from flows.faults import checkpoint
+from flows.manifest import FileEntry, FileRead, Manifest, file_reads, fingerprint, plan, work_units
+from flows.records import Range, UnitResult
 from flows.settings import Settings
-from flows.sources import Chunk, InputError, discover, parse_chunk, plan_chunks
-from transforms.parse import ParsedBatch
-from transforms.tables import Tables, build_tables
+from flows.snapshots import Change
+from flows.sources import InputError, discover
+from transforms import schemas
+from transforms.tables import STEP_SOURCES, balance, build_runs, build_steps
 
 # Below this much input, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+COUNTED = ("step_records", "run_records", "delta_events", "rejects", "skipped")
 
 
 @task(cache_policy=NO_CACHE)
@@ -33,67 +41,150 @@ def discover_inputs(paths: list[str]) -> list[Path]:
     """Every input file under `paths`; an error when there is none."""
     files = discover(paths)
     if not files:
-        raise InputError(f"no input files (.jsonl, .ndjson, .jsonl.gz, .sse) under: "
+        raise InputError(f"no input files (.jsonl, .ndjson, .json, .jsonl.gz, .sse) under: "
                          f"{', '.join(map(str, paths))}")
     return files
 
 
-def _parse_parallel(chunks: list[Chunk], workers: int) -> list[ParsedBatch]:
-    results: list[ParsedBatch | None] = [None] * len(chunks)
-    context = multiprocessing.get_context("spawn")  # fork is unsafe beside Prefect's threads
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(parse_chunk, c): i for i, c in enumerate(chunks)}
-        for future in as_completed(futures):
-            i = futures[future]
-            results[i] = future.result()
-            progress.advance(int(chunks[i].end in (-1, _file_size(chunks[i]))),
-                             chunks[i].size)
+def _unit_size(unit: list[Range]) -> int:
+    return sum(r.chunk().size for r in unit)
+
+
+@task(cache_policy=NO_CACHE)
+def parse_units(root: Path, units: list[list[Range]], settings: Settings) -> list[UnitResult]:
+    """Parse every work unit into a record segment, in parallel processes when it pays."""
+    total = sum(_unit_size(u) for u in units)
+    progress.start(len({r.path for u in units for r in u}), total)
+    ids = [records.new_segment_id() for _ in units]
+    workers = min(settings.parse_workers, len(units))
+    results: list[UnitResult | None] = [None] * len(units)
+    if workers > 1 and total >= PARALLEL_MIN_BYTES:
+        context = multiprocessing.get_context("spawn")  # fork is unsafe beside Prefect's threads
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {pool.submit(records.parse_unit, str(root), ids[i], u): i
+                       for i, u in enumerate(units)}
+            for future in as_completed(futures):
+                i = futures[future]
+                results[i] = future.result()
+                progress.advance(len({r.path for r in units[i]}), _unit_size(units[i]))
+    else:
+        for i, unit in enumerate(units):
+            results[i] = records.parse_unit(str(root), ids[i], unit)
+            progress.advance(len({r.path for r in unit}), _unit_size(unit))
     return results  # type: ignore[return-value]
 
 
-def _file_size(chunk: Chunk) -> int:
-    return Path(chunk.path).stat().st_size
+def update_manifest(root: Path, manifest: Manifest, reads: list[FileRead],
+                    results: list[UnitResult]) -> tuple[Manifest, pl.Series, pl.Series]:
+    """The manifest after this batch, and the (step ids, run ids) whose rows must change.
+
+    Rows of rewritten files, and of an unterminated last line that has since grown, are
+    removed from the old segments first; then the new segments are added.
+    """
+    segments = dict(manifest.segments)
+    removed_steps, removed_runs = [], []
+    for fr in reads:
+        p = fr.plan
+        from_line = 1 if p.action == "replace" else p.drop_from_line
+        if from_line is not None:
+            segments, s_ids, r_ids = records.remove_file_rows(root, segments, p.path, from_line)
+            removed_steps.append(s_ids)
+            removed_runs.append(r_ids)
+    new_segments = {r.info.segment_id: r.info for r in results}
+    step_ids, run_ids = records.keys(root, new_segments)
+    segments.update(new_segments)
+
+    lines_read = Counter()
+    for r in results:
+        for (path, _start), n in r.lines.items():
+            lines_read[path] += n
+    files = dict(manifest.files)
+    for fr in reads:
+        p = fr.plan
+        consumed_lines = fr.consumed_lines if fr.consumed_lines is not None else lines_read[p.path]
+        files[p.path] = FileEntry(
+            path=p.path, kind=p.kind, size=p.size, mtime_ns=p.mtime_ns,
+            consumed_bytes=fr.consumed_bytes, consumed_lines=consumed_lines,
+            fingerprint=fingerprint(Path(p.path), fr.consumed_bytes), tail_line=fr.tail_line,
+        )
+    affected_steps = pl.concat([step_ids, *removed_steps]).unique()
+    affected_runs = pl.concat([run_ids, *removed_runs]).unique()
+    return Manifest(files, segments), affected_steps, affected_runs
 
 
-def _renumber(chunks: list[Chunk], batches: list[ParsedBatch]) -> list[ParsedBatch]:
-    """Give chunks of a split file their real line numbers (chunks are in file order)."""
-    seen: dict[str, int] = defaultdict(int)
-    out = []
-    for chunk, batch in zip(chunks, batches, strict=True):
-        out.append(batch.shift_lines(seen[chunk.path]))
-        seen[chunk.path] += batch.lines_read
-    return out
+def _steps_of_runs(prev: Path | None, run_ids: pl.Series) -> pl.Series:
+    """Step ids the current snapshot holds for `run_ids` (their `model` may change)."""
+    return (
+        snapshots.read_table(prev, "steps", schemas.STEPS)
+        .select("step_id", "run_id")
+        .filter(pl.col("run_id").is_in(run_ids.implode()))
+        .collect()["step_id"]
+    )
 
 
 @task(cache_policy=NO_CACHE)
-def parse_files(files: list[Path], settings: Settings) -> ParsedBatch:
-    """Decode every file into record frames, in parallel processes when it pays."""
-    chunks = [c for f in files for c in plan_chunks(f, settings.chunk_bytes)]
-    total = sum(c.size for c in chunks)
-    progress.start(len(files), total)
-    workers = min(settings.parse_workers, len(chunks))
-    if workers > 1 and total >= PARALLEL_MIN_BYTES:
-        batches = _parse_parallel(chunks, workers)
-    else:
-        batches = []
-        for chunk in chunks:
-            batches.append(parse_chunk(chunk))
-            progress.advance(int(chunk.end in (-1, _file_size(chunk))), chunk.size)
-    return ParsedBatch.concat(_renumber(chunks, batches))
+def rebuild(root: Path, prev: Path | None, manifest: Manifest, affected_steps: pl.Series,
+            affected_runs: pl.Series) -> dict[str, Change]:
+    """Recompute the rows of every affected id from all of its records."""
+    step_ids = pl.concat([affected_steps, _steps_of_runs(prev, affected_runs)]).unique()
+    batch = records.load(root, manifest.segments, step_ids, affected_runs)
+    runs_new = build_runs(batch.run_records)
+    needed = batch.step_records.select("run_id").unique()
+    model_lookup = pl.concat([
+        snapshots.read_table(prev, "runs", schemas.RUNS)
+        .select("run_id", "model")
+        .join(needed.lazy(), on="run_id", how="semi")
+        .filter(~pl.col("run_id").is_in(affected_runs.implode()))
+        .collect(),
+        runs_new.select("run_id", "model"),
+    ])
+    step_tables = build_steps(batch, model_lookup)
+    return {
+        "runs": Change(affected_runs, runs_new),
+        "steps": Change(step_ids, step_tables.steps),
+        "tool_calls": Change(step_ids, step_tables.tool_calls),
+        "usage": Change(step_ids, step_tables.usage),
+        "_step_sources": Change(step_ids, step_tables.step_sources),
+    }
 
 
-@task(cache_policy=NO_CACHE)
-def flatten(batch: ParsedBatch) -> Tables:
-    """Records → public tables (pure Polars, `transforms.tables.build_tables`)."""
-    return build_tables(batch)
+def warehouse_totals(root: Path, manifest: Manifest) -> dict[str, int]:
+    """Accounting over everything the warehouse holds; it must balance."""
+    snap = snapshots.current_snapshot(root)
+    rows = Counter()
+    for info in manifest.segments.values():
+        rows.update({k: info.rows.get(k, 0) for k in COUNTED})
+    sources = (
+        snapshots.read_table(snap, "_step_sources", STEP_SOURCES)
+        .select(steps=pl.len(), steps_with_record=(pl.col("n_records") > 0).sum(),
+                deltas_applied=pl.col("deltas_applied").sum())
+        .collect().row(0, named=True)
+    )
+    tables = {t: snapshots.read_table(snap, t, s).select(pl.len()).collect().item()
+              for t, (_, s) in snapshots.KEYED.items() if not t.startswith("_")}
+    tables["rejects"] = rows["rejects"]
+    totals = balance({
+        "lines_read": sum(e.consumed_lines + (1 if e.tail_line else 0)
+                          for e in manifest.files.values()),
+        "records_read": sum(rows[k] for k in COUNTED),
+        "step_records": rows["step_records"],
+        "run_records": rows["run_records"],
+        "delta_events": rows["delta_events"],
+        "rejected": rows["rejects"],
+        "skipped": rows["skipped"],
+        "runs": tables["runs"],
+        "steps": sources["steps"],
+        "steps_with_record": int(sources["steps_with_record"] or 0),
+        "deltas_applied": int(sources["deltas_applied"] or 0),
+    })
+    totals["tables"] = tables
+    return totals
 
 
-@task(cache_policy=NO_CACHE)
-def publish_snapshot(tables: Tables, summary: dict, settings: Settings) -> str:
-    """Write the tables as a new snapshot and swap it in atomically."""
-    root = settings.warehouse
-    path = warehouse.publish(root, tables.frames(), summary, keep=settings.keep_snapshots)
-    return str(path)
+def skipped_by_shape(root: Path, manifest: Manifest) -> dict[str, int]:
+    counts = (records.scan(root, manifest.segments, "skipped").group_by("shape").len()
+              .sort("shape").collect())
+    return dict(zip(counts["shape"], counts["len"], strict=True))
 
 
 @task(cache_policy=NO_CACHE)
@@ -102,63 +193,97 @@ def build_views(settings: Settings) -> str:
     return str(warehouse.build_duckdb(settings.warehouse))
 
 
-def summarize(files: list[Path], tables: Tables, seconds: float) -> dict:
-    """The ingest summary: accounting that balances, table sizes, throughput."""
-    acc = dict(tables.accounting)
-    skipped = {}
-    if tables.skipped is not None:
-        counts = tables.skipped.group_by("shape").len().sort("shape")
-        skipped = dict(zip(counts["shape"], counts["len"], strict=True))
-    return {
-        "files": len(files),
-        **acc,
-        "skipped_by_shape": skipped,
-        "tables": {name: frame.height for name, frame in tables.frames().items()},
-        "seconds": round(seconds, 3),
-        "mb_per_s": round(acc["bytes_read"] / 1e6 / seconds, 2) if seconds > 0 else None,
-    }
-
-
 def summary_markdown(summary: dict) -> str:
-    lines = [
-        "| measure | value |", "|---|---|",
-        *(f"| {k} | {summary[k]} |" for k in (
-            "files", "lines_read", "records_read", "kept", "superseded", "rejected",
-            "skipped", "balanced", "seconds", "mb_per_s")),
-    ]
+    keys = ("files", "files_new", "files_appended", "files_replaced", "files_unchanged",
+            "lines_read", "records_read", "kept", "superseded", "rejected", "skipped",
+            "balanced", "seconds", "mb_per_s")
+    lines = ["| measure | value |", "|---|---|",
+             *(f"| {k} | {summary.get(k)} |" for k in keys)]
     lines += ["", "| table | rows |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in summary["tables"].items()]
-    if summary["skipped_by_shape"]:
+    if summary.get("skipped_by_shape"):
         lines += ["", "| skipped shape | records |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in summary["skipped_by_shape"].items()]
     return "\n".join(lines)
 
 
-@flow(name="steplens-ingest", log_prints=False)
-def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | None = None,
-           chunk_mb: int | None = None) -> dict:
-    """Ingest exported Assistants data under `paths` into the warehouse.
+def _batch_counts(results: list[UnitResult]) -> dict[str, int]:
+    rows = Counter()
+    for r in results:
+        rows.update({k: r.info.rows.get(k, 0) for k in COUNTED})
+    return {
+        "lines_read": sum(r.lines_read for r in results),
+        "bytes_read": sum(r.bytes_read for r in results),
+        "records_read": sum(rows.values()),
+        "rejected": rows["rejects"],
+        "skipped": rows["skipped"],
+    }
 
-    Returns the summary (also logged and published as the `ingest-summary` artifact):
-    `records_read = kept + superseded + rejected + skipped` must hold.
+
+@flow(name="steplens-ingest")
+def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | None = None,
+           chunk_mb: int | None = None, full_refresh: bool = False, wait: bool = False) -> dict:
+    """Ingest exported Assistants data under `paths` into the warehouse, incrementally.
+
+    Returns the summary (also logged, written beside the snapshot and published as the
+    `ingest-summary` artifact). Its `totals` cover everything the warehouse holds and
+    balance: `records_read = kept + superseded + rejected + skipped`; `batch` is what
+    this run read.
     """
     logger = get_run_logger()
     settings = Settings.from_env(
         warehouse=warehouse_dir, workers=workers,
         chunk_bytes=chunk_mb * 1024 * 1024 if chunk_mb else None,
     ).resolved()
+    root = settings.warehouse
     started = time.perf_counter()
-    files = discover_inputs(paths)
-    batch = parse_files(files, settings)
-    tables = flatten(batch)
-    summary = summarize(files, tables, time.perf_counter() - started)
-    publish_snapshot(tables, summary, settings)
-    build_views(settings)
-    summary["seconds"] = round(time.perf_counter() - started, 3)
+    with snapshots.ingest_lock(root, wait=wait):
+        files = discover_inputs(paths)
+        prev = None if full_refresh else snapshots.current_snapshot(root)
+        manifest = Manifest.from_json(snapshots.read_json(prev, snapshots.MANIFEST))
+        plans = plan(files, manifest, full_refresh=full_refresh)
+        actions = Counter(p.action for p in plans)
+        reads = file_reads(plans, settings.chunk_bytes)
+        if reads or prev is None:
+            units = work_units(reads, settings.chunk_bytes)
+            results = parse_units(root, units, settings)
+            checkpoint("after_parse")
+            manifest, affected_steps, affected_runs = update_manifest(root, manifest, reads,
+                                                                     results)
+            checkpoint("after_remove")
+            changes = rebuild(root, prev, manifest, affected_steps, affected_runs)
+            batch = _batch_counts(results)
+            batch.update(step_ids_recomputed=changes["steps"].keys.len(),
+                         run_ids_recomputed=changes["runs"].keys.len())
+            snapshots.publish(root, changes, records.rejects(root, manifest.segments),
+                              manifest.to_json(), {}, settings.partition,
+                              full=prev is None, keep=settings.keep_snapshots)
+            records.prune(root, set(manifest.segments))
+        else:
+            batch = {"lines_read": 0, "bytes_read": 0, "records_read": 0, "rejected": 0,
+                     "skipped": 0, "step_ids_recomputed": 0, "run_ids_recomputed": 0}
+            logger.info("no changes: %d files unchanged", actions["unchanged"])
+        build_views(settings)
+        seconds = time.perf_counter() - started
+        totals = warehouse_totals(root, manifest)
+        summary = {
+            "files": len(files),
+            **{f"files_{a}": actions[a] for a in ("new", "appended", "replaced", "unchanged")},
+            **{k: v for k, v in totals.items()},
+            "batch": batch,
+            "skipped_by_shape": skipped_by_shape(root, manifest),
+            "seconds": round(seconds, 3),
+            "mb_per_s": round(batch["bytes_read"] / 1e6 / seconds, 2) if seconds else None,
+            "no_op": not reads and prev is not None,
+        }
+        summary["files_appended"] = actions["append"]
+        summary["files_replaced"] = actions["replace"]
+        snapshots.write_summary(root, summary)
     logger.info("ingest summary: %s", {k: v for k, v in summary.items()
-                                       if k not in ("skipped_by_shape",)})
+                                       if k != "skipped_by_shape"})
     if not summary["balanced"]:
         logger.error("accounting does not balance: %s", summary)
     create_markdown_artifact(key="ingest-summary", markdown=summary_markdown(summary),
                              description="steplens ingest accounting")
     return summary
+

@@ -26,6 +26,11 @@ class Settings:
     chunk_bytes: int = 64 * 1024 * 1024
     # Snapshots of the tables kept for readers still holding an older one.
     keep_snapshots: int = 2
+    # Table partitions: "month" (default: few files, fast scans) or "day".
+    partition: str = "month"
+    # A CSV of model prices overriding data/prices.csv model by model (flows/prices.py);
+    # remembered in the warehouse as prices.csv once given.
+    prices: Path | None = None
 
     @property
     def duckdb_path(self) -> Path:
@@ -38,11 +43,14 @@ class Settings:
         for f in fields(cls):
             env = os.environ.get(f"STEPLENS_{f.name.upper()}")
             if env is not None and env != "":
-                values[f.name] = Path(env) if f.name == "warehouse" else int(env)
+                values[f.name] = (Path(env) if f.name in ("warehouse", "prices")
+                                  else env if f.type in ("str", str) else int(env))
         settings = replace(cls(), **values)
         given = {k: v for k, v in overrides.items() if v is not None}
         if "warehouse" in given:
             given["warehouse"] = Path(given["warehouse"])  # type: ignore[arg-type]
+        if "prices" in given:
+            given["prices"] = Path(given["prices"])  # type: ignore[arg-type]
         return replace(settings, **given)
 
     def resolved(self) -> Settings:

@@ -88,29 +88,37 @@ class Chunk:
         return self.end - self.start if self.end >= 0 else os.path.getsize(self.path)
 
 
-def plan_chunks(path: Path, chunk_bytes: int) -> list[Chunk]:
-    """Split a plain file at line boundaries into chunks of about `chunk_bytes`.
-
-    Gzip and SSE files are one chunk each (gzip cannot be split; SSE blocks span lines).
-    """
-    if is_gzip(path):
-        return [Chunk(str(path), 0, -1, compressed=True, sse=is_sse(path))]
-    if is_sse(path):
-        return [Chunk(str(path), 0, -1, sse=True)]
-    size = path.stat().st_size
-    chunks, start = [], 0
+def split_points(path: Path, start: int, end: int, chunk_bytes: int) -> list[int]:
+    """Offsets that cut `[start, end)` into pieces of about `chunk_bytes` at line ends."""
+    points = [start]
     with open(path, "rb") as f:
-        while start < size:
-            end = start + chunk_bytes
-            if end >= size:
-                end = size
-            else:
-                f.seek(end)
-                f.readline()  # move to the next line boundary
-                end = f.tell()
-            chunks.append(Chunk(str(path), start, end))
-            start = end
-    return chunks or [Chunk(str(path), 0, 0)]
+        while points[-1] < end:
+            nxt = points[-1] + chunk_bytes
+            if nxt >= end:
+                points.append(end)
+                break
+            f.seek(nxt)
+            f.readline()
+            points.append(min(f.tell(), end))
+    return points if len(points) > 1 else [start, end]
+
+
+def line_stats(path: Path, start: int, end: int) -> tuple[int, int | None]:
+    """(newlines in `[start, end)`, offset just after the last of them or None)."""
+    count, last = 0, None
+    with open(path, "rb") as f:
+        f.seek(start)
+        pos = start
+        while pos < end:
+            block = f.read(min(READ_BLOCK, end - pos))
+            if not block:
+                break
+            n = block.count(b"\n")
+            if n:
+                count += n
+                last = pos + block.rindex(b"\n") + 1
+            pos += len(block)
+    return count, last
 
 
 def _lines(chunk: Chunk) -> Iterator[bytes]:

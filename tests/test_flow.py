@@ -9,9 +9,10 @@ import pytest
 from conftest import DATA
 from polars.testing import assert_frame_equal
 
-from flows import warehouse
+from flows import snapshots
 from flows.ingest import ingest
-from flows.sources import discover, parse_chunk, plan_chunks
+from flows.records import Range
+from flows.sources import discover, parse_chunk
 from transforms.parse import ParsedBatch
 from transforms.tables import build_tables
 
@@ -35,7 +36,12 @@ def export_dir(tmp_path):
 
 
 def expected_tables(export_dir):
-    batches = [parse_chunk(c) for f in discover([export_dir]) for c in plan_chunks(f, 1 << 30)]
+    batches = []
+    for f in discover([export_dir]):
+        from flows.manifest import file_kind
+
+        _, gz, sse = file_kind(f)
+        batches.append(parse_chunk(Range(str(f), 0, -1, 1, gz, sse).chunk()))
     return build_tables(ParsedBatch.concat(batches))
 
 
@@ -43,6 +49,8 @@ def test_ingest_flow_end_to_end(prefect_server, export_dir, tmp_path):
     wh = tmp_path / "wh"
     summary = ingest(paths=[str(export_dir)], warehouse_dir=str(wh))
     expected = expected_tables(export_dir)
+    for key in ("records_read", "kept", "superseded", "rejected", "skipped"):
+        assert summary[key] == expected.accounting[key], key
 
     assert summary["balanced"] == 1
     assert summary["records_read"] == (summary["kept"] + summary["superseded"]
@@ -64,20 +72,24 @@ def test_ingest_flow_end_to_end(prefect_server, export_dir, tmp_path):
         assert {"step_latency", "failure_rate", "token_usage", "tool_stats"} <= views
 
 
-def test_reingest_gives_the_same_tables_and_views_work_from_anywhere(
+def test_rerun_is_a_no_op_and_full_refresh_gives_the_same_tables(
         prefect_server, export_dir, tmp_path, monkeypatch):
     wh = tmp_path / "wh"
     ingest(paths=[str(export_dir)], warehouse_dir=str(wh))
     monkeypatch.chdir(tmp_path)
     with duckdb.connect(str(wh / "steplens.duckdb"), read_only=True) as con:
         first = {n: con.sql(f"select * from {n}").pl() for n in ("steps", "runs", "tool_calls")}
-    ingest(paths=[str(export_dir)], warehouse_dir=str(wh))
+    again = ingest(paths=[str(export_dir)], warehouse_dir=str(wh))
+    assert again["no_op"] and again["batch"]["records_read"] == 0
+    assert again["files_unchanged"] == again["files"]
+    refreshed = ingest(paths=[str(export_dir)], warehouse_dir=str(wh), full_refresh=True)
+    assert refreshed["records_read"] == again["records_read"]
     monkeypatch.chdir("/")
     with duckdb.connect(str(wh / "steplens.duckdb"), read_only=True) as con:
         for name, frame in first.items():
             assert_frame_equal(con.sql(f"select * from {name}").pl(), frame)
-    snapshots = [p for p in (wh / warehouse.SNAPSHOTS).iterdir() if not p.name.startswith(".")]
-    assert len(snapshots) == 2  # the previous snapshot stays for readers mid-query
+    kept = [p for p in (wh / snapshots.SNAPSHOTS).iterdir() if not p.name.startswith(".")]
+    assert len(kept) == 2  # the previous snapshot stays for readers mid-query
 
 
 def test_split_file_gives_the_same_rows_and_line_numbers(tmp_path):
@@ -87,12 +99,15 @@ def test_split_file_gives_the_same_rows_and_line_numbers(tmp_path):
     lines.insert(500, b"{broken")
     big = tmp_path / "big.jsonl"
     big.write_bytes(b"\n".join(lines) + b"\n")
-    whole = build_tables(ParsedBatch.concat([parse_chunk(c) for c in plan_chunks(big, 1 << 30)]))
-    from flows.ingest import _renumber
+    whole = build_tables(parse_chunk(Range(str(big), 0, -1, 1).chunk()))
+    from flows.manifest import FilePlan, file_reads
 
-    chunks = plan_chunks(big, 64 * 1024)
-    assert len(chunks) > 5
-    split = build_tables(ParsedBatch.concat(_renumber(chunks, [parse_chunk(c) for c in chunks])))
+    size = big.stat().st_size
+    (read,) = file_reads([FilePlan(str(big), "new", "lines", size, 0)], 64 * 1024)
+    assert len(read.ranges) > 5
+    assert read.consumed_lines == len(lines)
+    split = build_tables(ParsedBatch.concat(
+        [parse_chunk(r.chunk()).shift_lines(r.first_line - 1) for r in read.ranges]))
     for name, frame in whole.frames().items():
         assert_frame_equal(split.frames()[name], frame)
     assert split.rejects["line_no"].to_list() == [501]

@@ -1,0 +1,196 @@
+"""The manifest: which input files the warehouse holds, and how much of each.
+
+Per file it records size, modification time, a content fingerprint, the bytes and
+lines consumed, and the record segments holding its rows. Comparing it with the files
+on disk gives the plan of a batch (README, "Incremental ingestion"):
+
+- unchanged (same size and mtime): nothing is read;
+- new: read whole;
+- grown plain JSON-lines file whose consumed prefix still has the same fingerprint:
+  read only the appended tail;
+- anything else that changed (rewritten, truncated, gzip, SSE): its old rows are
+  removed and it is read whole.
+
+The fingerprint hashes the first and last MiB of the consumed prefix plus its length:
+reading whole archives on every run to prove they did not change would cost as much
+as ingesting them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from flows.records import Range, SegmentInfo
+from flows.sources import is_gzip, is_sse, line_stats, split_points
+
+SAMPLE = 1024 * 1024
+
+
+def fingerprint(path: Path, length: int) -> str:
+    """Hash of the first and last MiB of `path[:length]`, and `length`."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(str(length).encode())
+    with open(path, "rb") as f:
+        digest.update(f.read(min(length, SAMPLE)))
+        if length > SAMPLE:
+            f.seek(max(SAMPLE, length - SAMPLE))
+            digest.update(f.read(length - max(SAMPLE, length - SAMPLE)))
+    return digest.hexdigest()
+
+
+@dataclass
+class FileEntry:
+    """What the warehouse holds of one input file."""
+
+    path: str
+    kind: str  # "lines" (plain JSON lines: appendable, splittable) or "whole"
+    size: int
+    mtime_ns: int
+    consumed_bytes: int  # through the last newline read (the whole file for "whole")
+    consumed_lines: int
+    fingerprint: str
+    # The line number of a last line that had no newline yet: its rows are replaced
+    # when the file grows, since the writer may have been in the middle of it.
+    tail_line: int | None = None
+
+
+@dataclass
+class Manifest:
+    """Files ingested, and the record segments holding their rows."""
+
+    files: dict[str, FileEntry] = field(default_factory=dict)
+    segments: dict[str, SegmentInfo] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "files": {p: asdict(e) for p, e in sorted(self.files.items())},
+            "segments": {s: i.to_json() for s, i in sorted(self.segments.items())},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> Manifest:
+        if not data:
+            return cls()
+        return cls(
+            {p: FileEntry(**e) for p, e in data.get("files", {}).items()},
+            {s: SegmentInfo.from_json(s, i) for s, i in data.get("segments", {}).items()},
+        )
+
+
+def file_kind(path: Path) -> tuple[str, bool, bool]:
+    """(kind, gzip, sse): only plain JSON-lines files can be appended to and split."""
+    compressed = is_gzip(path)
+    sse = is_sse(path)
+    return ("whole" if compressed or sse else "lines"), compressed, sse
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    """What a batch does with one file: read `[start, size)` from line `first_line`."""
+
+    path: str
+    action: str  # "new", "append", "replace", "unchanged"
+    kind: str
+    size: int
+    mtime_ns: int
+    start: int = 0
+    first_line: int = 1
+    compressed: bool = False
+    sse: bool = False
+    # For "append": the old unterminated last line, whose rows are replaced.
+    drop_from_line: int | None = None
+
+
+def plan(files: list[Path], manifest: Manifest, full_refresh: bool = False) -> list[FilePlan]:
+    """Decide, per discovered file, what this batch reads."""
+    plans = []
+    for path in files:
+        st = path.stat()
+        key = str(path)
+        entry = None if full_refresh else manifest.files.get(key)
+        if entry is not None and entry.size == st.st_size and entry.mtime_ns == st.st_mtime_ns:
+            plans.append(FilePlan(key, "unchanged", entry.kind, st.st_size, st.st_mtime_ns))
+            continue
+        kind, compressed, sse = file_kind(path)
+        common = {"kind": kind, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                  "compressed": compressed, "sse": sse}
+        if entry is None:
+            plans.append(FilePlan(key, "new", **common))
+        elif (kind == "lines" == entry.kind and st.st_size >= entry.consumed_bytes
+              and fingerprint(path, entry.consumed_bytes) == entry.fingerprint):
+            plans.append(FilePlan(key, "append", start=entry.consumed_bytes,
+                                  first_line=entry.consumed_lines + 1,
+                                  drop_from_line=entry.tail_line, **common))
+        else:
+            plans.append(FilePlan(key, "replace", **common))
+    return plans
+
+
+@dataclass
+class FileRead:
+    """The ranges a batch reads of one file, and where its consumed prefix will end."""
+
+    plan: FilePlan
+    ranges: list[Range]
+    consumed_bytes: int
+    consumed_lines: int | None  # None: known only after parsing (gzip, SSE)
+    tail_line: int | None
+
+
+def file_reads(plans: list[FilePlan], chunk_bytes: int) -> list[FileRead]:
+    """Split what each changed file must read into line-aligned, line-numbered ranges.
+
+    Plain files are split at newlines into pieces of about `chunk_bytes`, numbered by
+    counting the newlines before each piece, so they parse in parallel with their
+    real line numbers. Bytes after the last newline are the file's tail.
+    """
+    reads = []
+    for p in plans:
+        if p.action == "unchanged":
+            continue
+        if p.kind != "lines":
+            reads.append(FileRead(p, [Range(p.path, 0, -1, 1, p.compressed, p.sse)],
+                                  p.size, None, None))
+            continue
+        ranges, line = [], p.first_line
+        bounds = split_points(Path(p.path), p.start, p.size, chunk_bytes)
+        last_newline_end = p.start
+        for start, end in zip(bounds, bounds[1:], strict=False):
+            newlines, last_nl = line_stats(Path(p.path), start, end)
+            ranges.append(Range(p.path, start, end, line))
+            line += newlines
+            if last_nl is not None:
+                last_newline_end = last_nl
+        consumed_lines = line - 1
+        tail = consumed_lines + 1 if last_newline_end < p.size else None
+        reads.append(FileRead(p, ranges, last_newline_end, consumed_lines, tail))
+    return reads
+
+
+def work_units(reads: list[FileRead], chunk_bytes: int) -> list[list[Range]]:
+    """Pack ranges into units of about `chunk_bytes`: one unit, one parse task, one segment."""
+    units: list[list[Range]] = []
+    current: list[Range] = []
+    size = 0
+    for r in sorted((r for fr in reads for r in fr.ranges), key=lambda r: (r.path, r.start)):
+        r_size = r.chunk().size
+        if current and size + r_size > chunk_bytes:
+            units.append(current)
+            current, size = [], 0
+        current.append(r)
+        size += r_size
+    if current:
+        units.append(current)
+    return units
+
+
+def stat_matches(path: str, size: int, mtime_ns: int) -> bool:
+    """Whether a file still has the size and mtime it had when planned."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return st.st_size == size and st.st_mtime_ns == mtime_ns

@@ -1,0 +1,905 @@
+"""An independent, plain-Python reading of the README "Reference" contract.
+
+`compute(paths)` reads input files the way the README describes and returns the expected
+tables (`steps`, `runs`, `tool_calls`, `usage`, `rejects`) as lists of dicts, the
+accounting counts and the metric views. It uses only the standard library and orjson, and
+imports nothing from `flows/` or `transforms/`: it is a second computation to check the
+product against, written to be read, not to be fast.
+
+Value types: timestamps are timezone-naive UTC `datetime.datetime`, `day` is a
+`datetime.date`, durations are `float` seconds, counts are `int`, `metadata` is
+`orjson.dumps(m, option=orjson.OPT_SORT_KEYS).decode()`, missing values are `None`.
+
+Choices made where the README is silent or ambiguous (align the product with these, or
+tell me which to change):
+
+Reading files
+ 1. Directories are searched recursively for names ending `.jsonl`, `.ndjson`, `.json`,
+    `.jsonl.gz`, `.sse` and `.txt`; a file named explicitly is read whatever its name.
+    The same absolute path given twice is read once.
+ 2. Any file ending `.gz` is gunzipped first. Lines are split on `\\n` only (never on
+    U+2028 and friends); a final `\\n` does not start an extra line; a trailing `\\r` is
+    ignored. Bytes are decoded as UTF-8 for `raw` (invalid bytes replaced); parsing is
+    `orjson.loads` of the line bytes.
+ 3. A `.json` file is read one JSON value per line like `.jsonl` (as the README says), so a
+    pretty-printed multi-line `.json` document becomes one reject per non-blank line.
+ 4. A line that is empty or only whitespace is a record skipped under the shape `blank`.
+
+Shapes and skip names
+ 5. Dispatch order for a JSON object: `object` == `thread.run.step` / `thread.run` /
+    `thread.run.step.delta`, or `object` == `list` with a `data` array; otherwise a stream
+    event when it has a string `event` and a `data` key; otherwise "anything else".
+ 6. A list page whose `data` is empty is one record skipped under `list`. Each item of a
+    non-empty page is one record, read as its own line, and the page line itself is not a
+    record. A rejected item's `raw` is `orjson.dumps(item)` (compact), its `line_no` the
+    page's line.
+ 7. A stream event whose `data` is an object is read exactly as that object on its own line
+    (so a `thread.run.step.delta` envelope is a delta, a `thread.message.created` envelope is
+    skipped under `thread.message`). An event whose `data` is not an object (e.g.
+    `{"event": "done", "data": "[DONE]"}`) is skipped under its event name.
+ 8. Skip names: the record's `object` value when it is a string (`thread.message`,
+    `thread.message.delta`, `thread`, a future name ...); else, for an event's data, the
+    event name (`error`: an ErrorObject has no `object`); else `unknown`. An `object: list`
+    whose `data` is not an array is skipped under `list` too.
+ 9. A line that is valid JSON but not an object (array, number, string, null) is rejected.
+
+Raw SSE
+10. A block ends at a blank (empty or whitespace-only) line or at end of file. `event:` /
+    `data:` values lose one leading space. Lines starting `:` and other field names
+    (`id:`, `retry:`) are ignored. A block is a record when it has at least one `data:`
+    line; a block without one is nothing. `data: [DONE]` lines are dropped from the data;
+    a block whose only data was `[DONE]` (the closing `event: done` / `data: [DONE]`) is
+    a record skipped under its event name (`done` when it has none), so a `.sse` file has
+    one more record than its `.jsonl` twin, which has no `done` envelope. A block with data
+    but no `event:` line is read as its bare data value. An unparseable block is rejected
+    with `raw` = its joined data text; `line_no` is always its first `data:` line.
+
+Rejection (type checks; bool is never an int)
+11. Checked on steps, runs and deltas: `id` must be present and a str ("missing id" when
+    absent or null). Timestamps `created_at, started_at, completed_at, failed_at,
+    cancelled_at, expired_at, expires_at` int or null (on steps and runs alike).
+    Steps: `run_id, thread_id, assistant_id, type, status` str or null. Runs: `thread_id,
+    assistant_id, model, status` str or null; `incomplete_details` object or null and its
+    `reason` str or null. Both: `last_error` object or null with `code`, `message` str or
+    null; `metadata` object or null (values unchecked); `usage` object or null with
+    `prompt_tokens, completion_tokens, total_tokens` int or null, `prompt_token_details`,
+    `prompt_tokens_details`, `completion_tokens_details` object or null, and inside them
+    `cached_tokens` / `reasoning_tokens` int or null.
+12. `step_details` (of a step, or `delta.step_details` of a delta; `delta` itself object or
+    null): object or null; its `type` str or null; `message_creation` object or null with
+    `message_id` str or null; `tool_calls` list or null whose items must be objects with
+    `id`, `type` str or null; `function` object or null with `name, arguments, output` str
+    or null; `code_interpreter` object or null with `input` str or null and `outputs` list
+    or null of objects with `type`, `logs` str or null and `image` object or null with
+    `file_id` str or null; `file_search` object or null with `results` list or null.
+    These keys are checked whenever present, whatever the call's `type`. In deltas the
+    tool-call `index` and output `index` must be int or null.
+    Nothing else is checked (unknown keys, `file_search.results` items, `ranking_options`,
+    the run's `tools`, `instructions` ...).
+
+De-duplication
+13. A record with no timestamp ranks below any record with one at stage 2. The canonical
+    bytes are those of the step/run object itself (the event's `data`, the list item), not
+    of the envelope or page.
+
+Deltas
+14. Deltas are ordered by (absolute source_file, line_no, position in its list page).
+    A delta with no tool calls still counts as applied/superseded with its step.
+15. Strings to concatenate start as null; a null piece adds nothing; the result stays null
+    only if every piece was null. "Latest non-null" likewise for the overwritten fields; an
+    image's `file_id` and an output's `type` are overwritten per output index.
+16. Reassembled calls are sorted by `index` and `call_index` is the position in that sorted
+    list (0, 1, ...), not the raw `index` (they differ only when an index is missing).
+17. When the winning full object is not terminal but deltas exist, only the tool calls come
+    from the deltas (even if that makes zero calls); every other column, `message_id`
+    included, comes from the object. A delta-only step takes `type` from the latest
+    non-null `delta.step_details.type` and `message_id` from the latest non-null
+    `delta.step_details.message_creation.message_id`.
+
+Columns
+18. `function_name/arguments/output` are filled only for calls whose `type` is
+    `function`; `code_input`, `code_log_chars`, `code_image_count` only for
+    `code_interpreter` (NULL for other types; 0 counts for a code_interpreter call without
+    such outputs); `file_search_result_count` only for `file_search`.
+19. `code_log_chars` counts Python characters (code points) of non-null `logs` of outputs
+    whose `type` is `logs`. `arguments_valid_json` is whether `orjson.loads` accepts the
+    arguments (any JSON value; the empty string is invalid).
+20. `cached_tokens` = `prompt_token_details.cached_tokens`, falling back to
+    `prompt_tokens_details.cached_tokens` when the first is missing/null.
+21. `ended_at`/`latency_s`/`queue_s`/`duration_s` are NULL when either end is NULL; they can
+    be negative if the data says so. `day` is NULL when `created_at` is.
+22. A run's `expires_at` is a timestamp column; `model` of a step is NULL when its run is
+    absent or the step has no `run_id`.
+
+Metrics
+23. Every dimension groups with SQL GROUP BY semantics: a NULL value (e.g. `model` of steps
+    whose run is missing) is its own group with `value` None, separate from `all`. The
+    `all` row always exists, like SQL's empty grouping set: over no rows it has n /
+    terminal / steps 0 and every other figure None; other groups exist only with rows.
+24. `token_usage` sums skip NULLs and are None when every value in the group is NULL.
+    `tool_stats.failure_rate` is None when the group has no call in a terminal step;
+    tool type NULL is its own group; function-name rows only where `function_name` is not
+    NULL; no rows at all when there are no tool calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import math
+import zlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+READ_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".sse", ".txt")
+SSE_SUFFIXES = (".sse", ".txt")
+RAW_LIMIT = 4096
+
+STEP_TERMINAL = ("completed", "failed", "cancelled", "expired")
+RUN_RANK = {
+    "completed": 4,
+    "incomplete": 4,
+    "failed": 4,
+    "cancelled": 4,
+    "expired": 4,
+    "cancelling": 3,
+    "requires_action": 2,
+    "in_progress": 1,
+    "queued": 0,
+}
+RANK_TIMESTAMPS = ("created_at", "started_at", "completed_at", "failed_at", "cancelled_at",
+                   "expired_at")
+TIMESTAMPS = RANK_TIMESTAMPS + ("expires_at",)
+STEP_END = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at",
+            "expired": "expired_at"}
+RUN_END = {"completed": "completed_at", "incomplete": "completed_at", "failed": "failed_at",
+           "cancelled": "cancelled_at", "expired": "expires_at"}
+EPOCH = dt.datetime(1970, 1, 1)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Result:
+    steps: list[dict] = field(default_factory=list)
+    runs: list[dict] = field(default_factory=list)
+    tool_calls: list[dict] = field(default_factory=list)
+    usage: list[dict] = field(default_factory=list)
+    rejects: list[dict] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    skipped_by_shape: dict[str, int] = field(default_factory=dict)
+    step_latency: list[dict] = field(default_factory=list)
+    failure_rate: list[dict] = field(default_factory=list)
+    token_usage: list[dict] = field(default_factory=list)
+    tool_stats: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class _Read:
+    """What reading the files gives, before de-duplication."""
+
+    steps: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
+    runs: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
+    deltas: dict[str, list[tuple]] = field(default_factory=lambda: defaultdict(list))
+    rejects: list[dict] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)
+    records_read: int = 0
+
+
+# --------------------------------------------------------------------------- type checks
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check(obj: dict, keys: tuple[str, ...], ok, what: str, prefix: str) -> str | None:
+    for k in keys:
+        v = obj.get(k)
+        if v is not None and not ok(v):
+            return f"wrong type: {prefix}{k} is not {what}"
+    return None
+
+
+def _strs(obj, keys, prefix=""):
+    return _check(obj, keys, lambda v: isinstance(v, str), "a string", prefix)
+
+
+def _ints(obj, keys, prefix=""):
+    return _check(obj, keys, _is_int, "an integer", prefix)
+
+
+def _dicts(obj, keys, prefix=""):
+    return _check(obj, keys, lambda v: isinstance(v, dict), "an object", prefix)
+
+
+def _lists(obj, keys, prefix=""):
+    return _check(obj, keys, lambda v: isinstance(v, list), "a list", prefix)
+
+
+def _first_error(*checks) -> str | None:
+    for c in checks:
+        if c is not None:
+            return c
+    return None
+
+
+def _usage_error(rec: dict) -> str | None:
+    usage = rec.get("usage")
+    if usage is None:
+        return None
+    if not isinstance(usage, dict):
+        return "wrong type: usage is not an object"
+    details = ("prompt_token_details", "prompt_tokens_details", "completion_tokens_details")
+    err = _first_error(
+        _ints(usage, ("prompt_tokens", "completion_tokens", "total_tokens"), "usage."),
+        _dicts(usage, details, "usage."),
+    )
+    if err:
+        return err
+    for d in details:
+        if isinstance(usage.get(d), dict):
+            err = _ints(usage[d], ("cached_tokens", "reasoning_tokens"), f"usage.{d}.")
+            if err:
+                return err
+    return None
+
+
+def _common_error(rec: dict) -> str | None:
+    if not isinstance(rec.get("id"), str):
+        return "missing id" if rec.get("id") is None else "wrong type: id is not a string"
+    err = _first_error(
+        _ints(rec, TIMESTAMPS),
+        _dicts(rec, ("last_error", "metadata")),
+        _usage_error(rec),
+    )
+    if err:
+        return err
+    if isinstance(rec.get("last_error"), dict):
+        return _strs(rec["last_error"], ("code", "message"), "last_error.")
+    return None
+
+
+def _tool_call_error(call: Any, in_delta: bool, prefix: str) -> str | None:
+    if not isinstance(call, dict):
+        return f"wrong type: {prefix} is not an object"
+    err = _first_error(
+        _strs(call, ("id", "type"), prefix + "."),
+        _ints(call, ("index",), prefix + ".") if in_delta else None,
+        _dicts(call, ("function", "code_interpreter", "file_search"), prefix + "."),
+    )
+    if err:
+        return err
+    if isinstance(call.get("function"), dict):
+        err = _strs(call["function"], ("name", "arguments", "output"), prefix + ".function.")
+        if err:
+            return err
+    ci = call.get("code_interpreter")
+    if isinstance(ci, dict):
+        p = prefix + ".code_interpreter."
+        err = _first_error(_strs(ci, ("input",), p), _lists(ci, ("outputs",), p))
+        if err:
+            return err
+        for i, out in enumerate(ci.get("outputs") or []):
+            po = f"{p}outputs[{i}]"
+            if not isinstance(out, dict):
+                return f"wrong type: {po} is not an object"
+            err = _first_error(
+                _strs(out, ("type", "logs"), po + "."),
+                _ints(out, ("index",), po + ".") if in_delta else None,
+                _dicts(out, ("image",), po + "."),
+            )
+            if err:
+                return err
+            if isinstance(out.get("image"), dict):
+                err = _strs(out["image"], ("file_id",), po + ".image.")
+                if err:
+                    return err
+    if isinstance(call.get("file_search"), dict):
+        return _lists(call["file_search"], ("results",), prefix + ".file_search.")
+    return None
+
+
+def _step_details_error(sd: Any, in_delta: bool, prefix: str) -> str | None:
+    if sd is None:
+        return None
+    if not isinstance(sd, dict):
+        return f"wrong type: {prefix} is not an object"
+    err = _first_error(
+        _strs(sd, ("type",), prefix + "."),
+        _dicts(sd, ("message_creation",), prefix + "."),
+        _lists(sd, ("tool_calls",), prefix + "."),
+    )
+    if err:
+        return err
+    if isinstance(sd.get("message_creation"), dict):
+        err = _strs(sd["message_creation"], ("message_id",), prefix + ".message_creation.")
+        if err:
+            return err
+    for i, call in enumerate(sd.get("tool_calls") or []):
+        err = _tool_call_error(call, in_delta, f"{prefix}.tool_calls[{i}]")
+        if err:
+            return err
+    return None
+
+
+def step_error(rec: dict) -> str | None:
+    """Why a `thread.run.step` record must be rejected, or None."""
+    return _first_error(
+        _common_error(rec),
+        _strs(rec, ("run_id", "thread_id", "assistant_id", "type", "status")),
+        _step_details_error(rec.get("step_details"), False, "step_details"),
+    )
+
+
+def run_error(rec: dict) -> str | None:
+    """Why a `thread.run` record must be rejected, or None."""
+    err = _first_error(
+        _common_error(rec),
+        _strs(rec, ("thread_id", "assistant_id", "model", "status")),
+        _dicts(rec, ("incomplete_details",)),
+    )
+    if err is None and isinstance(rec.get("incomplete_details"), dict):
+        err = _strs(rec["incomplete_details"], ("reason",), "incomplete_details.")
+    return err
+
+
+def delta_error(rec: dict) -> str | None:
+    """Why a `thread.run.step.delta` record must be rejected, or None."""
+    if not isinstance(rec.get("id"), str):
+        return "missing id" if rec.get("id") is None else "wrong type: id is not a string"
+    delta = rec.get("delta")
+    if delta is None:
+        return None
+    if not isinstance(delta, dict):
+        return "wrong type: delta is not an object"
+    return _step_details_error(delta.get("step_details"), True, "delta.step_details")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def input_files(paths) -> list[Path]:
+    """Absolute paths of the files to read, sorted, each once."""
+    found: set[Path] = set()
+    for p in paths:
+        p = Path(p).absolute()
+        if p.is_dir():
+            found.update(f for f in p.rglob("*") if f.is_file() and f.name.endswith(READ_SUFFIXES))
+        else:
+            found.add(p)
+    return sorted(found)
+
+
+def file_lines(path: Path) -> list[bytes]:
+    data = path.read_bytes()
+    if path.name.endswith(".gz"):
+        data = gzip.decompress(data)
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+
+
+def _is_sse(path: Path, lines: list[bytes]) -> bool:
+    if path.name.endswith(SSE_SUFFIXES):
+        return True
+    for line in lines:
+        if line.strip():
+            return line.startswith((b"event:", b"data:"))
+    return False
+
+
+def _text(b: bytes) -> str:
+    return b.decode("utf-8", errors="replace")
+
+
+def sse_blocks(lines: list[bytes]):
+    """Yield (line_no, event name or None, data text or None) per SSE block with data lines.
+
+    `data: [DONE]` lines are dropped from the data; a block whose only data was `[DONE]`
+    yields None as its data text.
+    """
+    event, data, first = None, [], None
+    for line_no, raw in enumerate(lines, start=1):
+        line = _text(raw)
+        if not line.strip():
+            if first is not None:
+                yield first, event, "\n".join(data) if data else None
+            event, data, first = None, [], None
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "event":
+            event = value
+        elif name == "data":
+            if first is None:
+                first = line_no
+            if value.strip() != "[DONE]":
+                data.append(value)
+    if first is not None:
+        yield first, event, "\n".join(data) if data else None
+
+
+def read_inputs(paths) -> _Read:
+    out = _Read()
+    for path in input_files(paths):
+        src = str(path)
+        lines = file_lines(path)
+        if _is_sse(path, lines):
+            for line_no, event, text in sse_blocks(lines):
+                if text is None:  # only `data: [DONE]`
+                    _record(out, src, line_no, "[DONE]", skip=event or "done")
+                    continue
+                try:
+                    value = orjson.loads(text)
+                except orjson.JSONDecodeError:
+                    _record(out, src, line_no, text, reject="invalid JSON")
+                    continue
+                if event is not None:
+                    value = {"event": event, "data": value}
+                _read_value(out, value, src, line_no, (), text)
+        else:
+            for line_no, raw in enumerate(lines, start=1):
+                text = _text(raw)
+                if not raw.strip():
+                    _record(out, src, line_no, text, skip="blank")
+                    continue
+                try:
+                    value = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    _record(out, src, line_no, text, reject="invalid JSON")
+                    continue
+                _read_value(out, value, src, line_no, (), text)
+    return out
+
+
+def _record(out: _Read, src, line_no, raw, *, reject=None, skip=None):
+    """Count one record that is rejected or skipped."""
+    out.records_read += 1
+    if reject is not None:
+        out.rejects.append({"source_file": src, "line_no": line_no, "reason": reject,
+                            "raw": raw[:RAW_LIMIT]})
+    else:
+        out.skipped[skip] += 1
+
+
+def _read_value(out: _Read, value, src: str, line_no: int, pos: tuple, raw: str,
+                event_name: str | None = None) -> None:
+    """Read one JSON value as if it were its own line."""
+    if not isinstance(value, dict):
+        if event_name is not None:  # an event whose data is not an object
+            _record(out, src, line_no, raw, skip=event_name)
+        else:
+            _record(out, src, line_no, raw, reject="not a JSON object")
+        return
+    obj = value.get("object")
+    if obj == "list" and isinstance(value.get("data"), list):
+        if not value["data"]:
+            _record(out, src, line_no, raw, skip="list")
+        for i, item in enumerate(value["data"]):
+            _read_value(out, item, src, line_no, pos + (i,), orjson.dumps(item).decode())
+        return
+    kinds = {"thread.run.step": (step_error, out.steps), "thread.run": (run_error, out.runs)}
+    if obj in kinds:
+        error_of, bucket = kinds[obj]
+        err = error_of(value)
+        if err:
+            _record(out, src, line_no, raw, reject=err)
+        else:
+            out.records_read += 1
+            bucket[value["id"]].append(value)
+        return
+    if obj == "thread.run.step.delta":
+        err = delta_error(value)
+        if err:
+            _record(out, src, line_no, raw, reject=err)
+        else:
+            out.records_read += 1
+            out.deltas[value["id"]].append((src, line_no, pos, value))
+        return
+    if isinstance(value.get("event"), str) and "data" in value:
+        _read_value(out, value["data"], src, line_no, pos, raw, event_name=value["event"])
+        return
+    name = obj if isinstance(obj, str) else event_name
+    _record(out, src, line_no, raw, skip="unknown" if name is None else name)
+
+
+# --------------------------------------------------------------------------- de-duplication
+
+
+def canonical(rec: dict) -> bytes:
+    return orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)
+
+
+def rank(rec: dict, state_rank: int) -> tuple:
+    stamps = [rec[k] for k in RANK_TIMESTAMPS if rec.get(k) is not None]
+    latest = max(stamps) if stamps else -math.inf
+    c = canonical(rec)
+    return (state_rank, latest, isinstance(rec.get("usage"), dict), len(c), zlib.crc32(c))
+
+
+def step_rank(rec: dict) -> tuple:
+    return rank(rec, 1 if rec.get("status") in STEP_TERMINAL else 0)
+
+
+def run_rank(rec: dict) -> tuple:
+    return rank(rec, RUN_RANK.get(rec.get("status"), -1))
+
+
+# --------------------------------------------------------------------------- deltas
+
+
+def _concat(a: str | None, b: str | None) -> str | None:
+    if b is None:
+        return a
+    return b if a is None else a + b
+
+
+def reassemble(deltas: list[dict]) -> tuple[list[dict], str | None, str | None]:
+    """Merge a step's deltas (already in order) into (tool_calls, type, message_id)."""
+    calls: dict[int, dict] = {}
+    step_type = message_id = None
+    for d in deltas:
+        sd = (d.get("delta") or {}).get("step_details") or {}
+        if sd.get("type") is not None:
+            step_type = sd["type"]
+        if (sd.get("message_creation") or {}).get("message_id") is not None:
+            message_id = sd["message_creation"]["message_id"]
+        for pos, piece in enumerate(sd.get("tool_calls") or []):
+            key = piece["index"] if piece.get("index") is not None else pos
+            call = calls.setdefault(key, {"id": None, "type": None})
+            for k in ("id", "type"):
+                if piece.get(k) is not None:
+                    call[k] = piece[k]
+            fn = piece.get("function")
+            if fn is not None:
+                acc = call.setdefault("function", {"name": None, "arguments": None,
+                                                   "output": None})
+                if fn.get("name") is not None:
+                    acc["name"] = fn["name"]
+                acc["arguments"] = _concat(acc["arguments"], fn.get("arguments"))
+                acc["output"] = _concat(acc["output"], fn.get("output"))
+            ci = piece.get("code_interpreter")
+            if ci is not None:
+                acc = call.setdefault("code_interpreter", {"input": None, "outputs": {}})
+                acc["input"] = _concat(acc["input"], ci.get("input"))
+                for opos, o in enumerate(ci.get("outputs") or []):
+                    okey = o["index"] if o.get("index") is not None else opos
+                    oacc = acc["outputs"].setdefault(okey, {"type": None, "logs": None,
+                                                            "image": None})
+                    if o.get("type") is not None:
+                        oacc["type"] = o["type"]
+                    oacc["logs"] = _concat(oacc["logs"], o.get("logs"))
+                    if (o.get("image") or {}).get("file_id") is not None:
+                        oacc["image"] = {"file_id": o["image"]["file_id"]}
+            fs = piece.get("file_search")
+            if fs is not None:
+                acc = call.setdefault("file_search", {})
+                if fs.get("results") is not None:
+                    acc["results"] = fs["results"]
+    result = []
+    for key in sorted(calls):
+        call = calls[key]
+        if "code_interpreter" in call:
+            outs = call["code_interpreter"]["outputs"]
+            call["code_interpreter"]["outputs"] = [outs[k] for k in sorted(outs)]
+        result.append(call)
+    return result, step_type, message_id
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def ts(v: int | None) -> dt.datetime | None:
+    return None if v is None else EPOCH + dt.timedelta(seconds=v)
+
+
+def seconds(end: int | None, start: int | None) -> float | None:
+    return None if end is None or start is None else float(end - start)
+
+
+def metadata_text(m: dict | None) -> str | None:
+    return None if m is None else orjson.dumps(m, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def usage_columns(usage: dict | None) -> dict:
+    u = usage or {}
+    prompt = u.get("prompt_token_details") or {}
+    cached = prompt.get("cached_tokens")
+    if cached is None:
+        cached = (u.get("prompt_tokens_details") or {}).get("cached_tokens")
+    return {
+        "prompt_tokens": u.get("prompt_tokens"),
+        "completion_tokens": u.get("completion_tokens"),
+        "total_tokens": u.get("total_tokens"),
+        "cached_tokens": cached,
+        "reasoning_tokens": (u.get("completion_tokens_details") or {}).get("reasoning_tokens"),
+    }
+
+
+def valid_json(text: str | None) -> bool | None:
+    if text is None:
+        return None
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def tool_call_row(call: dict, call_index: int, step: dict) -> dict:
+    kind = call.get("type")
+    fn = (call.get("function") or {}) if kind == "function" else {}
+    ci = (call.get("code_interpreter") or {}) if kind == "code_interpreter" else None
+    fs = (call.get("file_search") or {}) if kind == "file_search" else None
+    outputs = (ci or {}).get("outputs") or []
+    row = {
+        "tool_call_id": call.get("id"),
+        "step_id": step["step_id"],
+        "run_id": step["run_id"],
+        "thread_id": step["thread_id"],
+        "assistant_id": step["assistant_id"],
+        "model": step["model"],
+        "call_index": call_index,
+        "type": kind,
+        "function_name": fn.get("name"),
+        "function_arguments": fn.get("arguments"),
+        "function_output": fn.get("output"),
+        "arguments_valid_json": valid_json(fn.get("arguments")),
+        "code_input": None if ci is None else ci.get("input"),
+        "code_log_chars": None if ci is None else sum(
+            len(o.get("logs") or "") for o in outputs if o.get("type") == "logs"),
+        "code_image_count": None if ci is None else sum(
+            1 for o in outputs if o.get("type") == "image"),
+        "file_search_result_count": (
+            None if fs is None or fs.get("results") is None else len(fs["results"])),
+        "step_status": step["status"],
+        "step_type": step["type"],
+        "created_at": step["created_at"],
+        "day": step["day"],
+    }
+    return row
+
+
+def step_row(step_id: str, rec: dict | None, models: dict[str, str | None],
+             delta_type: str | None, delta_message_id: str | None) -> dict:
+    if rec is None:  # a step known only from its deltas
+        row = dict.fromkeys(STEP_COLUMNS)
+        row.update(step_id=step_id, status="in_progress", type=delta_type,
+                   message_id=delta_message_id)
+        return row
+    status = rec.get("status")
+    ended = rec.get(STEP_END[status]) if status in STEP_END else None
+    err = rec.get("last_error") or {}
+    details = rec.get("step_details") or {}
+    created = rec.get("created_at")
+    row = {
+        "step_id": step_id,
+        "run_id": rec.get("run_id"),
+        "thread_id": rec.get("thread_id"),
+        "assistant_id": rec.get("assistant_id"),
+        "model": models.get(rec.get("run_id")),
+        "type": rec.get("type"),
+        "status": status,
+        "created_at": ts(created),
+        "completed_at": ts(rec.get("completed_at")),
+        "failed_at": ts(rec.get("failed_at")),
+        "cancelled_at": ts(rec.get("cancelled_at")),
+        "expired_at": ts(rec.get("expired_at")),
+        "ended_at": ts(ended),
+        "latency_s": seconds(ended, created),
+        "last_error_code": err.get("code"),
+        "last_error_message": err.get("message"),
+        "message_id": (details.get("message_creation") or {}).get("message_id"),
+        "tool_call_count": 0,
+        **usage_columns(rec.get("usage")),
+        "metadata": metadata_text(rec.get("metadata")),
+        "day": ts(created).date() if created is not None else None,
+    }
+    return row
+
+
+STEP_COLUMNS = (
+    "step_id", "run_id", "thread_id", "assistant_id", "model", "type", "status",
+    "created_at", "completed_at", "failed_at", "cancelled_at", "expired_at", "ended_at",
+    "latency_s", "last_error_code", "last_error_message", "message_id", "tool_call_count",
+    "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens",
+    "metadata", "day",
+)
+USAGE_COLUMNS = (
+    "step_id", "run_id", "assistant_id", "model", "type", "day", "prompt_tokens",
+    "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens",
+)
+
+
+def run_row(rec: dict) -> dict:
+    status = rec.get("status")
+    ended = rec.get(RUN_END[status]) if status in RUN_END else None
+    err = rec.get("last_error") or {}
+    created, started = rec.get("created_at"), rec.get("started_at")
+    return {
+        "run_id": rec["id"],
+        "thread_id": rec.get("thread_id"),
+        "assistant_id": rec.get("assistant_id"),
+        "model": rec.get("model"),
+        "status": status,
+        "created_at": ts(created),
+        "started_at": ts(started),
+        "completed_at": ts(rec.get("completed_at")),
+        "failed_at": ts(rec.get("failed_at")),
+        "cancelled_at": ts(rec.get("cancelled_at")),
+        "expires_at": ts(rec.get("expires_at")),
+        "ended_at": ts(ended),
+        "last_error_code": err.get("code"),
+        "last_error_message": err.get("message"),
+        "incomplete_reason": (rec.get("incomplete_details") or {}).get("reason"),
+        **usage_columns(rec.get("usage")),
+        "queue_s": seconds(started, created),
+        "duration_s": seconds(ended, started),
+        "metadata": metadata_text(rec.get("metadata")),
+        "day": ts(created).date() if created is not None else None,
+    }
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def quantile_cont(sorted_values: list[float], q: float) -> float:
+    """DuckDB `quantile_cont`: linear interpolation between closest ranks."""
+    pos = (len(sorted_values) - 1) * q
+    lo, hi = math.floor(pos), math.ceil(pos)
+    a, b = sorted_values[lo], sorted_values[hi]
+    return float(a) if lo == hi else a + (pos - lo) * (b - a)
+
+
+def dimension_values(row: dict) -> list[tuple[str, str | None]]:
+    day = row["day"]
+    return [
+        ("all", None),
+        ("assistant_id", row["assistant_id"]),
+        ("model", row["model"]),
+        ("day", None if day is None else day.isoformat()),
+        ("type", row["type"]),
+    ]
+
+
+def group_by_dimension(rows: list[dict]) -> dict[tuple, list[dict]]:
+    """Rows per (dimension, value); the `all` group exists even when there are no rows."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    groups[("all", None)] = []
+    for row in rows:
+        for key in dimension_values(row):
+            groups[key].append(row)
+    return groups
+
+
+def step_latency(steps: list[dict]) -> list[dict]:
+    done = [s for s in steps if s["status"] == "completed" and s["latency_s"] is not None]
+    out = []
+    for (dim, value), rows in group_by_dimension(done).items():
+        lat = sorted(r["latency_s"] for r in rows)
+        row = {"dimension": dim, "value": value, "n": len(lat), "mean_s": None, "p50_s": None,
+               "p90_s": None, "p95_s": None, "p99_s": None, "max_s": None}
+        if lat:
+            row.update(mean_s=sum(lat) / len(lat), p50_s=quantile_cont(lat, 0.5),
+                       p90_s=quantile_cont(lat, 0.9), p95_s=quantile_cont(lat, 0.95),
+                       p99_s=quantile_cont(lat, 0.99), max_s=lat[-1])
+        out.append(row)
+    return out
+
+
+def failure_rate(steps: list[dict]) -> list[dict]:
+    terminal = [s for s in steps if s["status"] in STEP_TERMINAL]
+    out = []
+    for (dim, value), rows in group_by_dimension(terminal).items():
+        n = Counter(r["status"] for r in rows)
+        total = len(rows)
+        out.append({
+            "dimension": dim, "value": value, "terminal": total,
+            "completed": n["completed"], "failed": n["failed"],
+            "cancelled": n["cancelled"], "expired": n["expired"],
+            "failure_rate": n["failed"] / total if total else None,
+            "cancelled_rate": n["cancelled"] / total if total else None,
+            "expired_rate": n["expired"] / total if total else None,
+        })
+    return out
+
+
+def _sum_or_none(values) -> int | None:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+def token_usage(usage: list[dict]) -> list[dict]:
+    out = []
+    for (dim, value), rows in group_by_dimension(usage).items():
+        out.append({
+            "dimension": dim, "value": value, "steps": len(rows),
+            **{k: _sum_or_none(r[k] for r in rows)
+               for k in ("prompt_tokens", "completion_tokens", "total_tokens")},
+        })
+    return out
+
+
+def tool_stats(tool_calls: list[dict]) -> list[dict]:
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for c in tool_calls:
+        groups[(c["type"], None)].append(c)
+    by_name: dict[tuple, list[dict]] = defaultdict(list)
+    for c in tool_calls:
+        if c["function_name"] is not None:
+            by_name[(c["type"], c["function_name"])].append(c)
+    out = []
+    for (kind, name), rows in list(groups.items()) + list(by_name.items()):
+        in_terminal = sum(1 for r in rows if r["step_status"] in STEP_TERMINAL)
+        failed = sum(1 for r in rows if r["step_status"] == "failed")
+        out.append({
+            "tool_type": kind, "function_name": name, "calls": len(rows),
+            "failed_calls": failed,
+            "failure_rate": failed / in_terminal if in_terminal else None,
+        })
+    return out
+
+
+# --------------------------------------------------------------------------- main entry
+
+
+def compute(paths) -> Result:
+    """Expected tables, counts and metrics for the given files/directories."""
+    read = read_inputs(paths)
+    kept = superseded = 0
+
+    runs: dict[str, dict] = {}
+    for run_id, recs in read.runs.items():
+        runs[run_id] = max(recs, key=run_rank)
+        kept += 1
+        superseded += len(recs) - 1
+    models = {run_id: rec.get("model") for run_id, rec in runs.items()}
+
+    result = Result(runs=[run_row(r) for r in runs.values()], rejects=read.rejects)
+    for step_id in sorted(set(read.steps) | set(read.deltas)):
+        recs = read.steps.get(step_id, [])
+        deltas = [d[3] for d in sorted(read.deltas.get(step_id, []), key=lambda d: d[:3])]
+        winner = max(recs, key=step_rank) if recs else None
+        if recs:
+            kept += 1
+            superseded += len(recs) - 1
+        delta_type = delta_message_id = None
+        calls = ((winner or {}).get("step_details") or {}).get("tool_calls") or []
+        if winner is not None and winner.get("status") in STEP_TERMINAL:
+            superseded += len(deltas)
+        elif deltas:
+            kept += len(deltas)
+            calls, delta_type, delta_message_id = reassemble(deltas)
+        step = step_row(step_id, winner, models, delta_type, delta_message_id)
+        rows = [tool_call_row(call, i, step) for i, call in enumerate(calls)]
+        step["tool_call_count"] = len(rows)
+        result.steps.append(step)
+        result.tool_calls.extend(rows)
+        if winner is not None and isinstance(winner.get("usage"), dict):
+            result.usage.append({k: step[k] for k in USAGE_COLUMNS})
+
+    skipped = sum(read.skipped.values())
+    result.counts = {
+        "records_read": read.records_read,
+        "kept": kept,
+        "superseded": superseded,
+        "rejected": len(read.rejects),
+        "skipped": skipped,
+    }
+    assert read.records_read == kept + superseded + len(read.rejects) + skipped
+    result.skipped_by_shape = dict(sorted(read.skipped.items()))
+    result.step_latency = step_latency(result.steps)
+    result.failure_rate = failure_rate(result.steps)
+    result.token_usage = token_usage(result.usage)
+    result.tool_stats = tool_stats(result.tool_calls)
+    return result
