@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from flows.records import Range, SegmentInfo
-from flows.sources import is_gzip, is_sse, line_stats, split_points
+from flows.sources import is_document, is_gzip, is_sse, line_stats, split_points
 
 SAMPLE = 1024 * 1024
 
@@ -80,11 +80,12 @@ class Manifest:
         )
 
 
-def file_kind(path: Path) -> tuple[str, bool, bool]:
-    """(kind, gzip, sse): only plain JSON-lines files can be appended to and split."""
+def file_kind(path: Path) -> tuple[str, bool, bool, bool]:
+    """(kind, gzip, sse, document): only plain JSON-lines files are appended to and split."""
     compressed = is_gzip(path)
     sse = is_sse(path)
-    return ("whole" if compressed or sse else "lines"), compressed, sse
+    document = not sse and is_document(path)
+    return ("whole" if compressed or sse or document else "lines"), compressed, sse, document
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class FilePlan:
     first_line: int = 1
     compressed: bool = False
     sse: bool = False
+    document: bool = False
     # For "append": the old unterminated last line, whose rows are replaced.
     drop_from_line: int | None = None
 
@@ -114,9 +116,9 @@ def plan(files: list[Path], manifest: Manifest, full_refresh: bool = False) -> l
         if entry is not None and entry.size == st.st_size and entry.mtime_ns == st.st_mtime_ns:
             plans.append(FilePlan(key, "unchanged", entry.kind, st.st_size, st.st_mtime_ns))
             continue
-        kind, compressed, sse = file_kind(path)
+        kind, compressed, sse, document = file_kind(path)
         common = {"kind": kind, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                  "compressed": compressed, "sse": sse}
+                  "compressed": compressed, "sse": sse, "document": document}
         if entry is None:
             plans.append(FilePlan(key, "new", **common))
         elif (kind == "lines" == entry.kind and st.st_size >= entry.consumed_bytes
@@ -152,8 +154,8 @@ def file_reads(plans: list[FilePlan], chunk_bytes: int) -> list[FileRead]:
         if p.action == "unchanged":
             continue
         if p.kind != "lines":
-            reads.append(FileRead(p, [Range(p.path, 0, -1, 1, p.compressed, p.sse)],
-                                  p.size, None, None))
+            whole = Range(p.path, 0, -1, 1, p.compressed, p.sse, p.document)
+            reads.append(FileRead(p, [whole], p.size, None, None))
             continue
         ranges, line = [], p.first_line
         bounds = split_points(Path(p.path), p.start, p.size, chunk_bytes)

@@ -56,9 +56,11 @@ class Range:
     first_line: int
     compressed: bool = False
     sse: bool = False
+    document: bool = False
 
     def chunk(self) -> Chunk:
-        return Chunk(self.path, self.start, self.end, compressed=self.compressed, sse=self.sse)
+        return Chunk(self.path, self.start, self.end, compressed=self.compressed, sse=self.sse,
+                     document=self.document)
 
 
 @dataclass

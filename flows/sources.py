@@ -13,8 +13,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
 from flows.settings import INPUT_SUFFIXES
-from transforms.parse import ParsedBatch, parse_events, parse_lines
+from transforms.parse import ParsedBatch, parse_document, parse_events, parse_lines
 from transforms.sse import looks_like_sse, sse_events
 
 READ_BLOCK = 8 * 1024 * 1024
@@ -73,6 +75,29 @@ def is_sse(path: Path) -> bool:
     return False
 
 
+DOCUMENT_MAX_BYTES = 512 * 1024 * 1024
+
+
+def is_document(path: Path) -> bool:
+    """A `.json` file holding one pretty-printed JSON document rather than JSON lines.
+
+    Such files (a `steps.list()` page saved with `indent=2`) would otherwise give one
+    reject per line; a `.json` file that is valid JSON lines stays JSON lines.
+    """
+    name = path.name.lower().removesuffix(".gz")
+    if not name.endswith(".json") or path.stat().st_size > DOCUMENT_MAX_BYTES:
+        return False
+    with _open(path) as f:
+        data = f.read()
+    if len([line for line in data.splitlines() if line.strip()]) < 2:
+        return False
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Chunk:
     """A byte range of one file that starts at a line boundary."""
@@ -82,6 +107,7 @@ class Chunk:
     end: int  # -1: to the end of the file
     compressed: bool = False
     sse: bool = False
+    document: bool = False
 
     @property
     def size(self) -> int:
@@ -148,6 +174,9 @@ def parse_chunk(chunk: Chunk) -> ParsedBatch:
     Chunks of a split file are renumbered with `ParsedBatch.shift_lines` once the line
     counts of the chunks before them are known.
     """
+    if chunk.document:
+        with _open(Path(chunk.path)) as f:
+            return parse_document(chunk.path, f.read())
     numbered = enumerate(_lines(chunk), start=1)
     if chunk.start == 0 and not chunk.sse:
         numbered = _strip_bom(numbered)

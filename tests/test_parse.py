@@ -179,3 +179,36 @@ def test_sse_blocks_match_envelopes():
     assert batch.step_records["step_id"].to_list() == [step["id"]]
     skipped = batch.skipped_by_shape()
     assert skipped == {"thread.message.delta": 1, "done": 1}
+
+
+def test_sse_block_without_event_name_is_a_bare_value():
+    step = example("step_message_creation_completed")
+    events = [(1, None, orjson.dumps(step)), (3, None, b"[1]")]
+    batch = parse_events("f.sse", events)
+    assert batch.step_records["step_id"].to_list() == [step["id"]]
+    assert batch.rejects["line_no"].to_list() == [3]
+
+
+def test_pretty_printed_json_document(tmp_path):
+    from flows.manifest import file_kind
+    from flows.records import Range
+    from flows.sources import parse_chunk
+
+    page = {"object": "list", "data": [example("step_message_creation_completed"),
+                                       example("run_completed")]}
+    doc = tmp_path / "page.json"
+    doc.write_text(json.dumps(page, indent=2))
+    kind, gz, sse, is_doc = file_kind(doc)
+    assert (kind, is_doc) == ("whole", True)
+    batch = parse_chunk(Range(str(doc), 0, -1, 1, gz, sse, is_doc).chunk())
+    assert (batch.step_records.height, batch.run_records.height, batch.rejects.height) == (1, 1, 0)
+    assert batch.lines_read == doc.read_text().count("\n") + 1
+
+    array = tmp_path / "steps.json"
+    array.write_text(json.dumps([example("step_message_creation_completed")], indent=1))
+    batch = parse_chunk(Range(str(array), 0, -1, 1, document=True).chunk())
+    assert batch.step_records.height == 1
+
+    lines = tmp_path / "lines.json"
+    lines.write_text(json.dumps(example("run_completed")) + "\n" + json.dumps(page) + "\n")
+    assert file_kind(lines)[0] == "lines"

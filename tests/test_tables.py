@@ -167,3 +167,36 @@ def test_cut_off_stream_keeps_an_in_progress_step_with_calls_from_deltas():
     assert final.tool_calls["function_name"].to_list() == ["get_weather", "get_weather"]
     assert final.accounting["deltas_applied"] == 0
     assert final.accounting["superseded"] == 6
+
+
+def test_a_stream_saved_twice_is_not_concatenated_twice():
+    """The .jsonl and .sse twins of one cut-off stream: deltas count once."""
+    from flows.records import Range
+    from flows.sources import parse_chunk
+
+    folder = DATA / "real" / "openai-dotnet-stream-streamingtoolcall-create-thread-and-run"
+    jsonl = parse_chunk(Range(str(folder / "stream.jsonl"), 0, -1, 1).chunk())
+    sse = parse_chunk(Range(str(folder / "stream.sse"), 0, -1, 1, sse=True).chunk())
+    once = build_tables(jsonl)
+    twice = build_tables(ParsedBatch.concat([jsonl, sse]))
+    assert once.tool_calls["function_arguments"].to_list() == ["{}"]
+    assert_same_tables(once, twice)
+    assert twice.accounting["superseded"] - once.accounting["superseded"] == (
+        sse.delta_events.height + sse.step_records.height + sse.run_records.height)
+
+
+def test_a_stream_split_across_files_is_concatenated_in_path_order():
+    step = _step("in_progress", completed_at=None, usage=None)
+
+    def delta(piece: str) -> bytes:
+        return orjson.dumps({"event": "thread.run.step.delta", "data": {
+            "id": step["id"], "object": "thread.run.step.delta",
+            "delta": {"step_details": {"type": "tool_calls", "tool_calls": [
+                {"index": 0, "type": "function", "function": {"arguments": piece}}]}}}})
+
+    pieces = ['{"ci', 'ty": "Par', 'is"}']
+    files = {"/x/part-0002.jsonl": [delta(pieces[2])],
+             "/x/part-0001.jsonl": [orjson.dumps(step), delta(pieces[0]), delta(pieces[1])]}
+    tables = tables_of(files)
+    assert tables.tool_calls["function_arguments"].to_list() == ["".join(pieces)]
+    assert tables.accounting["deltas_applied"] == 3

@@ -26,6 +26,44 @@ def _joined(col: str) -> pl.Expr:
     )
 
 
+def duplicate_streams(delta_events: pl.DataFrame) -> pl.DataFrame:
+    """(step id, file) pairs whose deltas repeat another file's: a stream exported twice.
+
+    A step's deltas may sit in several files for two reasons: the same stream saved
+    twice (a `.jsonl` and its `.sse` twin, or a cut-off copy beside a complete one), or
+    one stream split into parts. Per step, the sequence of delta contents (canonical
+    crc32, in line order) of each file is compared: a file whose sequence equals, or is
+    a prefix of, another file's is a duplicate and is dropped (equal ones keep the
+    smallest path). Files that remain are concatenated in path order. Only steps with
+    deltas in more than one file reach the Python comparison, which is rare.
+    """
+    per_file = (
+        delta_events.sort("rec_file", "rec_line", "rec_item")
+        .group_by("step_id", "rec_file", maintain_order=True)
+        .agg(seq=pl.col("canon_crc"))
+    )
+    multi = per_file.filter(pl.len().over("step_id") > 1).sort("step_id", "rec_file")
+    dropped: list[tuple[str, str]] = []
+    for (step_id,), group in multi.group_by("step_id", maintain_order=True):
+        files = list(zip(group["rec_file"], group["seq"].to_list(), strict=True))
+        for i, (name, seq) in enumerate(files):
+            for j, (_other, longer) in enumerate(files):
+                if i == j or len(seq) > len(longer) or longer[: len(seq)] != seq:
+                    continue
+                if len(seq) < len(longer) or j < i:  # a prefix, or an equal copy after
+                    dropped.append((step_id, name))
+                    break
+    return pl.DataFrame(dropped, schema={"step_id": pl.String, "rec_file": pl.String},
+                        orient="row")
+
+
+def without_duplicates(frame: pl.DataFrame, duplicates: pl.DataFrame) -> pl.DataFrame:
+    """`frame` minus the delta rows of duplicate (step id, file) pairs."""
+    if duplicates.height == 0:
+        return frame
+    return frame.join(duplicates, on=["step_id", "rec_file"], how="anti")
+
+
 def delta_steps(delta_events: pl.DataFrame) -> pl.DataFrame:
     """Per step id: how many delta events it has, and the type/message id they carried."""
     return (
@@ -71,16 +109,8 @@ def reassembled_calls(delta_calls: pl.DataFrame, delta_outputs: pl.DataFrame) ->
             _last("file_search_result_count"),
         )
     )
-    is_code = pl.col("type") == "code_interpreter"
     return (
         calls.join(reassembled_outputs(delta_outputs), on=["step_id", "call_index"],
                    how="left")
-        .with_columns(
-            code_log_chars=pl.when(is_code).then(pl.col("code_log_chars").fill_null(0)),
-            code_image_count=pl.when(is_code).then(pl.col("code_image_count").fill_null(0)),
-            file_search_result_count=pl.when(pl.col("type") == "file_search").then(
-                pl.col("file_search_result_count")
-            ),
-        )
         .sort("step_id", "call_index")
     )

@@ -100,14 +100,24 @@ def _item(seq: list, i: int, where: str) -> dict:
     return v
 
 
+TIMESTAMP_FIELDS = ("created_at", "started_at", "completed_at", "failed_at", "cancelled_at",
+                    "expired_at", "expires_at")
+
+
+def _timestamps(o: dict) -> dict[str, int | None]:
+    """Every timestamp field a step or run may carry, checked whether used or not."""
+    return {k: _ts(o, k) for k in TIMESTAMP_FIELDS}
+
+
 def _usage(o: dict) -> tuple:
     """(usage_present, prompt, completion, total, cached, reasoning)."""
     u = _obj(o, "usage")
     if u is None:
         return (False, None, None, None, None, None)
-    details = _obj(u, "prompt_token_details", "usage.") or _obj(
-        u, "prompt_tokens_details", "usage."
-    )
+    spelled = _obj(u, "prompt_token_details", "usage.")  # how the API spells it
+    details = spelled or _obj(u, "prompt_tokens_details", "usage.")
+    if spelled:
+        _obj(u, "prompt_tokens_details", "usage.")
     completion_details = _obj(u, "completion_tokens_details", "usage.")
     return (
         True,
@@ -148,8 +158,12 @@ def _code_outputs(outputs: list | None, where: str) -> tuple[int, int]:
     for i in range(len(outputs or ())):
         out = _item(outputs, i, where)
         kind = _str(out, "type", f"{where}[{i}].")
+        logs = _str(out, "logs", f"{where}[{i}].")
+        image = _obj(out, "image", f"{where}[{i}].")
+        if image:
+            _str(image, "file_id", f"{where}[{i}].image.")
         if kind == "logs":
-            chars += len(_str(out, "logs", f"{where}[{i}].") or "")
+            chars += len(logs or "")
         elif kind == "image":
             images += 1
     return chars, images
@@ -159,6 +173,26 @@ def _results_count(call: dict, where: str) -> int | None:
     fs = _obj(call, "file_search", where)
     results = _list(fs, "results", f"{where}file_search.")
     return None if results is None else len(results)
+
+
+def _call_fields(call: dict, where: str) -> tuple:
+    """(id, type, name, arguments, output, code input, code outputs, file_search results)
+
+    Every known sub-object is type-checked whatever the call's `type` says; which of
+    these columns a call keeps is decided by its type later (`transforms.steps`).
+    """
+    fn = _obj(call, "function", where)
+    ci = _obj(call, "code_interpreter", where)
+    fn_where, ci_where = where + "function.", where + "code_interpreter."
+    return (
+        _str(call, "id", where), _str(call, "type", where),
+        _str(fn, "name", fn_where) if fn else None,
+        _str(fn, "arguments", fn_where) if fn else None,
+        _str(fn, "output", fn_where) if fn else None,
+        _str(ci, "input", ci_where) if ci else None,
+        _list(ci, "outputs", ci_where),
+        _results_count(call, where),
+    )
 
 
 class _Columns:
@@ -299,8 +333,14 @@ class Parser:
         except orjson.JSONDecodeError as e:
             self._reject(line_no, f"invalid JSON in SSE data: {e}", text)
             return
-        envelope = {"event": event, "data": payload}
-        self._value(line_no, -1, envelope, text)
+        if event is None:  # a block with no `event:` field carries a bare value
+            if type(payload) is not dict:
+                self._reject(line_no, f"SSE data is not a JSON object (got {_tname(payload)})",
+                             text)
+                return
+            self._value(line_no, -1, payload, text)
+            return
+        self._value(line_no, -1, {"event": event, "data": payload}, text)
 
     def result(self) -> ParsedBatch:
         return ParsedBatch(
@@ -396,9 +436,12 @@ class Parser:
         if type(step_id) is not str:
             raise BadRecord(f"id: expected string, got {_tname(step_id)}")
         details = _obj(o, "step_details")
+        if details:
+            _str(details, "type", "step_details.")
         creation = _obj(details, "message_creation", "step_details.")
         calls = _list(details, "tool_calls", "step_details.")
         code, message = _error(o)
+        ts = _timestamps(o)
         call_rows = [
             self._tool_call(line_no, item, step_id, i, _item(calls, i, "step_details.tool_calls"))
             for i in range(len(calls or ()))
@@ -407,9 +450,8 @@ class Parser:
             self.source_file, line_no, item, step_id,
             _str(o, "run_id"), _str(o, "thread_id"), _str(o, "assistant_id"),
             _str(o, "type"), _str(o, "status"),
-            _ts(o, "created_at"), _ts(o, "completed_at"), _ts(o, "failed_at"),
-            _ts(o, "cancelled_at"), _ts(o, "expired_at"),
-            code, message,
+            ts["created_at"], ts["completed_at"], ts["failed_at"], ts["cancelled_at"],
+            ts["expired_at"], code, message,
             _str(creation, "message_id", "step_details.message_creation.") if creation else None,
             *_usage(o), _metadata(o), *_canon(o),
         )
@@ -419,24 +461,10 @@ class Parser:
 
     def _tool_call(self, line_no: int, item: int, step_id: str, i: int, call: dict) -> tuple:
         where = f"step_details.tool_calls[{i}]."
-        kind = _str(call, "type", where)
-        fn = _obj(call, "function", where) or {}
-        ci = _obj(call, "code_interpreter", where)
-        chars = images = None
-        if kind == "code_interpreter":
-            chars, images = _code_outputs(
-                _list(ci, "outputs", where + "code_interpreter."),
-                where + "code_interpreter.outputs",
-            )
-        return (
-            self.source_file, line_no, item, step_id, i, _str(call, "id", where), kind,
-            _str(fn, "name", where + "function."),
-            _str(fn, "arguments", where + "function."),
-            _str(fn, "output", where + "function."),
-            _str(ci, "input", where + "code_interpreter.") if ci else None,
-            chars, images,
-            _results_count(call, where) if kind == "file_search" else None,
-        )
+        call_id, kind, name, args, output, code, outputs, results = _call_fields(call, where)
+        chars, images = _code_outputs(outputs, where + "code_interpreter.outputs")
+        return (self.source_file, line_no, item, step_id, i, call_id, kind, name, args,
+                output, code, chars, images, results)
 
     def _run(self, line_no: int, item: int, o: dict) -> None:
         run_id = o.get("id")
@@ -444,11 +472,12 @@ class Parser:
             raise BadRecord(f"id: expected string, got {_tname(run_id)}")
         code, message = _error(o)
         incomplete = _obj(o, "incomplete_details")
+        ts = _timestamps(o)
         self._runs.add((
             self.source_file, line_no, item, run_id,
             _str(o, "thread_id"), _str(o, "assistant_id"), _str(o, "model"), _str(o, "status"),
-            _ts(o, "created_at"), _ts(o, "started_at"), _ts(o, "completed_at"),
-            _ts(o, "failed_at"), _ts(o, "cancelled_at"), _ts(o, "expires_at"),
+            ts["created_at"], ts["started_at"], ts["completed_at"], ts["failed_at"],
+            ts["cancelled_at"], ts["expires_at"],
             code, message,
             _str(incomplete, "reason", "incomplete_details.") if incomplete else None,
             *_usage(o), _metadata(o), *_canon(o),
@@ -468,11 +497,8 @@ class Parser:
             call = _item(calls, pos, "delta.step_details.tool_calls")
             index = _int(call, "index", where)
             index = pos if index is None else index
-            kind = _str(call, "type", where)
-            fn = _obj(call, "function", where) or {}
-            ci = _obj(call, "code_interpreter", where) or {}
-            outputs = _list(ci, "outputs", where + "code_interpreter.") or []
-            for opos in range(len(outputs)):
+            call_id, kind, name, args, output, code, outputs, results = _call_fields(call, where)
+            for opos in range(len(outputs or ())):
                 owhere = f"{where}code_interpreter.outputs[{opos}]."
                 out = _item(outputs, opos, where + "code_interpreter.outputs")
                 oindex = _int(out, "index", owhere)
@@ -483,20 +509,14 @@ class Parser:
                     _str(out, "type", owhere), _str(out, "logs", owhere),
                     _str(image, "file_id", owhere + "image.") if image else None,
                 ))
-            call_rows.append((
-                self.source_file, line_no, item, pos, step_id, index,
-                _str(call, "id", where), kind,
-                _str(fn, "name", where + "function."),
-                _str(fn, "arguments", where + "function."),
-                _str(fn, "output", where + "function."),
-                _str(ci, "input", where + "code_interpreter."),
-                _results_count(call, where),
-            ))
+            call_rows.append((self.source_file, line_no, item, pos, step_id, index, call_id,
+                              kind, name, args, output, code, results))
         self._devents.add((
             self.source_file, line_no, item, step_id,
             _str(details, "type", "delta.step_details.") if details else None,
             _str(creation, "message_id", "delta.step_details.message_creation.")
             if creation else None,
+            _canon(o)[1],
         ))
         for r in call_rows:
             self._dcalls.add(r)
@@ -515,6 +535,23 @@ def parse_lines(source_file: str, lines: Iterable[tuple[int, bytes]]) -> ParsedB
     """Decode (line number, raw bytes) pairs of one file into record frames."""
     parser = Parser(source_file)
     parser.feed_lines(lines)
+    return parser.result()
+
+
+def parse_document(source_file: str, data: bytes) -> ParsedBatch:
+    """Decode a whole pretty-printed JSON document: an object, or an array of objects.
+
+    It is read as if it were one line (line 1); an array is read like a list page.
+    """
+    parser = Parser(source_file)
+    text = data.removeprefix(b"\xef\xbb\xbf")
+    value = orjson.loads(text)
+    if type(value) is list:
+        parser.feed_line(1, orjson.dumps({"object": "list", "data": value}))
+    else:
+        parser.feed_line(1, text)
+    parser.lines_read = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    parser.bytes_read = len(data)
     return parser.result()
 
 

@@ -98,7 +98,7 @@ RUN_RECORDS = pl.Schema(
 
 # One row per `thread.run.step.delta` event.
 DELTA_EVENTS = pl.Schema(
-    {**PROVENANCE, "step_id": Str, "step_type": Str, "message_id": Str}
+    {**PROVENANCE, "step_id": Str, "step_type": Str, "message_id": Str, "canon_crc": Int}
 )
 
 # One row per tool-call fragment inside a delta event (`pos` = position in its list).

@@ -67,6 +67,25 @@ def _json_valid(args: pl.Series) -> pl.Series:
     return pl.Series(args.name, out, dtype=pl.Boolean)
 
 
+def by_type(calls: pl.DataFrame) -> pl.DataFrame:
+    """Keep each call's type-specific columns only for its type (dispatch on the raw type).
+
+    A `function` call has function columns, a `code_interpreter` call has code columns
+    (counts 0 when it has no outputs), a `file_search` call has its result count; any
+    other type (`retrieval`, a future `mcp`) keeps id and type only.
+    """
+    kind = pl.col("type")
+    return calls.with_columns(
+        *(pl.when(kind == "function").then(c).alias(c)
+          for c in ("function_name", "function_arguments", "function_output")),
+        pl.when(kind == "code_interpreter").then("code_input").alias("code_input"),
+        *(pl.when(kind == "code_interpreter").then(pl.col(c).fill_null(0)).alias(c)
+          for c in ("code_log_chars", "code_image_count")),
+        pl.when(kind == "file_search").then("file_search_result_count")
+        .alias("file_search_result_count"),
+    )
+
+
 def tool_calls(step_rows: pl.DataFrame, tool_call_records: pl.DataFrame,
                reassembled_calls: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame:
     """One row per tool call of each step, from the winning record or from deltas."""
@@ -77,7 +96,7 @@ def tool_calls(step_rows: pl.DataFrame, tool_call_records: pl.DataFrame,
     from_deltas = reassembled_calls.join(
         step_rows.filter(pl.col("use_deltas")).select("step_id"), on="step_id", how="semi"
     )
-    calls = pl.concat([from_records, from_deltas], how="diagonal_relaxed")
+    calls = by_type(pl.concat([from_records, from_deltas], how="diagonal_relaxed"))
     step_cols = step_rows.select(
         "step_id", "run_id", "thread_id", "assistant_id",
         pl.col("status").alias("step_status"), pl.col("type").alias("step_type"),
