@@ -182,6 +182,73 @@ def ingest(
 REPORT_VIEWS = ("step_latency", "failure_rate", "token_usage", "tool_stats")
 
 
+def _prefect_server_url() -> str | None:
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
+
+
+@app.command()
+def serve(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories to ingest")],
+    warehouse: WarehouseOpt = None,
+    cron: Annotated[str | None, typer.Option(help='Cron schedule, e.g. "*/15 * * * *"')] = None,
+    interval: Annotated[float | None, typer.Option(help="Or: run every N seconds")] = None,
+) -> None:
+    """Serve a scheduled Prefect deployment of the ingest (needs `prefect server start`)."""
+    if (cron is None) == (interval is None):
+        fail("give exactly one of --cron or --interval")
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        fail(f"no such file or directory: {', '.join(missing)}")
+    if not _prefect_server_url():
+        fail("a schedule needs a running Prefect server: start one with `prefect server "
+             "start` and set PREFECT_API_URL=http://127.0.0.1:4200/api")
+    from flows import schedule
+
+    settings = _warehouse(warehouse)
+    console.print(f"serving deployment {schedule.DEPLOYMENT!r} "
+                  f"({'cron ' + cron if cron else f'every {interval:g} s'}); Ctrl-C stops")
+    schedule.serve([str(p) for p in paths], str(settings.warehouse), cron, interval)
+
+
+@app.command()
+def watch(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories to watch")],
+    warehouse: WarehouseOpt = None,
+    every: Annotated[float, typer.Option(help="Seconds between batches")] = 30.0,
+    max_batches: Annotated[int | None, typer.Option(hidden=True)] = None,
+) -> None:
+    """Ingest new data in micro-batches until Ctrl-C (which stops after the current batch)."""
+    from flows import schedule
+    from flows.snapshots import IngestRunning
+    from flows.sources import InputError
+
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        fail(f"no such file or directory: {', '.join(missing)}")
+    settings = _warehouse(warehouse)
+
+    def report(n: int, summary: dict) -> None:
+        batch = summary["batch"]
+        what = ("no changes" if summary["no_op"] else
+                f"{batch['records_read']} records from {batch['lines_read']} lines")
+        console.print(f"batch {n}: {what}; warehouse {summary['tables']['steps']} steps, "
+                      f"{summary['tables']['runs']} runs", highlight=False)
+
+    console.print(f"watching {', '.join(map(str, paths))} every {every:g} s; Ctrl-C stops "
+                  "after the current batch")
+    try:
+        n = schedule.watch([str(p) for p in paths], str(settings.warehouse), every,
+                           on_batch=report, max_batches=max_batches)
+    except (InputError, IngestRunning) as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        raise typer.Exit(130) from None
+    console.print(f"stopped after {n} batches")
+
+
 def _render(con, query: str, title: str | None, fmt: Format) -> None:
     rel = con.sql(query)
     columns = rel.columns
