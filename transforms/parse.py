@@ -414,7 +414,7 @@ class Parser:
                 kind = "thread.run.step"
             elif event.startswith("thread.run."):
                 kind = "thread.run"
-        if kind in _HANDLERS:
+        if type(kind) is str and kind in _HANDLERS:
             self._object(line_no, item, data, kind, prefix="data.")
         else:
             self._skip(line_no, event)
