@@ -147,6 +147,9 @@ def ingest(
         "--full-refresh", help="Forget what was ingested and rebuild from these paths")] = False,
     wait: Annotated[bool, typer.Option(
         "--wait", help="If another ingest runs on this warehouse, wait for it")] = False,
+    prices: Annotated[Path | None, typer.Option(
+        "--prices", help="CSV of model prices overriding data/prices.csv model by model; "
+        "remembered in the warehouse [env STEPLENS_PRICES]")] = None,
 ) -> None:
     """Ingest exported Assistants data (JSON lines, list pages, streams, SSE).
 
@@ -161,6 +164,13 @@ def ingest(
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         fail(f"no such file or directory: {', '.join(missing)}")
+    if prices is not None:  # a bad price file fails here, before any parsing
+        from flows.prices import read_prices
+
+        try:
+            read_prices(prices)
+        except InputError as e:
+            fail(str(e))
     settings = _warehouse(warehouse)
     from flows.ingest import ingest as ingest_flow
 
@@ -169,7 +179,8 @@ def ingest(
         with progress.reporting(reporter):
             summary = ingest_flow(paths=[str(p) for p in paths],
                                   warehouse_dir=str(settings.warehouse), workers=workers,
-                                  full_refresh=full_refresh, wait=wait)
+                                  full_refresh=full_refresh, wait=wait,
+                                  prices=str(prices) if prices is not None else None)
     except (InputError, WarehouseLocked, IngestRunning) as e:
         fail(str(e))
     finally:

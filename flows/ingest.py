@@ -190,7 +190,7 @@ def skipped_by_shape(root: Path, manifest: Manifest) -> dict[str, int]:
 @task(cache_policy=NO_CACHE)
 def build_views(settings: Settings) -> str:
     """Create or refresh the DuckDB views and macros over the snapshot."""
-    return str(warehouse.build_duckdb(settings.warehouse))
+    return str(warehouse.build_duckdb(settings.warehouse, settings.prices))
 
 
 def summary_markdown(summary: dict) -> str:
@@ -222,18 +222,20 @@ def _batch_counts(results: list[UnitResult]) -> dict[str, int]:
 
 @flow(name="steplens-ingest")
 def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | None = None,
-           chunk_mb: int | None = None, full_refresh: bool = False, wait: bool = False) -> dict:
+           chunk_mb: int | None = None, full_refresh: bool = False, wait: bool = False,
+           prices: str | None = None) -> dict:
     """Ingest exported Assistants data under `paths` into the warehouse, incrementally.
 
     Returns the summary (also logged, written beside the snapshot and published as the
     `ingest-summary` artifact). Its `totals` cover everything the warehouse holds and
     balance: `records_read = kept + superseded + rejected + skipped`; `batch` is what
-    this run read.
+    this run read. `prices` is a CSV overriding the shipped model prices
+    (`flows/prices.py`).
     """
     logger = get_run_logger()
     settings = Settings.from_env(
         warehouse=warehouse_dir, workers=workers,
-        chunk_bytes=chunk_mb * 1024 * 1024 if chunk_mb else None,
+        chunk_bytes=chunk_mb * 1024 * 1024 if chunk_mb else None, prices=prices,
     ).resolved()
     root = settings.warehouse
     started = time.perf_counter()

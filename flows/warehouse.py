@@ -69,20 +69,25 @@ def _views_current(path: Path, root: Path, version: str) -> bool:
     return row == (str(root), version)
 
 
-def build_duckdb(root: Path) -> Path:
+def build_duckdb(root: Path, prices_file: Path | None = None) -> Path:
     """Create or refresh the views and macros; a no-op when they are already current.
 
     The views read `current/`, so new snapshots need no change here: the file is only
-    written when it is new, the SQL changed, or the warehouse moved. The root path is
-    the one literal spliced into SQL (DuckDB does not bind parameters in DDL).
+    written when it is new, the SQL or the model prices changed, or the warehouse moved.
+    The root path is the one literal spliced into SQL (DuckDB does not bind parameters
+    in DDL). `prices_file` overrides shipped model prices (see `flows/prices.py`).
     """
+    from flows import prices
+
     path = root / "steplens.duckdb"
-    version = sql_version()
+    price_table = prices.price_table(root, prices_file)
+    version = f"{sql_version()}-{price_table.digest()}"
     if _views_current(path, root, version):
         return path
     with connect(path) as con:
         con.execute(f"create or replace macro steplens_root() as {_quote(str(root))}")
         con.execute(f"create or replace macro steplens_sql_version() as {_quote(version)}")
+        prices.load(con, price_table)
         for _name, text in sql_files():
             con.execute(text)
     return path

@@ -17,12 +17,14 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.pop("STEPLENS_WAREHOUSE", None)
+os.environ.pop("STEPLENS_PRICES", None)
 
 import pytest  # noqa: E402
 
 TESTS = Path(__file__).parent
 DATA = TESTS / "data"
 REAL = DATA / "real"
+SAMPLE = TESTS.parent / "data" / "sample"
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +34,16 @@ def prefect_server():
 
     with prefect_test_harness(server_startup_timeout=90):
         yield
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(tmp_path_factory, prefect_server) -> Path:
+    """data/sample ingested by the flow, with the shipped prices (report, notebook)."""
+    from flows.ingest import ingest
+
+    wh = tmp_path_factory.mktemp("sample") / "wh"
+    ingest(paths=[str(SAMPLE)], warehouse_dir=str(wh))
+    return wh
 
 
 def real_files(pattern: str = "*/*.jsonl") -> list[Path]:

@@ -212,3 +212,26 @@ def test_pretty_printed_json_document(tmp_path):
     lines = tmp_path / "lines.json"
     lines.write_text(json.dumps(example("run_completed")) + "\n" + json.dumps(page) + "\n")
     assert file_kind(lines)[0] == "lines"
+
+
+def test_fast_and_careful_passes_agree():
+    """The fast pass (bulk type checks) must give exactly what field-by-field checks give."""
+    import random
+
+    from conftest import real_files
+    from polars.testing import assert_frame_equal
+
+    lines = []
+    for path in real_files("*/*.jsonl"):
+        lines += path.read_bytes().splitlines()
+    rng = random.Random(3)
+    bad = [b'{"id": "step_b", "object": "thread.run.step", "created_at": true}',
+           b'{"id": "run_b", "object": "thread.run", "usage": {"total_tokens": 1.5}}',
+           b'{"id": "step_c", "object": "thread.run.step", "expires_at": -1}']
+    for sample in (lines, lines[:300] + bad + lines[300:600]):
+        numbered = list(enumerate(sample, 1))
+        rng.shuffle(numbered)
+        fast, careful = parse_lines("f", numbered), parse_lines("f", numbered, careful=True)
+        for name in fast.FRAMES:
+            assert_frame_equal(getattr(fast, name), getattr(careful, name))
+    assert fast.rejects.height == 3

@@ -2,12 +2,20 @@
 
 Why a Python loop over `orjson` rather than Polars' `str.json_decode`: measured here on
 steps with nested tool calls, `json_decode` with a full struct dtype read 42 MB/s and
-raises for the whole batch on the first malformed line or wrong-typed field, while this
-loop (orjson, garbage collector paused, values appended to column lists) reads about
-85 MB/s per core and can reject one line with a reason naming the field, keeping the
-rest. Everything after this module is Polars expressions.
+raises for the whole batch on the first malformed line or wrong-typed field. This loop
+reads several times faster and rejects one record with a reason naming the field,
+keeping the rest. Everything after this module is Polars expressions.
 
-Output: `ParsedBatch`, frames matching `transforms.schemas` record schemas, plus the
+Two passes, one rulebook (`record_spec`). The fast pass extracts values without
+checking their types, then checks each column in bulk (`set(map(type, column))`) and the
+timestamp ranges with Polars: on valid data, which is nearly all data, that is the only
+work. Structural surprises (a string where an object belongs) raise inside the
+extractor and send that one record to `record_spec.check`, which names the field. If a
+bulk check fails, the chunk is decoded again in the careful pass, where every record is
+checked field by field before it is extracted. Both passes give identical frames on
+valid input (tests/test_parse.py checks it).
+
+Output: `ParsedBatch`, frames matching the `transforms.schemas` record schemas, plus the
 counts the ingest summary balances (README, "Accounting").
 """
 
@@ -15,136 +23,53 @@ from __future__ import annotations
 
 import gc
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import orjson
 import polars as pl
 
-from transforms import schemas
+from transforms import record_spec, schemas
+from transforms.record_spec import MAX_TS, type_name
 
 RAW_LIMIT = 4096  # characters of an offending line kept in `rejects.raw`
-_MAX_TS = 253402300799  # 9999-12-31T23:59:59Z: beyond it a timestamp cannot be stored
-_I64 = 1 << 63
 _SORT = orjson.OPT_SORT_KEYS
+_EMPTY: dict = {}
+_NONE = type(None)
 
 STEP_EVENTS = frozenset(
     "thread.run.step." + s
     for s in ("created", "in_progress", "completed", "failed", "cancelled", "expired")
 )
+_SPECS = {"thread.run.step": record_spec.STEP, "thread.run": record_spec.RUN,
+          "thread.run.step.delta": record_spec.DELTA}
 
 
 class BadRecord(ValueError):
     """A record that cannot be kept; the message is the reason shown in `rejects`."""
 
 
-_JSON_TYPE = {str: "string", int: "integer", float: "number", bool: "boolean",
-              dict: "object", list: "array", type(None): "null"}
+class _BulkCheckFailed(Exception):
+    """A column of the fast pass holds a value of the wrong type: decode carefully."""
 
 
-def _tname(v: object) -> str:
-    return _JSON_TYPE.get(type(v), type(v).__name__)
+# ---- extraction (no type checks: see the module docstring) ------------------------------
 
-
-def _int(o: dict, key: str, where: str = "") -> int | None:
-    v = o.get(key)
+def _dict(v: object) -> dict:
+    """`v` if it is an object, {} for null; anything else raises (-> careful check)."""
     if v is None:
-        return None
-    if type(v) is int and -_I64 <= v < _I64:
-        return v
-    if type(v) is int:
-        raise BadRecord(f"{where}{key}: integer out of range")
-    raise BadRecord(f"{where}{key}: expected integer, got {_tname(v)}")
-
-
-def _ts(o: dict, key: str, where: str = "") -> int | None:
-    v = o.get(key)
-    if v is None:
-        return None
-    if type(v) is int and 0 <= v <= _MAX_TS:
-        return v
-    if type(v) is int:
-        raise BadRecord(f"{where}{key}: timestamp out of range ({v})")
-    raise BadRecord(f"{where}{key}: expected integer Unix seconds, got {_tname(v)}")
-
-
-def _str(o: dict, key: str, where: str = "") -> str | None:
-    v = o.get(key)
-    if v is None or type(v) is str:
-        return v
-    raise BadRecord(f"{where}{key}: expected string, got {_tname(v)}")
-
-
-def _obj(o: dict | None, key: str, where: str = "") -> dict | None:
-    if o is None:
-        return None
-    v = o.get(key)
-    if v is None or type(v) is dict:
-        return v
-    raise BadRecord(f"{where}{key}: expected object, got {_tname(v)}")
-
-
-def _list(o: dict | None, key: str, where: str = "") -> list | None:
-    if o is None:
-        return None
-    v = o.get(key)
-    if v is None or type(v) is list:
-        return v
-    raise BadRecord(f"{where}{key}: expected array, got {_tname(v)}")
-
-
-def _item(seq: list, i: int, where: str) -> dict:
-    v = seq[i]
-    if type(v) is not dict:
-        raise BadRecord(f"{where}[{i}]: expected object, got {_tname(v)}")
+        return _EMPTY
+    if v.__class__ is not dict:
+        raise BadRecord
     return v
 
 
-TIMESTAMP_FIELDS = ("created_at", "started_at", "completed_at", "failed_at", "cancelled_at",
-                    "expired_at", "expires_at")
-
-
-def _timestamps(o: dict) -> dict[str, int | None]:
-    """Every timestamp field a step or run may carry, checked whether used or not."""
-    return {k: _ts(o, k) for k in TIMESTAMP_FIELDS}
-
-
-def _usage(o: dict) -> tuple:
-    """(usage_present, prompt, completion, total, cached, reasoning)."""
-    u = _obj(o, "usage")
-    if u is None:
-        return (False, None, None, None, None, None)
-    spelled = _obj(u, "prompt_token_details", "usage.")  # how the API spells it
-    details = spelled or _obj(u, "prompt_tokens_details", "usage.")
-    if spelled:
-        _obj(u, "prompt_tokens_details", "usage.")
-    completion_details = _obj(u, "completion_tokens_details", "usage.")
-    return (
-        True,
-        _int(u, "prompt_tokens", "usage."),
-        _int(u, "completion_tokens", "usage."),
-        _int(u, "total_tokens", "usage."),
-        _int(details, "cached_tokens", "usage.prompt_token_details.") if details else None,
-        _int(completion_details, "reasoning_tokens", "usage.completion_tokens_details.")
-        if completion_details
-        else None,
-    )
-
-
-def _error(o: dict) -> tuple[str | None, str | None]:
-    e = _obj(o, "last_error")
-    if e is None:
-        return None, None
-    return _str(e, "code", "last_error."), _str(e, "message", "last_error.")
-
-
-def _metadata(o: dict) -> str | None:
-    m = o.get("metadata")
-    if m is None:
-        return None
-    if type(m) is not dict:
-        raise BadRecord(f"metadata: expected object, got {_tname(m)}")
-    return orjson.dumps(m, option=_SORT).decode()
+def _array(v: object) -> list | tuple:
+    if v is None:
+        return ()
+    if v.__class__ is not list:
+        raise BadRecord
+    return v
 
 
 def _canon(o: dict) -> tuple[int, int]:
@@ -152,63 +77,343 @@ def _canon(o: dict) -> tuple[int, int]:
     return len(b), zlib.crc32(b)
 
 
-def _code_outputs(outputs: list | None, where: str) -> tuple[int, int]:
+def _metadata(o: dict) -> str | None:
+    m = o.get("metadata")
+    if m is None:
+        return None
+    if m.__class__ is not dict:
+        raise BadRecord
+    return orjson.dumps(m, option=_SORT).decode()
+
+
+def _usage(o: dict, extra_int: list) -> tuple:
+    """(usage_present, prompt, completion, total, cached, reasoning)."""
+    u = o.get("usage")
+    if u is None:
+        return (False, None, None, None, None, None)
+    if u.__class__ is not dict:
+        raise BadRecord
+    spelled = _dict(u.get("prompt_token_details"))  # how the API spells it
+    other = _dict(u.get("prompt_tokens_details"))
+    cached = spelled.get("cached_tokens")
+    if cached is None:
+        cached = other.get("cached_tokens")
+    else:
+        extra_int.append(other.get("cached_tokens"))
+    return (True, u.get("prompt_tokens"), u.get("completion_tokens"), u.get("total_tokens"),
+            cached, _dict(u.get("completion_tokens_details")).get("reasoning_tokens"))
+
+
+def _call(call: dict) -> tuple:
+    """(id, type, name, arguments, output, code input, outputs, file_search result count)"""
+    fn = _dict(call.get("function"))
+    ci = _dict(call.get("code_interpreter"))
+    results = _dict(call.get("file_search")).get("results")
+    if results is not None and results.__class__ is not list:
+        raise BadRecord
+    return (call.get("id"), call.get("type"), fn.get("name"), fn.get("arguments"),
+            fn.get("output"), ci.get("input"), _array(ci.get("outputs")),
+            None if results is None else len(results))
+
+
+def _code_outputs(outputs: list | tuple, extra_str: list) -> tuple[int, int]:
     """(log characters, image count) of code-interpreter outputs."""
     chars = images = 0
-    for i in range(len(outputs or ())):
-        out = _item(outputs, i, where)
-        kind = _str(out, "type", f"{where}[{i}].")
-        logs = _str(out, "logs", f"{where}[{i}].")
-        image = _obj(out, "image", f"{where}[{i}].")
-        if image:
-            _str(image, "file_id", f"{where}[{i}].image.")
+    for out in outputs:
+        kind = out.get("type")
+        logs = out.get("logs")
+        extra_str.append(kind)
+        extra_str.append(_dict(out.get("image")).get("file_id"))
         if kind == "logs":
-            chars += len(logs or "")
-        elif kind == "image":
+            if logs is not None:
+                if logs.__class__ is not str:
+                    raise BadRecord
+                chars += len(logs)
+        else:
+            extra_str.append(logs)
+        if kind == "image":
             images += 1
     return chars, images
 
 
-def _results_count(call: dict, where: str) -> int | None:
-    fs = _obj(call, "file_search", where)
-    results = _list(fs, "results", f"{where}file_search.")
-    return None if results is None else len(results)
+# ---- the decoder ------------------------------------------------------------------------
+
+_STR_TYPES = {str, _NONE}
+_INT_TYPES = {int, _NONE}
 
 
-def _call_fields(call: dict, where: str) -> tuple:
-    """(id, type, name, arguments, output, code input, code outputs, file_search results)
+class _Decoder:
+    """One pass over one source file's records; `careful` checks every record first."""
 
-    Every known sub-object is type-checked whatever the call's `type` says; which of
-    these columns a call keeps is decided by its type later (`transforms.steps`).
-    """
-    fn = _obj(call, "function", where)
-    ci = _obj(call, "code_interpreter", where)
-    fn_where, ci_where = where + "function.", where + "code_interpreter."
-    return (
-        _str(call, "id", where), _str(call, "type", where),
-        _str(fn, "name", fn_where) if fn else None,
-        _str(fn, "arguments", fn_where) if fn else None,
-        _str(fn, "output", fn_where) if fn else None,
-        _str(ci, "input", ci_where) if ci else None,
-        _list(ci, "outputs", ci_where),
-        _results_count(call, where),
+    def __init__(self, source_file: str, careful: bool) -> None:
+        self.source_file = source_file
+        self.careful = careful
+        self.lines_read = 0
+        self.records_read = 0
+        self.bytes_read = 0
+        self.rows: dict[str, list[tuple]] = {name: [] for name in _FRAME_SCHEMAS}
+        # Values checked but not stored (a step's `expires_at`, an image's file id...).
+        self.extra_str: list = []
+        self.extra_int: list = []
+        self.extra_ts: list = []
+
+    # ---- entry points ---------------------------------------------------------------
+
+    def line(self, line_no: int, raw: bytes) -> None:
+        self.lines_read += 1
+        self.bytes_read += len(raw) + 1
+        text = raw.strip()
+        if not text:
+            self.records_read += 1
+            self._skip(line_no, "blank")
+            return
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError as e:
+            self.records_read += 1
+            self._reject(line_no, f"invalid JSON: {e}", text)
+            return
+        if value.__class__ is dict and value.get("object") == "list" and "data" in value:
+            self._list_page(line_no, value, text)  # counts one record per item
+            return
+        self.records_read += 1
+        if value.__class__ is not dict:
+            self._reject(line_no, f"not a JSON object (got {type_name(value)})", text)
+            return
+        self._value(line_no, -1, value, text)
+
+    def event(self, line_no: int, event: str | None, data: bytes) -> None:
+        """One raw SSE block: `event: NAME` and its (joined) `data:` payload."""
+        self.records_read += 1
+        self.bytes_read += len(data)
+        text = data.strip()
+        if text == b"[DONE]":
+            self._skip(line_no, event or "done")
+            return
+        try:
+            payload = orjson.loads(text) if text else None
+        except orjson.JSONDecodeError as e:
+            self._reject(line_no, f"invalid JSON in SSE data: {e}", text)
+            return
+        if event is None:  # a block with no `event:` field carries a bare value
+            if payload.__class__ is not dict:
+                self._reject(line_no, f"SSE data is not a JSON object "
+                             f"(got {type_name(payload)})", text)
+                return
+            self._value(line_no, -1, payload, text)
+            return
+        self._value(line_no, -1, {"event": event, "data": payload}, text)
+
+    # ---- dispatch -------------------------------------------------------------------
+
+    def _skip(self, line_no: int, shape: str) -> None:
+        self.rows["skipped"].append((self.source_file, line_no, shape))
+
+    def _reject(self, line_no: int, reason: str, raw: bytes | str) -> None:
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        self.rows["rejects"].append((self.source_file, line_no, reason, text[:RAW_LIMIT]))
+
+    def _list_page(self, line_no: int, page: dict, text: bytes) -> None:
+        data = page["data"]
+        if data.__class__ is not list:
+            self.records_read += 1
+            self._reject(line_no, f"list page: data is {type_name(data)}, not an array",
+                         text)
+            return
+        if not data:
+            self.records_read += 1
+            self._skip(line_no, "empty_list")
+            return
+        for i, item in enumerate(data):
+            self.records_read += 1
+            if item.__class__ is not dict:
+                self._reject(line_no, f"data[{i}]: expected object, got {type_name(item)}",
+                             orjson.dumps(item))
+                continue
+            self._value(line_no, i, item, None, prefix=f"data[{i}]: ")
+
+    def _value(self, line_no: int, item: int, value: dict, text: bytes | None,
+               prefix: str = "") -> None:
+        """Dispatch one record (a line, a list item or an SSE block) by its shape."""
+        try:
+            if "event" in value and "object" not in value:
+                self._envelope(line_no, item, value)
+            else:
+                self._object(line_no, item, value, value.get("object"))
+        except BadRecord as e:
+            raw = text if text is not None else orjson.dumps(value)
+            self._reject(line_no, f"{prefix}{e}", raw)
+
+    def _envelope(self, line_no: int, item: int, env: dict) -> None:
+        event = env.get("event")
+        if event.__class__ is not str:
+            raise BadRecord(f"event: expected string, got {type_name(event)}")
+        data = env.get("data")
+        if data.__class__ is not dict:
+            if event.startswith("thread.run."):
+                raise BadRecord(f"{event}: data is {type_name(data)}, not an object")
+            self._skip(line_no, event)
+            return
+        kind = data.get("object")
+        if kind is None:  # exporters that dropped `object`: trust the event name
+            if event == "thread.run.step.delta":
+                kind = "thread.run.step.delta"
+            elif event in STEP_EVENTS:
+                kind = "thread.run.step"
+            elif event.startswith("thread.run."):
+                kind = "thread.run"
+        if kind.__class__ is str and kind in _EXTRACTORS:
+            self._object(line_no, item, data, kind, prefix="data.")
+        else:
+            self._skip(line_no, event)
+
+    def _object(self, line_no: int, item: int, o: dict, kind: object, prefix: str = "") -> None:
+        extract = _EXTRACTORS.get(kind) if kind.__class__ is str else None
+        if extract is None:
+            self._skip(line_no, kind if kind.__class__ is str else "unknown")
+            return
+        spec = _SPECS[kind]
+        reason = record_spec.check(o, spec) if self.careful else None
+        if reason is None:
+            try:
+                rows = extract(self, o)
+            except Exception as e:  # noqa: BLE001 - any surprise: let the rulebook explain
+                reason = record_spec.check(o, spec) or f"unexpected shape ({type(e).__name__})"
+        if reason is not None:
+            raise BadRecord(f"{prefix}{reason}")
+        head = (self.source_file, line_no, item)
+        for name, frame_rows in rows:
+            frame = self.rows[name]
+            for row in frame_rows:
+                frame.append(head + row)
+
+    # ---- result ---------------------------------------------------------------------
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """Build the frames; in the fast pass, raise `_BulkCheckFailed` on a wrong type."""
+        frames = {}
+        for name, schema in _FRAME_SCHEMAS.items():
+            rows = self.rows[name]
+            # One pass over the rows (zip), not one per column: rows sit scattered among
+            # the parsed objects, and every extra pass pays the cache misses again.
+            columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
+            cols = {col: list(values) for col, values in zip(schema.names(), columns,
+                                                             strict=True)}
+            if not self.careful:
+                for col, dtype in schema.items():
+                    allowed = _STR_TYPES if dtype == pl.String else (
+                        _INT_TYPES if dtype == pl.Int64 else None)
+                    if allowed is not None and not set(map(type, cols[col])) <= allowed:
+                        raise _BulkCheckFailed(f"{name}.{col}")
+            try:
+                frames[name] = pl.DataFrame(cols, schema=schema, strict=True)
+            except (TypeError, OverflowError, pl.exceptions.PolarsError) as e:
+                raise _BulkCheckFailed(f"{name}: {e}") from None
+        if not self.careful:
+            if not (set(map(type, self.extra_str)) <= _STR_TYPES
+                    and set(map(type, self.extra_int)) <= _INT_TYPES
+                    and set(map(type, self.extra_ts)) <= _INT_TYPES):
+                raise _BulkCheckFailed("unstored fields")
+            ints = [v for v in self.extra_int if v is not None]
+            stamps = [v for v in self.extra_ts if v is not None]
+            if (ints and not -record_spec.I64 <= min(ints) <= max(ints) < record_spec.I64) or (
+                    stamps and not 0 <= min(stamps) <= max(stamps) <= MAX_TS):
+                raise _BulkCheckFailed("range")
+            for name, cols in _TIMESTAMP_COLUMNS.items():
+                bad = frames[name].select(
+                    pl.any_horizontal((pl.col(c) < 0) | (pl.col(c) > MAX_TS) for c in cols).any()
+                ).item()
+                if bad:
+                    raise _BulkCheckFailed(f"{name}: timestamp out of range")
+        return frames
+
+    def result(self) -> ParsedBatch:
+        return ParsedBatch(**self.frames(), lines_read=self.lines_read,
+                           records_read=self.records_read, bytes_read=self.bytes_read)
+
+
+def _step(d: _Decoder, o: dict) -> list[tuple[str, list[tuple]]]:
+    g = o.get
+    details = _dict(g("step_details"))
+    d.extra_str.append(details.get("type"))
+    creation = _dict(details.get("message_creation"))
+    calls = []
+    for i, call in enumerate(_array(details.get("tool_calls"))):
+        call_id, kind, name, args, output, code, outputs, results = _call(call)
+        chars, images = _code_outputs(outputs, d.extra_str)
+        calls.append((o["id"], i, call_id, kind, name, args, output, code, chars, images,
+                      results))
+    error = _dict(g("last_error"))
+    d.extra_ts.append(g("started_at"))
+    d.extra_ts.append(g("expires_at"))
+    step = (
+        g("id"), g("run_id"), g("thread_id"), g("assistant_id"), g("type"), g("status"),
+        g("created_at"), g("completed_at"), g("failed_at"), g("cancelled_at"),
+        g("expired_at"), error.get("code"), error.get("message"), creation.get("message_id"),
+        *_usage(o, d.extra_int), _metadata(o), *_canon(o),
     )
+    if step[0].__class__ is not str:
+        raise BadRecord
+    return [("step_records", [step]), ("tool_call_records", calls)]
 
 
-class _Columns:
-    """Column-oriented buffer for one record schema."""
+def _run(d: _Decoder, o: dict) -> list[tuple[str, list[tuple]]]:
+    g = o.get
+    error = _dict(g("last_error"))
+    d.extra_ts.append(g("expired_at"))
+    run = (
+        g("id"), g("thread_id"), g("assistant_id"), g("model"), g("status"),
+        g("created_at"), g("started_at"), g("completed_at"), g("failed_at"),
+        g("cancelled_at"), g("expires_at"), error.get("code"), error.get("message"),
+        _dict(g("incomplete_details")).get("reason"),
+        *_usage(o, d.extra_int), _metadata(o), *_canon(o),
+    )
+    if run[0].__class__ is not str:
+        raise BadRecord
+    return [("run_records", [run])]
 
-    def __init__(self, schema: pl.Schema) -> None:
-        self.schema = schema
-        self.names = list(schema.names())
-        self.cols: list[list] = [[] for _ in self.names]
 
-    def add(self, row: tuple) -> None:
-        for col, v in zip(self.cols, row, strict=True):
-            col.append(v)
+def _delta(d: _Decoder, o: dict) -> list[tuple[str, list[tuple]]]:
+    step_id = o.get("id")
+    if step_id.__class__ is not str:
+        raise BadRecord
+    details = _dict(_dict(o.get("delta")).get("step_details"))
+    calls, outputs = [], []
+    for pos, call in enumerate(_array(details.get("tool_calls"))):
+        index = call.get("index")
+        index = pos if index is None else index
+        call_id, kind, name, args, output, code, outs, results = _call(call)
+        for opos, out in enumerate(outs):
+            oindex = out.get("index")
+            outputs.append((opos, step_id, index, opos if oindex is None else oindex,
+                            out.get("type"), out.get("logs"),
+                            _dict(out.get("image")).get("file_id")))
+        calls.append((pos, step_id, index, call_id, kind, name, args, output, code, results))
+    event = (step_id, details.get("type"),
+             _dict(details.get("message_creation")).get("message_id"), _canon(o)[1])
+    return [("delta_events", [event]), ("delta_calls", calls), ("delta_outputs", outputs)]
 
-    def frame(self) -> pl.DataFrame:
-        return pl.DataFrame(dict(zip(self.names, self.cols, strict=True)), schema=self.schema)
+
+_EXTRACTORS: dict[str, Callable] = {
+    "thread.run.step": _step,
+    "thread.run": _run,
+    "thread.run.step.delta": _delta,
+}
+_FRAME_SCHEMAS: dict[str, pl.Schema] = {
+    "step_records": schemas.STEP_RECORDS,
+    "tool_call_records": schemas.TOOL_CALL_RECORDS,
+    "run_records": schemas.RUN_RECORDS,
+    "delta_events": schemas.DELTA_EVENTS,
+    "delta_calls": schemas.DELTA_CALLS,
+    "delta_outputs": schemas.DELTA_OUTPUTS,
+    "rejects": schemas.REJECTS,
+    "skipped": schemas.SKIPPED,
+}
+_TIMESTAMP_COLUMNS = {
+    "step_records": ["created_at", "completed_at", "failed_at", "cancelled_at", "expired_at"],
+    "run_records": ["created_at", "started_at", "completed_at", "failed_at", "cancelled_at",
+                    "expires_at"],
+}
 
 
 @dataclass
@@ -251,7 +456,7 @@ class ParsedBatch:
     def concat(cls, batches: Iterable[ParsedBatch]) -> ParsedBatch:
         batches = list(batches)
         if not batches:
-            return Parser("").result()
+            return _Decoder("", careful=False).result()
         frames = {
             name: pl.concat([getattr(b, name) for b in batches], how="vertical")
             for name in cls.FRAMES
@@ -264,278 +469,50 @@ class ParsedBatch:
         )
 
 
-@dataclass
-class Parser:
-    """Feed it lines (or SSE events) of one source file; `result()` gives the frames."""
-
-    source_file: str
-    lines_read: int = 0
-    records_read: int = 0
-    bytes_read: int = 0
-
-    def __post_init__(self) -> None:
-        self._steps = _Columns(schemas.STEP_RECORDS)
-        self._calls = _Columns(schemas.TOOL_CALL_RECORDS)
-        self._runs = _Columns(schemas.RUN_RECORDS)
-        self._devents = _Columns(schemas.DELTA_EVENTS)
-        self._dcalls = _Columns(schemas.DELTA_CALLS)
-        self._douts = _Columns(schemas.DELTA_OUTPUTS)
-        self._rejects = _Columns(schemas.REJECTS)
-        self._skipped = _Columns(schemas.SKIPPED)
-
-    # ---- entry points -----------------------------------------------------------------
-
-    def feed_lines(self, lines: Iterable[tuple[int, bytes]]) -> None:
-        """Decode JSON lines given as (1-based line number, raw bytes)."""
-        enabled = gc.isenabled()
-        gc.disable()  # millions of small dicts: the collector would triple the cost
+def _decode(source_file: str, feed: Callable[[_Decoder], None]) -> ParsedBatch:
+    """Run `feed` in the fast pass; on a failed bulk check, again in the careful pass."""
+    enabled = gc.isenabled()
+    gc.disable()  # millions of small dicts: the collector would triple the cost
+    try:
+        decoder = _Decoder(source_file, careful=False)
+        feed(decoder)
         try:
-            for line_no, raw in lines:
-                self.feed_line(line_no, raw)
-        finally:
-            if enabled:
-                gc.enable()
-
-    def feed_line(self, line_no: int, raw: bytes) -> None:
-        self.lines_read += 1
-        self.bytes_read += len(raw) + 1
-        text = raw.strip()
-        if not text:
-            self.records_read += 1
-            self._skip(line_no, "blank")
-            return
-        try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError as e:
-            self.records_read += 1
-            self._reject(line_no, f"invalid JSON: {e}", text)
-            return
-        value_is_page = type(value) is dict and value.get("object") == "list" and "data" in value
-        if value_is_page:
-            self._list_page(line_no, value, text)  # counts one record per item
-            return
-        self.records_read += 1
-        if type(value) is not dict:
-            self._reject(line_no, f"not a JSON object (got {_tname(value)})", text)
-            return
-        self._value(line_no, -1, value, text)
-
-    def feed_event(self, line_no: int, event: str | None, data: bytes) -> None:
-        """One raw SSE block: `event: NAME` and its (joined) `data:` payload."""
-        self.records_read += 1
-        self.bytes_read += len(data)
-        text = data.strip()
-        if text == b"[DONE]":
-            self._skip(line_no, event or "done")
-            return
-        try:
-            payload = orjson.loads(text) if text else None
-        except orjson.JSONDecodeError as e:
-            self._reject(line_no, f"invalid JSON in SSE data: {e}", text)
-            return
-        if event is None:  # a block with no `event:` field carries a bare value
-            if type(payload) is not dict:
-                self._reject(line_no, f"SSE data is not a JSON object (got {_tname(payload)})",
-                             text)
-                return
-            self._value(line_no, -1, payload, text)
-            return
-        self._value(line_no, -1, {"event": event, "data": payload}, text)
-
-    def result(self) -> ParsedBatch:
-        return ParsedBatch(
-            step_records=self._steps.frame(),
-            tool_call_records=self._calls.frame(),
-            run_records=self._runs.frame(),
-            delta_events=self._devents.frame(),
-            delta_calls=self._dcalls.frame(),
-            delta_outputs=self._douts.frame(),
-            rejects=self._rejects.frame(),
-            skipped=self._skipped.frame(),
-            lines_read=self.lines_read,
-            records_read=self.records_read,
-            bytes_read=self.bytes_read,
-        )
-
-    # ---- dispatch ---------------------------------------------------------------------
-
-    def _skip(self, line_no: int, shape: str) -> None:
-        self._skipped.add((self.source_file, line_no, shape))
-
-    def _reject(self, line_no: int, reason: str, raw: bytes | str) -> None:
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        self._rejects.add((self.source_file, line_no, reason, text[:RAW_LIMIT]))
-
-    def _list_page(self, line_no: int, page: dict, text: bytes) -> None:
-        data = page["data"]
-        if type(data) is not list:
-            self.records_read += 1
-            self._reject(line_no, f"list page: data is {_tname(data)}, not an array", text)
-            return
-        if not data:
-            self.records_read += 1
-            self._skip(line_no, "empty_list")
-            return
-        for i, item in enumerate(data):
-            self.records_read += 1
-            if type(item) is not dict:
-                self._reject(line_no, f"data[{i}]: expected object, got {_tname(item)}",
-                             orjson.dumps(item))
-                continue
-            self._value(line_no, i, item, None, prefix=f"data[{i}]: ")
-
-    def _value(self, line_no: int, item: int, value: dict, text: bytes | None,
-               prefix: str = "") -> None:
-        """Dispatch one record (a line, a list item or an SSE block) by its shape."""
-        try:
-            if "event" in value and "object" not in value:
-                self._envelope(line_no, item, value)
-            else:
-                self._object(line_no, item, value, value.get("object"))
-        except BadRecord as e:
-            raw = text if text is not None else orjson.dumps(value)
-            self._reject(line_no, f"{prefix}{e}", raw)
-
-    def _envelope(self, line_no: int, item: int, env: dict) -> None:
-        event = env.get("event")
-        if type(event) is not str:
-            raise BadRecord(f"event: expected string, got {_tname(event)}")
-        data = env.get("data")
-        if type(data) is not dict:
-            if event.startswith("thread.run."):
-                raise BadRecord(f"{event}: data is {_tname(data)}, not an object")
-            self._skip(line_no, event)
-            return
-        kind = data.get("object")
-        if kind is None:  # exporters that dropped `object`: trust the event name
-            if event == "thread.run.step.delta":
-                kind = "thread.run.step.delta"
-            elif event in STEP_EVENTS:
-                kind = "thread.run.step"
-            elif event.startswith("thread.run."):
-                kind = "thread.run"
-        if type(kind) is str and kind in _HANDLERS:
-            self._object(line_no, item, data, kind, prefix="data.")
-        else:
-            self._skip(line_no, event)
-
-    def _object(self, line_no: int, item: int, o: dict, kind: object, prefix: str = "") -> None:
-        handler = _HANDLERS.get(kind) if type(kind) is str else None
-        if handler is None:
-            self._skip(line_no, kind if type(kind) is str else "unknown")
-            return
-        try:
-            handler(self, line_no, item, o)
-        except BadRecord as e:
-            raise BadRecord(f"{prefix}{e}") from None
-
-    # ---- record handlers --------------------------------------------------------------
-
-    def _step(self, line_no: int, item: int, o: dict) -> None:
-        step_id = o.get("id")
-        if type(step_id) is not str:
-            raise BadRecord(f"id: expected string, got {_tname(step_id)}")
-        details = _obj(o, "step_details")
-        if details:
-            _str(details, "type", "step_details.")
-        creation = _obj(details, "message_creation", "step_details.")
-        calls = _list(details, "tool_calls", "step_details.")
-        code, message = _error(o)
-        ts = _timestamps(o)
-        call_rows = [
-            self._tool_call(line_no, item, step_id, i, _item(calls, i, "step_details.tool_calls"))
-            for i in range(len(calls or ()))
-        ]
-        row = (
-            self.source_file, line_no, item, step_id,
-            _str(o, "run_id"), _str(o, "thread_id"), _str(o, "assistant_id"),
-            _str(o, "type"), _str(o, "status"),
-            ts["created_at"], ts["completed_at"], ts["failed_at"], ts["cancelled_at"],
-            ts["expired_at"], code, message,
-            _str(creation, "message_id", "step_details.message_creation.") if creation else None,
-            *_usage(o), _metadata(o), *_canon(o),
-        )
-        self._steps.add(row)
-        for r in call_rows:
-            self._calls.add(r)
-
-    def _tool_call(self, line_no: int, item: int, step_id: str, i: int, call: dict) -> tuple:
-        where = f"step_details.tool_calls[{i}]."
-        call_id, kind, name, args, output, code, outputs, results = _call_fields(call, where)
-        chars, images = _code_outputs(outputs, where + "code_interpreter.outputs")
-        return (self.source_file, line_no, item, step_id, i, call_id, kind, name, args,
-                output, code, chars, images, results)
-
-    def _run(self, line_no: int, item: int, o: dict) -> None:
-        run_id = o.get("id")
-        if type(run_id) is not str:
-            raise BadRecord(f"id: expected string, got {_tname(run_id)}")
-        code, message = _error(o)
-        incomplete = _obj(o, "incomplete_details")
-        ts = _timestamps(o)
-        self._runs.add((
-            self.source_file, line_no, item, run_id,
-            _str(o, "thread_id"), _str(o, "assistant_id"), _str(o, "model"), _str(o, "status"),
-            ts["created_at"], ts["started_at"], ts["completed_at"], ts["failed_at"],
-            ts["cancelled_at"], ts["expires_at"],
-            code, message,
-            _str(incomplete, "reason", "incomplete_details.") if incomplete else None,
-            *_usage(o), _metadata(o), *_canon(o),
-        ))
-
-    def _delta(self, line_no: int, item: int, o: dict) -> None:
-        step_id = o.get("id")
-        if type(step_id) is not str:
-            raise BadRecord(f"id: expected string, got {_tname(step_id)}")
-        delta = _obj(o, "delta")
-        details = _obj(delta, "step_details", "delta.")
-        creation = _obj(details, "message_creation", "delta.step_details.")
-        calls = _list(details, "tool_calls", "delta.step_details.") or []
-        call_rows, output_rows = [], []
-        for pos in range(len(calls)):
-            where = f"delta.step_details.tool_calls[{pos}]."
-            call = _item(calls, pos, "delta.step_details.tool_calls")
-            index = _int(call, "index", where)
-            index = pos if index is None else index
-            call_id, kind, name, args, output, code, outputs, results = _call_fields(call, where)
-            for opos in range(len(outputs or ())):
-                owhere = f"{where}code_interpreter.outputs[{opos}]."
-                out = _item(outputs, opos, where + "code_interpreter.outputs")
-                oindex = _int(out, "index", owhere)
-                image = _obj(out, "image", owhere)
-                output_rows.append((
-                    self.source_file, line_no, item, opos, step_id, index,
-                    opos if oindex is None else oindex,
-                    _str(out, "type", owhere), _str(out, "logs", owhere),
-                    _str(image, "file_id", owhere + "image.") if image else None,
-                ))
-            call_rows.append((self.source_file, line_no, item, pos, step_id, index, call_id,
-                              kind, name, args, output, code, results))
-        self._devents.add((
-            self.source_file, line_no, item, step_id,
-            _str(details, "type", "delta.step_details.") if details else None,
-            _str(creation, "message_id", "delta.step_details.message_creation.")
-            if creation else None,
-            _canon(o)[1],
-        ))
-        for r in call_rows:
-            self._dcalls.add(r)
-        for r in output_rows:
-            self._douts.add(r)
+            return decoder.result()
+        except _BulkCheckFailed:
+            decoder = _Decoder(source_file, careful=True)
+            feed(decoder)
+            return decoder.result()
+    finally:
+        if enabled:
+            gc.enable()
 
 
-_HANDLERS = {
-    "thread.run.step": Parser._step,
-    "thread.run": Parser._run,
-    "thread.run.step.delta": Parser._delta,
-}
-
-
-def parse_lines(source_file: str, lines: Iterable[tuple[int, bytes]]) -> ParsedBatch:
+def parse_lines(source_file: str, lines: Iterable[tuple[int, bytes]],
+                careful: bool = False) -> ParsedBatch:
     """Decode (line number, raw bytes) pairs of one file into record frames."""
-    parser = Parser(source_file)
-    parser.feed_lines(lines)
-    return parser.result()
+    lines = list(lines)
+
+    def feed(decoder: _Decoder) -> None:
+        for line_no, raw in lines:
+            decoder.line(line_no, raw)
+
+    if careful:
+        decoder = _Decoder(source_file, careful=True)
+        feed(decoder)
+        return decoder.result()
+    return _decode(source_file, feed)
+
+
+def parse_events(source_file: str, events: Iterable[tuple[int, str | None, bytes]]
+                 ) -> ParsedBatch:
+    """Decode raw SSE blocks (line number, event name, data bytes) of one file."""
+    events = list(events)
+
+    def feed(decoder: _Decoder) -> None:
+        for line_no, event, data in events:
+            decoder.event(line_no, event, data)
+
+    return _decode(source_file, feed)
 
 
 def parse_document(source_file: str, data: bytes) -> ParsedBatch:
@@ -543,27 +520,10 @@ def parse_document(source_file: str, data: bytes) -> ParsedBatch:
 
     It is read as if it were one line (line 1); an array is read like a list page.
     """
-    parser = Parser(source_file)
     text = data.removeprefix(b"\xef\xbb\xbf")
     value = orjson.loads(text)
-    if type(value) is list:
-        parser.feed_line(1, orjson.dumps({"object": "list", "data": value}))
-    else:
-        parser.feed_line(1, text)
-    parser.lines_read = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    parser.bytes_read = len(data)
-    return parser.result()
-
-
-def parse_events(source_file: str, events: Iterable[tuple[int, str | None, bytes]]) -> ParsedBatch:
-    """Decode raw SSE blocks (line number, event name, data bytes) of one file."""
-    parser = Parser(source_file)
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for line_no, event, data in events:
-            parser.feed_event(line_no, event, data)
-    finally:
-        if enabled:
-            gc.enable()
-    return parser.result()
+    line = orjson.dumps({"object": "list", "data": value}) if type(value) is list else text
+    batch = parse_lines(source_file, [(1, line)])
+    batch.lines_read = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    batch.bytes_read = len(data)
+    return batch
