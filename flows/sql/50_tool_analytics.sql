@@ -1,0 +1,115 @@
+-- tool_analytics: per tool type (function_name NULL), then per (tool type, function
+-- name) for calls that have a name.
+--   calls, runs, calls_per_run   calls; distinct runs that made one; calls / runs
+--   failed_calls, failure_rate   as tool_stats: a call fails when its step failed; the
+--                                rate is over calls in terminal steps
+--   step_p50_s, step_p95_s       latency_s of the completed steps holding these calls,
+--                                each step counted once
+--   args_chars_*, output_chars_* length in characters of function arguments / output
+--   invalid_json_args            calls whose arguments are not valid JSON
+--                                (arguments_valid_json = false); the rate is over calls
+--                                that have arguments; both NULL when no call has any
+--   file_search_*                file_search result counts (calls that reported them;
+--                                NULL when none did); _empty: calls with 0 results
+--   code_log_chars_*, code_images  code_interpreter log characters and image outputs
+create or replace view tool_analytics as
+with calls as (
+    select
+        tool_calls.type as tool_type,
+        tool_calls.function_name,
+        tool_calls.run_id,
+        tool_calls.step_id,
+        tool_calls.step_status,
+        length(tool_calls.function_arguments) as args_chars,
+        length(tool_calls.function_output) as output_chars,
+        tool_calls.arguments_valid_json,
+        tool_calls.file_search_result_count,
+        tool_calls.code_log_chars,
+        tool_calls.code_image_count,
+        steps.latency_s as step_latency_s,
+        steps.status = 'completed' as step_completed
+    from tool_calls
+    left join steps on tool_calls.step_id = steps.step_id
+),
+
+call_stats as (
+    select
+        grouping(function_name) as by_type,
+        tool_type,
+        function_name,
+        count(*) as calls,
+        count(distinct run_id) as runs,
+        count(*) filter (where step_status = 'failed') as failed_calls,
+        count(*) filter (where is_terminal(step_status)) as terminal_calls,
+        avg(args_chars) as args_chars_mean,
+        p95(args_chars) as args_chars_p95,
+        max(args_chars) as args_chars_max,
+        avg(output_chars) as output_chars_mean,
+        max(output_chars) as output_chars_max,
+        case when count(arguments_valid_json) > 0
+             then count(*) filter (where not arguments_valid_json) end as invalid_json_args,
+        count(arguments_valid_json) as calls_with_args,
+        count(file_search_result_count) as file_search_calls_with_results,
+        sum(file_search_result_count)::bigint as file_search_results,
+        avg(file_search_result_count) as file_search_results_mean,
+        case when count(file_search_result_count) > 0
+             then count(*) filter (where file_search_result_count = 0) end
+            as file_search_empty,
+        sum(code_log_chars)::bigint as code_log_chars,
+        avg(code_log_chars) as code_log_chars_mean,
+        sum(code_image_count)::bigint as code_images
+    from calls
+    group by grouping sets ((tool_type), (tool_type, function_name))
+    having grouping(function_name) = 1 or function_name is not null
+),
+
+step_latencies as (
+    select distinct tool_type, function_name, step_id, step_latency_s
+    from calls
+    where step_completed and step_latency_s is not null
+),
+
+latency_stats as (
+    select
+        grouping(function_name) as by_type,
+        tool_type,
+        function_name,
+        p50(step_latency_s) as step_p50_s,
+        p95(step_latency_s) as step_p95_s
+    from step_latencies
+    group by grouping sets ((tool_type), (tool_type, function_name))
+),
+
+final as (
+    select
+        c.tool_type,
+        c.function_name,
+        c.calls,
+        c.runs,
+        c.calls / c.runs as calls_per_run,
+        c.failed_calls,
+        c.failed_calls / nullif(c.terminal_calls, 0) as failure_rate,
+        l.step_p50_s,
+        l.step_p95_s,
+        c.args_chars_mean,
+        c.args_chars_p95,
+        c.args_chars_max,
+        c.output_chars_mean,
+        c.output_chars_max,
+        c.invalid_json_args,
+        c.invalid_json_args / nullif(c.calls_with_args, 0) as invalid_json_rate,
+        c.file_search_calls_with_results,
+        c.file_search_results,
+        c.file_search_results_mean,
+        c.file_search_empty,
+        c.code_log_chars,
+        c.code_log_chars_mean,
+        c.code_images
+    from call_stats as c
+    left join latency_stats as l
+        on c.by_type = l.by_type
+        and c.tool_type is not distinct from l.tool_type
+        and c.function_name is not distinct from l.function_name
+)
+
+select * from final order by tool_type, function_name nulls first;
