@@ -190,9 +190,6 @@ def ingest(
                   f"`duckdb -readonly {settings.duckdb_path}`)")
 
 
-REPORT_VIEWS = ("step_latency", "failure_rate", "token_usage", "tool_stats")
-
-
 def _prefect_server_url() -> str | None:
     from prefect.settings import PREFECT_API_URL
 
@@ -290,13 +287,44 @@ def _cell(v: object) -> str:
     return str(v)
 
 
+class ReportFormat(StrEnum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+
+
 @app.command()
-def report(warehouse: WarehouseOpt = None) -> None:
-    """Print the metric views: latency, failure rate, token usage, tools."""
+def report(
+    warehouse: WarehouseOpt = None,
+    html: Annotated[Path | None, typer.Option(
+        "--html", help="Write one self-contained HTML page with charts to this file")] = None,
+    fmt: Annotated[ReportFormat | None, typer.Option(
+        "--format", "-f", help="Print as tables (default without --html), markdown or "
+        "json")] = None,
+) -> None:
+    """The metric views: latency, run lifecycle, failures, tools, tokens and cost."""
+    from flows import report as pages
+
+    if html is not None and not html.parent.is_dir():
+        fail(f"cannot write {html}: no directory {html.parent}")
     settings = _warehouse(warehouse)
     with _open_readonly(settings) as con:
-        for view in REPORT_VIEWS:
-            _render(con, f"from {view}", view, Format.table)
+        if html is not None:
+            page = pages.html(con, source=str(settings.warehouse))
+            try:
+                html.write_text(page, encoding="utf-8")
+            except OSError as e:
+                fail(f"cannot write {html}: {e.strerror or e}")
+            errors.print(f"wrote {html} ({len(page.encode()) // 1024} KiB)", highlight=False)
+            if fmt is None:
+                return
+        if fmt is ReportFormat.markdown:
+            sys.stdout.write(pages.markdown(pages.sections(con)))
+        elif fmt is ReportFormat.json:
+            sys.stdout.write(pages.json_text(pages.sections(con)))
+        else:
+            for section in pages.SECTIONS:
+                _render(con, section.query, section.title, Format.table)
 
 
 @app.command()

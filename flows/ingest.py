@@ -22,6 +22,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows import progress, records, snapshots, warehouse
+from flows.artifacts import publish_report_artifacts
 from flows.faults import checkpoint
 from flows.manifest import FileEntry, FileRead, Manifest, file_reads, fingerprint, plan, work_units
 from flows.records import Range, UnitResult
@@ -230,7 +231,8 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
     `ingest-summary` artifact). Its `totals` cover everything the warehouse holds and
     balance: `records_read = kept + superseded + rejected + skipped`; `batch` is what
     this run read. `prices` is a CSV overriding the shipped model prices
-    (`flows/prices.py`).
+    (`flows/prices.py`); the key metric views are published as table artifacts too
+    (`flows/artifacts.py`).
     """
     logger = get_run_logger()
     settings = Settings.from_env(
@@ -287,5 +289,6 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
         logger.error("accounting does not balance: %s", summary)
     create_markdown_artifact(key="ingest-summary", markdown=summary_markdown(summary),
                              description="steplens ingest accounting")
+    publish_report_artifacts(str(settings.duckdb_path))
     return summary
 

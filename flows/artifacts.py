@@ -1,0 +1,58 @@
+"""Prefect artifacts of the key metric views, published at the end of each ingest.
+
+They show up on the flow run's page in the Prefect UI (and `prefect artifact ls`), so a
+scheduled ingest leaves the numbers where its operators already look. Keys are
+lowercase letters, digits and dashes (Prefect refuses anything else).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from flows import report, warehouse
+
+# (artifact key, section key in flows/report.py, description)
+ARTIFACTS: tuple[tuple[str, str, str], ...] = (
+    ("step-latency", "step_latency", "Latency of completed steps, seconds"),
+    ("failure-rate", "failure_rate", "Terminal outcomes of steps"),
+    ("run-failure-funnel", "run_failure_funnel", "How runs ended"),
+    ("run-lifecycle", "run_lifecycle", "Where a run's time goes (runs in a terminal state)"),
+    ("tool-analytics", "tool_analytics", "Per tool type and function"),
+    ("usage-cost", "cost", "Tokens and USD at list prices"),
+    ("unpriced-models", "unpriced_models", "Usage left out of cost: models without a price"),
+)
+MAX_ROWS = 200
+
+
+def _cell(v: object) -> object:
+    if isinstance(v, float):
+        return None if not math.isfinite(v) else round(v, 6)
+    if v is None or isinstance(v, int | str | bool):
+        return v
+    return str(v)
+
+
+@task(cache_policy=NO_CACHE)
+def publish_report_artifacts(duckdb_path: str) -> list[str]:
+    """Publish the key views as table artifacts; a locked warehouse only logs a warning."""
+    logger = get_run_logger()
+    by_key = {s.key: s for s in report.SECTIONS}
+    try:
+        with warehouse.connect(Path(duckdb_path), read_only=True) as con:
+            tables = report.sections(con, [by_key[k] for _, k, _ in ARTIFACTS])
+    except warehouse.WarehouseLocked as e:
+        logger.warning("report artifacts skipped: %s", e)
+        return []
+    published = []
+    for key, section, description in ARTIFACTS:
+        table = tables[section]
+        rows = [{c: _cell(v) for c, v in r.items()} for r in table.records()[:MAX_ROWS]]
+        create_table_artifact(key=key, table=rows or [{c: None for c in table.columns}],
+                              description=description)
+        published.append(key)
+    return published
