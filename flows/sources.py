@@ -20,6 +20,7 @@ from transforms.parse import ParsedBatch, parse_document, parse_events, parse_li
 from transforms.sse import looks_like_sse, sse_events
 
 READ_BLOCK = 8 * 1024 * 1024
+BOM = b"\xef\xbb\xbf"
 
 
 class InputError(Exception):
@@ -69,7 +70,9 @@ def is_sse(path: Path) -> bool:
     if name.endswith(".sse"):
         return True
     with _open(path) as f:
-        for line in f:
+        for n, line in enumerate(f):
+            if n == 0:
+                line = line.removeprefix(BOM)
             if line.strip():
                 return looks_like_sse(line)
     return False
@@ -88,7 +91,7 @@ def is_document(path: Path) -> bool:
     if not name.endswith(".json") or path.stat().st_size > DOCUMENT_MAX_BYTES:
         return False
     with _open(path) as f:
-        data = f.read()
+        data = f.read().removeprefix(BOM)
     if len([line for line in data.splitlines() if line.strip()]) < 2:
         return False
     try:
@@ -148,19 +151,29 @@ def line_stats(path: Path, start: int, end: int) -> tuple[int, int | None]:
 
 
 def _lines(chunk: Chunk) -> Iterator[bytes]:
+    """The chunk's lines without their newline; a UTF-8 BOM opening the file is dropped."""
     if chunk.compressed:
         with gzip.open(chunk.path, "rb") as f:
-            yield from f
+            first = True
+            for line in f:
+                if first:
+                    line, first = line.removeprefix(BOM), False
+                    if not line:
+                        continue
+                yield line.removesuffix(b"\n")
         return
     with open(chunk.path, "rb") as f:
         f.seek(chunk.start)
         remaining = chunk.size
         tail = b""
+        first = chunk.start == 0
         while remaining > 0:
             block = f.read(min(READ_BLOCK, remaining))
             if not block:
                 break
             remaining -= len(block)
+            if first:
+                block, first = block.removeprefix(BOM), False
             parts = (tail + block).split(b"\n")
             tail = parts.pop()
             yield from parts
@@ -178,18 +191,11 @@ def parse_chunk(chunk: Chunk) -> ParsedBatch:
         with _open(Path(chunk.path)) as f:
             return parse_document(chunk.path, f.read())
     numbered = enumerate(_lines(chunk), start=1)
-    if chunk.start == 0 and not chunk.sse:
-        numbered = _strip_bom(numbered)
     if chunk.sse:
         batch = parse_events(chunk.path, sse_events(_counted(numbered, counter := [0])))
         batch.lines_read = counter[0]
         return batch
     return parse_lines(chunk.path, numbered)
-
-
-def _strip_bom(numbered: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
-    for n, line in numbered:
-        yield n, (line[3:] if n == 1 and line.startswith(b"\xef\xbb\xbf") else line)
 
 
 def _counted(numbered: Iterable[tuple[int, bytes]], counter: list[int]):

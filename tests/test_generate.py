@@ -294,8 +294,9 @@ def test_bad_lines(export):
                      "index is not an integer", "prompt_tokens is not an integer"):
         assert expected in reasons
     assert sum("invalid JSON" in r["reason"] for r in result.rejects) >= 4
-    assert set(result.skipped_by_shape) >= {"blank", "list", "thread.message", "thread", "error",
-                                            "done", "thread.run.step.annotation"}
+    assert set(result.skipped_by_shape) >= {"blank", "empty_list", "thread.message",
+                                            "thread.created", "error", "done",
+                                            "thread.run.step.annotation"}
 
 
 # --------------------------------------------------------------------------- the oracle on it

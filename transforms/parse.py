@@ -138,6 +138,26 @@ def _code_outputs(outputs: list | tuple, extra_str: list) -> tuple[int, int]:
 
 # ---- the decoder ------------------------------------------------------------------------
 
+def _is_page(value: object) -> bool:
+    return value.__class__ is dict and value.get("object") == "list" and "data" in value
+
+
+def _page_items(page: dict, where: str):
+    """(reason prefix, item, problem or None) for every item of a page, nested pages flat."""
+    data = page["data"]
+    if data.__class__ is not list:
+        yield where, page, f"list page: data is {type_name(data)}, not an array"
+        return
+    for i, item in enumerate(data):
+        at = f"{where}data[{i}]: "
+        if _is_page(item):
+            yield from _page_items(item, at)
+        elif item.__class__ is not dict:
+            yield at, item, f"expected object, got {type_name(item)}"
+        else:
+            yield at, item, None
+
+
 _STR_TYPES = {str, _NONE}
 _INT_TYPES = {int, _NONE}
 
@@ -173,14 +193,7 @@ class _Decoder:
             self.records_read += 1
             self._reject(line_no, f"invalid JSON: {e}", text)
             return
-        if value.__class__ is dict and value.get("object") == "list" and "data" in value:
-            self._list_page(line_no, value, text)  # counts one record per item
-            return
-        self.records_read += 1
-        if value.__class__ is not dict:
-            self._reject(line_no, f"not a JSON object (got {type_name(value)})", text)
-            return
-        self._value(line_no, -1, value, text)
+        self._top(line_no, value, text)
 
     def event(self, line_no: int, event: str | None, data: bytes) -> None:
         """One raw SSE block: `event: NAME` and its (joined) `data:` payload."""
@@ -196,11 +209,8 @@ class _Decoder:
             self._reject(line_no, f"invalid JSON in SSE data: {e}", text)
             return
         if event is None:  # a block with no `event:` field carries a bare value
-            if payload.__class__ is not dict:
-                self._reject(line_no, f"SSE data is not a JSON object "
-                             f"(got {type_name(payload)})", text)
-                return
-            self._value(line_no, -1, payload, text)
+            self.records_read -= 1  # _top counts it (or its page's items)
+            self._top(line_no, payload, text)
             return
         self._value(line_no, -1, {"event": event, "data": payload}, text)
 
@@ -213,24 +223,31 @@ class _Decoder:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         self.rows["rejects"].append((self.source_file, line_no, reason, text[:RAW_LIMIT]))
 
-    def _list_page(self, line_no: int, page: dict, text: bytes) -> None:
-        data = page["data"]
-        if data.__class__ is not list:
-            self.records_read += 1
-            self._reject(line_no, f"list page: data is {type_name(data)}, not an array",
-                         text)
+    def _top(self, line_no: int, value: object, text: bytes) -> None:
+        """A whole line (or bare SSE payload): a list page, or one record."""
+        if _is_page(value):
+            self._list_page(line_no, value, text)  # counts one record per item
             return
-        if not data:
+        self.records_read += 1
+        if value.__class__ is not dict:
+            self._reject(line_no, f"not a JSON object (got {type_name(value)})", text)
+            return
+        self._value(line_no, -1, value, text)
+
+    def _list_page(self, line_no: int, page: dict, text: bytes) -> None:
+        """Each item of a list page is read as if it were its own line (pages nest)."""
+        items = list(_page_items(page, ""))
+        if not items:
             self.records_read += 1
             self._skip(line_no, "empty_list")
             return
-        for i, item in enumerate(data):
+        for n, (where, item, problem) in enumerate(items):
             self.records_read += 1
-            if item.__class__ is not dict:
-                self._reject(line_no, f"data[{i}]: expected object, got {type_name(item)}",
-                             orjson.dumps(item))
-                continue
-            self._value(line_no, i, item, None, prefix=f"data[{i}]: ")
+            if problem is not None:
+                self._reject(line_no, f"{where}{problem}",
+                             text if where == "" else orjson.dumps(item))
+            else:
+                self._value(line_no, n, item, None, prefix=where)
 
     def _value(self, line_no: int, item: int, value: dict, text: bytes | None,
                prefix: str = "") -> None:

@@ -14,7 +14,7 @@ SSE_PREFIXES = (b"event:", b"data:")
 
 def looks_like_sse(first_line: bytes) -> bool:
     """Whether a file whose first non-blank line is `first_line` is raw SSE text."""
-    return first_line.lstrip(b"\xef\xbb\xbf").lstrip().startswith(SSE_PREFIXES)
+    return first_line.removeprefix(b"\xef\xbb\xbf").startswith(SSE_PREFIXES)
 
 
 def _field(line: bytes, name: bytes) -> bytes:
@@ -27,23 +27,30 @@ def sse_events(lines: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, str | 
 
     A block ends at a blank line (or the end of input). Blocks without `data:` lines
     yield nothing; `:` comment lines and other fields (`id:`, `retry:`) are ignored.
+    `data: [DONE]` lines are dropped; a block holding nothing else (the stream's closing
+    `event: done` block) yields `[DONE]` as its data, to be counted and skipped.
     """
     event: str | None = None
     data: list[bytes] = []
     first = 0
+    done = False
     for line_no, raw in lines:
         line = raw.rstrip(b"\r\n")
         if line_no == 1:
-            line = line.lstrip(b"\xef\xbb\xbf")
+            line = line.removeprefix(b"\xef\xbb\xbf")
         if not line.strip():
-            if data:
-                yield first, event, b"\n".join(data)
-            event, data = None, []
+            if data or done:
+                yield first, event, b"\n".join(data) if data else b"[DONE]"
+            event, data, done = None, [], False
         elif line.startswith(b"data:"):
-            if not data:
+            value = _field(line, b"data")
+            if not data and not done:
                 first = line_no
-            data.append(_field(line, b"data"))
+            if value.strip() == b"[DONE]":
+                done = True
+            else:
+                data.append(value)
         elif line.startswith(b"event:"):
             event = _field(line, b"event").strip().decode("utf-8", "replace")
-    if data:
-        yield first, event, b"\n".join(data)
+    if data or done:
+        yield first, event, b"\n".join(data) if data else b"[DONE]"
