@@ -10,91 +10,133 @@ Value types: timestamps are timezone-naive UTC `datetime.datetime`, `day` is a
 `datetime.date`, durations are `float` seconds, counts are `int`, `metadata` is
 `orjson.dumps(m, option=orjson.OPT_SORT_KEYS).decode()`, missing values are `None`.
 
-Choices made where the README is silent or ambiguous (align the product with these, or
-tell me which to change):
+Choices made where the README is silent or ambiguous (those marked *decided* are final
+product decisions; the others: align the product with them, or tell me which to change).
+Where the product still differs, tests/test_against_oracle.py holds a strict xfail with a
+minimal input (`DISAGREEMENTS`):
 
 Reading files
- 1. Directories are searched recursively for names ending `.jsonl`, `.ndjson`, `.json`,
-    `.jsonl.gz`, `.sse` and `.txt`; a file named explicitly is read whatever its name.
-    The same absolute path given twice is read once.
- 2. Any file ending `.gz` is gunzipped first. Lines are split on `\\n` only (never on
-    U+2028 and friends); a final `\\n` does not start an extra line; a trailing `\\r` is
-    ignored. Bytes are decoded as UTF-8 for `raw` (invalid bytes replaced); parsing is
-    `orjson.loads` of the line bytes.
- 3. A `.json` file is read one JSON value per line like `.jsonl` (as the README says), so a
-    pretty-printed multi-line `.json` document becomes one reject per non-blank line.
+ 1. (*decided*) Directories are searched recursively for names ending `.jsonl`, `.ndjson`,
+    `.json`, `.jsonl.gz`, `.ndjson.gz`, `.json.gz`, `.sse`, `.sse.gz` and `.txt`, matched
+    case-insensitively (`A.JSONL` is found), skipping hidden files and directories (names
+    starting with `.`) below the directory given; a file named explicitly is read whatever
+    its name. The same absolute path given twice is read once. Every other name test
+    (`.sse`, `.json` below) is case-insensitive too.
+ 2. A file that starts with the gzip magic bytes `1f 8b` is gunzipped first, whatever its
+    name (*decided*: a `.jsonl.gz` that is not gzip is read as it is); a UTF-8
+    BOM at the start of the (gunzipped) file is ignored (*decided*). Lines are split on
+    `\\n` only (never on U+2028 and friends); a final `\\n` does not start an extra line.
+    A line is the record text with surrounding ASCII whitespace stripped (`bytes.strip()`,
+    so a trailing `\\r` goes too), parsed with `orjson.loads`; `raw` is that stripped text
+    (*decided*), decoded as UTF-8 with invalid bytes replaced. `Result.lines_read` counts
+    the lines of every file.
+ 3. (*decided*) A `.json` (or `.json.gz`) file holding one JSON document over 2+ non-blank
+    lines (the whole file, BOM removed, parses with orjson; at most 512 MB on disk) is ONE
+    record source at line 1: an object is read like a line, a top-level array like the
+    list page `{"object": "list", "data": array}`. Any other `.json` file is read as JSON
+    lines. Its lines still count in `lines_read`.
  4. A line that is empty or only whitespace is a record skipped under the shape `blank`.
 
-Shapes and skip names
- 5. Dispatch order for a JSON object: `object` == `thread.run.step` / `thread.run` /
-    `thread.run.step.delta`, or `object` == `list` with a `data` array; otherwise a stream
-    event when it has a string `event` and a `data` key; otherwise "anything else".
- 6. A list page whose `data` is empty is one record skipped under `list`. Each item of a
-    non-empty page is one record, read as its own line, and the page line itself is not a
-    record. A rejected item's `raw` is `orjson.dumps(item)` (compact), its `line_no` the
-    page's line.
- 7. A stream event whose `data` is an object is read exactly as that object on its own line
-    (so a `thread.run.step.delta` envelope is a delta, a `thread.message.created` envelope is
-    skipped under `thread.message`). An event whose `data` is not an object (e.g.
-    `{"event": "done", "data": "[DONE]"}`) is skipped under its event name.
- 8. Skip names: the record's `object` value when it is a string (`thread.message`,
-    `thread.message.delta`, `thread`, a future name ...); else, for an event's data, the
-    event name (`error`: an ErrorObject has no `object`); else `unknown`. An `object: list`
-    whose `data` is not an array is skipped under `list` too.
+Shapes and skip names (5 to 8 *decided*)
+ 5. A JSON object with `"object": "list"` and a `data` key is a list page; with an `event`
+    key and no `object` key it is a stream envelope; otherwise it is dispatched on its
+    `object` (`thread.run.step`, `thread.run`, `thread.run.step.delta`).
+ 6. A list page whose `data` is not an array is rejected (one record); one whose `data` is
+    empty is one record skipped under `empty_list`. Each item of a non-empty page is one
+    record, read as its own line, and the page line itself is not a record. A rejected
+    item's reason starts `data[i]: `, its `raw` is `orjson.dumps(item)` (compact), its
+    `line_no` the page's line.
+ 7. Envelopes: an `event` that is not a string is rejected. When `data` is an object, it is
+    dispatched on `data.object` (`thread.run.step` / `thread.run` /
+    `thread.run.step.delta`); when `data.object` is absent or null, on the event name
+    (`thread.run.step.delta` -> delta; `thread.run.step.<created|in_progress|completed|
+    failed|cancelled|expired>` -> step; any other `thread.run.*` -> run). Anything else
+    (`thread.message.created`, `thread.created`, `error`, a list page as data ...) is
+    skipped under the EVENT name. When `data` is not an object, a `thread.run.*` event is
+    rejected and any other (`{"event": "done", "data": "[DONE]"}`) is skipped under its
+    name.
+ 8. A bare object that is not a step/run/delta is skipped under its `object` value when
+    that is a string (`thread.message`, a future name ...), else under `unknown`.
  9. A line that is valid JSON but not an object (array, number, string, null) is rejected.
+    A list item or the data of a raw SSE block without `event:` that is itself a list page
+    is read as a list page (the README: "read as if it were its own line"; the product
+    skips it under `list`).
 
 Raw SSE
-10. A block ends at a blank (empty or whitespace-only) line or at end of file. `event:` /
-    `data:` values lose one leading space. Lines starting `:` and other field names
-    (`id:`, `retry:`) are ignored. A block is a record when it has at least one `data:`
-    line; a block without one is nothing. `data: [DONE]` lines are dropped from the data;
+10. (*decided*) A file is raw SSE when its name ends `.sse` (or `.sse.gz`), or when its
+    first non-blank line (BOM removed) starts `event:` or `data:`; a `.txt` file is sniffed
+    like any other, so a `.txt` of JSON lines is JSON lines. A block ends at a blank (empty
+    or whitespace-only) line or at end of file. A `data:` value loses one leading space;
+    the event name is the `event:` value with all surrounding ASCII whitespace stripped
+    (*decided*). Lines starting `:`, other field names (`id:`, `retry:`) and lines without
+    a colon (`data`, `event`: *decided*) are ignored. A block is a record when it has at
+    least one `data:` line; a block without one is nothing. `data: [DONE]` lines are
+    dropped from the data;
     a block whose only data was `[DONE]` (the closing `event: done` / `data: [DONE]`) is
     a record skipped under its event name (`done` when it has none), so a `.sse` file has
     one more record than its `.jsonl` twin, which has no `done` envelope. A block with data
-    but no `event:` line is read as its bare data value. An unparseable block is rejected
-    with `raw` = its joined data text; `line_no` is always its first `data:` line.
+    but no `event:` line is read as its bare data value, which must be a JSON object
+    (*decided*). The joined data text is stripped; when that leaves nothing (`data:` with
+    no value) the data is null (*decided*): an `event:` block is then the envelope
+    `{"event": NAME, "data": null}` (skipped under NAME, rejected for a `thread.run.*`
+    event, see 7), a block without `event:` is rejected as not a JSON object. An
+    unparseable block is rejected with `raw` = its joined data text stripped; `line_no` is
+    always its first `data:` line.
 
 Rejection (type checks; bool is never an int)
 11. Checked on steps, runs and deltas: `id` must be present and a str ("missing id" when
-    absent or null). Timestamps `created_at, started_at, completed_at, failed_at,
-    cancelled_at, expired_at, expires_at` int or null (on steps and runs alike).
+    absent or null). Integers must fit a signed 64-bit integer (*decided*). Timestamps
+    `created_at, started_at, completed_at, failed_at, cancelled_at, expired_at,
+    expires_at` int in 0..253402300799 or null, on steps and runs alike (*decided*).
     Steps: `run_id, thread_id, assistant_id, type, status` str or null. Runs: `thread_id,
     assistant_id, model, status` str or null; `incomplete_details` object or null and its
     `reason` str or null. Both: `last_error` object or null with `code`, `message` str or
     null; `metadata` object or null (values unchecked); `usage` object or null with
     `prompt_tokens, completion_tokens, total_tokens` int or null, `prompt_token_details`,
-    `prompt_tokens_details`, `completion_tokens_details` object or null, and inside them
-    `cached_tokens` / `reasoning_tokens` int or null.
+    `prompt_tokens_details`, `completion_tokens_details` object or null, and (*decided*)
+    only the keys read from them checked: `cached_tokens` of the two prompt details and
+    `reasoning_tokens` of `completion_tokens_details` int or null (other keys in them, e.g.
+    `reasoning_tokens` in a prompt details object, are ignored).
 12. `step_details` (of a step, or `delta.step_details` of a delta; `delta` itself object or
-    null): object or null; its `type` str or null; `message_creation` object or null with
-    `message_id` str or null; `tool_calls` list or null whose items must be objects with
-    `id`, `type` str or null; `function` object or null with `name, arguments, output` str
-    or null; `code_interpreter` object or null with `input` str or null and `outputs` list
-    or null of objects with `type`, `logs` str or null and `image` object or null with
-    `file_id` str or null; `file_search` object or null with `results` list or null.
-    These keys are checked whenever present, whatever the call's `type`. In deltas the
-    tool-call `index` and output `index` must be int or null.
+    null): object or null; its `type` str or null (*decided*); `message_creation` object or
+    null with `message_id` str or null; `tool_calls` list or null whose items must be
+    objects with `id`, `type` str or null; `function` object or null with `name,
+    arguments, output` str or null; `code_interpreter` object or null with `input` str or
+    null and `outputs` list or null of objects with `type`, `logs` str or null and `image`
+    object or null with `file_id` str or null; `file_search` object or null with `results`
+    list or null. These keys are checked whenever present, whatever the call's `type`
+    (*decided*). In deltas the tool-call `index` and output `index` must be int or null.
     Nothing else is checked (unknown keys, `file_search.results` items, `ranking_options`,
     the run's `tools`, `instructions` ...).
 
 De-duplication
-13. A record with no timestamp ranks below any record with one at stage 2. The canonical
+13. (*decided*) Stage 2 takes the max of the non-null `created_at, completed_at, failed_at,
+    cancelled_at, expired_at` of a step and `created_at, started_at, completed_at,
+    failed_at, cancelled_at` of a run (a step's `started_at`, a run's `expired_at` and
+    `expires_at` do not count). A record with no such timestamp ranks below any record
+    with one at stage 2. The canonical
     bytes are those of the step/run object itself (the event's `data`, the list item), not
     of the envelope or page.
 
 Deltas
 14. Deltas are ordered by (absolute source_file, line_no, position in its list page).
     A delta with no tool calls still counts as applied/superseded with its step.
+    (*decided*) Duplicate stream exports: for a step whose deltas sit in more than one
+    file, each file's sequence of `zlib.crc32` of the canonical bytes of its delta objects
+    (in line, item order) is compared; a file whose sequence equals or is a proper prefix
+    of another file's is a duplicate and its deltas of that step are dropped (counted as
+    superseded); of equal sequences the smallest path is kept.
 15. Strings to concatenate start as null; a null piece adds nothing; the result stays null
     only if every piece was null. "Latest non-null" likewise for the overwritten fields; an
     image's `file_id` and an output's `type` are overwritten per output index.
-16. Reassembled calls are sorted by `index` and `call_index` is the position in that sorted
-    list (0, 1, ...), not the raw `index` (they differ only when an index is missing).
-17. When the winning full object is not terminal but deltas exist, only the tool calls come
-    from the deltas (even if that makes zero calls); every other column, `message_id`
-    included, comes from the object. A delta-only step takes `type` from the latest
-    non-null `delta.step_details.type` and `message_id` from the latest non-null
-    `delta.step_details.message_creation.message_id`.
+16. (*decided*) Reassembled calls are sorted by `index` and `call_index` is the raw delta
+    `index` (a fragment without one: its position in that delta's `tool_calls`).
+17. (*decided*) When the winning full object is not terminal but deltas exist, the tool
+    calls come from the deltas (even if that makes zero calls), `type` and `message_id` are
+    the object's, or when null the deltas' latest non-null ones; every other column comes
+    from the object. A delta-only step takes `type` from the latest non-null
+    `delta.step_details.type` and `message_id` from the latest non-null
+    `delta.step_details.message_creation.message_id`; status `in_progress`, all else null.
 
 Columns
 18. `function_name/arguments/output` are filled only for calls whose `type` is
@@ -135,9 +177,18 @@ from typing import Any
 
 import orjson
 
-READ_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".sse", ".txt")
-SSE_SUFFIXES = (".sse", ".txt")
+READ_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".json.gz", ".sse",
+                 ".sse.gz", ".txt")  # matched case-insensitively
+SSE_SUFFIXES = (".sse", ".sse.gz")
+DOCUMENT_SUFFIXES = (".json", ".json.gz")
 RAW_LIMIT = 4096
+BOM = b"\xef\xbb\xbf"
+GZIP_MAGIC = b"\x1f\x8b"
+DOCUMENT_MAX_BYTES = 512 * 1024 * 1024
+MAX_TIMESTAMP = 253402300799  # 9999-12-31 23:59:59 UTC
+INT64 = 1 << 63
+STEP_EVENTS = tuple("thread.run.step." + s for s in (
+    "created", "in_progress", "completed", "failed", "cancelled", "expired"))
 
 STEP_TERMINAL = ("completed", "failed", "cancelled", "expired")
 RUN_RANK = {
@@ -151,9 +202,10 @@ RUN_RANK = {
     "in_progress": 1,
     "queued": 0,
 }
-RANK_TIMESTAMPS = ("created_at", "started_at", "completed_at", "failed_at", "cancelled_at",
-                   "expired_at")
-TIMESTAMPS = RANK_TIMESTAMPS + ("expires_at",)
+STEP_RANK_TIMESTAMPS = ("created_at", "completed_at", "failed_at", "cancelled_at", "expired_at")
+RUN_RANK_TIMESTAMPS = ("created_at", "started_at", "completed_at", "failed_at", "cancelled_at")
+TIMESTAMPS = ("created_at", "started_at", "completed_at", "failed_at", "cancelled_at",
+              "expired_at", "expires_at")  # type-checked on steps and runs alike
 STEP_END = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at",
             "expired": "expired_at"}
 RUN_END = {"completed": "completed_at", "incomplete": "completed_at", "failed": "failed_at",
@@ -177,6 +229,7 @@ class Result:
     failure_rate: list[dict] = field(default_factory=list)
     token_usage: list[dict] = field(default_factory=list)
     tool_stats: list[dict] = field(default_factory=list)
+    lines_read: int = 0
 
 
 @dataclass
@@ -189,13 +242,18 @@ class _Read:
     rejects: list[dict] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)
     records_read: int = 0
+    lines_read: int = 0
 
 
 # --------------------------------------------------------------------------- type checks
 
 
 def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    return isinstance(v, int) and not isinstance(v, bool) and -INT64 <= v < INT64
+
+
+def _is_timestamp(v: Any) -> bool:
+    return _is_int(v) and 0 <= v <= MAX_TIMESTAMP
 
 
 def _check(obj: dict, keys: tuple[str, ...], ok, what: str, prefix: str) -> str | None:
@@ -212,6 +270,10 @@ def _strs(obj, keys, prefix=""):
 
 def _ints(obj, keys, prefix=""):
     return _check(obj, keys, _is_int, "an integer", prefix)
+
+
+def _timestamps(obj, keys, prefix=""):
+    return _check(obj, keys, _is_timestamp, "an integer timestamp in range", prefix)
 
 
 def _dicts(obj, keys, prefix=""):
@@ -242,9 +304,10 @@ def _usage_error(rec: dict) -> str | None:
     )
     if err:
         return err
-    for d in details:
+    for d, key in zip(details, ("cached_tokens", "cached_tokens", "reasoning_tokens"),
+                      strict=True):
         if isinstance(usage.get(d), dict):
-            err = _ints(usage[d], ("cached_tokens", "reasoning_tokens"), f"usage.{d}.")
+            err = _ints(usage[d], (key,), f"usage.{d}.")
             if err:
                 return err
     return None
@@ -254,7 +317,7 @@ def _common_error(rec: dict) -> str | None:
     if not isinstance(rec.get("id"), str):
         return "missing id" if rec.get("id") is None else "wrong type: id is not a string"
     err = _first_error(
-        _ints(rec, TIMESTAMPS),
+        _timestamps(rec, TIMESTAMPS),
         _dicts(rec, ("last_error", "metadata")),
         _usage_error(rec),
     )
@@ -364,35 +427,67 @@ def delta_error(rec: dict) -> str | None:
 # --------------------------------------------------------------------------- reading
 
 
+def _named(path: Path, suffixes: tuple[str, ...]) -> bool:
+    """Whether the file name ends with one of `suffixes`, ignoring case."""
+    return path.name.lower().endswith(suffixes)
+
+
 def input_files(paths) -> list[Path]:
     """Absolute paths of the files to read, sorted, each once."""
     found: set[Path] = set()
     for p in paths:
         p = Path(p).absolute()
         if p.is_dir():
-            found.update(f for f in p.rglob("*") if f.is_file() and f.name.endswith(READ_SUFFIXES))
+            found.update(f for f in p.rglob("*") if f.is_file() and _named(f, READ_SUFFIXES)
+                         and not any(part.startswith(".") for part in f.relative_to(p).parts))
         else:
             found.add(p)
     return sorted(found)
 
 
-def file_lines(path: Path) -> list[bytes]:
+def file_bytes(path: Path) -> bytes:
+    """The file's content, gunzipped when it is gzip data, without a leading BOM."""
     data = path.read_bytes()
-    if path.name.endswith(".gz"):
+    if data.startswith(GZIP_MAGIC):
         data = gzip.decompress(data)
+    return data.removeprefix(BOM)
+
+
+def split_lines(data: bytes) -> list[bytes]:
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
-    return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+    return lines
+
+
+def file_lines(path: Path) -> list[bytes]:
+    """The file's lines (gunzipped, BOM removed), without `\\n` and a trailing `\\r`."""
+    return [line.removesuffix(b"\r") for line in split_lines(file_bytes(path))]
 
 
 def _is_sse(path: Path, lines: list[bytes]) -> bool:
-    if path.name.endswith(SSE_SUFFIXES):
+    """`.sse` (`.sse.gz`) by name; any other file (`.txt` too) by its first non-blank line."""
+    if _named(path, SSE_SUFFIXES):
         return True
     for line in lines:
         if line.strip():
             return line.startswith((b"event:", b"data:"))
     return False
+
+
+def _document(path: Path, data: bytes, lines: list[bytes]) -> Any:
+    """The parsed value of a `.json` file that is one multi-line document, else None."""
+    if not _named(path, DOCUMENT_SUFFIXES) or path.stat().st_size > DOCUMENT_MAX_BYTES:
+        return None
+    if sum(1 for line in lines if line.strip()) < 2:
+        return None
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+
+
+ASCII_SPACE = " \t\n\r\x0b\x0c"  # what `bytes.strip()` strips
 
 
 def _text(b: bytes) -> str:
@@ -413,13 +508,13 @@ def sse_blocks(lines: list[bytes]):
                 yield first, event, "\n".join(data) if data else None
             event, data, first = None, [], None
             continue
-        if line.startswith(":"):
+        name, colon, value = line.partition(":")
+        if not colon or not name:  # no colon (`data`, `event`): ignored; `:` a comment
             continue
-        name, _, value = line.partition(":")
         if value.startswith(" "):
             value = value[1:]
         if name == "event":
-            event = value
+            event = value.strip(ASCII_SPACE)
         elif name == "data":
             if first is None:
                 first = line_no
@@ -433,32 +528,43 @@ def read_inputs(paths) -> _Read:
     out = _Read()
     for path in input_files(paths):
         src = str(path)
+        data = file_bytes(path)
         lines = file_lines(path)
+        out.lines_read += len(lines)
         if _is_sse(path, lines):
             for line_no, event, text in sse_blocks(lines):
                 if text is None:  # only `data: [DONE]`
                     _record(out, src, line_no, "[DONE]", skip=event or "done")
                     continue
+                text = text.strip(ASCII_SPACE)
                 try:
-                    value = orjson.loads(text)
+                    value = orjson.loads(text) if text else None  # `data:` alone: null
                 except orjson.JSONDecodeError:
                     _record(out, src, line_no, text, reject="invalid JSON")
                     continue
                 if event is not None:
-                    value = {"event": event, "data": value}
-                _read_value(out, value, src, line_no, (), text)
-        else:
-            for line_no, raw in enumerate(lines, start=1):
-                text = _text(raw)
-                if not raw.strip():
-                    _record(out, src, line_no, text, skip="blank")
-                    continue
-                try:
-                    value = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    _record(out, src, line_no, text, reject="invalid JSON")
-                    continue
-                _read_value(out, value, src, line_no, (), text)
+                    _read_record(out, {"event": event, "data": value}, src, line_no, (), text)
+                else:  # a bare value, read as a line
+                    _read_line_value(out, value, src, line_no, (), text)
+            continue
+        document = _document(path, data, lines)
+        if document is not None:
+            if isinstance(document, list):
+                document = {"object": "list", "data": document}
+            _read_line_value(out, document, src, 1, (), _text(data.strip()))
+            continue
+        for line_no, raw in enumerate(lines, start=1):
+            raw = raw.strip()
+            text = _text(raw)
+            if not raw:
+                _record(out, src, line_no, text, skip="blank")
+                continue
+            try:
+                value = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                _record(out, src, line_no, text, reject="invalid JSON")
+                continue
+            _read_line_value(out, value, src, line_no, (), text)
     return out
 
 
@@ -472,45 +578,73 @@ def _record(out: _Read, src, line_no, raw, *, reject=None, skip=None):
         out.skipped[skip] += 1
 
 
-def _read_value(out: _Read, value, src: str, line_no: int, pos: tuple, raw: str,
-                event_name: str | None = None) -> None:
-    """Read one JSON value as if it were its own line."""
+def _read_line_value(out: _Read, value, src: str, line_no: int, pos: tuple, raw: str,
+                     prefix: str = "") -> None:
+    """Read one JSON value as if it were its own line: a list page, or one record."""
     if not isinstance(value, dict):
-        if event_name is not None:  # an event whose data is not an object
-            _record(out, src, line_no, raw, skip=event_name)
+        _record(out, src, line_no, raw, reject=f"{prefix}not a JSON object")
+        return
+    if value.get("object") == "list" and "data" in value:
+        items = value["data"]
+        if not isinstance(items, list):
+            _record(out, src, line_no, raw, reject=f"{prefix}list page data is not an array")
+        elif not items:
+            _record(out, src, line_no, raw, skip="empty_list")
+        for i, item in enumerate(items if isinstance(items, list) else ()):
+            _read_line_value(out, item, src, line_no, pos + (i,), orjson.dumps(item).decode(),
+                             f"{prefix}data[{i}]: ")
+        return
+    _read_record(out, value, src, line_no, pos, raw, prefix)
+
+
+KINDS = {"thread.run.step": (step_error, "steps"), "thread.run": (run_error, "runs"),
+         "thread.run.step.delta": (delta_error, "deltas")}
+
+
+def _read_record(out: _Read, value: dict, src: str, line_no: int, pos: tuple, raw: str,
+                 prefix: str = "") -> None:
+    """Read one object that is not a list page: an envelope, a step/run/delta, or a skip."""
+    if "event" in value and "object" not in value:  # a stream envelope
+        event, data = value["event"], value.get("data")
+        if not isinstance(event, str):
+            _record(out, src, line_no, raw, reject=f"{prefix}event is not a string")
+            return
+        if not isinstance(data, dict):
+            if event.startswith("thread.run."):
+                _record(out, src, line_no, raw, reject=f"{prefix}data of {event} is not an object")
+            else:
+                _record(out, src, line_no, raw, skip=event)
+            return
+        kind = data.get("object")
+        if kind is None:  # no `object`: trust the event name
+            kind = ("thread.run.step.delta" if event == "thread.run.step.delta"
+                    else "thread.run.step" if event in STEP_EVENTS
+                    else "thread.run" if event.startswith("thread.run.") else None)
+        if isinstance(kind, str) and kind in KINDS:
+            _read_object(out, data, kind, src, line_no, pos, raw, prefix + "data.")
         else:
-            _record(out, src, line_no, raw, reject="not a JSON object")
+            _record(out, src, line_no, raw, skip=event)
         return
-    obj = value.get("object")
-    if obj == "list" and isinstance(value.get("data"), list):
-        if not value["data"]:
-            _record(out, src, line_no, raw, skip="list")
-        for i, item in enumerate(value["data"]):
-            _read_value(out, item, src, line_no, pos + (i,), orjson.dumps(item).decode())
+    kind = value.get("object")
+    if isinstance(kind, str) and kind in KINDS:
+        _read_object(out, value, kind, src, line_no, pos, raw, prefix)
+    else:
+        _record(out, src, line_no, raw, skip=kind if isinstance(kind, str) else "unknown")
+
+
+def _read_object(out: _Read, rec: dict, kind: str, src: str, line_no: int, pos: tuple,
+                 raw: str, prefix: str) -> None:
+    """A step, run or delta record: rejected, or kept for de-duplication."""
+    error_of, bucket = KINDS[kind]
+    err = error_of(rec)
+    if err:
+        _record(out, src, line_no, raw, reject=prefix + err)
         return
-    kinds = {"thread.run.step": (step_error, out.steps), "thread.run": (run_error, out.runs)}
-    if obj in kinds:
-        error_of, bucket = kinds[obj]
-        err = error_of(value)
-        if err:
-            _record(out, src, line_no, raw, reject=err)
-        else:
-            out.records_read += 1
-            bucket[value["id"]].append(value)
-        return
-    if obj == "thread.run.step.delta":
-        err = delta_error(value)
-        if err:
-            _record(out, src, line_no, raw, reject=err)
-        else:
-            out.records_read += 1
-            out.deltas[value["id"]].append((src, line_no, pos, value))
-        return
-    if isinstance(value.get("event"), str) and "data" in value:
-        _read_value(out, value["data"], src, line_no, pos, raw, event_name=value["event"])
-        return
-    name = obj if isinstance(obj, str) else event_name
-    _record(out, src, line_no, raw, skip="unknown" if name is None else name)
+    out.records_read += 1
+    if bucket == "deltas":
+        out.deltas[rec["id"]].append((src, line_no, pos, rec))
+    else:
+        getattr(out, bucket)[rec["id"]].append(rec)
 
 
 # --------------------------------------------------------------------------- de-duplication
@@ -520,19 +654,19 @@ def canonical(rec: dict) -> bytes:
     return orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)
 
 
-def rank(rec: dict, state_rank: int) -> tuple:
-    stamps = [rec[k] for k in RANK_TIMESTAMPS if rec.get(k) is not None]
+def rank(rec: dict, state_rank: int, timestamps: tuple[str, ...]) -> tuple:
+    stamps = [rec[k] for k in timestamps if rec.get(k) is not None]
     latest = max(stamps) if stamps else -math.inf
     c = canonical(rec)
     return (state_rank, latest, isinstance(rec.get("usage"), dict), len(c), zlib.crc32(c))
 
 
 def step_rank(rec: dict) -> tuple:
-    return rank(rec, 1 if rec.get("status") in STEP_TERMINAL else 0)
+    return rank(rec, 1 if rec.get("status") in STEP_TERMINAL else 0, STEP_RANK_TIMESTAMPS)
 
 
 def run_rank(rec: dict) -> tuple:
-    return rank(rec, RUN_RANK.get(rec.get("status"), -1))
+    return rank(rec, RUN_RANK.get(rec.get("status"), -1), RUN_RANK_TIMESTAMPS)
 
 
 # --------------------------------------------------------------------------- deltas
@@ -544,8 +678,12 @@ def _concat(a: str | None, b: str | None) -> str | None:
     return b if a is None else a + b
 
 
-def reassemble(deltas: list[dict]) -> tuple[list[dict], str | None, str | None]:
-    """Merge a step's deltas (already in order) into (tool_calls, type, message_id)."""
+def reassemble(deltas: list[dict]) -> tuple[list[tuple[int, dict]], str | None, str | None]:
+    """Merge a step's deltas (already in order) into ((index, call) list, type, message_id).
+
+    The calls are sorted by index; the index (a fragment's `index`, or its position in its
+    delta's `tool_calls` when it has none) becomes the call's `call_index`.
+    """
     calls: dict[int, dict] = {}
     step_type = message_id = None
     for d in deltas:
@@ -592,8 +730,31 @@ def reassemble(deltas: list[dict]) -> tuple[list[dict], str | None, str | None]:
         if "code_interpreter" in call:
             outs = call["code_interpreter"]["outputs"]
             call["code_interpreter"]["outputs"] = [outs[k] for k in sorted(outs)]
-        result.append(call)
+        result.append((key, call))
     return result, step_type, message_id
+
+
+def without_duplicate_streams(deltas: list[tuple]) -> list[tuple]:
+    """A step's (src, line_no, pos, delta) entries in order, minus duplicate stream files.
+
+    Per file, the sequence of crc32 of the deltas' canonical bytes (in line, item order);
+    a file whose sequence equals another's or is a proper prefix of another's is dropped;
+    of equal sequences the smallest path stays.
+    """
+    deltas = sorted(deltas, key=lambda d: d[:3])
+    seqs: dict[str, list[int]] = defaultdict(list)
+    for src, _, _, d in deltas:
+        seqs[src].append(zlib.crc32(canonical(d)))
+    files = sorted(seqs)
+    dropped = set()
+    for f in files:
+        for g in files:
+            if g == f:
+                continue
+            a, b = seqs[f], seqs[g]
+            if (len(a) < len(b) and b[:len(a)] == a) or (a == b and g < f):
+                dropped.add(f)
+    return [d for d in deltas if d[0] not in dropped]
 
 
 # --------------------------------------------------------------------------- rows
@@ -670,12 +831,16 @@ def tool_call_row(call: dict, call_index: int, step: dict) -> dict:
     return row
 
 
+def _coalesce(a, b):
+    return b if a is None else a
+
+
 def step_row(step_id: str, rec: dict | None, models: dict[str, str | None],
              delta_type: str | None, delta_message_id: str | None) -> dict:
     if rec is None:  # a step known only from its deltas
         row = dict.fromkeys(STEP_COLUMNS)
         row.update(step_id=step_id, status="in_progress", type=delta_type,
-                   message_id=delta_message_id)
+                   message_id=delta_message_id, tool_call_count=0)
         return row
     status = rec.get("status")
     ended = rec.get(STEP_END[status]) if status in STEP_END else None
@@ -688,7 +853,7 @@ def step_row(step_id: str, rec: dict | None, models: dict[str, str | None],
         "thread_id": rec.get("thread_id"),
         "assistant_id": rec.get("assistant_id"),
         "model": models.get(rec.get("run_id")),
-        "type": rec.get("type"),
+        "type": _coalesce(rec.get("type"), delta_type),
         "status": status,
         "created_at": ts(created),
         "completed_at": ts(rec.get("completed_at")),
@@ -699,7 +864,8 @@ def step_row(step_id: str, rec: dict | None, models: dict[str, str | None],
         "latency_s": seconds(ended, created),
         "last_error_code": err.get("code"),
         "last_error_message": err.get("message"),
-        "message_id": (details.get("message_creation") or {}).get("message_id"),
+        "message_id": _coalesce((details.get("message_creation") or {}).get("message_id"),
+                                delta_message_id),
         "tool_call_count": 0,
         **usage_columns(rec.get("usage")),
         "metadata": metadata_text(rec.get("metadata")),
@@ -865,23 +1031,27 @@ def compute(paths) -> Result:
         superseded += len(recs) - 1
     models = {run_id: rec.get("model") for run_id, rec in runs.items()}
 
-    result = Result(runs=[run_row(r) for r in runs.values()], rejects=read.rejects)
+    result = Result(runs=[run_row(r) for r in runs.values()], rejects=read.rejects,
+                    lines_read=read.lines_read)
     for step_id in sorted(set(read.steps) | set(read.deltas)):
         recs = read.steps.get(step_id, [])
-        deltas = [d[3] for d in sorted(read.deltas.get(step_id, []), key=lambda d: d[:3])]
+        all_deltas = read.deltas.get(step_id, [])
+        deltas = [d[3] for d in without_duplicate_streams(all_deltas)]
+        superseded += len(all_deltas) - len(deltas)
         winner = max(recs, key=step_rank) if recs else None
         if recs:
             kept += 1
             superseded += len(recs) - 1
         delta_type = delta_message_id = None
-        calls = ((winner or {}).get("step_details") or {}).get("tool_calls") or []
+        calls = list(enumerate(((winner or {}).get("step_details") or {}).get("tool_calls")
+                               or []))
         if winner is not None and winner.get("status") in STEP_TERMINAL:
             superseded += len(deltas)
         elif deltas:
             kept += len(deltas)
             calls, delta_type, delta_message_id = reassemble(deltas)
         step = step_row(step_id, winner, models, delta_type, delta_message_id)
-        rows = [tool_call_row(call, i, step) for i, call in enumerate(calls)]
+        rows = [tool_call_row(call, i, step) for i, call in calls]
         step["tool_call_count"] = len(rows)
         result.steps.append(step)
         result.tool_calls.extend(rows)
