@@ -92,7 +92,7 @@ def is_document(path: Path) -> bool:
         return False
     with _open(path) as f:
         data = f.read().removeprefix(BOM)
-    if len([line for line in data.splitlines() if line.strip()]) < 2:
+    if len([line for line in data.split(b"\n") if line.strip()]) < 2:  # lines end at \n only
         return False
     try:
         orjson.loads(data)

@@ -466,12 +466,14 @@ def file_lines(path: Path) -> list[bytes]:
 
 
 def _is_sse(path: Path, lines: list[bytes]) -> bool:
-    """`.sse` (`.sse.gz`) by name; any other file (`.txt` too) by its first non-blank line."""
+    """`.sse` (`.sse.gz`) by name; any other file (`.txt` too) by its first non-blank line:
+    `event:`, `data:` or an SSE comment (`:`)."""
     if _named(path, SSE_SUFFIXES):
         return True
     for line in lines:
         if line.strip():
-            return line.startswith((b"event:", b"data:"))
+            # a JSON line never starts with ":", so a leading SSE comment also says SSE
+            return line.startswith((b"event:", b"data:", b":"))
     return False
 
 
@@ -503,7 +505,7 @@ def sse_blocks(lines: list[bytes]):
     event, data, first = None, [], None
     for line_no, raw in enumerate(lines, start=1):
         line = _text(raw)
-        if not line.strip():
+        if not line.strip(ASCII_SPACE):
             if first is not None:
                 yield first, event, "\n".join(data) if data else None
             event, data, first = None, [], None
@@ -518,7 +520,7 @@ def sse_blocks(lines: list[bytes]):
         elif name == "data":
             if first is None:
                 first = line_no
-            if value.strip() != "[DONE]":
+            if value.strip(ASCII_SPACE) != "[DONE]":
                 data.append(value)
     if first is not None:
         yield first, event, "\n".join(data) if data else None

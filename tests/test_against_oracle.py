@@ -617,7 +617,10 @@ def test_contract_rule_matches_the_oracle(tmp_path, files):
 
 # --------------------------------------------------------------------------- disagreements
 
-DISAGREEMENTS = {
+DISAGREEMENTS: dict = {}
+
+# Former disagreements, settled in the product; kept as regression cases.
+SETTLED = {
     "sse-unicode-whitespace-line": (
         "oracle choice 10: a block ends at a whitespace-only line, the oracle taking Unicode "
         "whitespace (str.strip: U+00A0, \\x1c ...); transforms/sse.sse_events strips ASCII "
@@ -633,12 +636,7 @@ DISAGREEMENTS = {
         "breaks are all \\r is one line (a top-level array: rejected, not a JSON object); "
         "flows/sources.is_document counts lines with bytes.splitlines (\\r too) and reads "
         "it as a document",
-        {"a.json": pretty([step()]).replace(b"\n", b"\r")}),
-}
-
-# Former disagreements, settled in the product; kept as regression cases.
-SETTLED = {
-    "bom-pretty-json-document": (
+        {"a.json": pretty([step()]).replace(b"\n", b"\r")}),    "bom-pretty-json-document": (
         "decided: a BOM is ignored; flows/sources.is_document parses the file with the BOM, "
         "fails, and the document is read as JSON lines (one reject per line)",
         {"a.json": b"\xef\xbb\xbf" + pretty([step(), run()])}),

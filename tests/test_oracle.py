@@ -477,17 +477,19 @@ def bare_run() -> dict:
     return {k: v for k, v in run().items() if k != "object"}
 
 
-def test_txt_files_are_sniffed_sse_files_are_not(tmp_path):
+def test_txt_files_are_sniffed_sse_files_by_name(tmp_path):
     block = b"event: thread.run.step.completed\ndata: " + orjson.dumps(step(id="s1")) + b"\n\n"
     (tmp_path / "lines.txt").write_bytes(orjson.dumps(step(id="s2")) + b"\n")
     (tmp_path / "stream.txt").write_bytes(b"\n  \n" + block)
     (tmp_path / "comment-first.txt").write_bytes(b": keep-alive\n\n" + block)
     (tmp_path / "by-name.sse").write_bytes(b": keep-alive\n\n" + block.replace(b"s1", b"s3"))
+    (tmp_path / "json-first.txt").write_bytes(orjson.dumps(step(id="s4")) + b"\n" + block)
     result = oracle.compute([tmp_path])
-    assert sorted(s["step_id"] for s in result.steps) == ["s1", "s2", "s3"]
-    # comment-first.txt is JSON lines: its first non-blank line is not event:/data:
+    # comment-first.txt is SSE: a leading SSE comment (":") says so, as event:/data: do;
+    # json-first.txt is JSON lines, so its SSE lines are rejects
+    assert sorted(s["step_id"] for s in result.steps) == ["s1", "s2", "s3", "s4"]
     assert [(r["source_file"].rsplit("/", 1)[1], r["line_no"]) for r in result.rejects] == [
-        ("comment-first.txt", 1), ("comment-first.txt", 3), ("comment-first.txt", 4)]
+        ("json-first.txt", 2), ("json-first.txt", 3)]
 
 
 def test_discovery_suffixes_case_insensitive_gzip_by_content(tmp_path):

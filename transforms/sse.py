@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-SSE_PREFIXES = (b"event:", b"data:")
+# A JSON line never starts with ":", so a leading SSE comment (": keep-alive") says SSE too.
+SSE_PREFIXES = (b"event:", b"data:", b":")
 
 
 def looks_like_sse(first_line: bytes) -> bool:
