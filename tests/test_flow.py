@@ -113,3 +113,13 @@ def test_split_file_gives_the_same_rows_and_line_numbers(tmp_path):
         assert_frame_equal(split.frames()[name], frame)
     assert split.rejects["line_no"].to_list() == [501]
     assert split.accounting == whole.accounting
+
+
+def test_metric_view_counts_are_bigint(prefect_server, export_dir, tmp_path):
+    wh = tmp_path / "wh"
+    ingest(paths=[str(export_dir)], warehouse_dir=str(wh))
+    with duckdb.connect(str(wh / "steplens.duckdb"), read_only=True) as con:
+        for view in ("step_latency", "failure_rate", "token_usage", "tool_stats",
+                     "failure_rate_by(model)", "step_latency_by(type)", "token_usage_by(day)"):
+            types = con.sql(f"select column_name, column_type from (describe from {view})")
+            assert "HUGEINT" not in {t for _, t in types.fetchall()}, view

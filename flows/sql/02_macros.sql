@@ -45,11 +45,11 @@ create or replace macro step_latency_by(dim) as table
 -- Terminal outcomes grouped by any expression over `steps`.
 create or replace macro failure_rate_by(dim) as table
     select dim as value,
-           count_if(is_terminal(status)) as terminal,
-           count_if(status = 'completed') as completed,
-           count_if(status = 'failed') as failed,
-           count_if(status = 'cancelled') as cancelled,
-           count_if(status = 'expired') as expired,
+           count_if(is_terminal(status))::bigint as terminal,
+           count_if(status = 'completed')::bigint as completed,
+           count_if(status = 'failed')::bigint as failed,
+           count_if(status = 'cancelled')::bigint as cancelled,
+           count_if(status = 'expired')::bigint as expired,
            status_rate(status, 'failed') as failure_rate,
            status_rate(status, 'cancelled') as cancelled_rate,
            status_rate(status, 'expired') as expired_rate

@@ -11,10 +11,10 @@ grouped as (
         grouping(assistant_id, model, day, type) as grouping_id,
         assistant_id, model, day, type,
         count(*) as terminal,
-        count_if(status = 'completed') as completed,
-        count_if(status = 'failed') as failed,
-        count_if(status = 'cancelled') as cancelled,
-        count_if(status = 'expired') as expired
+        count_if(status = 'completed')::bigint as completed,
+        count_if(status = 'failed')::bigint as failed,
+        count_if(status = 'cancelled')::bigint as cancelled,
+        count_if(status = 'expired')::bigint as expired
     from terminal
     group by grouping sets ((), (assistant_id), (model), (day), (type))
 ),

@@ -10,8 +10,8 @@ with calls as (
 by_type as (
     select tool_type, null::varchar as function_name,
            count(*) as calls,
-           count_if(step_status = 'failed') as failed_calls,
-           count_if(in_terminal_step) as terminal_calls
+           count_if(step_status = 'failed')::bigint as failed_calls,
+           count_if(in_terminal_step)::bigint as terminal_calls
     from calls
     group by tool_type
 ),
@@ -19,8 +19,8 @@ by_type as (
 by_function as (
     select tool_type, function_name,
            count(*) as calls,
-           count_if(step_status = 'failed') as failed_calls,
-           count_if(in_terminal_step) as terminal_calls
+           count_if(step_status = 'failed')::bigint as failed_calls,
+           count_if(in_terminal_step)::bigint as terminal_calls
     from calls
     where function_name is not null
     group by tool_type, function_name
