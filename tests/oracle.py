@@ -142,7 +142,9 @@ Columns
 18. `function_name/arguments/output` are filled only for calls whose `type` is
     `function`; `code_input`, `code_log_chars`, `code_image_count` only for
     `code_interpreter` (NULL for other types; 0 counts for a code_interpreter call without
-    such outputs); `file_search_result_count` only for `file_search`.
+    such outputs); `file_search_result_count` and `file_search_max_score` (the best
+    numeric `score` of its results, a float; None when none has one) only for `file_search`;
+    each `file_search.results` item must be an object whose `score` is a number or null.
 19. `code_log_chars` counts Python characters (code points) of non-null `logs` of outputs
     whose `type` is `logs`. `arguments_valid_json` is whether `orjson.loads` accepts the
     arguments (any JSON value; the empty string is invalid).
@@ -364,7 +366,17 @@ def _tool_call_error(call: Any, in_delta: bool, prefix: str) -> str | None:
                 if err:
                     return err
     if isinstance(call.get("file_search"), dict):
-        return _lists(call["file_search"], ("results",), prefix + ".file_search.")
+        err = _lists(call["file_search"], ("results",), prefix + ".file_search.")
+        if err:
+            return err
+        for i, result in enumerate(call["file_search"].get("results") or []):
+            where = f"{prefix}.file_search.results[{i}]"
+            if not isinstance(result, dict):
+                return f"{where} is not an object"
+            score = result.get("score")
+            if score is not None and (isinstance(score, bool)
+                                      or not isinstance(score, int | float)):
+                return f"{where}.score is not a number"
     return None
 
 
@@ -799,6 +811,12 @@ def valid_json(text: str | None) -> bool | None:
     return True
 
 
+def _best_score(fs: dict | None) -> float | None:
+    """The highest `score` among file_search results, None when none carries one."""
+    scores = [r["score"] for r in (fs or {}).get("results") or [] if r.get("score") is not None]
+    return float(max(scores)) if scores else None
+
+
 def tool_call_row(call: dict, call_index: int, step: dict) -> dict:
     kind = call.get("type")
     fn = (call.get("function") or {}) if kind == "function" else {}
@@ -825,6 +843,7 @@ def tool_call_row(call: dict, call_index: int, step: dict) -> dict:
             1 for o in outputs if o.get("type") == "image"),
         "file_search_result_count": (
             None if fs is None or fs.get("results") is None else len(fs["results"])),
+        "file_search_max_score": _best_score(fs),
         "step_status": step["status"],
         "step_type": step["type"],
         "created_at": step["created_at"],

@@ -513,6 +513,8 @@ def test_tool_analytics(con, base):
         results = [c["file_search_result_count"] for c in cs
                    if c["file_search_result_count"] is not None]
         logs = [c["code_log_chars"] for c in cs if c["code_log_chars"] is not None]
+        scores = [c["file_search_max_score"] for c in cs
+                  if c["file_search_max_score"] is not None]
         expected.append({
             "tool_type": kind, "function_name": name, "calls": len(cs), "runs": runs,
             "calls_per_run": ratio(len(cs), runs),
@@ -527,12 +529,15 @@ def test_tool_analytics(con, base):
             "file_search_calls_with_results": len(results),
             "file_search_results": total(results), "file_search_results_mean": mean(results),
             "file_search_empty": results.count(0) if results else None,
+            "file_search_score_mean": mean(scores),
+            "file_search_score_p50": quantile_cont(scores, 0.5),
             "code_log_chars": total(logs), "code_log_chars_mean": mean(logs),
             "code_images": total(c["code_image_count"] for c in cs),
         })
     got = rows(con, "from tool_analytics")
     assert_rows(got, expected, ("tool_type", "function_name"))
     assert any(r["invalid_json_args"] for r in got)  # the generator sends broken arguments
+    assert any(r["file_search_score_mean"] is not None for r in got)
 
 
 # ---- time series -------------------------------------------------------------------------

@@ -107,6 +107,9 @@ def reassembled_calls(delta_calls: pl.DataFrame, delta_outputs: pl.DataFrame) ->
             _joined("function_output"),
             _joined("code_input"),
             _last("file_search_result_count"),
+            # the score belongs to the latest fragment that sent results, even a NULL one
+            pl.col("file_search_max_score")
+            .filter(pl.col("file_search_result_count").is_not_null()).last(),
         )
     )
     return (

@@ -105,15 +105,23 @@ def _usage(o: dict, extra_int: list) -> tuple:
 
 
 def _call(call: dict) -> tuple:
-    """(id, type, name, arguments, output, code input, outputs, file_search result count)"""
+    """(id, type, name, arguments, output, code input, outputs, file_search result count,
+    best file_search score)"""
     fn = _dict(call.get("function"))
     ci = _dict(call.get("code_interpreter"))
     results = _dict(call.get("file_search")).get("results")
-    if results is not None and results.__class__ is not list:
-        raise BadRecord
+    count = best = None
+    if results is not None:
+        if results.__class__ is not list:
+            raise BadRecord
+        count = len(results)
+        scores = [s for s in (r.get("score") for r in results) if s is not None]
+        if scores:
+            if not set(map(type, scores)) <= _NUM_TYPES:
+                raise BadRecord
+            best = float(max(scores))
     return (call.get("id"), call.get("type"), fn.get("name"), fn.get("arguments"),
-            fn.get("output"), ci.get("input"), _array(ci.get("outputs")),
-            None if results is None else len(results))
+            fn.get("output"), ci.get("input"), _array(ci.get("outputs")), count, best)
 
 
 def _code_outputs(outputs: list | tuple, extra_str: list) -> tuple[int, int]:
@@ -158,6 +166,7 @@ def _page_items(page: dict, where: str):
             yield at, item, None
 
 
+_NUM_TYPES = {int, float}
 _STR_TYPES = {str, _NONE}
 _INT_TYPES = {int, _NONE}
 
@@ -356,10 +365,10 @@ def _step(d: _Decoder, o: dict) -> list[tuple[str, list[tuple]]]:
     creation = _dict(details.get("message_creation"))
     calls = []
     for i, call in enumerate(_array(details.get("tool_calls"))):
-        call_id, kind, name, args, output, code, outputs, results = _call(call)
+        call_id, kind, name, args, output, code, outputs, results, score = _call(call)
         chars, images = _code_outputs(outputs, d.extra_str)
         calls.append((o["id"], i, call_id, kind, name, args, output, code, chars, images,
-                      results))
+                      results, score))
     error = _dict(g("last_error"))
     d.extra_ts.append(g("started_at"))
     d.extra_ts.append(g("expires_at"))
@@ -399,13 +408,14 @@ def _delta(d: _Decoder, o: dict) -> list[tuple[str, list[tuple]]]:
     for pos, call in enumerate(_array(details.get("tool_calls"))):
         index = call.get("index")
         index = pos if index is None else index
-        call_id, kind, name, args, output, code, outs, results = _call(call)
+        call_id, kind, name, args, output, code, outs, results, score = _call(call)
         for opos, out in enumerate(outs):
             oindex = out.get("index")
             outputs.append((opos, step_id, index, opos if oindex is None else oindex,
                             out.get("type"), out.get("logs"),
                             _dict(out.get("image")).get("file_id")))
-        calls.append((pos, step_id, index, call_id, kind, name, args, output, code, results))
+        calls.append((pos, step_id, index, call_id, kind, name, args, output, code, results,
+                      score))
     event = (step_id, details.get("type"),
              _dict(details.get("message_creation")).get("message_id"), _canon(o)[1])
     return [("delta_events", [event]), ("delta_calls", calls), ("delta_outputs", outputs)]

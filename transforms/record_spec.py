@@ -23,6 +23,7 @@ INT = Kind("integer")
 TS = Kind("timestamp")
 OBJ = Kind("object")
 ARRAY = Kind("array")
+NUM = Kind("number")
 
 JSON_TYPE = {str: "string", int: "integer", float: "number", bool: "boolean",
              dict: "object", list: "array", type(None): "null"}
@@ -51,7 +52,7 @@ CALL = {
     "type": STR,
     "function": {"name": STR, "arguments": STR, "output": STR},
     "code_interpreter": {"input": STR, "outputs": [OUTPUT]},
-    "file_search": {"results": ARRAY},
+    "file_search": {"results": [{"score": NUM}]},
 }
 DELTA_CALL = {**CALL, "index": INT,
               "code_interpreter": {"input": STR, "outputs": [{**OUTPUT, "index": INT}]}}
@@ -102,6 +103,8 @@ def _leaf(v: object, kind: Kind) -> str | None:
         if t is not int:
             return f"expected integer Unix seconds, got {type_name(v)}"
         return None if 0 <= v <= MAX_TS else f"timestamp out of range ({v})"
+    if kind is NUM:
+        return None if t is int or t is float else f"expected number, got {type_name(v)}"
     if kind is OBJ:
         return None if t is dict else f"expected object, got {type_name(v)}"
     if kind is ARRAY:

@@ -70,6 +70,7 @@ TOOL_CALL_RECORDS = pl.Schema(
         "code_log_chars": Int,
         "code_image_count": Int,
         "file_search_result_count": Int,
+        "file_search_max_score": pl.Float64,
     }
 )
 
@@ -115,6 +116,7 @@ DELTA_CALLS = pl.Schema(
         "function_output": Str,
         "code_input": Str,
         "file_search_result_count": Int,
+        "file_search_max_score": pl.Float64,
     }
 )
 
@@ -216,6 +218,7 @@ TOOL_CALLS = pl.Schema(
         "code_log_chars": Int,
         "code_image_count": Int,
         "file_search_result_count": Int,
+        "file_search_max_score": pl.Float64,
         "step_status": Str,
         "step_type": Str,
         "created_at": TS,

@@ -81,8 +81,8 @@ def by_type(calls: pl.DataFrame) -> pl.DataFrame:
         pl.when(kind == "code_interpreter").then("code_input").alias("code_input"),
         *(pl.when(kind == "code_interpreter").then(pl.col(c).fill_null(0)).alias(c)
           for c in ("code_log_chars", "code_image_count")),
-        pl.when(kind == "file_search").then("file_search_result_count")
-        .alias("file_search_result_count"),
+        *(pl.when(kind == "file_search").then(c).alias(c)
+          for c in ("file_search_result_count", "file_search_max_score")),
     )
 
 

@@ -10,7 +10,9 @@
 --                                (arguments_valid_json = false); the rate is over calls
 --                                that have arguments; both NULL when no call has any
 --   file_search_*                file_search result counts (calls that reported them;
---                                NULL when none did); _empty: calls with 0 results
+--                                NULL when none did); _empty: calls with 0 results;
+--                                _score_mean / _score_p50: the best result score of each
+--                                call that had scored results
 --   code_log_chars_*, code_images  code_interpreter log characters and image outputs
 create or replace view tool_analytics as
 with calls as (
@@ -24,6 +26,7 @@ with calls as (
         length(tool_calls.function_output) as output_chars,
         tool_calls.arguments_valid_json,
         tool_calls.file_search_result_count,
+        tool_calls.file_search_max_score,
         tool_calls.code_log_chars,
         tool_calls.code_image_count,
         steps.latency_s as step_latency_s,
@@ -55,6 +58,8 @@ call_stats as (
         case when count(file_search_result_count) > 0
              then count(*) filter (where file_search_result_count = 0) end
             as file_search_empty,
+        avg(file_search_max_score) as file_search_score_mean,
+        p50(file_search_max_score) as file_search_score_p50,
         sum(code_log_chars)::bigint as code_log_chars,
         avg(code_log_chars) as code_log_chars_mean,
         sum(code_image_count)::bigint as code_images
@@ -102,6 +107,8 @@ final as (
         c.file_search_results,
         c.file_search_results_mean,
         c.file_search_empty,
+        c.file_search_score_mean,
+        c.file_search_score_p50,
         c.code_log_chars,
         c.code_log_chars_mean,
         c.code_images
