@@ -169,7 +169,7 @@ def test_killed_run_leaves_a_readable_warehouse_and_the_next_run_completes(
 def test_second_concurrent_ingest_stops_or_waits(prefect_server, export, tmp_path):
     (export / "a.jsonl").write_bytes(b"".join(real_lines("openai-dotnet/steps_and_runs.jsonl")))
     wh = tmp_path / "wh"
-    holder = _cli(wh, export, STEPLENS_FAULT="sleep@after_parse:20")
+    holder = _cli(wh, export, STEPLENS_FAULT="sleep@after_parse:8")
     deadline = time.time() + 60
     while not (wh / snapshots.LOCK).exists() or not (wh / snapshots.LOCK).read_text():
         assert time.time() < deadline and holder.poll() is None
