@@ -11,6 +11,7 @@ they touch are recomputed. Run it as `steplens ingest PATH...`, or call
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -123,29 +124,71 @@ def _steps_of_runs(prev: Path | None, run_ids: pl.Series) -> pl.Series:
     )
 
 
+# Records of at most about this many rows are rebuilt at once; more are split into hash
+# buckets of ids, each built and written to staging before the next is read.
+ROWS_PER_BUCKET = 400_000
+STAGING = ".staging"
+
+
+def _buckets(rows: int, ids: pl.Series | None) -> int:
+    if ids is not None and ids.len() * 4 < ROWS_PER_BUCKET:
+        return 1  # a small incremental batch
+    return max(1, -(-rows // ROWS_PER_BUCKET))
+
+
+def _stage(frame: pl.DataFrame, path: Path, granularity: str) -> None:
+    """Write rebuilt rows with their partition, sorted by it so later scans can skip."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (frame.with_columns(snapshots.partition_expr(granularity)).sort("_partition")
+     .write_parquet(path, compression="zstd", statistics=True, row_group_size=64_000))
+
+
+def _staged(staging: Path, table: str, schema: pl.Schema) -> pl.LazyFrame:
+    files = sorted((staging / table).glob("*.parquet"))
+    if not files:
+        return schemas.empty(schema).with_columns(_partition=pl.lit(None, pl.String)).lazy()
+    return pl.scan_parquet(files)
+
+
 @task(cache_policy=NO_CACHE)
 def rebuild(root: Path, prev: Path | None, manifest: Manifest, affected_steps: pl.Series,
-            affected_runs: pl.Series) -> dict[str, Change]:
-    """Recompute the rows of every affected id from all of its records."""
-    step_ids = pl.concat([affected_steps, _steps_of_runs(prev, affected_runs)]).unique()
-    batch = records.load(root, manifest.segments, step_ids, affected_runs)
-    runs_new = build_runs(batch.run_records)
-    needed = batch.step_records.select("run_id").unique()
+            affected_runs: pl.Series, full: bool, granularity: str) -> dict[str, Change]:
+    """Recompute the rows of every affected id from all of its records.
+
+    Runs first, then steps (which take `model` from their run), each in hash buckets
+    of ids sized so that one bucket's records fit comfortably in memory; every bucket's
+    rows go to a staging directory, and the partition upsert streams from there.
+    """
+    staging = root / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    segments = manifest.segments
+    run_ids = None if full else affected_runs
+    n_runs = _buckets(records.rows_of(segments, ["run_records"]), run_ids)
+    for b in range(n_runs):
+        batch = records.load(root, segments, None, run_ids, (b, n_runs), ("run_records",))
+        _stage(build_runs(batch.run_records), staging / "runs" / f"{b:04d}.parquet", granularity)
+    runs_new = _staged(staging, "runs", schemas.RUNS)
     model_lookup = pl.concat([
-        snapshots.read_table(prev, "runs", schemas.RUNS)
-        .select("run_id", "model")
-        .join(needed.lazy(), on="run_id", how="semi")
-        .filter(~pl.col("run_id").is_in(affected_runs.implode()))
-        .collect(),
+        snapshots.read_table(prev, "runs", schemas.RUNS).select("run_id", "model")
+        .filter(~pl.col("run_id").is_in(affected_runs.implode())),
         runs_new.select("run_id", "model"),
-    ])
-    step_tables = build_steps(batch, model_lookup)
+    ]).collect()
+
+    step_ids = None if full else pl.concat(
+        [affected_steps, _steps_of_runs(prev, affected_runs)]).unique()
+    n_steps = _buckets(records.rows_of(segments, records.STEP_KEYED), step_ids)
+    for b in range(n_steps):
+        batch = records.load(root, segments, step_ids, None, (b, n_steps), records.STEP_KEYED)
+        tables = build_steps(batch, model_lookup)
+        for name in ("steps", "tool_calls", "usage", "step_sources"):
+            table = "_step_sources" if name == "step_sources" else name
+            _stage(getattr(tables, name), staging / table / f"{b:04d}.parquet", granularity)
+        del batch, tables
+    keys = affected_steps if step_ids is None else step_ids
     return {
-        "runs": Change(affected_runs, runs_new),
-        "steps": Change(step_ids, step_tables.steps),
-        "tool_calls": Change(step_ids, step_tables.tool_calls),
-        "usage": Change(step_ids, step_tables.usage),
-        "_step_sources": Change(step_ids, step_tables.step_sources),
+        table: Change(affected_runs if table == "runs" else keys,
+                      _staged(staging, table, snapshots.KEYED[table][1]))
+        for table in snapshots.KEYED
     }
 
 
@@ -255,7 +298,8 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
             manifest, affected_steps, affected_runs = update_manifest(root, manifest, reads,
                                                                      results)
             checkpoint("after_remove")
-            changes = rebuild(root, prev, manifest, affected_steps, affected_runs)
+            changes = rebuild(root, prev, manifest, affected_steps, affected_runs,
+                              full=prev is None, granularity=settings.partition)
             batch = _batch_counts(results)
             batch.update(step_ids_recomputed=changes["steps"].keys.len(),
                          run_ids_recomputed=changes["runs"].keys.len())
@@ -263,6 +307,7 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
                               manifest.to_json(), {}, settings.partition,
                               full=prev is None, keep=settings.keep_snapshots)
             records.prune(root, set(manifest.segments))
+            shutil.rmtree(root / STAGING, ignore_errors=True)
         else:
             batch = {"lines_read": 0, "bytes_read": 0, "records_read": 0, "rejected": 0,
                      "skipped": 0, "step_ids_recomputed": 0, "run_ids_recomputed": 0}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,20 +156,38 @@ def keys(root: Path, segments: dict[str, SegmentInfo]) -> tuple[pl.Series, pl.Se
     return step_ids, run_ids
 
 
+def bucket_of(key: str, buckets: int) -> pl.Expr:
+    """Which of `buckets` hash buckets each id falls in (stable within one process)."""
+    return pl.col(key).hash(seed=7) % buckets
+
+
 def load(root: Path, segments: dict[str, SegmentInfo], step_ids: pl.Series | None,
-         run_ids: pl.Series | None) -> ParsedBatch:
-    """Every record of the given ids (None: all ids) from the live segments."""
-    frames = {}
+         run_ids: pl.Series | None, bucket: tuple[int, int] | None = None,
+         frames: tuple[str, ...] | None = None) -> ParsedBatch:
+    """Every record of the given ids (None: all ids) from the live segments.
+
+    With `bucket=(b, n)`, only ids in hash bucket b of n: the rebuild of a large batch
+    goes bucket by bucket so that memory does not grow with the input. `frames` limits
+    which record frames are read (the others come back empty).
+    """
+    out = {}
     for name in FRAME_SCHEMAS:
         lf = scan(root, segments, name)
-        if name in STEP_KEYED and step_ids is not None:
-            lf = lf.filter(pl.col("step_id").is_in(step_ids.implode()))
-        elif name == "run_records" and run_ids is not None:
-            lf = lf.filter(pl.col("run_id").is_in(run_ids.implode()))
-        elif name in ("rejects", "skipped"):
-            lf = lf.head(0)  # not needed to build rows
-        frames[name] = lf.collect()
-    return ParsedBatch(**frames)
+        key = "step_id" if name in STEP_KEYED else "run_id" if name == "run_records" else None
+        ids = step_ids if key == "step_id" else run_ids
+        if key is None or (frames is not None and name not in frames):
+            lf = lf.head(0)  # rejects and skipped are not needed to build rows
+        else:
+            if bucket is not None:
+                lf = lf.filter(bucket_of(key, bucket[1]) == bucket[0])
+            if ids is not None:
+                lf = lf.filter(pl.col(key).is_in(ids.implode()))
+        out[name] = lf.collect()
+    return ParsedBatch(**out)
+
+
+def rows_of(segments: dict[str, SegmentInfo], names: Iterable[str]) -> int:
+    return sum(info.rows.get(n, 0) for info in segments.values() for n in names)
 
 
 def rejects(root: Path, segments: dict[str, SegmentInfo]) -> pl.DataFrame:

@@ -54,7 +54,6 @@ KEYED: dict[str, tuple[str, pl.Schema]] = {
     "usage": ("step_id", schemas.USAGE),
     "_step_sources": ("step_id", STEP_SOURCES),
 }
-SORT = {"tool_calls": ["step_id", "call_index"]}
 GRANULARITY = {"month": "%Y-%m", "day": "%Y-%m-%d"}
 
 
@@ -64,10 +63,14 @@ class IngestRunning(Exception):
 
 @dataclass
 class Change:
-    """Replace every row whose key is in `keys` by `rows` (which may be fewer, or none)."""
+    """Replace every row whose key is in `keys` by `rows` (which may be fewer, or none).
+
+    `rows` is a frame, or a lazy frame that already carries its `_partition` column
+    (the staged output of a bucketed rebuild).
+    """
 
     keys: pl.Series
-    rows: pl.DataFrame
+    rows: pl.DataFrame | pl.LazyFrame
 
 
 @contextlib.contextmanager
@@ -134,45 +137,63 @@ def read_table(snapshot: Path | None, table: str, schema: pl.Schema) -> pl.LazyF
 
 def _upsert(prev: Path | None, out: Path, table: str, change: Change,
             granularity: str) -> dict[str, int]:
-    """Write `table` into `out`: untouched partitions linked, touched ones rewritten."""
+    """Write `table` into `out`: untouched partitions linked, touched ones rewritten.
+
+    A touched partition is streamed (Polars `sink_parquet`) from its old file minus the
+    changed ids plus the new rows of that partition, so memory does not grow with the
+    size of a partition either.
+    """
     key, schema = KEYED[table]
-    sort = SORT.get(table, [key])
     old_files = table_files(prev, table)
-    keys = change.keys.unique()
+    keys = change.keys.unique().implode()
+    rows = change.rows if isinstance(change.rows, pl.LazyFrame) else (
+        change.rows.lazy().with_columns(partition_expr(granularity)))
+    new_parts = set(rows.select("_partition").unique().collect()["_partition"].drop_nulls())
     touched: set[str] = set()
-    if old_files and keys.len():
+    if old_files and change.keys.len():
         hits = (
             pl.scan_parquet(old_files, schema=schema, include_file_paths="_file")
             .select(key, "_file")
-            .filter(pl.col(key).is_in(keys.implode()))
+            .filter(pl.col(key).is_in(keys))
             .select("_file").unique().collect()
         )
         touched = set(hits["_file"])
-    new_parts = {
-        name: part.drop("_partition")
-        for (name,), part in change.rows.with_columns(partition_expr(granularity))
-        .partition_by("_partition", as_dict=True).items()
-    }
     stats = {"rewritten": 0, "linked": 0}
+    order = list(schema.names())
     for f in old_files:
         part = f.parent.name
         target = out / table / part / f.name
         if str(f) in touched or part in new_parts:
-            kept = pl.read_parquet(f).filter(~pl.col(key).is_in(keys.implode()))
-            merged = pl.concat([kept, new_parts.pop(part, kept.head(0))], how="vertical_relaxed")
-            if merged.height:
-                _write(merged.sort(sort), out / table / part / "part-0.parquet")
+            pieces = [pl.scan_parquet(f, schema=schema).filter(~pl.col(key).is_in(keys))]
+            if part in new_parts:
+                pieces.append(_partition_rows(rows, part, order))
+                new_parts.discard(part)
+            _sink(pl.concat(pieces, how="vertical_relaxed"), target)
             stats["rewritten"] += 1
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.link(f, target)
             stats["linked"] += 1
-    for part, frame in new_parts.items():
-        _write(frame.cast(dict(schema)).sort(sort), out / table / part / "part-0.parquet")
+    for part in sorted(new_parts):
+        _sink(_partition_rows(rows, part, order), out / table / part / "part-0.parquet")
         stats["rewritten"] += 1
     if not (out / table).exists():
         _write(schemas.empty(schema), out / table / EMPTY / "part-0.parquet")
     return stats
+
+
+def _partition_rows(rows: pl.LazyFrame, part: str, order: list[str]) -> pl.LazyFrame:
+    return rows.filter(pl.col("_partition") == part).select(order)
+
+
+def _sink(frame: pl.LazyFrame, path: Path) -> None:
+    """Stream `frame` into `path`; a partition left with no rows gets no file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.sink_parquet(path, compression="zstd", statistics=True)
+    if pl.scan_parquet(path).select(pl.len()).collect().item() == 0:
+        path.unlink()
+        if not any(path.parent.iterdir()):
+            path.parent.rmdir()
 
 
 def publish(root: Path, changes: dict[str, Change], rejects: pl.DataFrame, manifest: dict,
