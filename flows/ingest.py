@@ -192,6 +192,11 @@ def rebuild(root: Path, prev: Path | None, manifest: Manifest, affected_steps: p
     }
 
 
+TOTAL_KEYS = ("lines_read", "records_read", "step_records", "run_records", "delta_events",
+              "rejected", "skipped", "runs", "steps", "steps_with_record", "deltas_applied",
+              "kept", "superseded", "balanced")
+
+
 def warehouse_totals(root: Path, manifest: Manifest) -> dict[str, int]:
     """Accounting over everything the warehouse holds; it must balance."""
     snap = snapshots.current_snapshot(root)
@@ -313,17 +318,25 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
                      "skipped": 0, "step_ids_recomputed": 0, "run_ids_recomputed": 0}
             logger.info("no changes: %d files unchanged", actions["unchanged"])
         build_views(settings)
+        no_op = not reads and prev is not None
+        # A no-op changed nothing: the last summary's warehouse totals still hold.
+        last = snapshots.read_json(prev, snapshots.SUMMARY) if no_op else None
+        if last and "tables" in last and "skipped_by_shape" in last:
+            totals = {k: last[k] for k in (*TOTAL_KEYS, "tables")}
+            shapes = last["skipped_by_shape"]
+        else:
+            totals = warehouse_totals(root, manifest)
+            shapes = skipped_by_shape(root, manifest)
         seconds = time.perf_counter() - started
-        totals = warehouse_totals(root, manifest)
         summary = {
             "files": len(files),
             **{f"files_{a}": actions[a] for a in ("new", "appended", "replaced", "unchanged")},
-            **{k: v for k, v in totals.items()},
+            **totals,
             "batch": batch,
-            "skipped_by_shape": skipped_by_shape(root, manifest),
+            "skipped_by_shape": shapes,
             "seconds": round(seconds, 3),
             "mb_per_s": round(batch["bytes_read"] / 1e6 / seconds, 2) if seconds else None,
-            "no_op": not reads and prev is not None,
+            "no_op": no_op,
         }
         summary["files_appended"] = actions["append"]
         summary["files_replaced"] = actions["replace"]
@@ -334,6 +347,7 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
         logger.error("accounting does not balance: %s", summary)
     create_markdown_artifact(key="ingest-summary", markdown=summary_markdown(summary),
                              description="steplens ingest accounting")
-    publish_report_artifacts(str(settings.duckdb_path))
+    if not summary["no_op"] or prices:  # otherwise the published tables are still current
+        publish_report_artifacts(str(settings.duckdb_path))
     return summary
 
