@@ -63,7 +63,8 @@ def parse_units(root: Path, units: list[list[Range]], settings: Settings) -> lis
     if workers > 1 and total >= PARALLEL_MIN_BYTES:
         context = multiprocessing.get_context("spawn")  # fork is unsafe beside Prefect's threads
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(records.parse_unit, str(root), ids[i], u): i
+            futures = {pool.submit(records.parse_unit, str(root), ids[i], u,
+                                   settings.chunk_bytes): i
                        for i, u in enumerate(units)}
             for future in as_completed(futures):
                 i = futures[future]
@@ -71,7 +72,7 @@ def parse_units(root: Path, units: list[list[Range]], settings: Settings) -> lis
                 progress.advance(len({r.path for r in units[i]}), _unit_size(units[i]))
     else:
         for i, unit in enumerate(units):
-            results[i] = records.parse_unit(str(root), ids[i], unit)
+            results[i] = records.parse_unit(str(root), ids[i], unit, settings.chunk_bytes)
             progress.advance(len({r.path for r in unit}), _unit_size(unit))
     return results  # type: ignore[return-value]
 
@@ -92,7 +93,7 @@ def update_manifest(root: Path, manifest: Manifest, reads: list[FileRead],
             segments, s_ids, r_ids = records.remove_file_rows(root, segments, p.path, from_line)
             removed_steps.append(s_ids)
             removed_runs.append(r_ids)
-    new_segments = {r.info.segment_id: r.info for r in results}
+    new_segments = {info.segment_id: info for r in results for info in r.infos}
     step_ids, run_ids = records.keys(root, new_segments)
     segments.update(new_segments)
 
@@ -126,7 +127,7 @@ def _steps_of_runs(prev: Path | None, run_ids: pl.Series) -> pl.Series:
 
 # Records of at most about this many rows are rebuilt at once; more are split into hash
 # buckets of ids, each built and written to staging before the next is read.
-ROWS_PER_BUCKET = 400_000
+ROWS_PER_BUCKET = 250_000
 STAGING = ".staging"
 
 
@@ -259,7 +260,8 @@ def summary_markdown(summary: dict) -> str:
 def _batch_counts(results: list[UnitResult]) -> dict[str, int]:
     rows = Counter()
     for r in results:
-        rows.update({k: r.info.rows.get(k, 0) for k in COUNTED})
+        for info in r.infos:
+            rows.update({k: info.rows.get(k, 0) for k in COUNTED})
     return {
         "lines_read": sum(r.lines_read for r in results),
         "bytes_read": sum(r.bytes_read for r in results),

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
-from flows.sources import Chunk, parse_chunk
+from flows.sources import Chunk, parse_chunk_batches
 from transforms import schemas
 from transforms.parse import ParsedBatch
 
@@ -82,9 +82,9 @@ class SegmentInfo:
 
 @dataclass
 class UnitResult:
-    """A parsed work unit: its segment, and the lines and bytes each range held."""
+    """A parsed work unit: its segments, and the lines and bytes each range held."""
 
-    info: SegmentInfo
+    infos: list[SegmentInfo]
     lines: dict[tuple[str, int], int]  # (path, start) -> lines read
     lines_read: int
     bytes_read: int
@@ -123,16 +123,37 @@ def _file_stats(batch: ParsedBatch) -> dict[str, dict[str, int]]:
     return stats
 
 
-def parse_unit(root: str, segment_id: str, ranges: list[Range]) -> UnitResult:
-    """Worker entry point: parse ranges with their real line numbers, write one segment."""
-    batches, lines = [], {}
+def parse_unit(root: str, segment_id: str, ranges: list[Range],
+               max_bytes: int = 32 * 1024 * 1024) -> UnitResult:
+    """Worker entry point: parse ranges with their real line numbers into segments.
+
+    A unit normally makes one segment (`segment_id`); a large gzip or SSE file, which
+    cannot be split into ranges beforehand, is cut into one segment per `max_bytes` of
+    input as it is read, so memory stays bounded.
+    """
+    pending: list[ParsedBatch] = []
+    infos: list[SegmentInfo] = []
+    lines: dict[tuple[str, int], int] = {}
+    totals = {"lines": 0, "bytes": 0}
+
+    def flush() -> None:
+        if pending:
+            sid = segment_id if not infos else f"{segment_id}-{len(infos)}"
+            infos.append(write_segment(Path(root), sid, ParsedBatch.concat(pending)))
+            pending.clear()
+
     for r in ranges:
-        batch = parse_chunk(r.chunk()).shift_lines(r.first_line - 1)
-        lines[(r.path, r.start)] = batch.lines_read
-        batches.append(batch)
-    batch = ParsedBatch.concat(batches)
-    info = write_segment(Path(root), segment_id, batch)
-    return UnitResult(info, lines, batch.lines_read, batch.bytes_read)
+        seen = 0
+        for batch in parse_chunk_batches(r.chunk(), max_bytes):
+            pending.append(batch.shift_lines(r.first_line - 1))  # numbered from 1 per range
+            seen += batch.lines_read
+            totals["lines"] += batch.lines_read
+            totals["bytes"] += batch.bytes_read
+            if sum(b.bytes_read for b in pending) >= max_bytes:
+                flush()
+        lines[(r.path, r.start)] = seen
+    flush()
+    return UnitResult(infos, lines, totals["lines"], totals["bytes"])
 
 
 def frame_paths(root: Path, segments: dict[str, SegmentInfo], frame: str) -> list[str]:

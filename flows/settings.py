@@ -23,7 +23,7 @@ class Settings:
     # Parallel parse processes; 0 means one per CPU core.
     workers: int = 0
     # Large files are split into chunks of about this many bytes, parsed in parallel.
-    chunk_bytes: int = 64 * 1024 * 1024
+    chunk_bytes: int = 32 * 1024 * 1024
     # Snapshots of the tables kept for readers still holding an older one.
     keep_snapshots: int = 2
     # Table partitions: "month" (default: few files, fast scans) or "day".

@@ -182,20 +182,47 @@ def _lines(chunk: Chunk) -> Iterator[bytes]:
 
 
 def parse_chunk(chunk: Chunk) -> ParsedBatch:
-    """Read and decode one chunk, numbering its lines from 1.
+    """Read and decode one chunk whole, numbering its lines from 1."""
+    return ParsedBatch.concat(parse_chunk_batches(chunk, max_bytes=None))
 
-    Chunks of a split file are renumbered with `ParsedBatch.shift_lines` once the line
-    counts of the chunks before them are known.
+
+def parse_chunk_batches(chunk: Chunk, max_bytes: int | None) -> Iterator[ParsedBatch]:
+    """Decode a chunk in batches of about `max_bytes` of input (None: one batch).
+
+    Gzip and SSE files cannot be split into byte ranges, so a large one arrives as one
+    chunk; decoding it in batches keeps a worker's memory bounded all the same. Line
+    numbers run on across batches, from 1.
     """
     if chunk.document:
         with _open(Path(chunk.path)) as f:
-            return parse_document(chunk.path, f.read())
-    numbered = enumerate(_lines(chunk), start=1)
+            yield parse_document(chunk.path, f.read())
+        return
+    counter = [0]
+    numbered = _counted(enumerate(_lines(chunk), start=1), counter)
     if chunk.sse:
-        batch = parse_events(chunk.path, sse_events(_counted(numbered, counter := [0])))
-        batch.lines_read = counter[0]
-        return batch
-    return parse_lines(chunk.path, numbered)
+        for events in _batched(sse_events(numbered), max_bytes, lambda e: len(e[2])):
+            batch = parse_events(chunk.path, events)
+            batch.lines_read, counter[0] = counter[0], 0
+            yield batch
+        if counter[0]:  # trailing lines that held no event
+            batch = parse_events(chunk.path, [])
+            batch.lines_read = counter[0]
+            yield batch
+        return
+    for lines in _batched(numbered, max_bytes, lambda item: len(item[1]) + 1):
+        yield parse_lines(chunk.path, lines)
+
+
+def _batched(items: Iterable, max_bytes: int | None, size) -> Iterator[list]:
+    batch, total = [], 0
+    for item in items:
+        batch.append(item)
+        total += size(item)
+        if max_bytes is not None and total >= max_bytes:
+            yield batch
+            batch, total = [], 0
+    if batch or max_bytes is None:
+        yield batch
 
 
 def _counted(numbered: Iterable[tuple[int, bytes]], counter: list[int]):

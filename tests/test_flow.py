@@ -123,3 +123,29 @@ def test_metric_view_counts_are_bigint(prefect_server, export_dir, tmp_path):
                      "failure_rate_by(model)", "step_latency_by(type)", "token_usage_by(day)"):
             types = con.sql(f"select column_name, column_type from (describe from {view})")
             assert "HUGEINT" not in {t for _, t in types.fetchall()}, view
+
+
+def test_a_large_gzip_or_sse_file_is_decoded_in_batches(tmp_path):
+    """Unsplittable files are read in bounded batches: same rows, one segment per batch."""
+    import gzip
+
+    from flows.records import parse_unit
+
+    lines = []
+    for path in sorted((DATA / "real").glob("*/stream.sse")):
+        lines.append(path.read_bytes())
+    sse = tmp_path / "all.sse.gz"
+    sse.write_bytes(gzip.compress(b"".join(lines)))
+    whole = build_tables(parse_chunk(Range(str(sse), 0, -1, 1, True, True).chunk()))
+    result = parse_unit(str(tmp_path), "seg", [Range(str(sse), 0, -1, 1, True, True)],
+                        max_bytes=20_000)
+    assert len(result.infos) > 5
+    from flows import records
+
+    segments = {i.segment_id: i for i in result.infos}
+    batched = build_tables(records.load(tmp_path, segments, None, None))
+    for name in ("runs", "steps", "tool_calls", "usage"):
+        assert_frame_equal(batched.frames()[name], whole.frames()[name])
+    assert result.lines_read == whole.accounting["lines_read"]
+    total = {k: sum(i.rows.get(k, 0) for i in result.infos) for k in ("rejects", "skipped")}
+    assert total == {"rejects": 0, "skipped": whole.accounting["skipped"]}
