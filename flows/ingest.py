@@ -39,7 +39,7 @@ COUNTED = ("step_records", "run_records", "delta_events", "rejects", "skipped")
 
 
 @task(cache_policy=NO_CACHE)
-def discover_inputs(paths: list[str]) -> list[Path]:
+def discover_inputs(paths: list[str]) -> list[str]:
     """Every input file under `paths`; an error when there is none."""
     files = discover(paths)
     if not files:
@@ -78,11 +78,13 @@ def parse_units(root: Path, units: list[list[Range]], settings: Settings) -> lis
 
 
 def update_manifest(root: Path, manifest: Manifest, reads: list[FileRead],
-                    results: list[UnitResult]) -> tuple[Manifest, pl.Series, pl.Series]:
+                    results: list[UnitResult], full: bool = False
+                    ) -> tuple[Manifest, pl.Series, pl.Series]:
     """The manifest after this batch, and the (step ids, run ids) whose rows must change.
 
     Rows of rewritten files, and of an unterminated last line that has since grown, are
-    removed from the old segments first; then the new segments are added.
+    removed from the old segments first; then the new segments are added. On a `full`
+    build every id changes, and the id lists (millions, at scale) are not built at all.
     """
     segments = dict(manifest.segments)
     removed_steps, removed_runs = [], []
@@ -94,7 +96,8 @@ def update_manifest(root: Path, manifest: Manifest, reads: list[FileRead],
             removed_steps.append(s_ids)
             removed_runs.append(r_ids)
     new_segments = {info.segment_id: info for r in results for info in r.infos}
-    step_ids, run_ids = records.keys(root, new_segments)
+    step_ids, run_ids = (records.keys(root, new_segments) if not full else
+                         (pl.Series("step_id", [], pl.String), pl.Series("run_id", [], pl.String)))
     segments.update(new_segments)
 
     lines_read = Counter()
@@ -108,7 +111,7 @@ def update_manifest(root: Path, manifest: Manifest, reads: list[FileRead],
         files[p.path] = FileEntry(
             path=p.path, kind=p.kind, size=p.size, mtime_ns=p.mtime_ns,
             consumed_bytes=fr.consumed_bytes, consumed_lines=consumed_lines,
-            fingerprint=fingerprint(Path(p.path), fr.consumed_bytes), tail_line=fr.tail_line,
+            fingerprint=fingerprint(p.path, fr.consumed_bytes), tail_line=fr.tail_line,
         )
     affected_steps = pl.concat([step_ids, *removed_steps]).unique()
     affected_runs = pl.concat([run_ids, *removed_runs]).unique()
@@ -173,7 +176,7 @@ def rebuild(root: Path, prev: Path | None, manifest: Manifest, affected_steps: p
         snapshots.read_table(prev, "runs", schemas.RUNS).select("run_id", "model")
         .filter(~pl.col("run_id").is_in(affected_runs.implode())),
         runs_new.select("run_id", "model"),
-    ]).collect()
+    ]).filter(pl.col("model").is_not_null()).collect()
 
     step_ids = None if full else pl.concat(
         [affected_steps, _steps_of_runs(prev, affected_runs)]).unique()
@@ -257,6 +260,11 @@ def summary_markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def _rows(change: Change) -> int:
+    """Rows a change writes (its staged rows: every id recomputed that still has a row)."""
+    return change.rows.select(pl.len()).collect().item()
+
+
 def _batch_counts(results: list[UnitResult]) -> dict[str, int]:
     rows = Counter()
     for r in results:
@@ -302,14 +310,14 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
             units = work_units(reads, settings.chunk_bytes)
             results = parse_units(root, units, settings)
             checkpoint("after_parse")
-            manifest, affected_steps, affected_runs = update_manifest(root, manifest, reads,
-                                                                     results)
+            manifest, affected_steps, affected_runs = update_manifest(
+                root, manifest, reads, results, full=prev is None)
             checkpoint("after_remove")
             changes = rebuild(root, prev, manifest, affected_steps, affected_runs,
                               full=prev is None, granularity=settings.partition)
             batch = _batch_counts(results)
-            batch.update(step_ids_recomputed=changes["steps"].keys.len(),
-                         run_ids_recomputed=changes["runs"].keys.len())
+            batch.update(step_ids_recomputed=_rows(changes["steps"]),
+                         run_ids_recomputed=_rows(changes["runs"]))
             snapshots.publish(root, changes, records.rejects(root, manifest.segments),
                               manifest.to_json(), {}, settings.partition,
                               full=prev is None, keep=settings.keep_snapshots)

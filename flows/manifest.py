@@ -19,21 +19,21 @@ as ingesting them again.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from flows import storage
 from flows.records import Range, SegmentInfo
 from flows.sources import is_document, is_gzip, is_sse, line_stats, split_points
 
 SAMPLE = 1024 * 1024
 
 
-def fingerprint(path: Path, length: int) -> str:
+def fingerprint(path: str | Path, length: int) -> str:
     """Hash of the first and last MiB of `path[:length]`, and `length`."""
     digest = hashlib.blake2b(digest_size=16)
     digest.update(str(length).encode())
-    with open(path, "rb") as f:
+    with storage.open_binary(path) as f:
         digest.update(f.read(min(length, SAMPLE)))
         if length > SAMPLE:
             f.seek(max(SAMPLE, length - SAMPLE))
@@ -80,7 +80,7 @@ class Manifest:
         )
 
 
-def file_kind(path: Path) -> tuple[str, bool, bool, bool]:
+def file_kind(path: str | Path) -> tuple[str, bool, bool, bool]:
     """(kind, gzip, sse, document): only plain JSON-lines files are appended to and split."""
     compressed = is_gzip(path)
     sse = is_sse(path)
@@ -106,22 +106,22 @@ class FilePlan:
     drop_from_line: int | None = None
 
 
-def plan(files: list[Path], manifest: Manifest, full_refresh: bool = False) -> list[FilePlan]:
+def plan(files: list[str], manifest: Manifest, full_refresh: bool = False) -> list[FilePlan]:
     """Decide, per discovered file, what this batch reads."""
     plans = []
     for path in files:
-        st = path.stat()
+        size, mtime_ns = storage.stat(path)
         key = str(path)
         entry = None if full_refresh else manifest.files.get(key)
-        if entry is not None and entry.size == st.st_size and entry.mtime_ns == st.st_mtime_ns:
-            plans.append(FilePlan(key, "unchanged", entry.kind, st.st_size, st.st_mtime_ns))
+        if entry is not None and entry.size == size and entry.mtime_ns == mtime_ns:
+            plans.append(FilePlan(key, "unchanged", entry.kind, size, mtime_ns))
             continue
         kind, compressed, sse, document = file_kind(path)
-        common = {"kind": kind, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+        common = {"kind": kind, "size": size, "mtime_ns": mtime_ns,
                   "compressed": compressed, "sse": sse, "document": document}
         if entry is None:
             plans.append(FilePlan(key, "new", **common))
-        elif (kind == "lines" == entry.kind and st.st_size >= entry.consumed_bytes
+        elif (kind == "lines" == entry.kind and size >= entry.consumed_bytes
               and fingerprint(path, entry.consumed_bytes) == entry.fingerprint):
             plans.append(FilePlan(key, "append", start=entry.consumed_bytes,
                                   first_line=entry.consumed_lines + 1,
@@ -158,10 +158,10 @@ def file_reads(plans: list[FilePlan], chunk_bytes: int) -> list[FileRead]:
             reads.append(FileRead(p, [whole], p.size, None, None))
             continue
         ranges, line = [], p.first_line
-        bounds = split_points(Path(p.path), p.start, p.size, chunk_bytes)
+        bounds = split_points(p.path, p.start, p.size, chunk_bytes)
         last_newline_end = p.start
         for start, end in zip(bounds, bounds[1:], strict=False):
-            newlines, last_nl = line_stats(Path(p.path), start, end)
+            newlines, last_nl = line_stats(p.path, start, end)
             ranges.append(Range(p.path, start, end, line))
             line += newlines
             if last_nl is not None:
@@ -189,10 +189,3 @@ def work_units(reads: list[FileRead], chunk_bytes: int) -> list[list[Range]]:
     return units
 
 
-def stat_matches(path: str, size: int, mtime_ns: int) -> bool:
-    """Whether a file still has the size and mtime it had when planned."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return False
-    return st.st_size == size and st.st_mtime_ns == mtime_ns

@@ -2,19 +2,20 @@
 
 The only I/O on the read side: discovery, gzip, raw-SSE detection, and splitting large
 plain files at line boundaries so that one big file still uses every core and is never
-loaded whole.
+loaded whole. Inputs are named by absolute path or by URL (`s3://...`, see `storage`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
+from flows import storage
 from flows.settings import INPUT_SUFFIXES
 from transforms.parse import ParsedBatch, parse_document, parse_events, parse_lines
 from transforms.sse import looks_like_sse, sse_events
@@ -27,46 +28,55 @@ class InputError(Exception):
     """A user mistake about inputs (missing path, nothing to read)."""
 
 
-def _is_input(path: Path) -> bool:
-    name = path.name.lower()
-    return not name.startswith(".") and name.endswith(INPUT_SUFFIXES)
+def _is_input(name: str, root: str) -> bool:
+    relative = name[len(root):].strip("/")
+    if any(part.startswith(".") for part in relative.split("/")):
+        return False  # hidden files and directories
+    return storage.basename(name).lower().endswith(INPUT_SUFFIXES)
 
 
-def discover(paths: Iterable[str | Path]) -> list[Path]:
-    """Input files under `paths` (files as given, directories recursively), sorted, absolute.
+def discover(paths: Iterable[str | Path]) -> list[str]:
+    """Input files under `paths` (files as given, directories recursively), sorted.
 
-    A path that does not exist is an error; a directory with no input files is not
-    (the caller decides whether "nothing to read" is one).
+    Local files are named by absolute path, objects by URL. A path that does not exist
+    is an error; a directory with no input files is not (the caller decides whether
+    "nothing to read" is one).
     """
-    found: set[Path] = set()
+    found: set[str] = set()
     for raw in paths:
-        path = Path(raw).expanduser()
-        if not path.exists():
+        if not storage.exists(raw):
             raise InputError(f"no such file or directory: {raw}")
-        if path.is_file():
-            found.add(path.resolve())
+        names, single = storage.walk_files(raw)
+        if single:
+            found.update(names)
             continue
-        for root, dirs, files in os.walk(path):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            for name in files:
-                candidate = Path(root) / name
-                if _is_input(candidate):
-                    found.add(candidate.resolve())
+        root = str(raw).rstrip("/") if storage.is_url(raw) else str(
+            Path(raw).expanduser().resolve())
+        root = root.split("://", 1)[-1]
+        found.update(n for n in names if _is_input(n.split("://", 1)[-1], root))
     return sorted(found)
 
 
-def is_gzip(path: Path) -> bool:
-    with open(path, "rb") as f:
+def is_gzip(path: str | Path) -> bool:
+    with storage.open_binary(path) as f:
         return f.read(2) == b"\x1f\x8b"
 
 
-def _open(path: Path):
-    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+@contextlib.contextmanager
+def _open(path: str | Path) -> Iterator:
+    """The file's bytes, decompressed when it is gzip (judged by content, not name)."""
+    compressed = is_gzip(path)
+    with storage.open_binary(path) as raw:
+        if compressed:
+            with gzip.GzipFile(fileobj=raw, mode="rb") as f:
+                yield f
+        else:
+            yield raw
 
 
-def is_sse(path: Path) -> bool:
+def is_sse(path: str | Path) -> bool:
     """Raw SSE text: by extension, or by its first non-blank line (`event:`/`data:`)."""
-    name = path.name.lower().removesuffix(".gz")
+    name = storage.basename(path).lower().removesuffix(".gz")
     if name.endswith(".sse"):
         return True
     with _open(path) as f:
@@ -81,14 +91,14 @@ def is_sse(path: Path) -> bool:
 DOCUMENT_MAX_BYTES = 512 * 1024 * 1024
 
 
-def is_document(path: Path) -> bool:
+def is_document(path: str | Path) -> bool:
     """A `.json` file holding one pretty-printed JSON document rather than JSON lines.
 
     Such files (a `steps.list()` page saved with `indent=2`) would otherwise give one
     reject per line; a `.json` file that is valid JSON lines stays JSON lines.
     """
-    name = path.name.lower().removesuffix(".gz")
-    if not name.endswith(".json") or path.stat().st_size > DOCUMENT_MAX_BYTES:
+    name = storage.basename(path).lower().removesuffix(".gz")
+    if not name.endswith(".json") or storage.size(path) > DOCUMENT_MAX_BYTES:
         return False
     with _open(path) as f:
         data = f.read().removeprefix(BOM)
@@ -114,13 +124,13 @@ class Chunk:
 
     @property
     def size(self) -> int:
-        return self.end - self.start if self.end >= 0 else os.path.getsize(self.path)
+        return self.end - self.start if self.end >= 0 else storage.size(self.path)
 
 
-def split_points(path: Path, start: int, end: int, chunk_bytes: int) -> list[int]:
+def split_points(path: str | Path, start: int, end: int, chunk_bytes: int) -> list[int]:
     """Offsets that cut `[start, end)` into pieces of about `chunk_bytes` at line ends."""
     points = [start]
-    with open(path, "rb") as f:
+    with storage.open_binary(path) as f:
         while points[-1] < end:
             nxt = points[-1] + chunk_bytes
             if nxt >= end:
@@ -132,10 +142,10 @@ def split_points(path: Path, start: int, end: int, chunk_bytes: int) -> list[int
     return points if len(points) > 1 else [start, end]
 
 
-def line_stats(path: Path, start: int, end: int) -> tuple[int, int | None]:
+def line_stats(path: str | Path, start: int, end: int) -> tuple[int, int | None]:
     """(newlines in `[start, end)`, offset just after the last of them or None)."""
     count, last = 0, None
-    with open(path, "rb") as f:
+    with storage.open_binary(path) as f:
         f.seek(start)
         pos = start
         while pos < end:
@@ -153,7 +163,7 @@ def line_stats(path: Path, start: int, end: int) -> tuple[int, int | None]:
 def _lines(chunk: Chunk) -> Iterator[bytes]:
     """The chunk's lines without their newline; a UTF-8 BOM opening the file is dropped."""
     if chunk.compressed:
-        with gzip.open(chunk.path, "rb") as f:
+        with _open(chunk.path) as f:
             first = True
             for line in f:
                 if first:
@@ -162,7 +172,7 @@ def _lines(chunk: Chunk) -> Iterator[bytes]:
                         continue
                 yield line.removesuffix(b"\n")
         return
-    with open(chunk.path, "rb") as f:
+    with storage.open_binary(chunk.path) as f:
         f.seek(chunk.start)
         remaining = chunk.size
         tail = b""
@@ -194,7 +204,7 @@ def parse_chunk_batches(chunk: Chunk, max_bytes: int | None) -> Iterator[ParsedB
     numbers run on across batches, from 1.
     """
     if chunk.document:
-        with _open(Path(chunk.path)) as f:
+        with _open(chunk.path) as f:
             yield parse_document(chunk.path, f.read())
         return
     counter = [0]
