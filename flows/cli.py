@@ -34,10 +34,11 @@ console = Console()
 errors = Console(stderr=True)
 
 WarehouseOpt = Annotated[
-    Path | None,
-    typer.Option("--warehouse", "-w", help="Warehouse directory [env STEPLENS_WAREHOUSE; "
-                 "default data/warehouse]"),
+    str | None,
+    typer.Option("--warehouse", "-w", help="Warehouse directory or s3:// URL "
+                 "[env STEPLENS_WAREHOUSE; default data/warehouse]"),
 ]
+PathsArg = Annotated[list[str], typer.Argument(help="Files or directories (or s3:// URLs)")]
 
 
 class Format(StrEnum):
@@ -51,8 +52,21 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _warehouse(warehouse: Path | None) -> Settings:
+def _warehouse(warehouse: str | Path | None) -> Settings:
     return Settings.from_env(warehouse=warehouse).resolved()
+
+
+def _missing(paths: list[str]) -> None:
+    from flows import storage
+
+    missing = [p for p in paths if not storage.exists(p)]
+    if missing:
+        fail(f"no such file or directory: {', '.join(missing)}")
+
+
+def _destination(settings: Settings) -> str:
+    """What flows are given as the warehouse: the remote URL, or the local directory."""
+    return settings.remote or str(settings.warehouse)
 
 
 @contextlib.contextmanager
@@ -60,9 +74,16 @@ def _open_readonly(settings: Settings):
     """A read-only connection, or one clear line when there is none to be had."""
     from flows import warehouse as wh
 
+    if settings.remote:  # query the remote warehouse's current snapshot, mirrored locally
+        from flows import remote
+
+        remote.pull(settings.remote, settings.warehouse)
+        if (settings.warehouse / "current").exists():
+            wh.build_duckdb(settings.warehouse)
     path = settings.duckdb_path
     if not path.exists():
-        fail(f"no warehouse at {settings.warehouse}: run `steplens ingest PATH` first")
+        fail(f"no warehouse at {settings.remote or settings.warehouse}: "
+             "run `steplens ingest PATH` first")
     try:
         connection = wh.connect(path, read_only=True)
         con = connection.__enter__()
@@ -140,9 +161,11 @@ def print_summary(summary: dict) -> None:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or directories to ingest")],
+    paths: PathsArg,
     warehouse: WarehouseOpt = None,
-    workers: Annotated[int | None, typer.Option(help="Parse processes (default: cores)")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Parallel parse workers: local processes, or Dask workers with --dask "
+        "(default: cores)")] = None,
     full_refresh: Annotated[bool, typer.Option(
         "--full-refresh", help="Forget what was ingested and rebuild from these paths")] = False,
     wait: Annotated[bool, typer.Option(
@@ -150,6 +173,12 @@ def ingest(
     prices: Annotated[Path | None, typer.Option(
         "--prices", help="CSV of model prices overriding data/prices.csv model by model; "
         "remembered in the warehouse [env STEPLENS_PRICES]")] = None,
+    dask: Annotated[bool, typer.Option(
+        "--dask", help="Parse on a local Dask cluster of --workers processes "
+        "(prefect-dask)")] = False,
+    dask_address: Annotated[str | None, typer.Option(
+        "--dask-address", help="Parse on an existing Dask cluster, e.g. tcp://HOST:8786; "
+        "its workers need PREFECT_API_URL of a running Prefect server")] = None,
 ) -> None:
     """Ingest exported Assistants data (JSON lines, list pages, streams, SSE).
 
@@ -161,9 +190,10 @@ def ingest(
     from flows.sources import InputError
     from flows.warehouse import WarehouseLocked
 
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        fail(f"no such file or directory: {', '.join(missing)}")
+    _missing(paths)
+    if dask_address and not _prefect_server_url():
+        fail("--dask-address: the cluster's workers report to Prefect; start a server "
+             "(`prefect server start`), set PREFECT_API_URL here and on the workers")
     if prices is not None:  # a bad price file fails here, before any parsing
         from flows.prices import read_prices
 
@@ -176,11 +206,12 @@ def ingest(
 
     reporter = _RichProgress()
     try:
-        with progress.reporting(reporter):
-            summary = ingest_flow(paths=[str(p) for p in paths],
-                                  warehouse_dir=str(settings.warehouse), workers=workers,
-                                  full_refresh=full_refresh, wait=wait,
-                                  prices=str(prices) if prices is not None else None)
+        with progress.reporting(reporter), _runner(dask, dask_address, workers) as flow:
+            summary = (flow or ingest_flow)(
+                paths=list(paths), warehouse_dir=_destination(settings), workers=workers,
+                full_refresh=full_refresh, wait=wait,
+                prices=str(prices) if prices is not None else None,
+                distributed=flow is not None)
     except (InputError, WarehouseLocked, IngestRunning) as e:
         fail(str(e))
     finally:
@@ -188,6 +219,31 @@ def ingest(
     print_summary(summary)
     console.print(f"warehouse: {settings.warehouse} (`steplens report`, "
                   f"`duckdb -readonly {settings.duckdb_path}`)")
+
+
+@contextlib.contextmanager
+def _runner(dask: bool, address: str | None, workers: int | None):
+    """The ingest flow on a Dask task runner (or None: the default local processes).
+
+    A local cluster's worker processes report their task runs to the parent's Prefect
+    API (flows/prefect_api.py), so none of them starts a server of its own.
+    """
+    if not dask and not address:
+        yield None
+        return
+    from prefect_dask import DaskTaskRunner
+
+    from flows.ingest import ingest as ingest_flow
+    from flows.prefect_api import shared_api
+
+    if address:
+        runner = DaskTaskRunner(address=address)
+    else:
+        runner = DaskTaskRunner(cluster_kwargs={
+            "n_workers": workers or os.cpu_count() or 1, "threads_per_worker": 1,
+            "processes": True, "dashboard_address": None})
+    with shared_api():
+        yield ingest_flow.with_options(task_runner=runner)
 
 
 def _prefect_server_url() -> str | None:
@@ -198,7 +254,7 @@ def _prefect_server_url() -> str | None:
 
 @app.command()
 def serve(
-    paths: Annotated[list[Path], typer.Argument(help="Files or directories to ingest")],
+    paths: PathsArg,
     warehouse: WarehouseOpt = None,
     cron: Annotated[str | None, typer.Option(help='Cron schedule, e.g. "*/15 * * * *"')] = None,
     interval: Annotated[float | None, typer.Option(help="Or: run every N seconds")] = None,
@@ -206,9 +262,7 @@ def serve(
     """Serve a scheduled Prefect deployment of the ingest (needs `prefect server start`)."""
     if (cron is None) == (interval is None):
         fail("give exactly one of --cron or --interval")
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        fail(f"no such file or directory: {', '.join(missing)}")
+    _missing(paths)
     if not _prefect_server_url():
         fail("a schedule needs a running Prefect server: start one with `prefect server "
              "start` and set PREFECT_API_URL=http://127.0.0.1:4200/api")
@@ -217,12 +271,12 @@ def serve(
     settings = _warehouse(warehouse)
     console.print(f"serving deployment {schedule.DEPLOYMENT!r} "
                   f"({'cron ' + cron if cron else f'every {interval:g} s'}); Ctrl-C stops")
-    schedule.serve([str(p) for p in paths], str(settings.warehouse), cron, interval)
+    schedule.serve(list(paths), _destination(settings), cron, interval)
 
 
 @app.command()
 def watch(
-    paths: Annotated[list[Path], typer.Argument(help="Files or directories to watch")],
+    paths: PathsArg,
     warehouse: WarehouseOpt = None,
     every: Annotated[float, typer.Option(help="Seconds between batches")] = 30.0,
     max_batches: Annotated[int | None, typer.Option(hidden=True)] = None,
@@ -232,9 +286,7 @@ def watch(
     from flows.snapshots import IngestRunning
     from flows.sources import InputError
 
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        fail(f"no such file or directory: {', '.join(missing)}")
+    _missing(paths)
     settings = _warehouse(warehouse)
 
     def report(n: int, summary: dict) -> None:
@@ -247,7 +299,7 @@ def watch(
     console.print(f"watching {', '.join(map(str, paths))} every {every:g} s; Ctrl-C stops "
                   "after the current batch")
     try:
-        n = schedule.watch([str(p) for p in paths], str(settings.warehouse), every,
+        n = schedule.watch(list(paths), _destination(settings), every,
                            on_batch=report, max_batches=max_batches)
     except (InputError, IngestRunning) as e:
         fail(str(e))

@@ -22,7 +22,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows import progress, records, snapshots, warehouse
+from flows import progress, records, remote, snapshots, warehouse
 from flows.artifacts import publish_report_artifacts
 from flows.faults import checkpoint
 from flows.manifest import FileEntry, FileRead, Manifest, file_reads, fingerprint, plan, work_units
@@ -74,6 +74,32 @@ def parse_units(root: Path, units: list[list[Range]], settings: Settings) -> lis
         for i, unit in enumerate(units):
             results[i] = records.parse_unit(str(root), ids[i], unit, settings.chunk_bytes)
             progress.advance(len({r.path for r in unit}), _unit_size(unit))
+    return results  # type: ignore[return-value]
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def parse_remote_unit(ranges: list[Range], max_bytes: int) -> UnitResult:
+    """Parse one work unit on any worker (a Dask worker, say) and return its records.
+
+    The worker reads its inputs itself (local paths it can see, or `s3://` URLs) and
+    never touches the warehouse: the coordinator writes the returned batches. Retried,
+    because reading object storage over the network can fail transiently.
+    """
+    return records.parse_unit(None, "", ranges, max_bytes)
+
+
+def parse_distributed(root: Path, units: list[list[Range]], settings: Settings
+                      ) -> list[UnitResult]:
+    """Fan the work units out through the flow's task runner (e.g. prefect-dask)."""
+    from prefect.futures import as_completed as futures_completed
+
+    progress.start(len({r.path for u in units for r in u}), sum(_unit_size(u) for u in units))
+    futures = {parse_remote_unit.submit(u, settings.chunk_bytes): i for i, u in enumerate(units)}
+    results: list[UnitResult | None] = [None] * len(units)
+    for future in futures_completed(list(futures)):
+        i = futures[future]
+        results[i] = future.result().written(root, records.new_segment_id())
+        progress.advance(len({r.path for r in units[i]}), _unit_size(units[i]))
     return results  # type: ignore[return-value]
 
 
@@ -240,6 +266,18 @@ def skipped_by_shape(root: Path, manifest: Manifest) -> dict[str, int]:
     return dict(zip(counts["shape"], counts["len"], strict=True))
 
 
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def pull_warehouse(url: str, local: Path) -> str | None:
+    """Bring the local mirror of a remote warehouse up to date (flows/remote.py)."""
+    return remote.pull(url, local)
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def push_warehouse(local: Path, url: str) -> str | None:
+    """Publish the new snapshot to the remote warehouse; `CURRENT` is written last."""
+    return remote.push(local, url)
+
+
 @task(cache_policy=NO_CACHE)
 def build_views(settings: Settings) -> str:
     """Create or refresh the DuckDB views and macros over the snapshot."""
@@ -282,13 +320,15 @@ def _batch_counts(results: list[UnitResult]) -> dict[str, int]:
 @flow(name="steplens-ingest")
 def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | None = None,
            chunk_mb: int | None = None, full_refresh: bool = False, wait: bool = False,
-           prices: str | None = None) -> dict:
+           prices: str | None = None, distributed: bool = False) -> dict:
     """Ingest exported Assistants data under `paths` into the warehouse, incrementally.
 
     Returns the summary (also logged, written beside the snapshot and published as the
     `ingest-summary` artifact). Its `totals` cover everything the warehouse holds and
     balance: `records_read = kept + superseded + rejected + skipped`; `batch` is what
-    this run read. `prices` is a CSV overriding the shipped model prices
+    this run read. With `distributed`, parsing fans out through the flow's task runner
+    (run it as `ingest.with_options(task_runner=DaskTaskRunner(...))`), else through
+    local processes. `prices` is a CSV overriding the shipped model prices
     (`flows/prices.py`); the key metric views are published as table artifacts too
     (`flows/artifacts.py`).
     """
@@ -300,6 +340,8 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
     root = settings.warehouse
     started = time.perf_counter()
     with snapshots.ingest_lock(root, wait=wait):
+        if settings.remote:
+            pull_warehouse(settings.remote, root)
         files = discover_inputs(paths)
         prev = None if full_refresh else snapshots.current_snapshot(root)
         manifest = Manifest.from_json(snapshots.read_json(prev, snapshots.MANIFEST))
@@ -308,7 +350,8 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
         reads = file_reads(plans, settings.chunk_bytes)
         if reads or prev is None:
             units = work_units(reads, settings.chunk_bytes)
-            results = parse_units(root, units, settings)
+            results = (parse_distributed(root, units, settings) if distributed
+                       else parse_units(root, units, settings))
             checkpoint("after_parse")
             manifest, affected_steps, affected_runs = update_manifest(
                 root, manifest, reads, results, full=prev is None)
@@ -323,6 +366,8 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
                               full=prev is None, keep=settings.keep_snapshots)
             records.prune(root, set(manifest.segments))
             shutil.rmtree(root / STAGING, ignore_errors=True)
+            if settings.remote:
+                push_warehouse(root, settings.remote)
         else:
             batch = {"lines_read": 0, "bytes_read": 0, "records_read": 0, "rejected": 0,
                      "skipped": 0, "step_ids_recomputed": 0, "run_ids_recomputed": 0}

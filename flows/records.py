@@ -82,12 +82,22 @@ class SegmentInfo:
 
 @dataclass
 class UnitResult:
-    """A parsed work unit: its segments, and the lines and bytes each range held."""
+    """A parsed work unit: its segments, and the lines and bytes each range held.
+
+    A worker that cannot write to the warehouse (a Dask worker on another machine)
+    returns its `batches` instead, and the coordinator writes them as segments.
+    """
 
     infos: list[SegmentInfo]
     lines: dict[tuple[str, int], int]  # (path, start) -> lines read
     lines_read: int
     bytes_read: int
+    batches: list[ParsedBatch] = field(default_factory=list)
+
+    def written(self, root: Path, segment_id: str) -> UnitResult:
+        """The same result with its batches written as segments under `root`."""
+        infos = [write_segment(root, f"{segment_id}-{i}", b) for i, b in enumerate(self.batches)]
+        return UnitResult(self.infos + infos, self.lines, self.lines_read, self.bytes_read)
 
 
 def new_segment_id() -> str:
@@ -123,24 +133,31 @@ def _file_stats(batch: ParsedBatch) -> dict[str, dict[str, int]]:
     return stats
 
 
-def parse_unit(root: str, segment_id: str, ranges: list[Range],
+def parse_unit(root: str | None, segment_id: str, ranges: list[Range],
                max_bytes: int = 32 * 1024 * 1024) -> UnitResult:
     """Worker entry point: parse ranges with their real line numbers into segments.
 
     A unit normally makes one segment (`segment_id`); a large gzip or SSE file, which
     cannot be split into ranges beforehand, is cut into one segment per `max_bytes` of
-    input as it is read, so memory stays bounded.
+    input as it is read, so memory stays bounded. With `root` None nothing is written:
+    the batches come back in the result.
     """
     pending: list[ParsedBatch] = []
     infos: list[SegmentInfo] = []
+    kept: list[ParsedBatch] = []
     lines: dict[tuple[str, int], int] = {}
     totals = {"lines": 0, "bytes": 0}
 
     def flush() -> None:
-        if pending:
-            sid = segment_id if not infos else f"{segment_id}-{len(infos)}"
-            infos.append(write_segment(Path(root), sid, ParsedBatch.concat(pending)))
-            pending.clear()
+        if not pending:
+            return
+        batch = ParsedBatch.concat(pending)
+        pending.clear()
+        if root is None:
+            kept.append(batch)
+            return
+        sid = segment_id if not infos else f"{segment_id}-{len(infos)}"
+        infos.append(write_segment(Path(root), sid, batch))
 
     for r in ranges:
         seen = 0
@@ -153,7 +170,7 @@ def parse_unit(root: str, segment_id: str, ranges: list[Range],
                 flush()
         lines[(r.path, r.start)] = seen
     flush()
-    return UnitResult(infos, lines, totals["lines"], totals["bytes"])
+    return UnitResult(infos, lines, totals["lines"], totals["bytes"], kept)
 
 
 def frame_paths(root: Path, segments: dict[str, SegmentInfo], frame: str) -> list[str]:

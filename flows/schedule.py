@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+from flows import storage
 from flows.ingest import ingest
 
 DEPLOYMENT = "steplens-ingest"
@@ -29,7 +30,7 @@ def deployment(paths: list[str], warehouse_dir: str, cron: str | None = None,
         name=name,
         cron=cron,
         interval=timedelta(seconds=interval) if interval is not None else None,
-        parameters={"paths": [str(Path(p).resolve()) for p in paths],
+        parameters={"paths": [p if storage.is_url(p) else str(Path(p).resolve()) for p in paths],
                     "warehouse_dir": warehouse_dir, "wait": True},
         description="steplens: incremental ingest of exported Assistants data",
         tags=["steplens"],

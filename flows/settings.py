@@ -31,6 +31,9 @@ class Settings:
     # A CSV of model prices overriding data/prices.csv model by model (flows/prices.py);
     # remembered in the warehouse as prices.csv once given.
     prices: Path | None = None
+    # A warehouse on object storage (`s3://bucket/prefix`): `warehouse` is then its local
+    # mirror (flows/remote.py), under $STEPLENS_CACHE (default ~/.cache/steplens).
+    remote: str | None = None
 
     @property
     def duckdb_path(self) -> Path:
@@ -42,16 +45,22 @@ class Settings:
         values: dict[str, object] = {}
         for f in fields(cls):
             env = os.environ.get(f"STEPLENS_{f.name.upper()}")
-            if env is not None and env != "":
-                values[f.name] = (Path(env) if f.name in ("warehouse", "prices")
+            if env is not None and env != "" and f.name != "remote":
+                values[f.name] = (env if f.name in ("warehouse", "prices")
                                   else env if f.type in ("str", str) else int(env))
-        settings = replace(cls(), **values)
-        given = {k: v for k, v in overrides.items() if v is not None}
-        if "warehouse" in given:
-            given["warehouse"] = Path(given["warehouse"])  # type: ignore[arg-type]
-        if "prices" in given:
-            given["prices"] = Path(given["prices"])  # type: ignore[arg-type]
-        return replace(settings, **given)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        remote = None
+        warehouse = values.pop("warehouse", None)
+        if warehouse is not None and "://" in str(warehouse):
+            from flows.remote import mirror_dir
+
+            remote = str(warehouse).rstrip("/")
+            warehouse = mirror_dir(remote)
+        if warehouse is not None:
+            values["warehouse"] = Path(warehouse)
+        if values.get("prices") is not None:
+            values["prices"] = Path(values["prices"])  # type: ignore[arg-type]
+        return replace(cls(), **values, remote=remote)
 
     def resolved(self) -> Settings:
         """The same settings with an absolute warehouse path (views store absolute paths)."""

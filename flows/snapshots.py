@@ -237,6 +237,11 @@ def write_summary(root: Path, summary: dict) -> None:
     os.replace(tmp, snap / SUMMARY)
 
 
+def point_current(root: Path, snapshot: Path) -> None:
+    """Make `snapshot` the current one (atomic)."""
+    _swap_current(root, snapshot)
+
+
 def _swap_current(root: Path, snapshot: Path) -> None:
     tmp = root / f".{CURRENT}.{uuid.uuid4().hex}"
     os.symlink(Path(SNAPSHOTS) / snapshot.name, tmp)
