@@ -197,19 +197,21 @@ def rebuild(root: Path, prev: Path | None, manifest: Manifest, affected_steps: p
     for b in range(n_runs):
         batch = records.load(root, segments, None, run_ids, (b, n_runs), ("run_records",))
         _stage(build_runs(batch.run_records), staging / "runs" / f"{b:04d}.parquet", granularity)
-    runs_new = _staged(staging, "runs", schemas.RUNS)
-    model_lookup = pl.concat([
+    runs_models = pl.concat([
         snapshots.read_table(prev, "runs", schemas.RUNS).select("run_id", "model")
         .filter(~pl.col("run_id").is_in(affected_runs.implode())),
-        runs_new.select("run_id", "model"),
-    ]).filter(pl.col("model").is_not_null()).collect()
+        _staged(staging, "runs", schemas.RUNS).select("run_id", "model"),
+    ]).filter(pl.col("model").is_not_null())
 
     step_ids = None if full else pl.concat(
         [affected_steps, _steps_of_runs(prev, affected_runs)]).unique()
     n_steps = _buckets(records.rows_of(segments, records.STEP_KEYED), step_ids)
     for b in range(n_steps):
         batch = records.load(root, segments, step_ids, None, (b, n_steps), records.STEP_KEYED)
-        tables = build_steps(batch, model_lookup)
+        needed = batch.step_records["run_id"].drop_nulls().unique().implode()
+        # only the runs this bucket's steps belong to: memory stays per bucket
+        models = runs_models.filter(pl.col("run_id").is_in(needed)).collect()
+        tables = build_steps(batch, models)
         for name in ("steps", "tool_calls", "usage", "step_sources"):
             table = "_step_sources" if name == "step_sources" else name
             _stage(getattr(tables, name), staging / table / f"{b:04d}.parquet", granularity)
