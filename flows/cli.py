@@ -30,7 +30,8 @@ from flows.settings import Settings  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Analytics for OpenAI Assistants run steps.")
-console = Console()
+# Piped or captured output gets room for the report's wide tables (rich assumes 80).
+console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True)
 
 WarehouseOpt = Annotated[
