@@ -30,16 +30,7 @@ from transforms.parse import ParsedBatch
 RECORDS = "records"
 STEP_KEYED = ("step_records", "tool_call_records", "delta_events", "delta_calls",
               "delta_outputs")
-FRAME_SCHEMAS: dict[str, pl.Schema] = {
-    "step_records": schemas.STEP_RECORDS,
-    "tool_call_records": schemas.TOOL_CALL_RECORDS,
-    "run_records": schemas.RUN_RECORDS,
-    "delta_events": schemas.DELTA_EVENTS,
-    "delta_calls": schemas.DELTA_CALLS,
-    "delta_outputs": schemas.DELTA_OUTPUTS,
-    "rejects": schemas.REJECTS,
-    "skipped": schemas.SKIPPED,
-}
+FRAME_SCHEMAS = schemas.RECORD_FRAMES
 
 
 def _file_col(frame: str) -> tuple[str, str]:

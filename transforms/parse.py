@@ -426,16 +426,7 @@ _EXTRACTORS: dict[str, Callable] = {
     "thread.run": _run,
     "thread.run.step.delta": _delta,
 }
-_FRAME_SCHEMAS: dict[str, pl.Schema] = {
-    "step_records": schemas.STEP_RECORDS,
-    "tool_call_records": schemas.TOOL_CALL_RECORDS,
-    "run_records": schemas.RUN_RECORDS,
-    "delta_events": schemas.DELTA_EVENTS,
-    "delta_calls": schemas.DELTA_CALLS,
-    "delta_outputs": schemas.DELTA_OUTPUTS,
-    "rejects": schemas.REJECTS,
-    "skipped": schemas.SKIPPED,
-}
+_FRAME_SCHEMAS = schemas.RECORD_FRAMES
 _TIMESTAMP_COLUMNS = {
     "step_records": ["created_at", "completed_at", "failed_at", "cancelled_at", "expired_at"],
     "run_records": ["created_at", "started_at", "completed_at", "failed_at", "cancelled_at",

@@ -139,6 +139,18 @@ REJECTS = pl.Schema({"source_file": Str, "line_no": Int, "reason": Str, "raw": S
 # One row per record counted and skipped (blank line, message event, unknown object...).
 SKIPPED = pl.Schema({"source_file": Str, "line_no": Int, "shape": Str})
 
+# Every frame a parsed batch holds, in order (`transforms.parse.ParsedBatch`).
+RECORD_FRAMES: dict[str, pl.Schema] = {
+    "step_records": STEP_RECORDS,
+    "tool_call_records": TOOL_CALL_RECORDS,
+    "run_records": RUN_RECORDS,
+    "delta_events": DELTA_EVENTS,
+    "delta_calls": DELTA_CALLS,
+    "delta_outputs": DELTA_OUTPUTS,
+    "rejects": REJECTS,
+    "skipped": SKIPPED,
+}
+
 # ---- public tables (README, "Tables") ------------------------------------------------
 
 STEPS = pl.Schema(
