@@ -27,6 +27,8 @@ ARTIFACTS: tuple[tuple[str, str, str], ...] = (
     ("unpriced-models", "unpriced_models", "Usage left out of cost: models without a price"),
 )
 MAX_ROWS = 200
+# DuckDB's default is 80% of RAM; inside an ingest the report queries get a fixed share.
+INGEST_MEMORY_LIMIT = "384MB"
 
 
 def _cell(v: object) -> object:
@@ -43,7 +45,8 @@ def publish_report_artifacts(duckdb_path: str) -> list[str]:
     logger = get_run_logger()
     by_key = {s.key: s for s in report.SECTIONS}
     try:
-        with warehouse.connect(Path(duckdb_path), read_only=True) as con:
+        with warehouse.connect(Path(duckdb_path), read_only=True,
+                               memory_limit=INGEST_MEMORY_LIMIT) as con:
             tables = report.sections(con, [by_key[k] for _, k, _ in ARTIFACTS])
     except warehouse.WarehouseLocked as e:
         logger.warning("report artifacts skipped: %s", e)

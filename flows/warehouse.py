@@ -41,10 +41,16 @@ def _quote(text: str) -> str:
 
 
 @contextlib.contextmanager
-def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse's DuckDB file, turning the lock error into `WarehouseLocked`."""
+def connect(path: Path, read_only: bool = False, memory_limit: str | None = None
+            ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse's DuckDB file, turning the lock error into `WarehouseLocked`.
+
+    `memory_limit` caps DuckDB's buffers (it spills beyond), for queries run inside an
+    ingest, whose memory must not grow with the warehouse.
+    """
+    config = {"memory_limit": memory_limit} if memory_limit else {}
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as e:
         if "lock" in str(e).lower():
             raise WarehouseLocked(
