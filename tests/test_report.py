@@ -142,3 +142,26 @@ def test_ingest_publishes_the_key_views_as_artifacts(prefect_server, tmp_path):
         assert by_key[key].type == "table"
     cost = json.loads(by_key["usage-cost"].data)
     assert cost[0]["dimension"] == "all" and cost[0]["cost_usd"] > 0
+
+
+@pytest.mark.flow
+def test_a_report_query_that_fails_skips_the_artifacts_not_the_ingest(prefect_server, tmp_path,
+                                                                       monkeypatch):
+    import duckdb
+
+    from flows import report
+    from flows.artifacts import publish_report_artifacts
+    from flows.ingest import ingest
+
+    export = tmp_path / "e"
+    export.mkdir()
+    (export / "a.jsonl").write_bytes(
+        (DATA / "real" / "openai-dotnet" / "steps_and_runs.jsonl").read_bytes())
+
+    def out_of_memory(*_args, **_kwargs):
+        raise duckdb.OutOfMemoryException("Out of Memory Error: test")
+
+    monkeypatch.setattr(report, "sections", out_of_memory)
+    summary = ingest(paths=[str(export)], warehouse_dir=str(tmp_path / "wh"))
+    assert summary["balanced"] == 1
+    assert publish_report_artifacts(str(tmp_path / "wh" / "steplens.duckdb")) == []
