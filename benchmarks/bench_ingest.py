@@ -195,7 +195,7 @@ def phase_ingest(paths: list[str], warehouse: str, workers: int) -> dict:
 def input_files(data: Path) -> list[Path]:
     from flows.sources import discover
 
-    return discover([data])
+    return [Path(f) for f in discover([data])]
 
 
 def _chunks(files: list[str], chunk_bytes: int) -> list[tuple[str, int, int, bool]]:
