@@ -149,3 +149,16 @@ def test_a_large_gzip_or_sse_file_is_decoded_in_batches(tmp_path):
     assert result.lines_read == whole.accounting["lines_read"]
     total = {k: sum(i.rows.get(k, 0) for i in result.infos) for k in ("rejects", "skipped")}
     assert total == {"rejects": 0, "skipped": whole.accounting["skipped"]}
+
+
+def test_a_moved_warehouse_works_after_the_same_ingest(prefect_server, export_dir, tmp_path):
+    wh = tmp_path / "wh"
+    first = ingest(paths=[str(export_dir)], warehouse_dir=str(wh))
+    moved = tmp_path / "elsewhere" / "wh"
+    moved.parent.mkdir()
+    shutil.move(wh, moved)
+    again = ingest(paths=[str(export_dir)], warehouse_dir=str(moved))
+    assert again["no_op"] and again["tables"] == first["tables"]
+    with duckdb.connect(str(moved / "steplens.duckdb"), read_only=True) as con:
+        assert con.sql("select count(*) from steps").fetchall()[0][0] == first["tables"]["steps"]
+        assert con.sql("select steplens_root()").fetchall()[0][0] == str(moved)
