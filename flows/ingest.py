@@ -1,8 +1,8 @@
 """The ingest flow: new input → record segments → recomputed rows → a new snapshot.
 
-A handful of coarse Prefect tasks (discover, plan, parse, rebuild, publish, views); the
-logic lives in `transforms/` (pure Polars) and the storage in `records.py`,
-`snapshots.py`, `warehouse.py`. Incremental by default (README, "Incremental
+A handful of coarse Prefect tasks (discover, parse, rebuild, publish, views); the logic
+lives in `transforms/` (pure Polars), the storage in `records.py`, `snapshots.py`,
+`warehouse.py`, the row recomputation in `rebuild.py`, the accounting in `summary.py`. Incremental by default (README, "Incremental
 ingestion"): only new files and appended tails are read, and only the rows of the ids
 they touch are recomputed. Run it as `steplens ingest PATH...`, or call
 `ingest(paths=[...])` inside a Prefect context (tests use `prefect_test_harness`).
@@ -26,16 +26,22 @@ from flows import progress, records, remote, snapshots, warehouse
 from flows.artifacts import publish_report_artifacts
 from flows.faults import checkpoint
 from flows.manifest import FileEntry, FileRead, Manifest, file_reads, fingerprint, plan, work_units
+from flows.rebuild import STAGING, rebuild_tables
 from flows.records import Range, UnitResult
 from flows.settings import Settings
 from flows.snapshots import Change
 from flows.sources import InputError, discover
-from transforms import schemas
-from transforms.tables import STEP_SOURCES, balance, build_runs, build_steps
+from flows.summary import (
+    TOTAL_KEYS,
+    batch_counts,
+    rows_written,
+    skipped_by_shape,
+    summary_markdown,
+    warehouse_totals,
+)
 
 # Below this much input, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
-COUNTED = ("step_records", "run_records", "delta_events", "rejects", "skipped")
 
 
 @task(cache_policy=NO_CACHE)
@@ -144,128 +150,12 @@ def update_manifest(root: Path, manifest: Manifest, reads: list[FileRead],
     return Manifest(files, segments), affected_steps, affected_runs
 
 
-def _steps_of_runs(prev: Path | None, run_ids: pl.Series) -> pl.Series:
-    """Step ids the current snapshot holds for `run_ids` (their `model` may change)."""
-    return (
-        snapshots.read_table(prev, "steps", schemas.STEPS)
-        .select("step_id", "run_id")
-        .filter(pl.col("run_id").is_in(run_ids.implode()))
-        .collect()["step_id"]
-    )
-
-
-# Records of at most about this many rows are rebuilt at once; more are split into hash
-# buckets of ids, each built and written to staging before the next is read.
-ROWS_PER_BUCKET = 250_000
-STAGING = ".staging"
-
-
-def _buckets(rows: int, ids: pl.Series | None) -> int:
-    if ids is not None and ids.len() * 4 < ROWS_PER_BUCKET:
-        return 1  # a small incremental batch
-    return max(1, -(-rows // ROWS_PER_BUCKET))
-
-
-def _stage(frame: pl.DataFrame, path: Path, granularity: str) -> None:
-    """Write rebuilt rows with their partition, sorted by it so later scans can skip."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    (frame.with_columns(snapshots.partition_expr(granularity)).sort("_partition")
-     .write_parquet(path, compression="zstd", statistics=True, row_group_size=64_000))
-
-
-def _staged(staging: Path, table: str, schema: pl.Schema) -> pl.LazyFrame:
-    files = sorted((staging / table).glob("*.parquet"))
-    if not files:
-        return schemas.empty(schema).with_columns(_partition=pl.lit(None, pl.String)).lazy()
-    return pl.scan_parquet(files)
-
-
 @task(cache_policy=NO_CACHE)
 def rebuild(root: Path, prev: Path | None, manifest: Manifest, affected_steps: pl.Series,
             affected_runs: pl.Series, full: bool, granularity: str) -> dict[str, Change]:
-    """Recompute the rows of every affected id from all of its records.
-
-    Runs first, then steps (which take `model` from their run), each in hash buckets
-    of ids sized so that one bucket's records fit comfortably in memory; every bucket's
-    rows go to a staging directory, and the partition upsert streams from there.
-    """
-    staging = root / STAGING
-    shutil.rmtree(staging, ignore_errors=True)
-    segments = manifest.segments
-    run_ids = None if full else affected_runs
-    n_runs = _buckets(records.rows_of(segments, ["run_records"]), run_ids)
-    for b in range(n_runs):
-        batch = records.load(root, segments, None, run_ids, (b, n_runs), ("run_records",))
-        _stage(build_runs(batch.run_records), staging / "runs" / f"{b:04d}.parquet", granularity)
-    runs_models = pl.concat([
-        snapshots.read_table(prev, "runs", schemas.RUNS).select("run_id", "model")
-        .filter(~pl.col("run_id").is_in(affected_runs.implode())),
-        _staged(staging, "runs", schemas.RUNS).select("run_id", "model"),
-    ]).filter(pl.col("model").is_not_null())
-
-    step_ids = None if full else pl.concat(
-        [affected_steps, _steps_of_runs(prev, affected_runs)]).unique()
-    n_steps = _buckets(records.rows_of(segments, records.STEP_KEYED), step_ids)
-    for b in range(n_steps):
-        batch = records.load(root, segments, step_ids, None, (b, n_steps), records.STEP_KEYED)
-        needed = batch.step_records["run_id"].drop_nulls().unique().implode()
-        # only the runs this bucket's steps belong to: memory stays per bucket
-        models = runs_models.filter(pl.col("run_id").is_in(needed)).collect()
-        tables = build_steps(batch, models)
-        for name in ("steps", "tool_calls", "usage", "step_sources"):
-            table = "_step_sources" if name == "step_sources" else name
-            _stage(getattr(tables, name), staging / table / f"{b:04d}.parquet", granularity)
-        del batch, tables
-    keys = affected_steps if step_ids is None else step_ids
-    return {
-        table: Change(affected_runs if table == "runs" else keys,
-                      _staged(staging, table, snapshots.KEYED[table][1]))
-        for table in snapshots.KEYED
-    }
-
-
-TOTAL_KEYS = ("lines_read", "records_read", "step_records", "run_records", "delta_events",
-              "rejected", "skipped", "runs", "steps", "steps_with_record", "deltas_applied",
-              "kept", "superseded", "balanced")
-
-
-def warehouse_totals(root: Path, manifest: Manifest) -> dict[str, int]:
-    """Accounting over everything the warehouse holds; it must balance."""
-    snap = snapshots.current_snapshot(root)
-    rows = Counter()
-    for info in manifest.segments.values():
-        rows.update({k: info.rows.get(k, 0) for k in COUNTED})
-    sources = (
-        snapshots.read_table(snap, "_step_sources", STEP_SOURCES)
-        .select(steps=pl.len(), steps_with_record=(pl.col("n_records") > 0).sum(),
-                deltas_applied=pl.col("deltas_applied").sum())
-        .collect().row(0, named=True)
-    )
-    tables = {t: snapshots.read_table(snap, t, s).select(pl.len()).collect().item()
-              for t, (_, s) in snapshots.KEYED.items() if not t.startswith("_")}
-    tables["rejects"] = rows["rejects"]
-    totals = balance({
-        "lines_read": sum(e.consumed_lines + (1 if e.tail_line else 0)
-                          for e in manifest.files.values()),
-        "records_read": sum(rows[k] for k in COUNTED),
-        "step_records": rows["step_records"],
-        "run_records": rows["run_records"],
-        "delta_events": rows["delta_events"],
-        "rejected": rows["rejects"],
-        "skipped": rows["skipped"],
-        "runs": tables["runs"],
-        "steps": sources["steps"],
-        "steps_with_record": int(sources["steps_with_record"] or 0),
-        "deltas_applied": int(sources["deltas_applied"] or 0),
-    })
-    totals["tables"] = tables
-    return totals
-
-
-def skipped_by_shape(root: Path, manifest: Manifest) -> dict[str, int]:
-    counts = (records.scan(root, manifest.segments, "skipped").group_by("shape").len()
-              .sort("shape").collect())
-    return dict(zip(counts["shape"], counts["len"], strict=True))
+    """Recompute the rows of every affected id (flows/rebuild.py)."""
+    return rebuild_tables(root, prev, manifest, affected_steps, affected_runs, full,
+                          granularity)
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
@@ -284,39 +174,6 @@ def push_warehouse(local: Path, url: str) -> str | None:
 def build_views(settings: Settings) -> str:
     """Create or refresh the DuckDB views and macros over the snapshot."""
     return str(warehouse.build_duckdb(settings.warehouse, settings.prices))
-
-
-def summary_markdown(summary: dict) -> str:
-    keys = ("files", "files_new", "files_appended", "files_replaced", "files_unchanged",
-            "lines_read", "records_read", "kept", "superseded", "rejected", "skipped",
-            "balanced", "seconds", "mb_per_s")
-    lines = ["| measure | value |", "|---|---|",
-             *(f"| {k} | {summary.get(k)} |" for k in keys)]
-    lines += ["", "| table | rows |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in summary["tables"].items()]
-    if summary.get("skipped_by_shape"):
-        lines += ["", "| skipped shape | records |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in summary["skipped_by_shape"].items()]
-    return "\n".join(lines)
-
-
-def _rows(change: Change) -> int:
-    """Rows a change writes (its staged rows: every id recomputed that still has a row)."""
-    return change.rows.select(pl.len()).collect().item()
-
-
-def _batch_counts(results: list[UnitResult]) -> dict[str, int]:
-    rows = Counter()
-    for r in results:
-        for info in r.infos:
-            rows.update({k: info.rows.get(k, 0) for k in COUNTED})
-    return {
-        "lines_read": sum(r.lines_read for r in results),
-        "bytes_read": sum(r.bytes_read for r in results),
-        "records_read": sum(rows.values()),
-        "rejected": rows["rejects"],
-        "skipped": rows["skipped"],
-    }
 
 
 @flow(name="steplens-ingest")
@@ -360,9 +217,9 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
             checkpoint("after_remove")
             changes = rebuild(root, prev, manifest, affected_steps, affected_runs,
                               full=prev is None, granularity=settings.partition)
-            batch = _batch_counts(results)
-            batch.update(step_ids_recomputed=_rows(changes["steps"]),
-                         run_ids_recomputed=_rows(changes["runs"]))
+            batch = batch_counts(results)
+            batch.update(step_ids_recomputed=rows_written(changes["steps"]),
+                         run_ids_recomputed=rows_written(changes["runs"]))
             snapshots.publish(root, changes, records.rejects(root, manifest.segments),
                               manifest.to_json(), {}, settings.partition,
                               full=prev is None, keep=settings.keep_snapshots)

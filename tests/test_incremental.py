@@ -185,13 +185,13 @@ def test_second_concurrent_ingest_stops_or_waits(prefect_server, export, tmp_pat
 def test_rebuild_in_many_buckets_gives_the_same_tables(prefect_server, export, tmp_path,
                                                        monkeypatch):
     """A large batch is rebuilt bucket by bucket (bounded memory): same tables as one go."""
-    from flows import ingest as ingest_module
+    from flows import rebuild
     from flows.generate import generate_export
 
     generate_export(export, runs=40, seed=11)
     one = tmp_path / "one"
     ingest(paths=[str(export)], warehouse_dir=str(one))
-    monkeypatch.setattr(ingest_module, "ROWS_PER_BUCKET", 100)
+    monkeypatch.setattr(rebuild, "ROWS_PER_BUCKET", 100)
     many = tmp_path / "many"
     summary = ingest(paths=[str(export)], warehouse_dir=str(many))
     for name, frame in tables(one).items():
