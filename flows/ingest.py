@@ -2,10 +2,11 @@
 
 A handful of coarse Prefect tasks (discover, parse, rebuild, publish, views); the logic
 lives in `transforms/` (pure Polars), the storage in `records.py`, `snapshots.py`,
-`warehouse.py`, the row recomputation in `rebuild.py`, the accounting in `summary.py`. Incremental by default (README, "Incremental
-ingestion"): only new files and appended tails are read, and only the rows of the ids
-they touch are recomputed. Run it as `steplens ingest PATH...`, or call
-`ingest(paths=[...])` inside a Prefect context (tests use `prefect_test_harness`).
+`warehouse.py`, the row recomputation in `rebuild.py`, the accounting in `summary.py`.
+Incremental by default (README, "Incremental ingestion"): only new files and appended
+tails are read, and only the rows of the ids they touch are recomputed. Run it as
+`steplens ingest PATH...`, or call `ingest(paths=[...])` inside a Prefect context (tests
+use `prefect_test_harness`).
 """
 
 from __future__ import annotations

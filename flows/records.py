@@ -28,6 +28,7 @@ from transforms import schemas
 from transforms.parse import ParsedBatch
 
 RECORDS = "records"
+ROW_GROUP = 16_384  # rows per Parquet row group in segments: the unit a bucket read skips
 STEP_KEYED = ("step_records", "tool_call_records", "delta_events", "delta_calls",
               "delta_outputs")
 FRAME_SCHEMAS = schemas.RECORD_FRAMES
@@ -104,8 +105,12 @@ def write_segment(root: Path, segment_id: str, batch: ParsedBatch) -> SegmentInf
     for name in FRAME_SCHEMAS:
         frame: pl.DataFrame = getattr(batch, name)
         info.rows[name] = frame.height
-        if frame.height:
-            frame.write_parquet(tmp / f"{name}.parquet", compression="zstd")
+        if not frame.height:
+            continue
+        if "bucket" in frame.columns:  # sorted by bucket: a rebuild reads a bucket range
+            frame = frame.sort("bucket", maintain_order=True)  # via row-group statistics
+        frame.write_parquet(tmp / f"{name}.parquet", compression="zstd", statistics=True,
+                            row_group_size=ROW_GROUP)
     info.files = _file_stats(batch)
     os.rename(tmp, base / segment_id)
     return info
@@ -185,9 +190,10 @@ def keys(root: Path, segments: dict[str, SegmentInfo]) -> tuple[pl.Series, pl.Se
     return step_ids, run_ids
 
 
-def bucket_of(key: str, buckets: int) -> pl.Expr:
-    """Which of `buckets` hash buckets each id falls in (stable within one process)."""
-    return pl.col(key).hash(seed=7) % buckets
+def bucket_range(bucket: int, buckets: int) -> tuple[int, int]:
+    """The `bucket` column values [lo, hi) that rebuild bucket `bucket` of `buckets` reads."""
+    size = schemas.BUCKETS
+    return bucket * size // buckets, (bucket + 1) * size // buckets
 
 
 def load(root: Path, segments: dict[str, SegmentInfo], step_ids: pl.Series | None,
@@ -208,7 +214,8 @@ def load(root: Path, segments: dict[str, SegmentInfo], step_ids: pl.Series | Non
             lf = lf.head(0)  # rejects and skipped are not needed to build rows
         else:
             if bucket is not None:
-                lf = lf.filter(bucket_of(key, bucket[1]) == bucket[0])
+                lo, hi = bucket_range(*bucket)
+                lf = lf.filter(pl.col("bucket").is_between(lo, hi, closed="left"))
             if ids is not None:
                 lf = lf.filter(pl.col(key).is_in(ids.implode()))
         out[name] = lf.collect()

@@ -307,7 +307,8 @@ class _Decoder:
                 reason = record_spec.check(o, spec) or f"unexpected shape ({type(e).__name__})"
         if reason is not None:
             raise BadRecord(f"{prefix}{reason}")
-        head = (self.source_file, line_no, item)
+        head = (self.source_file, line_no, item,
+                zlib.crc32(o["id"].encode("utf-8", "surrogatepass")) & (schemas.BUCKETS - 1))
         for name, frame_rows in rows:
             frame = self.rows[name]
             for row in frame_rows:

@@ -20,6 +20,12 @@ Day = pl.Date
 # the item position inside a list page (-1 for a record that is the whole line).
 PROVENANCE: dict[str, pl.DataType] = {"rec_file": Str, "rec_line": Int, "rec_item": Int}
 
+# Which of 65,536 buckets the record's id falls in (crc32 of the id, low 16 bits): a
+# stable hash, so record segments written years apart agree, and segments sorted by it
+# let a rebuild read one range of buckets without scanning every row (flows/rebuild.py).
+BUCKETS = 1 << 16
+BUCKET: dict[str, pl.DataType] = {"bucket": Int}
+
 USAGE_FIELDS: dict[str, pl.DataType] = {
     "usage_present": pl.Boolean,
     "prompt_tokens": Int,
@@ -35,6 +41,7 @@ RANKING: dict[str, pl.DataType] = {"canon_size": Int, "canon_crc": Int}
 STEP_RECORDS = pl.Schema(
     {
         **PROVENANCE,
+        **BUCKET,
         "step_id": Str,
         "run_id": Str,
         "thread_id": Str,
@@ -59,6 +66,7 @@ STEP_RECORDS = pl.Schema(
 TOOL_CALL_RECORDS = pl.Schema(
     {
         **PROVENANCE,
+        **BUCKET,
         "step_id": Str,
         "call_index": Int,
         "tool_call_id": Str,
@@ -77,6 +85,7 @@ TOOL_CALL_RECORDS = pl.Schema(
 RUN_RECORDS = pl.Schema(
     {
         **PROVENANCE,
+        **BUCKET,
         "run_id": Str,
         "thread_id": Str,
         "assistant_id": Str,
@@ -99,13 +108,15 @@ RUN_RECORDS = pl.Schema(
 
 # One row per `thread.run.step.delta` event.
 DELTA_EVENTS = pl.Schema(
-    {**PROVENANCE, "step_id": Str, "step_type": Str, "message_id": Str, "canon_crc": Int}
+    {**PROVENANCE, **BUCKET, "step_id": Str, "step_type": Str, "message_id": Str,
+     "canon_crc": Int}
 )
 
 # One row per tool-call fragment inside a delta event (`pos` = position in its list).
 DELTA_CALLS = pl.Schema(
     {
         **PROVENANCE,
+        **BUCKET,
         "pos": Int,
         "step_id": Str,
         "call_index": Int,
@@ -124,6 +135,7 @@ DELTA_CALLS = pl.Schema(
 DELTA_OUTPUTS = pl.Schema(
     {
         **PROVENANCE,
+        **BUCKET,
         "pos": Int,
         "step_id": Str,
         "call_index": Int,
