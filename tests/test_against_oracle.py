@@ -286,31 +286,7 @@ def test_file_order_and_stream_interleaving_do_not_matter(exports, tmp_path, sou
 
 # --------------------------------------------------------------------------- inline rules
 
-T0 = 1718022105  # 2024-06-10 12:21:45 UTC
-
-
-def step(status="completed", **fields) -> dict:
-    s = {"id": "step_A", "object": "thread.run.step", "created_at": T0, "run_id": "run_A",
-         "assistant_id": "asst_A", "thread_id": "thread_A", "type": "tool_calls",
-         "status": status, "completed_at": T0 + 4 if status == "completed" else None,
-         "step_details": {"type": "tool_calls", "tool_calls": []}, "usage": None}
-    s.update(fields)
-    return s
-
-
-def run(status="completed", **fields) -> dict:
-    r = {"id": "run_A", "object": "thread.run", "created_at": T0 - 2, "thread_id": "thread_A",
-         "assistant_id": "asst_A", "model": "gpt-4o", "status": status, "started_at": T0 - 1,
-         "completed_at": T0 + 9 if status == "completed" else None}
-    r.update(fields)
-    return r
-
-
-def delta(*calls, step_id="step_A", **details) -> dict:
-    sd = {"type": "tool_calls", **details}
-    if calls:
-        sd["tool_calls"] = list(calls)
-    return {"id": step_id, "object": "thread.run.step.delta", "delta": {"step_details": sd}}
+from builders import T0, delta, run, step  # noqa: E402  (shared record builders)
 
 
 def ev(event, data) -> dict:
