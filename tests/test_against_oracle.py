@@ -25,6 +25,7 @@ from pathlib import Path
 import oracle
 import orjson
 import pytest
+from builders import T0, delta, run, step
 from polars.testing import assert_frame_equal
 
 from flows.generate import generate_export
@@ -286,7 +287,6 @@ def test_file_order_and_stream_interleaving_do_not_matter(exports, tmp_path, sou
 
 # --------------------------------------------------------------------------- inline rules
 
-from builders import T0, delta, run, step  # noqa: E402  (shared record builders)
 
 
 def ev(event, data) -> dict:

@@ -9,7 +9,7 @@ import zlib
 import oracle
 import orjson
 import pytest
-from builders import T0, delta, run, step  # noqa: E402  (shared record builders)
+from builders import T0, delta, run, step
 
 
 def write(path, *lines) -> str:
