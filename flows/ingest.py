@@ -46,9 +46,16 @@ PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 
 
 @task(cache_policy=NO_CACHE)
-def discover_inputs(paths: list[str]) -> list[str]:
-    """Every input file under `paths`; an error when there is none."""
+def discover_inputs(paths: list[str], warehouse_root: Path | None = None) -> list[str]:
+    """Every input file under `paths`; an error when there is none.
+
+    Files inside the warehouse itself (its manifest and summary are `.json`) are never
+    inputs, even when a path given is a parent of the warehouse, such as `data/`.
+    """
     files = discover(paths)
+    if warehouse_root is not None:
+        inside = str(warehouse_root.resolve()) + "/"
+        files = [f for f in files if not f.startswith(inside)]
     if not files:
         raise InputError(f"no input files (.jsonl, .ndjson, .json, .jsonl.gz, .sse) under: "
                          f"{', '.join(map(str, paths))}")
@@ -202,7 +209,7 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
     with snapshots.ingest_lock(root, wait=wait):
         if settings.remote:
             pull_warehouse(settings.remote, root)
-        files = discover_inputs(paths)
+        files = discover_inputs(paths, root)
         prev = None if full_refresh else snapshots.current_snapshot(root)
         manifest = Manifest.from_json(snapshots.read_json(prev, snapshots.MANIFEST))
         plans = plan(files, manifest, full_refresh=full_refresh)

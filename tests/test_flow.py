@@ -162,3 +162,14 @@ def test_a_moved_warehouse_works_after_the_same_ingest(prefect_server, export_di
     with duckdb.connect(str(moved / "steplens.duckdb"), read_only=True) as con:
         assert con.sql("select count(*) from steps").fetchall()[0][0] == first["tables"]["steps"]
         assert con.sql("select steplens_root()").fetchall()[0][0] == str(moved)
+
+
+def test_a_warehouse_inside_the_input_folder_is_not_read_as_input(prefect_server, tmp_path):
+    folder = tmp_path / "data"
+    (folder / "export").mkdir(parents=True)
+    (folder / "export" / "a.jsonl").write_bytes(
+        (DATA / "real" / "openai-dotnet" / "steps_and_runs.jsonl").read_bytes())
+    first = ingest(paths=[str(folder)], warehouse_dir=str(folder / "warehouse"))
+    again = ingest(paths=[str(folder)], warehouse_dir=str(folder / "warehouse"))
+    assert first["files"] == again["files"] == 1
+    assert again["no_op"]
