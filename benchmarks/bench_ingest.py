@@ -178,7 +178,7 @@ def phase_prefect_noop() -> dict:
 def phase_ingest(paths: list[str], warehouse: str, workers: int) -> dict:
     """The steplens flow as a user runs it, in a fresh process."""
     t = time.perf_counter()
-    from flows.ingest import ingest
+    from steplens.flows.ingest import ingest
 
     imported = time.perf_counter() - t
     t = time.perf_counter()
@@ -193,7 +193,7 @@ def phase_ingest(paths: list[str], warehouse: str, workers: int) -> dict:
 
 
 def input_files(data: Path) -> list[Path]:
-    from flows.sources import discover
+    from steplens.flows.io.inputs import discover
 
     return [Path(f) for f in discover([data])]
 
@@ -533,9 +533,9 @@ def run_phase(name: str, kwargs: dict) -> None:
 
 def manifest_check(paths: list[str], warehouse: Path) -> tuple[float, int]:
     """What a no-op must do at least: discover the files, read the manifest, plan."""
-    from flows import snapshots
-    from flows.manifest import Manifest, plan
-    from flows.sources import discover
+    from steplens.flows.io.inputs import discover
+    from steplens.flows.store import snapshots
+    from steplens.flows.store.manifest import Manifest, plan
 
     t = time.perf_counter()
     files = discover(paths)
@@ -579,8 +579,8 @@ def build_synthetic_warehouse(root: Path, n_steps: int, seed: int = 7) -> dict[s
 
     import polars as pl
 
-    from flows.warehouse import build_duckdb
-    from transforms import schemas
+    from steplens.flows.store.views import build_duckdb
+    from steplens.transforms import schemas
 
     months = [(y, m) for y in (2024, 2025) for m in range(1, 13)][:21]  # 2024-01..2025-09
     snap = root / "snapshots" / f"{time.time_ns():020d}"
@@ -703,11 +703,11 @@ def build_synthetic_warehouse(root: Path, n_steps: int, seed: int = 7) -> dict[s
         for k, f in (("steps", steps_out), ("tool_calls", calls), ("usage", usage),
                      ("runs", runs)):
             counts[k] += f.height
-    for table, schema in schemas.TABLES.items():  # rejects, and any table added later
+    for table, spec in schemas.TABLES.items():  # rejects, and any table added later
         if not (snap / table).exists():
             empty = snap / table / "_empty" / "part-0.parquet"
             empty.parent.mkdir(parents=True, exist_ok=True)
-            pl.DataFrame(schema=schema).write_parquet(empty)
+            pl.DataFrame(schema=spec.schema).write_parquet(empty)
     link = root / f".current.{os.getpid()}"
     os.symlink(Path("snapshots") / snap.name, link)
     os.replace(link, root / "current")
@@ -815,7 +815,7 @@ def main(argv: list[str] | None = None) -> int:
         data = args.data or work / "export"
         data.mkdir(parents=True, exist_ok=True)
         if not any(data.iterdir()):
-            from flows.generate import generate_export
+            from tests.support.generate import generate_export
 
             log(f"generating {args.size_mb:g} MiB into {data} (seed {args.seed})")
             t = time.perf_counter()

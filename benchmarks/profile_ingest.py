@@ -41,11 +41,11 @@ REPO = Path(__file__).resolve().parent.parent
 PHASES = [
     ("flow body (discover .. artifacts)", "flows/ingest.py", "ingest"),
     ("discover files", "flows/ingest.py", "discover_inputs"),
-    ("plan (manifest compare)", "flows/manifest.py", "plan"),
-    ("split files at newlines, count lines", "flows/manifest.py", "file_reads"),
+    ("plan (manifest compare)", "flows/store/manifest.py", "plan"),
+    ("split files at newlines, count lines", "flows/store/manifest.py", "file_reads"),
     ("parse task (wall; with --workers > 1 the workers' time)", "flows/ingest.py", "parse_units"),
-    ("  parse units in this process (all)", "flows/records.py", "parse_unit"),
-    ("  reading lines (flows.sources._lines, gunzip)", "flows/sources.py", "_lines"),
+    ("  parse units in this process (all)", "flows/store/records.py", "parse_unit"),
+    ("  reading lines (steplens.flows.io.inputs._lines, gunzip)", "flows/io/inputs.py", "_lines"),
     ("  SSE blocks (transforms.sse.sse_events)", "transforms/sse.py", "sse_events"),
     ("  decode a line: orjson, extract, dispatch (_Decoder.line)", "transforms/parse.py",
      "line"),
@@ -58,16 +58,16 @@ PHASES = [
      "frames"),
     ("  shift line numbers of split chunks", "transforms/parse.py", "shift_lines"),
     ("  concat chunk batches", "transforms/parse.py", "concat"),
-    ("  record segment writes (write_segment)", "flows/records.py", "write_segment"),
+    ("  record segment writes (write_segment)", "flows/store/records.py", "write_segment"),
     ("update manifest (ids of new records, fingerprints)", "flows/ingest.py", "update_manifest"),
-    ("  records.keys (scan segments for ids)", "flows/records.py", "keys"),
+    ("  records.keys (scan segments for ids)", "flows/store/records.py", "keys"),
     ("rebuild (reload records, build tables)", "flows/ingest.py", "rebuild"),
-    ("  records reload (records.load)", "flows/records.py", "load"),
+    ("  records reload (records.load)", "flows/store/records.py", "load"),
     ("  build_runs (Polars)", "transforms/tables.py", "build_runs"),
     ("  build_steps (Polars)", "transforms/tables.py", "build_steps"),
-    ("rejects frame", "flows/records.py", "rejects"),
-    ("publish snapshot (partition writes)", "flows/snapshots.py", "publish"),
-    ("prune record segments", "flows/records.py", "prune"),
+    ("rejects frame", "flows/store/records.py", "rejects"),
+    ("publish snapshot (partition writes)", "flows/store/snapshots.py", "publish"),
+    ("prune record segments", "flows/store/records.py", "prune"),
     ("DuckDB view build (build_views)", "flows/ingest.py", "build_views"),
     ("warehouse totals (scan tables + segments)", "flows/ingest.py", "warehouse_totals"),
     ("skipped by shape (scan segments)", "flows/ingest.py", "skipped_by_shape"),
@@ -92,18 +92,18 @@ SPY_MARKERS = [
     ("Prefect (flow/task engine, API client)", "(prefect/"),
     ("flow body, other", "ingest (flows/ingest.py"),
     ("discover + plan + split", "discover_inputs (flows/ingest.py"),
-    ("discover + plan + split", "file_reads (flows/manifest.py"),
-    ("discover + plan + split", "plan (flows/manifest.py"),
-    ("parse (read, decode, check, build frames)", "parse_unit (flows/records.py"),
-    ("parse: record segment writes", "write_segment (flows/records.py"),
+    ("discover + plan + split", "file_reads (flows/store/manifest.py"),
+    ("discover + plan + split", "plan (flows/store/manifest.py"),
+    ("parse (read, decode, check, build frames)", "parse_unit (flows/store/records.py"),
+    ("parse: record segment writes", "write_segment (flows/store/records.py"),
     ("update manifest (ids, fingerprints)", "update_manifest (flows/ingest.py"),
-    ("rebuild: records reload", "load (flows/records.py"),
+    ("rebuild: records reload", "load (flows/store/records.py"),
     ("rebuild: Polars build (runs, steps, calls)", "build_runs (transforms/tables.py"),
     ("rebuild: Polars build (runs, steps, calls)", "build_steps (transforms/tables.py"),
     ("rebuild: Polars build (runs, steps, calls)", "_steps_of_runs (flows/ingest.py"),
-    ("rejects frame", "rejects (flows/records.py"),
-    ("partition writes (publish)", "publish (flows/snapshots.py"),
-    ("prune", "prune (flows/records.py"),
+    ("rejects frame", "rejects (flows/store/records.py"),
+    ("partition writes (publish)", "publish (flows/store/snapshots.py"),
+    ("prune", "prune (flows/store/records.py"),
     ("DuckDB view build", "build_views (flows/ingest.py"),
     ("warehouse totals + skipped by shape", "warehouse_totals (flows/ingest.py"),
     ("warehouse totals + skipped by shape", "skipped_by_shape (flows/ingest.py"),
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         args.workers = 2 if args.py_spy else 1
     if args.child:  # the process py-spy samples: just the ingest
         sys.path.insert(0, str(REPO))
-        from flows.ingest import ingest
+        from steplens.flows.ingest import ingest
 
         ingest(paths=[str(args.data)], warehouse_dir=str(args.warehouse), workers=args.workers)
         return 0
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = args.data
         if data is None:
-            from flows.generate import generate_export
+            from tests.support.generate import generate_export
 
             data = work / "export"
             generate_export(data, seed=args.seed, target_bytes=int(args.size_mb * 1024 * 1024))
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_py_spy(args, data, work)
         warm_up_prefect()
         t = time.perf_counter()
-        from flows.ingest import ingest
+        from steplens.flows.ingest import ingest
 
         imported = time.perf_counter() - t
         profiler = cProfile.Profile()

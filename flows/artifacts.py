@@ -7,7 +7,6 @@ lowercase letters, digits and dashes (Prefect refuses anything else).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import duckdb
@@ -15,16 +14,19 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows import report, warehouse
+from steplens.flows.errors import WarehouseLocked
+from steplens.flows.report import sections as report
+from steplens.flows.report.render import json_value
+from steplens.flows.store import views
 
-# (artifact key, section key in flows/report.py, description)
+# (artifact key, section key in flows/page.py, description)
 ARTIFACTS: tuple[tuple[str, str, str], ...] = (
     ("step-latency", "step_latency", "Latency of completed steps, seconds"),
     ("failure-rate", "failure_rate", "Terminal outcomes of steps"),
     ("run-failure-funnel", "run_failure_funnel", "How runs ended"),
-    ("run-lifecycle", "run_lifecycle", "Where a run's time goes (runs in a terminal state)"),
+    ("run-lifecycle", "run_lifecycle_stats", "Where a run's time goes (runs in a terminal state)"),
     ("tool-analytics", "tool_analytics", "Per tool type and function"),
-    ("usage-cost", "cost", "Tokens and USD at list prices"),
+    ("usage-cost", "usage_cost", "Tokens and USD at list prices"),
     ("unpriced-models", "unpriced_models", "Usage left out of cost: models without a price"),
 )
 MAX_ROWS = 200
@@ -34,11 +36,9 @@ INGEST_MEMORY_LIMIT = "768MB"
 
 
 def _cell(v: object) -> object:
-    if isinstance(v, float):
-        return None if not math.isfinite(v) else round(v, 6)
-    if v is None or isinstance(v, int | str | bool):
-        return v
-    return str(v)
+    """A JSON value for the artifact table; floats rounded to keep the page readable."""
+    v = json_value(v)
+    return round(v, 6) if isinstance(v, float) else v
 
 
 @task(cache_policy=NO_CACHE)
@@ -47,11 +47,11 @@ def publish_report_artifacts(duckdb_path: str) -> list[str]:
     logger = get_run_logger()
     by_key = {s.key: s for s in report.SECTIONS}
     try:
-        with warehouse.connect(Path(duckdb_path), read_only=True,
+        with views.connect(Path(duckdb_path), read_only=True,
                                memory_limit=INGEST_MEMORY_LIMIT) as con:
             con.execute("set preserve_insertion_order = false")
             tables = report.sections(con, [by_key[k] for _, k, _ in ARTIFACTS])
-    except (warehouse.WarehouseLocked, duckdb.Error) as e:
+    except (WarehouseLocked, duckdb.Error) as e:
         logger.warning("report artifacts skipped: %s", str(e).splitlines()[0])
         return []
     published = []

@@ -1,7 +1,10 @@
-"""The `steplens` command: ingest, report, sql.
+"""The `steplens` command: ingest, watch, serve, report, sql.
 
-User mistakes (missing path, no input, locked warehouse, bad SQL) print one line and
-exit non-zero; tracebacks are for bugs.
+Thin: each command checks its arguments, calls a flow (flows/ingest.py) or the read
+side (flows/store/views.py, flows/report/), and prints. User mistakes (missing path, no
+input, locked warehouse, bad SQL: every `SteplensError`) print one line and exit
+non-zero; tracebacks are for bugs. Heavy imports (Prefect, Polars) happen inside the
+commands that need them, so `steplens --help` and `steplens sql` start fast.
 """
 
 from __future__ import annotations
@@ -24,12 +27,15 @@ from typing import Annotated  # noqa: E402
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
+from rich.markup import escape  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from flows.settings import Settings  # noqa: E402
+from steplens.flows.errors import SteplensError  # noqa: E402
+from steplens.flows.report.render import cell_text  # noqa: E402
+from steplens.flows.settings import CURRENT, Settings  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Analytics for OpenAI Assistants run steps.")
+                  help="Analytics for OpenAI agent runs: latency, failures, tokens and cost.")
 # Piped or captured output gets room for the report's wide tables (rich assumes 80).
 console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True)
@@ -58,7 +64,7 @@ def _warehouse(warehouse: str | Path | None) -> Settings:
 
 
 def _missing(paths: list[str]) -> None:
-    from flows import storage
+    from steplens.flows.io import storage
 
     missing = [p for p in paths if not storage.exists(p)]
     if missing:
@@ -72,28 +78,24 @@ def _destination(settings: Settings) -> str:
 
 @contextlib.contextmanager
 def _open_readonly(settings: Settings):
-    """A read-only connection, or one clear line when there is none to be had."""
-    from flows import warehouse as wh
+    """The warehouse's views in memory (nothing written), or one clear line."""
+    from steplens.flows.store import views
 
     if settings.remote:  # query the remote warehouse's current snapshot, mirrored locally
-        from flows import remote
+        from steplens.flows.store import remote
 
         remote.pull(settings.remote, settings.warehouse)
-        if (settings.warehouse / "current").exists():
-            wh.build_duckdb(settings.warehouse)
-    path = settings.duckdb_path
-    if not path.exists():
+    if not (settings.warehouse / CURRENT).exists():
         fail(f"no warehouse at {settings.remote or settings.warehouse}: "
              "run `steplens ingest PATH` first")
     try:
-        connection = wh.connect(path, read_only=True)
-        con = connection.__enter__()
-    except wh.WarehouseLocked as e:
+        con = views.open_readonly(settings.warehouse)
+    except SteplensError as e:
         fail(str(e))
     try:
         yield con
     finally:
-        connection.__exit__(None, None, None)
+        con.close()
 
 
 class _RichProgress:
@@ -186,24 +188,21 @@ def ingest(
     Incremental: files already ingested and unchanged are not read again; grown files
     are read from where the last run stopped.
     """
-    from flows import progress
-    from flows.snapshots import IngestRunning
-    from flows.sources import InputError
-    from flows.warehouse import WarehouseLocked
+    from steplens.flows import progress
 
     _missing(paths)
     if dask_address and not _prefect_server_url():
         fail("--dask-address: the cluster's workers report to Prefect; start a server "
              "(`prefect server start`), set PREFECT_API_URL here and on the workers")
     if prices is not None:  # a bad price file fails here, before any parsing
-        from flows.prices import read_prices
+        from steplens.flows.store.prices import read_prices
 
         try:
             read_prices(prices)
-        except InputError as e:
+        except SteplensError as e:
             fail(str(e))
     settings = _warehouse(warehouse)
-    from flows.ingest import ingest as ingest_flow
+    from steplens.flows.ingest import ingest as ingest_flow
 
     reporter = _RichProgress()
     try:
@@ -213,7 +212,7 @@ def ingest(
                 full_refresh=full_refresh, wait=wait,
                 prices=str(prices) if prices is not None else None,
                 distributed=flow is not None)
-    except (InputError, WarehouseLocked, IngestRunning) as e:
+    except SteplensError as e:
         fail(str(e))
     finally:
         reporter.stop()
@@ -224,27 +223,15 @@ def ingest(
 
 @contextlib.contextmanager
 def _runner(dask: bool, address: str | None, workers: int | None):
-    """The ingest flow on a Dask task runner (or None: the default local processes).
-
-    A local cluster's worker processes report their task runs to the parent's Prefect
-    API (flows/prefect_api.py), so none of them starts a server of its own.
-    """
+    """The ingest flow on a Dask task runner (flows/dask.py), or None: local processes."""
     if not dask and not address:
         yield None
         return
-    from prefect_dask import DaskTaskRunner
+    from steplens.flows.dask import dask_ingest
+    from steplens.flows.ingest import ingest as ingest_flow
 
-    from flows.ingest import ingest as ingest_flow
-    from flows.prefect_api import shared_api
-
-    if address:
-        runner = DaskTaskRunner(address=address)
-    else:
-        runner = DaskTaskRunner(cluster_kwargs={
-            "n_workers": workers or os.cpu_count() or 1, "threads_per_worker": 1,
-            "processes": True, "dashboard_address": None})
-    with shared_api():
-        yield ingest_flow.with_options(task_runner=runner)
+    with dask_ingest(ingest_flow, workers, address) as flow:
+        yield flow
 
 
 def _prefect_server_url() -> str | None:
@@ -267,12 +254,12 @@ def serve(
     if not _prefect_server_url():
         fail("a schedule needs a running Prefect server: start one with `prefect server "
              "start` and set PREFECT_API_URL=http://127.0.0.1:4200/api")
-    from flows import schedule
+    from steplens.flows import deployment
 
     settings = _warehouse(warehouse)
-    console.print(f"serving deployment {schedule.DEPLOYMENT!r} "
+    console.print(f"serving deployment {deployment.DEPLOYMENT!r} "
                   f"({'cron ' + cron if cron else f'every {interval:g} s'}); Ctrl-C stops")
-    schedule.serve(list(paths), _destination(settings), cron, interval)
+    deployment.serve(list(paths), _destination(settings), cron, interval)
 
 
 @app.command()
@@ -283,9 +270,7 @@ def watch(
     max_batches: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Ingest new data in micro-batches until Ctrl-C (which stops after the current batch)."""
-    from flows import schedule
-    from flows.snapshots import IngestRunning
-    from flows.sources import InputError
+    from steplens.flows import watch as watching
 
     _missing(paths)
     settings = _warehouse(warehouse)
@@ -300,9 +285,9 @@ def watch(
     console.print(f"watching {', '.join(map(str, paths))} every {every:g} s; Ctrl-C stops "
                   "after the current batch")
     try:
-        n = schedule.watch(list(paths), _destination(settings), every,
+        n = watching.watch(list(paths), _destination(settings), every,
                            on_batch=report, max_batches=max_batches)
-    except (InputError, IngestRunning) as e:
+    except SteplensError as e:
         fail(str(e))
     except KeyboardInterrupt:
         console.print("interrupted")
@@ -328,16 +313,8 @@ def _render(con, query: str, title: str | None, fmt: Format) -> None:
         for c in columns:
             table.add_column(c, overflow="fold")
         for r in rows:
-            table.add_row(*(_cell(v) for v in r))
+            table.add_row(*(escape(cell_text(v)) for v in r))
         console.print(table)
-
-
-def _cell(v: object) -> str:
-    if v is None:
-        return "[dim]null[/]"
-    if isinstance(v, float):
-        return f"{v:.4g}" if abs(v) < 1e6 else f"{v:.0f}"
-    return str(v)
 
 
 class ReportFormat(StrEnum):
@@ -356,27 +333,28 @@ def report(
         "json")] = None,
 ) -> None:
     """The metric views: latency, run lifecycle, failures, tools, tokens and cost."""
-    from flows import report as pages
+    from steplens.flows.report import html as page
+    from steplens.flows.report import render, sections
 
     if html is not None and not html.parent.is_dir():
         fail(f"cannot write {html}: no directory {html.parent}")
     settings = _warehouse(warehouse)
     with _open_readonly(settings) as con:
         if html is not None:
-            page = pages.html(con, source=str(settings.warehouse))
+            text = page.html(con, source=str(settings.warehouse))
             try:
-                html.write_text(page, encoding="utf-8")
+                html.write_text(text, encoding="utf-8")
             except OSError as e:
                 fail(f"cannot write {html}: {e.strerror or e}")
-            errors.print(f"wrote {html} ({len(page.encode()) // 1024} KiB)", highlight=False)
+            errors.print(f"wrote {html} ({len(text.encode()) // 1024} KiB)", highlight=False)
             if fmt is None:
                 return
         if fmt is ReportFormat.markdown:
-            sys.stdout.write(pages.markdown(pages.sections(con)))
+            sys.stdout.write(render.markdown(sections.sections(con)))
         elif fmt is ReportFormat.json:
-            sys.stdout.write(pages.json_text(pages.sections(con)))
+            sys.stdout.write(render.json_text(sections.sections(con)))
         else:
-            for section in pages.SECTIONS:
+            for section in sections.SECTIONS:
                 _render(con, section.query, section.title, Format.table)
 
 
@@ -395,6 +373,23 @@ def sql(
             _render(con, query, None, fmt)
         except duckdb.Error as e:
             fail(str(e).splitlines()[0])
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"steplens {version('steplens')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True,
+        help="Print the version and exit")] = False,
+) -> None:
+    """Analytics for OpenAI agent runs: latency, failures, tokens and cost."""
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -13,12 +13,14 @@ import os
 import signal
 import time
 
+from steplens.flows.settings import ENV_FAULT
+
 CHECKPOINTS = ("after_parse", "after_remove", "publish_partial", "publish_renamed",
                "publish_swapped")
 
 
 def checkpoint(name: str) -> None:
-    spec = os.environ.get("STEPLENS_FAULT")
+    spec = os.environ.get(ENV_FAULT)
     if not spec:
         return
     action, _, where = spec.partition("@")

@@ -1,8 +1,8 @@
 """The ingest flow: new input → record segments → recomputed rows → a new snapshot.
 
 A handful of coarse Prefect tasks (discover, parse, rebuild, publish, views); the logic
-lives in `transforms/` (pure Polars), the storage in `records.py`, `snapshots.py`,
-`warehouse.py`, the row recomputation in `rebuild.py`, the accounting in `summary.py`.
+lives in `transforms/` (pure Polars), the storage in `segments.py`, `snapshots.py`,
+`views.py`, the row recomputation in `rebuild.py`, the accounting in `summary.py`.
 Incremental by default (README, "Incremental ingestion"): only new files and appended
 tails are read, and only the rows of the ids they touch are recomputed. Run it as
 `steplens ingest PATH...`, or call `ingest(paths=[...])` inside a Prefect context (tests
@@ -23,16 +23,26 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows import progress, records, remote, snapshots, warehouse
-from flows.artifacts import publish_report_artifacts
-from flows.faults import checkpoint
-from flows.manifest import FileEntry, FileRead, Manifest, file_reads, fingerprint, plan, work_units
-from flows.rebuild import STAGING, rebuild_tables
-from flows.records import Range, UnitResult
-from flows.settings import Settings
-from flows.snapshots import Change
-from flows.sources import InputError, discover
-from flows.summary import (
+from steplens.flows import progress
+from steplens.flows.artifacts import publish_report_artifacts
+from steplens.flows.errors import InputError
+from steplens.flows.faults import checkpoint
+from steplens.flows.io.inputs import discover
+from steplens.flows.settings import Settings
+from steplens.flows.store import records, remote, snapshots, views
+from steplens.flows.store.manifest import (
+    FileEntry,
+    FileRead,
+    Manifest,
+    file_reads,
+    fingerprint,
+    plan,
+    work_units,
+)
+from steplens.flows.store.rebuild import STAGING, rebuild_tables
+from steplens.flows.store.records import Range, UnitResult
+from steplens.flows.store.snapshots import Change
+from steplens.flows.store.summary import (
     TOTAL_KEYS,
     batch_counts,
     rows_written,
@@ -161,14 +171,14 @@ def update_manifest(root: Path, manifest: Manifest, reads: list[FileRead],
 @task(cache_policy=NO_CACHE)
 def rebuild(root: Path, prev: Path | None, manifest: Manifest, affected_steps: pl.Series,
             affected_runs: pl.Series, full: bool, granularity: str) -> dict[str, Change]:
-    """Recompute the rows of every affected id (flows/rebuild.py)."""
+    """Recompute the rows of every affected id (flows/store/rebuild.py)."""
     return rebuild_tables(root, prev, manifest, affected_steps, affected_runs, full,
                           granularity)
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
 def pull_warehouse(url: str, local: Path) -> str | None:
-    """Bring the local mirror of a remote warehouse up to date (flows/remote.py)."""
+    """Bring the local mirror of a remote warehouse up to date (flows/store/remote.py)."""
     return remote.pull(url, local)
 
 
@@ -181,7 +191,7 @@ def push_warehouse(local: Path, url: str) -> str | None:
 @task(cache_policy=NO_CACHE)
 def build_views(settings: Settings) -> str:
     """Create or refresh the DuckDB views and macros over the snapshot."""
-    return str(warehouse.build_duckdb(settings.warehouse, settings.prices))
+    return str(views.build_duckdb(settings.warehouse, settings.prices))
 
 
 @flow(name="steplens-ingest")
@@ -196,7 +206,7 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
     this run read. With `distributed`, parsing fans out through the flow's task runner
     (run it as `ingest.with_options(task_runner=DaskTaskRunner(...))`), else through
     local processes. `prices` is a CSV overriding the shipped model prices
-    (`flows/prices.py`); the key metric views are published as table artifacts too
+    (`flows/store/prices.py`); the key metric views are published as table artifacts too
     (`flows/artifacts.py`).
     """
     logger = get_run_logger()

@@ -1,18 +1,55 @@
-"""One settings object: paths and options, with defaults that work from the repo root.
+"""Every path, file name and environment variable of steplens, and the one settings object.
 
-Every field can be overridden by an environment variable `STEPLENS_<FIELD>` (for
-example `STEPLENS_WAREHOUSE=/srv/steplens`), and CLI flags override both.
+A leaf module: it imports nothing from steplens, so anything may import it. Defaults
+work from the repository root with no configuration; every `Settings` field can be
+overridden by an environment variable `STEPLENS_<FIELD>` (for example
+`STEPLENS_WAREHOUSE=/srv/steplens`), and CLI flags override both.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-DEFAULT_WAREHOUSE = Path("data/warehouse")
+# ---- environment variables ----------------------------------------------------------------
+ENV_PREFIX = "STEPLENS_"  # STEPLENS_<FIELD> overrides a Settings field
+ENV_CACHE = "STEPLENS_CACHE"  # where local mirrors of remote warehouses live
+ENV_FAULT = "STEPLENS_FAULT"  # crash-test fault points (flows/faults.py)
+
+# ---- inputs ---------------------------------------------------------------------------------
 INPUT_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".json.gz",
                   ".sse", ".sse.gz", ".txt")
+
+# ---- the warehouse directory (README, "Warehouse layout") ------------------------------------
+DEFAULT_WAREHOUSE = Path("data/warehouse")
+DUCKDB_FILE = "steplens.duckdb"  # views and macros over current/
+CURRENT = "current"  # symlink to the snapshot in use, swapped atomically
+SNAPSHOTS = "snapshots"  # snapshots/<id>/<table>/<partition>/part-0.parquet
+MANIFEST = "manifest.json"  # inside a snapshot: files ingested, record segments
+SUMMARY = "summary.json"  # inside a snapshot: the ingest that made it
+RECORDS = "records"  # records/<segment>/<frame>.parquet: parsed records
+STAGING = ".staging"  # rows being rebuilt, only during an ingest
+LOCK = ".ingest.lock"  # one ingest at a time (an OS file lock)
+PRICES_COPY = "prices.csv"  # the user's price overrides, remembered
+CURRENT_OBJECT = "CURRENT"  # on object storage: names the current snapshot
+
+# ---- package data (read with importlib.resources) -------------------------------------------
+PRICES_PACKAGE, PRICES_RESOURCE = "steplens.data", "prices.csv"
+SQL_PACKAGE, SQL_FOLDER = "steplens.transforms", "sql"
+
+
+def cache_dir() -> Path:
+    """Where local mirrors of remote warehouses live: `$STEPLENS_CACHE`, else
+    `~/.cache/steplens`."""
+    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "steplens")
+
+
+def mirror_dir(url: str, cache: Path | None = None) -> Path:
+    """The local directory mirroring the remote warehouse at `url`."""
+    base = cache or cache_dir()
+    return (base / "warehouses" / hashlib.sha256(url.encode()).hexdigest()[:16]).resolve()
 
 
 @dataclass(frozen=True)
@@ -28,23 +65,23 @@ class Settings:
     keep_snapshots: int = 2
     # Table partitions: "month" (default: few files, fast scans) or "day".
     partition: str = "month"
-    # A CSV of model prices overriding data/prices.csv model by model (flows/prices.py);
-    # remembered in the warehouse as prices.csv once given.
+    # A CSV of model prices overriding the shipped table model by model
+    # (flows/store/prices.py); remembered in the warehouse as prices.csv once given.
     prices: Path | None = None
     # A warehouse on object storage (`s3://bucket/prefix`): `warehouse` is then its local
-    # mirror (flows/remote.py), under $STEPLENS_CACHE (default ~/.cache/steplens).
+    # mirror (flows/store/remote.py), under $STEPLENS_CACHE (default ~/.cache/steplens).
     remote: str | None = None
 
     @property
     def duckdb_path(self) -> Path:
-        return self.warehouse / "steplens.duckdb"
+        return self.warehouse / DUCKDB_FILE
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
         """Defaults, then `STEPLENS_*` environment variables, then non-None overrides."""
         values: dict[str, object] = {}
         for f in fields(cls):
-            env = os.environ.get(f"STEPLENS_{f.name.upper()}")
+            env = os.environ.get(f"{ENV_PREFIX}{f.name.upper()}")
             if env is not None and env != "" and f.name != "remote":
                 values[f.name] = (env if f.name in ("warehouse", "prices")
                                   else env if f.type in ("str", str) else int(env))
@@ -52,8 +89,6 @@ class Settings:
         remote = None
         warehouse = values.pop("warehouse", None)
         if warehouse is not None and "://" in str(warehouse):
-            from flows.remote import mirror_dir
-
             remote = str(warehouse).rstrip("/")
             warehouse = mirror_dir(remote)
         if warehouse is not None:

@@ -1,7 +1,7 @@
 """Test settings: an isolated Prefect home, no telemetry, one Prefect server per session.
 
 Prefect reads its settings at import, so they are set here, before any test module
-imports `flows`. Task cache records persist in $PREFECT_HOME/storage: a fresh temp home
+imports steplens. Task cache records persist in $PREFECT_HOME/storage: a fresh temp home
 per session keeps one run's cache from deciding the next run's result.
 """
 
@@ -21,10 +21,7 @@ os.environ.pop("STEPLENS_PRICES", None)
 
 import pytest  # noqa: E402
 
-TESTS = Path(__file__).parent
-DATA = TESTS / "data"
-REAL = DATA / "real"
-SAMPLE = TESTS.parent / "data" / "sample"
+from tests.support.paths import SAMPLE  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -39,13 +36,8 @@ def prefect_server():
 @pytest.fixture(scope="session")
 def sample_warehouse(tmp_path_factory, prefect_server) -> Path:
     """data/sample ingested by the flow, with the shipped prices (report, notebook)."""
-    from flows.ingest import ingest
+    from steplens.flows.ingest import ingest
 
     wh = tmp_path_factory.mktemp("sample") / "wh"
     ingest(paths=[str(SAMPLE)], warehouse_dir=str(wh))
     return wh
-
-
-def real_files(pattern: str = "*/*.jsonl") -> list[Path]:
-    """Recorded real-API payloads copied into tests/data/real (see PROVENANCE.md there)."""
-    return sorted(REAL.glob(pattern))

@@ -22,22 +22,19 @@ import shutil
 from collections import defaultdict
 from pathlib import Path
 
-import oracle
 import orjson
 import pytest
-from builders import T0, delta, run, step
 from polars.testing import assert_frame_equal
 
-from flows.generate import generate_export
-from flows.manifest import file_kind
-from flows.records import Range
-from flows.sources import discover, parse_chunk
-from transforms.parse import ParsedBatch
-from transforms.tables import build_tables
-
-TESTS = Path(__file__).resolve().parent
-REAL = TESTS / "data" / "real"
-SAMPLE = TESTS.parent / "data" / "sample"
+from steplens.flows.io.inputs import discover, parse_chunk
+from steplens.flows.store.manifest import file_kind
+from steplens.flows.store.records import Range
+from steplens.transforms.parse import ParsedBatch
+from steplens.transforms.tables import build_tables
+from tests.support import oracle
+from tests.support.builders import T0, delta, run, step
+from tests.support.generate import generate_export
+from tests.support.paths import REAL, SAMPLE
 
 TABLE_KEYS = {
     "steps": ("step_id",),
@@ -742,7 +739,7 @@ def test_flow_and_duckdb_views_match_the_oracle(prefect_server, exports, tmp_pat
     """One real ingest of a seeded export, the real payloads and the rule files."""
     import duckdb
 
-    from flows.ingest import ingest
+    from steplens.flows.ingest import ingest
 
     src = tmp_path.resolve() / "export"
     shutil.copytree(exports[4], src)

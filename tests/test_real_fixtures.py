@@ -9,12 +9,13 @@ from collections import Counter
 from functools import cache
 from pathlib import Path
 
-import oracle
 import orjson
 import pytest
-from sdk_validation import errors, json_lines, records
 
-REAL = Path(__file__).parent / "data" / "real"
+from tests.support import oracle
+from tests.support.paths import REAL
+from tests.support.sdk_validation import errors, json_lines, records
+
 DIRS = sorted(p for p in REAL.iterdir() if p.is_dir())
 FILES = sorted(p for p in REAL.rglob("*") if p.is_file() and p.suffix in (".jsonl", ".sse"))
 SSE_FILES = sorted(REAL.glob("*/stream.sse"))

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import orjson
 import polars as pl
 
-from transforms import record_spec, schemas
-from transforms.record_spec import MAX_TS, type_name
+from steplens.transforms import record_spec, schemas
+from steplens.transforms.record_spec import MAX_TS, type_name
 
 RAW_LIMIT = 4096  # characters of an offending line kept in `rejects.raw`
 _SORT = orjson.OPT_SORT_KEYS

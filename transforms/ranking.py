@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import polars as pl
 
-STEP_TERMINAL = ("completed", "failed", "cancelled", "expired")
-RUN_TERMINAL = ("completed", "incomplete", "failed", "cancelled", "expired")
-RUN_STATE_RANK = {"cancelling": 3, "requires_action": 2, "in_progress": 1, "queued": 0}
+from steplens.transforms.statuses import (
+    RUN_STATE_RANK,
+    RUN_TERMINAL,
+    RUN_TERMINAL_RANK,
+    STEP_TERMINAL,
+)
 
 STEP_TIMESTAMPS = ("created_at", "completed_at", "failed_at", "cancelled_at", "expired_at")
 RUN_TIMESTAMPS = ("created_at", "started_at", "completed_at", "failed_at", "cancelled_at")
@@ -25,7 +28,7 @@ def step_state_rank() -> pl.Expr:
 def run_state_rank() -> pl.Expr:
     return (
         pl.when(pl.col("status").is_in(RUN_TERMINAL))
-        .then(4)
+        .then(RUN_TERMINAL_RANK)
         .otherwise(pl.col("status").replace_strict(RUN_STATE_RANK, default=-1,
                                                    return_dtype=pl.Int64))
         .fill_null(-1)

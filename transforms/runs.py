@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from transforms import ranking, schemas
-from transforms.timestamps import ended_at, seconds_between, to_timestamp, utc_day
+from steplens.transforms import ranking, schemas
+from steplens.transforms.statuses import RUN_ENDED_AT
+from steplens.transforms.timestamps import ended_at, seconds_between, to_timestamp, utc_day
 
-RUN_ENDED_AT = {
-    "completed": "completed_at",
-    "incomplete": "completed_at",
-    "failed": "failed_at",
-    "cancelled": "cancelled_at",
-    "expired": "expires_at",
-}
 _TIMESTAMPS = ("created_at", "started_at", "completed_at", "failed_at", "cancelled_at",
                "expires_at", "ended_at")
 

@@ -9,6 +9,8 @@ occurrence, before de-duplication); table schemas are the public contract (READM
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 Str = pl.String
@@ -22,7 +24,7 @@ PROVENANCE: dict[str, pl.DataType] = {"rec_file": Str, "rec_line": Int, "rec_ite
 
 # Which of 65,536 buckets the record's id falls in (crc32 of the id, low 16 bits): a
 # stable hash, so record segments written years apart agree, and segments sorted by it
-# let a rebuild read one range of buckets without scanning every row (flows/rebuild.py).
+# let a rebuild read one range of buckets without scanning every row (flows/store/rebuild.py).
 BUCKETS = 1 << 16
 BUCKET: dict[str, pl.DataType] = {"bucket": Int}
 
@@ -266,13 +268,47 @@ USAGE = pl.Schema(
     }
 )
 
-TABLES: dict[str, pl.Schema] = {
-    "runs": RUNS,
-    "steps": STEPS,
-    "tool_calls": TOOL_CALLS,
-    "usage": USAGE,
-    "rejects": REJECTS,
-}
+# Internal, per step: where its row came from. Kept beside the tables so that the
+# warehouse-wide accounting balances after any number of incremental batches.
+STEP_SOURCES = pl.Schema({
+    "step_id": pl.String,
+    "day": pl.Date,
+    "n_records": pl.Int64,
+    "n_deltas": pl.Int64,
+    "deltas_applied": pl.Int64,
+})
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One warehouse table: everything the storage, the rebuild and the SQL need to know.
+
+    `key`: the id whose rows a batch replaces together (None: the table is rewritten
+    whole each batch). `partitioned`: stored in `month=`/`day=` directories of `day`, so
+    a batch rewrites only the partitions holding its ids. `public`: a DuckDB view of the
+    same name reads it (internal tables start with `_`).
+    """
+
+    name: str
+    schema: pl.Schema
+    key: str | None
+    partitioned: bool
+    public: bool = True
+
+
+# The one table registry: snapshots, rebuild, accounting and the SQL base views use it.
+REGISTRY: tuple[TableSpec, ...] = (
+    TableSpec("runs", RUNS, "run_id", partitioned=True),
+    TableSpec("steps", STEPS, "step_id", partitioned=True),
+    TableSpec("tool_calls", TOOL_CALLS, "step_id", partitioned=True),
+    TableSpec("usage", USAGE, "step_id", partitioned=True),
+    TableSpec("rejects", REJECTS, None, partitioned=False),
+    TableSpec("_step_sources", STEP_SOURCES, "step_id", partitioned=True, public=False),
+)
+TABLES: dict[str, TableSpec] = {t.name: t for t in REGISTRY}
+# Tables whose rows are recomputed per id and stored in partitions.
+KEYED: dict[str, TableSpec] = {t.name: t for t in REGISTRY if t.partitioned}
+PUBLIC_TABLES: tuple[str, ...] = tuple(t.name for t in REGISTRY if t.public)
 
 
 def empty(schema: pl.Schema) -> pl.DataFrame:

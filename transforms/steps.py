@@ -9,15 +9,10 @@ from __future__ import annotations
 import orjson
 import polars as pl
 
-from transforms import ranking, schemas
-from transforms.timestamps import ended_at, seconds_between, to_timestamp, utc_day
+from steplens.transforms import ranking, schemas
+from steplens.transforms.statuses import STEP_ENDED_AT
+from steplens.transforms.timestamps import ended_at, seconds_between, to_timestamp, utc_day
 
-STEP_ENDED_AT = {
-    "completed": "completed_at",
-    "failed": "failed_at",
-    "cancelled": "cancelled_at",
-    "expired": "expired_at",
-}
 _TIMESTAMPS = ("created_at", "completed_at", "failed_at", "cancelled_at", "expired_at",
                "ended_at")
 _PROVENANCE = list(schemas.PROVENANCE)

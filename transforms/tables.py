@@ -12,18 +12,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from transforms import deltas, runs, steps
-from transforms.parse import ParsedBatch
-
-# Internal, per step: where its row came from. Kept beside the tables so that the
-# warehouse-wide accounting balances after any number of incremental batches.
-STEP_SOURCES = pl.Schema({
-    "step_id": pl.String,
-    "day": pl.Date,
-    "n_records": pl.Int64,
-    "n_deltas": pl.Int64,
-    "deltas_applied": pl.Int64,
-})
+from steplens.transforms import deltas, runs, schemas, steps
+from steplens.transforms.parse import ParsedBatch
 
 
 @dataclass
@@ -84,8 +74,8 @@ def build_steps(batch: ParsedBatch, runs_table: pl.DataFrame) -> StepTables:
             deltas_applied=pl.when(pl.col("use_deltas")).then("n_deltas").otherwise(0),
         )
         .join(steps_table.select("step_id", "day"), on="step_id", how="left")
-        .select(STEP_SOURCES.names())
-        .cast(dict(STEP_SOURCES))
+        .select(schemas.STEP_SOURCES.names())
+        .cast(dict(schemas.STEP_SOURCES))
         .sort("step_id")
     )
     return StepTables(steps_table, calls, steps.usage(rows, steps_table), sources)

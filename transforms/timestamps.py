@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from transforms.schemas import TS
+from steplens.transforms.schemas import TS
 
 
 def to_timestamp(col: str) -> pl.Expr:

@@ -1,0 +1,28 @@
+"""The user errors of steplens, declared once.
+
+Each is a mistake or a state the user can fix (a missing path, a locked warehouse, a bad
+price file): the CLI prints its message on one line and exits non-zero, never a
+traceback. Anything else that escapes is a bug.
+"""
+
+from __future__ import annotations
+
+
+class SteplensError(Exception):
+    """A user-facing error: its message says what is wrong and what to do."""
+
+
+class InputError(SteplensError):
+    """A mistake about inputs (missing path, nothing to read)."""
+
+
+class PricesError(InputError):
+    """A price file that cannot be used (missing, bad header, bad value)."""
+
+
+class IngestRunning(SteplensError):
+    """Another ingest holds this warehouse."""
+
+
+class WarehouseLocked(SteplensError):
+    """Another process holds the warehouse's DuckDB file."""

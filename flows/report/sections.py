@@ -1,0 +1,100 @@
+"""The report's sections: each a query over the warehouse views, and its result.
+
+A section's `key` is the name of the view it reads, so the JSON output, the Prefect
+artifacts and the tables all name a section the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class Section:
+    """One table of the report: a query over the warehouse views."""
+
+    key: str
+    title: str
+    query: str
+    note: str = ""
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("step_latency", "step_latency",
+            "from step_latency",
+            "Latency of completed steps (seconds)."),
+    Section("failure_rate", "failure_rate",
+            "from failure_rate",
+            "Terminal outcomes of steps."),
+    Section("token_usage", "token_usage",
+            "from token_usage",
+            "Token sums from steps that report usage."),
+    Section("tool_stats", "tool_stats",
+            "from tool_stats",
+            "Calls and failures per tool type and function."),
+    Section("run_lifecycle_stats", "run_lifecycle_stats (all runs)",
+            "select measure, n, mean, p50, p90, p95, p99, max from run_lifecycle_stats "
+            "where dimension = 'all' order by measure",
+            "Where a run's time goes, over runs in a terminal state (seconds or counts)."),
+    Section("run_failure_funnel", "run_failure_funnel (all runs)",
+            "select status, last_error_code, incomplete_reason, runs, share_of_runs, "
+            "share_of_terminal from run_failure_funnel where dimension = 'all'",
+            "How runs ended."),
+    Section("step_failure_funnel", "step_failure_funnel (all steps)",
+            "select status, last_error_code, steps, share_of_steps, share_of_terminal "
+            "from step_failure_funnel where dimension = 'all'",
+            "How steps ended."),
+    Section("failing_step_tools", "failing_step_tools",
+            "from failing_step_tools",
+            "What the steps that failed, were cancelled or expired had called."),
+    Section("tool_analytics", "tool_analytics",
+            "select tool_type, function_name, calls, calls_per_run, failure_rate, "
+            "step_p50_s, step_p95_s, args_chars_mean, output_chars_mean, invalid_json_args, "
+            "file_search_results_mean, code_log_chars_mean, code_images from tool_analytics",
+            "Per tool type and function."),
+    Section("usage_cost", "usage_cost (all, assistant_id, model)",
+            "select dimension, value, steps, unpriced_steps, prompt_tokens, cached_tokens, "
+            "completion_tokens, cost_usd from usage_cost "
+            "where dimension in ('all', 'assistant_id', 'model')",
+            "USD at list prices (data/prices.csv or your override); unpriced usage is "
+            "counted, never priced at zero."),
+    Section("tool_cost", "tool_cost",
+            "from tool_cost",
+            "USD of tool-calling steps, split evenly over their calls."),
+    Section("unpriced_models", "unpriced_models",
+            "from unpriced_models",
+            "Usage without a price: add these models to your price file."),
+)
+
+
+@dataclass
+class Table:
+    """A query result: column names and rows."""
+
+    title: str
+    note: str
+    columns: list[str]
+    rows: list[tuple]
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
+
+
+def query(con: duckdb.DuckDBPyConnection, sql: str,
+          params: dict[str, Any] | None = None) -> tuple[list[str], list[tuple]]:
+    rel = con.sql(sql, params=params) if params else con.sql(sql)
+    return list(rel.columns), rel.fetchall()
+
+
+def sections(con: duckdb.DuckDBPyConnection,
+             wanted: Iterable[Section] = SECTIONS) -> dict[str, Table]:
+    """Every section's rows, keyed by section key, in report order."""
+    out = {}
+    for s in wanted:
+        columns, rows = query(con, s.query)
+        out[s.key] = Table(s.title, s.note, columns, rows)
+    return out

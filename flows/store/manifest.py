@@ -1,0 +1,191 @@
+"""The manifest: which input files the warehouse holds, and how much of each.
+
+Per file it records size, modification time, a content fingerprint, the bytes and
+lines consumed, and the record segments holding its rows. Comparing it with the files
+on disk gives the plan of a batch (README, "Incremental ingestion"):
+
+- unchanged (same size and mtime): nothing is read;
+- new: read whole;
+- grown plain JSON-lines file whose consumed prefix still has the same fingerprint:
+  read only the appended tail;
+- anything else that changed (rewritten, truncated, gzip, SSE): its old rows are
+  removed and it is read whole.
+
+The fingerprint hashes the first and last MiB of the consumed prefix plus its length:
+reading whole archives on every run to prove they did not change would cost as much
+as ingesting them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from steplens.flows.io import storage
+from steplens.flows.io.inputs import is_document, is_gzip, is_sse, line_stats, split_points
+from steplens.flows.store.records import Range, SegmentInfo
+
+SAMPLE = 1024 * 1024
+
+
+def fingerprint(path: str | Path, length: int) -> str:
+    """Hash of the first and last MiB of `path[:length]`, and `length`."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(str(length).encode())
+    with storage.open_binary(path) as f:
+        digest.update(f.read(min(length, SAMPLE)))
+        if length > SAMPLE:
+            f.seek(max(SAMPLE, length - SAMPLE))
+            digest.update(f.read(length - max(SAMPLE, length - SAMPLE)))
+    return digest.hexdigest()
+
+
+@dataclass
+class FileEntry:
+    """What the warehouse holds of one input file."""
+
+    path: str
+    kind: str  # "lines" (plain JSON lines: appendable, splittable) or "whole"
+    size: int
+    mtime_ns: int
+    consumed_bytes: int  # through the last newline read (the whole file for "whole")
+    consumed_lines: int
+    fingerprint: str
+    # The line number of a last line that had no newline yet: its rows are replaced
+    # when the file grows, since the writer may have been in the middle of it.
+    tail_line: int | None = None
+
+
+@dataclass
+class Manifest:
+    """Files ingested, and the record segments holding their rows."""
+
+    files: dict[str, FileEntry] = field(default_factory=dict)
+    segments: dict[str, SegmentInfo] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "files": {p: asdict(e) for p, e in sorted(self.files.items())},
+            "segments": {s: i.to_json() for s, i in sorted(self.segments.items())},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> Manifest:
+        if not data:
+            return cls()
+        return cls(
+            {p: FileEntry(**e) for p, e in data.get("files", {}).items()},
+            {s: SegmentInfo.from_json(s, i) for s, i in data.get("segments", {}).items()},
+        )
+
+
+def file_kind(path: str | Path) -> tuple[str, bool, bool, bool]:
+    """(kind, gzip, sse, document): only plain JSON-lines files are appended to and split."""
+    compressed = is_gzip(path)
+    sse = is_sse(path)
+    document = not sse and is_document(path)
+    return ("whole" if compressed or sse or document else "lines"), compressed, sse, document
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    """What a batch does with one file: read `[start, size)` from line `first_line`."""
+
+    path: str
+    action: str  # "new", "append", "replace", "unchanged"
+    kind: str
+    size: int
+    mtime_ns: int
+    start: int = 0
+    first_line: int = 1
+    compressed: bool = False
+    sse: bool = False
+    document: bool = False
+    # For "append": the old unterminated last line, whose rows are replaced.
+    drop_from_line: int | None = None
+
+
+def plan(files: list[str], manifest: Manifest, full_refresh: bool = False) -> list[FilePlan]:
+    """Decide, per discovered file, what this batch reads."""
+    plans = []
+    for path in files:
+        size, mtime_ns = storage.stat(path)
+        key = str(path)
+        entry = None if full_refresh else manifest.files.get(key)
+        if entry is not None and entry.size == size and entry.mtime_ns == mtime_ns:
+            plans.append(FilePlan(key, "unchanged", entry.kind, size, mtime_ns))
+            continue
+        kind, compressed, sse, document = file_kind(path)
+        common = {"kind": kind, "size": size, "mtime_ns": mtime_ns,
+                  "compressed": compressed, "sse": sse, "document": document}
+        if entry is None:
+            plans.append(FilePlan(key, "new", **common))
+        elif (kind == "lines" == entry.kind and size >= entry.consumed_bytes
+              and fingerprint(path, entry.consumed_bytes) == entry.fingerprint):
+            plans.append(FilePlan(key, "append", start=entry.consumed_bytes,
+                                  first_line=entry.consumed_lines + 1,
+                                  drop_from_line=entry.tail_line, **common))
+        else:
+            plans.append(FilePlan(key, "replace", **common))
+    return plans
+
+
+@dataclass
+class FileRead:
+    """The ranges a batch reads of one file, and where its consumed prefix will end."""
+
+    plan: FilePlan
+    ranges: list[Range]
+    consumed_bytes: int
+    consumed_lines: int | None  # None: known only after parsing (gzip, SSE)
+    tail_line: int | None
+
+
+def file_reads(plans: list[FilePlan], chunk_bytes: int) -> list[FileRead]:
+    """Split what each changed file must read into line-aligned, line-numbered ranges.
+
+    Plain files are split at newlines into pieces of about `chunk_bytes`, numbered by
+    counting the newlines before each piece, so they parse in parallel with their
+    real line numbers. Bytes after the last newline are the file's tail.
+    """
+    reads = []
+    for p in plans:
+        if p.action == "unchanged":
+            continue
+        if p.kind != "lines":
+            whole = Range(p.path, 0, -1, 1, p.compressed, p.sse, p.document)
+            reads.append(FileRead(p, [whole], p.size, None, None))
+            continue
+        ranges, line = [], p.first_line
+        bounds = split_points(p.path, p.start, p.size, chunk_bytes)
+        last_newline_end = p.start
+        for start, end in zip(bounds, bounds[1:], strict=False):
+            newlines, last_nl = line_stats(p.path, start, end)
+            ranges.append(Range(p.path, start, end, line))
+            line += newlines
+            if last_nl is not None:
+                last_newline_end = last_nl
+        consumed_lines = line - 1
+        tail = consumed_lines + 1 if last_newline_end < p.size else None
+        reads.append(FileRead(p, ranges, last_newline_end, consumed_lines, tail))
+    return reads
+
+
+def work_units(reads: list[FileRead], chunk_bytes: int) -> list[list[Range]]:
+    """Pack ranges into units of about `chunk_bytes`: one unit, one parse task, one segment."""
+    units: list[list[Range]] = []
+    current: list[Range] = []
+    size = 0
+    for r in sorted((r for fr in reads for r in fr.ranges), key=lambda r: (r.path, r.start)):
+        r_size = r.chunk().size
+        if current and size + r_size > chunk_bytes:
+            units.append(current)
+            current, size = [], 0
+        current.append(r)
+        size += r_size
+    if current:
+        units.append(current)
+    return units
+
+

@@ -1,0 +1,103 @@
+"""Recompute table rows from records, bucket by bucket, into a staging directory.
+
+A batch changes the rows of the step and run ids it touched (all of them on a full
+build). Those rows are recomputed from *every* record of those ids (see
+`flows/store/records.py`), in hash buckets of ids sized so that one bucket's records fit
+comfortably in memory: memory does not grow with the input. Each bucket's rows are
+written to `<warehouse>/.staging/<table>/`, and the snapshot upsert
+(`flows/store/snapshots.py`) streams them into the partitions.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import polars as pl
+
+from steplens.flows.settings import STAGING
+from steplens.flows.store import records, snapshots
+from steplens.flows.store.manifest import Manifest
+from steplens.flows.store.snapshots import Change
+from steplens.transforms import schemas
+from steplens.transforms.tables import build_runs, build_steps
+
+
+def _steps_of_runs(prev: Path | None, run_ids: pl.Series) -> pl.Series:
+    """Step ids the current snapshot holds for `run_ids` (their `model` may change)."""
+    return (
+        snapshots.read_table(prev, "steps", schemas.STEPS)
+        .select("step_id", "run_id")
+        .filter(pl.col("run_id").is_in(run_ids.implode()))
+        .collect()["step_id"]
+    )
+
+
+# Records of at most about this many rows are rebuilt at once; more are split into hash
+# buckets of ids, each built and written to staging before the next is read.
+ROWS_PER_BUCKET = 250_000
+
+
+def _buckets(rows: int, ids: pl.Series | None) -> int:
+    if ids is not None and ids.len() * 4 < ROWS_PER_BUCKET:
+        return 1  # a small incremental batch
+    return max(1, -(-rows // ROWS_PER_BUCKET))
+
+
+def _stage(frame: pl.DataFrame, path: Path, granularity: str) -> None:
+    """Write rebuilt rows with their partition, sorted by it so later scans can skip."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (frame.with_columns(snapshots.partition_expr(granularity)).sort("_partition")
+     .write_parquet(path, compression="zstd", statistics=True, row_group_size=64_000))
+
+
+def _staged(staging: Path, table: str, schema: pl.Schema) -> pl.LazyFrame:
+    files = sorted((staging / table).glob("*.parquet"))
+    if not files:
+        return schemas.empty(schema).with_columns(_partition=pl.lit(None, pl.String)).lazy()
+    return pl.scan_parquet(files)
+
+
+def rebuild_tables(root: Path, prev: Path | None, manifest: Manifest, affected_steps: pl.Series,
+            affected_runs: pl.Series, full: bool, granularity: str) -> dict[str, Change]:
+    """Recompute the rows of every affected id from all of its records.
+
+    Runs first, then steps (which take `model` from their run), each in hash buckets
+    of ids sized so that one bucket's records fit comfortably in memory; every bucket's
+    rows go to a staging directory, and the partition upsert streams from there.
+    """
+    staging = root / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    segments = manifest.segments
+    run_ids = None if full else affected_runs
+    n_runs = _buckets(records.rows_of(segments, ["run_records"]), run_ids)
+    for b in range(n_runs):
+        batch = records.load(root, segments, None, run_ids, (b, n_runs), ("run_records",))
+        _stage(build_runs(batch.run_records), staging / "runs" / f"{b:04d}.parquet", granularity)
+    runs_models = pl.concat([
+        snapshots.read_table(prev, "runs", schemas.RUNS).select("run_id", "model")
+        .filter(~pl.col("run_id").is_in(affected_runs.implode())),
+        _staged(staging, "runs", schemas.RUNS).select("run_id", "model"),
+    ]).filter(pl.col("model").is_not_null())
+
+    step_ids = None if full else pl.concat(
+        [affected_steps, _steps_of_runs(prev, affected_runs)]).unique()
+    n_steps = _buckets(records.rows_of(segments, records.STEP_KEYED), step_ids)
+    for b in range(n_steps):
+        batch = records.load(root, segments, step_ids, None, (b, n_steps), records.STEP_KEYED)
+        needed = batch.step_records["run_id"].drop_nulls().unique().implode()
+        # only the runs this bucket's steps belong to: memory stays per bucket
+        models = runs_models.filter(pl.col("run_id").is_in(needed)).collect()
+        tables = build_steps(batch, models)
+        for name in ("steps", "tool_calls", "usage", "step_sources"):
+            table = "_step_sources" if name == "step_sources" else name
+            _stage(getattr(tables, name), staging / table / f"{b:04d}.parquet", granularity)
+        del batch, tables
+    keys = affected_steps if step_ids is None else step_ids
+    return {
+        table: Change(affected_runs if spec.key == "run_id" else keys,
+                      _staged(staging, table, spec.schema))
+        for table, spec in schemas.KEYED.items()
+    }
+
+

@@ -1,0 +1,279 @@
+"""The record store: parsed records of every ingested file, kept as Parquet segments.
+
+Why keep records and not only the tables: a table row is a function of *all* records of
+its id (the winning snapshot, the deltas in stream order). When a batch brings a new
+record of a step, or a file is rewritten and its old records must go, the rows of the
+ids it touches are recomputed from the records of those ids, so an incremental run
+gives exactly the tables of one clean run over the same input.
+
+Layout: `records/<segment id>/<frame>.parquet`, one segment per parsed work unit (a
+chunk of a big file, or several small files). A segment directory is written under a
+temporary name and renamed when complete; only segments listed in the current
+snapshot's manifest are live, anything else is debris of a killed run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from steplens.flows.io.inputs import Chunk, parse_chunk_batches
+from steplens.flows.settings import RECORDS
+from steplens.transforms import schemas
+from steplens.transforms.parse import ParsedBatch
+
+ROW_GROUP = 16_384  # rows per Parquet row group in segments: the unit a bucket read skips
+STEP_KEYED = ("step_records", "tool_call_records", "delta_events", "delta_calls",
+              "delta_outputs")
+FRAME_SCHEMAS = schemas.RECORD_FRAMES
+
+
+def _file_col(frame: str) -> tuple[str, str]:
+    return ("source_file", "line_no") if frame in ("rejects", "skipped") else ("rec_file",
+                                                                            "rec_line")
+
+
+@dataclass(frozen=True)
+class Range:
+    """Lines `[start, end)` of a file (end -1: to its end), numbered from `first_line`."""
+
+    path: str
+    start: int
+    end: int
+    first_line: int
+    compressed: bool = False
+    sse: bool = False
+    document: bool = False
+
+    def chunk(self) -> Chunk:
+        return Chunk(self.path, self.start, self.end, compressed=self.compressed, sse=self.sse,
+                     document=self.document)
+
+
+@dataclass
+class SegmentInfo:
+    """What one segment holds: rows per frame, and rows per frame per source file."""
+
+    segment_id: str
+    rows: dict[str, int] = field(default_factory=dict)
+    files: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"rows": self.rows, "files": self.files}
+
+    @classmethod
+    def from_json(cls, segment_id: str, data: dict) -> SegmentInfo:
+        return cls(segment_id, dict(data["rows"]), {k: dict(v) for k, v in data["files"].items()})
+
+
+@dataclass
+class UnitResult:
+    """A parsed work unit: its segments, and the lines and bytes each range held.
+
+    A worker that cannot write to the warehouse (a Dask worker on another machine)
+    returns its `batches` instead, and the coordinator writes them as segments.
+    """
+
+    infos: list[SegmentInfo]
+    lines: dict[tuple[str, int], int]  # (path, start) -> lines read
+    lines_read: int
+    bytes_read: int
+    batches: list[ParsedBatch] = field(default_factory=list)
+
+    def written(self, root: Path, segment_id: str) -> UnitResult:
+        """The same result with its batches written as segments under `root`."""
+        infos = [write_segment(root, f"{segment_id}-{i}", b) for i, b in enumerate(self.batches)]
+        return UnitResult(self.infos + infos, self.lines, self.lines_read, self.bytes_read)
+
+
+def new_segment_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def write_segment(root: Path, segment_id: str, batch: ParsedBatch) -> SegmentInfo:
+    """Write a batch's frames as one segment, atomically (temp dir, then rename)."""
+    base = root / RECORDS
+    tmp = base / f".{segment_id}.tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    info = SegmentInfo(segment_id)
+    for name in FRAME_SCHEMAS:
+        frame: pl.DataFrame = getattr(batch, name)
+        info.rows[name] = frame.height
+        if not frame.height:
+            continue
+        if "bucket" in frame.columns:  # sorted by bucket: a rebuild reads a bucket range
+            frame = frame.sort("bucket", maintain_order=True)  # via row-group statistics
+        frame.write_parquet(tmp / f"{name}.parquet", compression="zstd", statistics=True,
+                            row_group_size=ROW_GROUP)
+    info.files = _file_stats(batch)
+    os.rename(tmp, base / segment_id)
+    return info
+
+
+def _file_stats(batch: ParsedBatch) -> dict[str, dict[str, int]]:
+    """Per source file: records, rejects and skipped rows (the per-file accounting)."""
+    stats: dict[str, dict[str, int]] = {}
+    for name in FRAME_SCHEMAS:
+        frame = getattr(batch, name)
+        if not frame.height:
+            continue
+        col, _ = _file_col(name)
+        for path, n in frame.group_by(col).len().iter_rows():
+            stats.setdefault(path, {})[name] = n
+    return stats
+
+
+def parse_unit(root: str | None, segment_id: str, ranges: list[Range],
+               max_bytes: int = 32 * 1024 * 1024) -> UnitResult:
+    """Worker entry point: parse ranges with their real line numbers into segments.
+
+    A unit normally makes one segment (`segment_id`); a large gzip or SSE file, which
+    cannot be split into ranges beforehand, is cut into one segment per `max_bytes` of
+    input as it is read, so memory stays bounded. With `root` None nothing is written:
+    the batches come back in the result.
+    """
+    pending: list[ParsedBatch] = []
+    infos: list[SegmentInfo] = []
+    kept: list[ParsedBatch] = []
+    lines: dict[tuple[str, int], int] = {}
+    totals = {"lines": 0, "bytes": 0}
+
+    def flush() -> None:
+        if not pending:
+            return
+        batch = ParsedBatch.concat(pending)
+        pending.clear()
+        if root is None:
+            kept.append(batch)
+            return
+        sid = segment_id if not infos else f"{segment_id}-{len(infos)}"
+        infos.append(write_segment(Path(root), sid, batch))
+
+    for r in ranges:
+        seen = 0
+        for batch in parse_chunk_batches(r.chunk(), max_bytes):
+            pending.append(batch.shift_lines(r.first_line - 1))  # numbered from 1 per range
+            seen += batch.lines_read
+            totals["lines"] += batch.lines_read
+            totals["bytes"] += batch.bytes_read
+            if sum(b.bytes_read for b in pending) >= max_bytes:
+                flush()
+        lines[(r.path, r.start)] = seen
+    flush()
+    return UnitResult(infos, lines, totals["lines"], totals["bytes"], kept)
+
+
+def frame_paths(root: Path, segments: dict[str, SegmentInfo], frame: str) -> list[str]:
+    return [str(root / RECORDS / sid / f"{frame}.parquet")
+            for sid, info in sorted(segments.items()) if info.rows.get(frame)]
+
+
+def scan(root: Path, segments: dict[str, SegmentInfo], frame: str) -> pl.LazyFrame:
+    paths = frame_paths(root, segments, frame)
+    if not paths:
+        return pl.LazyFrame(schema=FRAME_SCHEMAS[frame])
+    return pl.scan_parquet(paths, schema=FRAME_SCHEMAS[frame])
+
+
+def keys(root: Path, segments: dict[str, SegmentInfo]) -> tuple[pl.Series, pl.Series]:
+    """(step ids, run ids) present in `segments`."""
+    step_ids = pl.concat(
+        [scan(root, segments, f).select("step_id") for f in STEP_KEYED]
+    ).unique().collect()["step_id"]
+    run_ids = scan(root, segments, "run_records").select("run_id").unique().collect()["run_id"]
+    return step_ids, run_ids
+
+
+def bucket_range(bucket: int, buckets: int) -> tuple[int, int]:
+    """The `bucket` column values [lo, hi) that rebuild bucket `bucket` of `buckets` reads."""
+    size = schemas.BUCKETS
+    return bucket * size // buckets, (bucket + 1) * size // buckets
+
+
+def load(root: Path, segments: dict[str, SegmentInfo], step_ids: pl.Series | None,
+         run_ids: pl.Series | None, bucket: tuple[int, int] | None = None,
+         frames: tuple[str, ...] | None = None) -> ParsedBatch:
+    """Every record of the given ids (None: all ids) from the live segments.
+
+    With `bucket=(b, n)`, only ids in hash bucket b of n: the rebuild of a large batch
+    goes bucket by bucket so that memory does not grow with the input. `frames` limits
+    which record frames are read (the others come back empty).
+    """
+    out = {}
+    for name in FRAME_SCHEMAS:
+        lf = scan(root, segments, name)
+        key = "step_id" if name in STEP_KEYED else "run_id" if name == "run_records" else None
+        ids = step_ids if key == "step_id" else run_ids
+        if key is None or (frames is not None and name not in frames):
+            lf = lf.head(0)  # rejects and skipped are not needed to build rows
+        else:
+            if bucket is not None:
+                lo, hi = bucket_range(*bucket)
+                lf = lf.filter(pl.col("bucket").is_between(lo, hi, closed="left"))
+            if ids is not None:
+                lf = lf.filter(pl.col(key).is_in(ids.implode()))
+        out[name] = lf.collect()
+    return ParsedBatch(**out)
+
+
+def rows_of(segments: dict[str, SegmentInfo], names: Iterable[str]) -> int:
+    return sum(info.rows.get(n, 0) for info in segments.values() for n in names)
+
+
+def rejects(root: Path, segments: dict[str, SegmentInfo]) -> pl.DataFrame:
+    return scan(root, segments, "rejects").collect().sort("source_file", "line_no", "reason")
+
+
+def remove_file_rows(root: Path, segments: dict[str, SegmentInfo], path: str,
+                     from_line: int = 1) -> tuple[dict[str, SegmentInfo], pl.Series, pl.Series]:
+    """Drop the rows of `path` at or after `from_line` from the segments that hold them.
+
+    Returns the replacement segment map and the (step ids, run ids) whose records were
+    removed: those rows must be recomputed. Segments are never modified in place: a
+    segment that keeps other rows is rewritten under a new id.
+    """
+    out = dict(segments)
+    removed_steps: list[pl.Series] = []
+    removed_runs: list[pl.Series] = []
+    for sid, info in segments.items():
+        if path not in info.files:
+            continue
+        kept_frames, gone_frames = {}, {}
+        for name in FRAME_SCHEMAS:
+            if not info.rows.get(name):
+                kept_frames[name] = pl.DataFrame(schema=FRAME_SCHEMAS[name])
+                continue
+            frame = pl.read_parquet(root / RECORDS / sid / f"{name}.parquet")
+            file_col, line_col = _file_col(name)
+            gone = (pl.col(file_col) == path) & (pl.col(line_col) >= from_line)
+            kept_frames[name] = frame.filter(~gone)
+            gone_frames[name] = frame.filter(gone)
+        for name in STEP_KEYED:
+            if name in gone_frames:
+                removed_steps.append(gone_frames[name]["step_id"])
+        if "run_records" in gone_frames:
+            removed_runs.append(gone_frames["run_records"]["run_id"])
+        del out[sid]
+        if any(f.height for f in kept_frames.values()):
+            batch = ParsedBatch(**kept_frames)
+            new = write_segment(root, new_segment_id(), batch)
+            out[new.segment_id] = new
+    steps = pl.concat(removed_steps) if removed_steps else pl.Series("step_id", [], pl.String)
+    runs = pl.concat(removed_runs) if removed_runs else pl.Series("run_id", [], pl.String)
+    return out, steps.unique(), runs.unique()
+
+
+def prune(root: Path, live: set[str]) -> None:
+    """Delete segments no snapshot refers to (superseded, or left by a killed run)."""
+    base = root / RECORDS
+    if not base.exists():
+        return
+    for entry in base.iterdir():
+        if entry.name not in live:
+            shutil.rmtree(entry, ignore_errors=True)

@@ -1,0 +1,100 @@
+"""The ingest summary: warehouse-wide accounting that balances, and how it is shown.
+
+`records_read = kept + superseded + rejected + skipped` over everything the warehouse
+holds (README, "Accounting"), plus what one batch read.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+
+from steplens.flows.store import records, snapshots
+from steplens.flows.store.manifest import Manifest
+from steplens.flows.store.records import UnitResult
+from steplens.flows.store.snapshots import Change
+from steplens.transforms import schemas
+from steplens.transforms.tables import balance
+
+COUNTED = ("step_records", "run_records", "delta_events", "rejects", "skipped")
+
+
+TOTAL_KEYS = ("lines_read", "records_read", "step_records", "run_records", "delta_events",
+              "rejected", "skipped", "runs", "steps", "steps_with_record", "deltas_applied",
+              "kept", "superseded", "balanced")
+
+
+def warehouse_totals(root: Path, manifest: Manifest) -> dict[str, int]:
+    """Accounting over everything the warehouse holds; it must balance."""
+    snap = snapshots.current_snapshot(root)
+    rows = Counter()
+    for info in manifest.segments.values():
+        rows.update({k: info.rows.get(k, 0) for k in COUNTED})
+    sources = (
+        snapshots.read_table(snap, "_step_sources", schemas.STEP_SOURCES)
+        .select(steps=pl.len(), steps_with_record=(pl.col("n_records") > 0).sum(),
+                deltas_applied=pl.col("deltas_applied").sum())
+        .collect().row(0, named=True)
+    )
+    tables = {t: snapshots.read_table(snap, t, spec.schema).select(pl.len()).collect().item()
+              for t, spec in schemas.KEYED.items() if spec.public}
+    tables["rejects"] = rows["rejects"]
+    totals = balance({
+        "lines_read": sum(e.consumed_lines + (1 if e.tail_line else 0)
+                          for e in manifest.files.values()),
+        "records_read": sum(rows[k] for k in COUNTED),
+        "step_records": rows["step_records"],
+        "run_records": rows["run_records"],
+        "delta_events": rows["delta_events"],
+        "rejected": rows["rejects"],
+        "skipped": rows["skipped"],
+        "runs": tables["runs"],
+        "steps": sources["steps"],
+        "steps_with_record": int(sources["steps_with_record"] or 0),
+        "deltas_applied": int(sources["deltas_applied"] or 0),
+    })
+    totals["tables"] = tables
+    return totals
+
+
+def skipped_by_shape(root: Path, manifest: Manifest) -> dict[str, int]:
+    counts = (records.scan(root, manifest.segments, "skipped").group_by("shape").len()
+              .sort("shape").collect())
+    return dict(zip(counts["shape"], counts["len"], strict=True))
+
+
+def summary_markdown(summary: dict) -> str:
+    keys = ("files", "files_new", "files_appended", "files_replaced", "files_unchanged",
+            "lines_read", "records_read", "kept", "superseded", "rejected", "skipped",
+            "balanced", "seconds", "mb_per_s")
+    lines = ["| measure | value |", "|---|---|",
+             *(f"| {k} | {summary.get(k)} |" for k in keys)]
+    lines += ["", "| table | rows |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in summary["tables"].items()]
+    if summary.get("skipped_by_shape"):
+        lines += ["", "| skipped shape | records |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in summary["skipped_by_shape"].items()]
+    return "\n".join(lines)
+
+
+def rows_written(change: Change) -> int:
+    """Rows a change writes (its staged rows: every id recomputed that still has a row)."""
+    return change.rows.select(pl.len()).collect().item()
+
+
+def batch_counts(results: list[UnitResult]) -> dict[str, int]:
+    rows = Counter()
+    for r in results:
+        for info in r.infos:
+            rows.update({k: info.rows.get(k, 0) for k in COUNTED})
+    return {
+        "lines_read": sum(r.lines_read for r in results),
+        "bytes_read": sum(r.bytes_read for r in results),
+        "records_read": sum(rows.values()),
+        "rejected": rows["rejects"],
+        "skipped": rows["skipped"],
+    }
+
+

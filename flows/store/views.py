@@ -1,0 +1,181 @@
+"""The DuckDB views of a warehouse: the SQL models over the current snapshot.
+
+Two ways to get them. `build_duckdb` writes `steplens.duckdb` for users' own tools
+(DuckDB CLI, notebooks): the views read `current/` (see `flows/store/snapshots.py`), so a
+new snapshot needs no change, and the file is only written when it is new, the SQL or
+prices changed, or the warehouse moved. That matters because DuckDB lets one process
+write a file and, meanwhile, no other process read it: ingests must not lock out
+notebooks that hold it open read-only. `open_readonly` defines the same views in an
+in-memory database for steplens's own read commands, which therefore never write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from steplens.flows.errors import WarehouseLocked
+from steplens.flows.settings import DUCKDB_FILE, SQL_FOLDER, SQL_PACKAGE
+from steplens.flows.store import prices
+from steplens.transforms.statuses import RUN_TERMINAL, STEP_TERMINAL
+
+# The SQL models, layered like dbt's: macros, then base views over the Parquet files,
+# then priced views (cost columns), then metrics. One object per file, named after it.
+LAYERS = ("macros", "base", "priced", "metrics")
+
+
+@dataclass(frozen=True)
+class SqlModel:
+    """One `.sql` file of `transforms/sql/<layer>/`: it creates the object `name`."""
+
+    layer: str
+    name: str
+    text: str
+
+
+def _dependency_order(models: list[SqlModel]) -> list[SqlModel]:
+    """`models` of one layer, each after the models of that layer it names.
+
+    DuckDB binds a view when it is created, so a view must come after the views it
+    reads; names are matched as whole words, which is all the ordering needs.
+    """
+    by_name = {m.name: m for m in models}
+    needs = {m.name: {n for n in by_name if n != m.name
+                      and re.search(rf"(?<![\w.]){re.escape(n)}(?!\w)", _code(m.text))}
+             for m in models}
+    ordered: list[SqlModel] = []
+    done: set[str] = set()
+    while len(ordered) < len(models):
+        ready = sorted(n for n in by_name if n not in done and needs[n] <= done)
+        if not ready:
+            raise ValueError(f"cycle among SQL models: {sorted(set(by_name) - done)}")
+        for n in ready:
+            ordered.append(by_name[n])
+            done.add(n)
+    return ordered
+
+
+def _code(text: str) -> str:
+    """SQL text without `--` comments (a comment may name another view)."""
+    return "\n".join(line.split("--", 1)[0] for line in text.splitlines())
+
+
+def sql_models() -> list[SqlModel]:
+    """Every shipped SQL model, in the order they must run."""
+    root = resources.files(SQL_PACKAGE) / SQL_FOLDER
+    out: list[SqlModel] = []
+    for layer in LAYERS:
+        files = [f for f in (root / layer).iterdir() if f.name.endswith(".sql")]
+        out += _dependency_order([SqlModel(layer, f.name.removesuffix(".sql"), f.read_text())
+                                  for f in files])
+    return out
+
+
+def sql_version() -> str:
+    """A hash of every SQL model and of the status lists: part of the rebuild trigger."""
+    digest = hashlib.blake2b(digest_size=8)
+    for m in sql_models():
+        digest.update(f"{m.layer}/{m.name}".encode() + b"\0" + m.text.encode())
+    digest.update(repr((STEP_TERMINAL, RUN_TERMINAL)).encode())
+    return digest.hexdigest()
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@contextlib.contextmanager
+def connect(path: Path, read_only: bool = False, memory_limit: str | None = None
+            ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse's DuckDB file, turning the lock error into `WarehouseLocked`.
+
+    `memory_limit` caps DuckDB's buffers (it spills beyond), for queries run inside an
+    ingest, whose memory must not grow with the warehouse.
+    """
+    config = {"memory_limit": memory_limit} if memory_limit else {}
+    try:
+        con = duckdb.connect(str(path), read_only=read_only, config=config)
+    except duckdb.IOException as e:
+        if "lock" in str(e).lower():
+            raise WarehouseLocked(
+                f"{path} is open in another process (DuckDB allows one writer, and no "
+                "readers while it writes); close that session and retry"
+            ) from None
+        raise
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _views_current(path: Path, root: Path, version: str) -> bool:
+    if not path.exists():
+        return False
+    try:
+        with connect(path, read_only=True) as con:
+            row = con.sql("select steplens_root(), steplens_sql_version()").fetchall()[0]
+    except (duckdb.Error, WarehouseLocked):
+        return False
+    return row == (str(root), version)
+
+
+def build_duckdb(root: Path, prices_file: Path | None = None) -> Path:
+    """Create or refresh the views and macros; a no-op when they are already current.
+
+    The views read `current/`, so new snapshots need no change here: the file is only
+    written when it is new, the SQL or the model prices changed, or the warehouse moved.
+    The root path is the one literal spliced into SQL (DuckDB does not bind parameters
+    in DDL). `prices_file` overrides shipped model prices (see `flows/store/prices.py`).
+    """
+    path = root / DUCKDB_FILE
+    price_table = prices.price_table(root, prices_file)
+    version = f"{sql_version()}-{price_table.digest()}"
+    if _views_current(path, root, version):
+        return path
+    with connect(path) as con:
+        define(con, root, price_table, version)
+    return path
+
+
+def define(con: duckdb.DuckDBPyConnection, root: Path, price_table: prices.PriceTable,
+           version: str) -> None:
+    """Create every macro, table and view of the warehouse in `con`.
+
+    The root path and the status lists are the only literals spliced into SQL (DuckDB
+    does not bind parameters in DDL); the statuses come from `transforms.statuses`, so
+    the SQL macros `is_terminal` and `is_run_terminal` cannot disagree with Python.
+    """
+    con.execute(f"create or replace macro steplens_root() as {_quote(str(root))}")
+    con.execute(f"create or replace macro steplens_sql_version() as {_quote(version)}")
+    for name, values in (("step_terminal_statuses", STEP_TERMINAL),
+                         ("run_terminal_statuses", RUN_TERMINAL)):
+        listed = ", ".join(_quote(v) for v in values)
+        con.execute(f"create or replace macro {name}() as [{listed}]")
+    prices.load(con, price_table)
+    for model in sql_models():
+        con.execute(model.text)
+
+
+def open_readonly(root: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the warehouse's views over `root`.
+
+    What `steplens report` and `steplens sql` query: it reads the Parquet files of the
+    current snapshot and writes nothing, so a read-only warehouse directory still
+    answers, a moved warehouse needs no rebuild, and an ingest holding `steplens.duckdb`
+    does not block it. Prices: the shipped table and the remembered user copy.
+    """
+    price_table = prices.price_table(root, None)
+    con = duckdb.connect(":memory:")
+    try:
+        define(con, root, price_table, f"{sql_version()}-{price_table.digest()}")
+    except BaseException:
+        con.close()
+        raise
+    return con

@@ -1,0 +1,34 @@
+"""The analysis notebook runs top to bottom against the sample warehouse, so it never rots."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tests.support.paths import NOTEBOOK
+
+pytestmark = pytest.mark.flow
+
+
+
+def test_notebook_is_committed_without_outputs():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(not c.outputs and c.execution_count is None for c in code)
+
+
+def test_notebook_runs_against_the_sample_warehouse(sample_warehouse, tmp_path, monkeypatch):
+    monkeypatch.setenv("STEPLENS_WAREHOUSE", str(sample_warehouse))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    client = NotebookClient(nb, timeout=60, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()  # raises CellExecutionError, with the cell and traceback, on any error
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 6  # every chart drew
+    tables = [o for o in outputs if "text/html" in o.get("data", {})]
+    assert len(tables) >= 10  # and the frames printed

@@ -1,0 +1,17 @@
+"""Where the test data lives: found relative to this file, never the current directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent.parent
+DATA = TESTS / "data"
+REAL = DATA / "real"
+ROOT = TESTS.parent
+SAMPLE = ROOT / "data" / "sample"
+NOTEBOOK = ROOT / "notebooks" / "steplens_analysis.ipynb"
+
+
+def real_files(pattern: str = "*/*.jsonl") -> list[Path]:
+    """Recorded real-API payloads copied into tests/data/real (see PROVENANCE.md there)."""
+    return sorted(REAL.glob(pattern))

@@ -1,0 +1,3 @@
+-- runs: base_runs plus `cost_usd` (USD at list prices, from the row's own usage, model and
+-- day; NULL without usage or without a price: see with_cost_usd). The Parquet holds no cost.
+create or replace view runs as from with_cost_usd('base_runs');
