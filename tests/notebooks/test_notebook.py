@@ -6,10 +6,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.support.files import listing, read_only_copy
 from tests.support.paths import NOTEBOOK
 
 pytestmark = pytest.mark.flow
-
 
 
 def test_notebook_is_committed_without_outputs():
@@ -18,8 +18,11 @@ def test_notebook_is_committed_without_outputs():
     assert code and all(not c.outputs and c.execution_count is None for c in code)
 
 
-def test_notebook_runs_against_the_sample_warehouse(sample_warehouse, tmp_path, monkeypatch):
-    monkeypatch.setenv("STEPLENS_WAREHOUSE", str(sample_warehouse))
+def test_notebook_runs_against_a_read_only_warehouse_and_changes_nothing(sample_warehouse,
+                                                                         tmp_path, monkeypatch):
+    wh = read_only_copy(sample_warehouse, tmp_path / "wh")
+    before = listing(wh)
+    monkeypatch.setenv("STEPLENS_WAREHOUSE", str(wh))
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     nb = nbformat.read(NOTEBOOK, as_version=4)
@@ -32,3 +35,4 @@ def test_notebook_runs_against_the_sample_warehouse(sample_warehouse, tmp_path, 
     assert len(images) >= 6  # every chart drew
     tables = [o for o in outputs if "text/html" in o.get("data", {})]
     assert len(tables) >= 10  # and the frames printed
+    assert listing(wh) == before
