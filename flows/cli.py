@@ -31,6 +31,7 @@ from rich.markup import escape  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from steplens.flows.errors import SteplensError  # noqa: E402
+from steplens.flows.export.cli import app as export_app  # noqa: E402
 from steplens.flows.report.render import cell_text  # noqa: E402
 from steplens.flows.settings import CURRENT, Settings  # noqa: E402
 
@@ -39,6 +40,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 # Piped or captured output gets room for the report's wide tables (rich assumes 80).
 console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True)
+app.add_typer(export_app, name="export")  # steplens export otlp (flows/export/cli.py)
 
 WarehouseOpt = Annotated[
     str | None,

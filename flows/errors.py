@@ -26,3 +26,8 @@ class IngestRunning(SteplensError):
 
 class WarehouseLocked(SteplensError):
     """Another process holds the warehouse's DuckDB file."""
+
+
+class ExportError(SteplensError):
+    """An export that cannot be done as asked (bad output path, endpoint or header, a
+    collector that refuses the spans)."""

@@ -17,6 +17,10 @@ from pathlib import Path
 ENV_PREFIX = "STEPLENS_"  # STEPLENS_<FIELD> overrides a Settings field
 ENV_CACHE = "STEPLENS_CACHE"  # where local mirrors of remote warehouses live
 ENV_FAULT = "STEPLENS_FAULT"  # crash-test fault points (flows/faults.py)
+# OpenTelemetry's own variables, read by `steplens export otlp` (flows/export/)
+ENV_OTLP_HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"  # key=value,... sent to the collector
+ENV_OTLP_TRACES_HEADERS = "OTEL_EXPORTER_OTLP_TRACES_HEADERS"  # the same, traces only
+ENV_OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"  # the exported resource's service.name
 
 # ---- inputs ---------------------------------------------------------------------------------
 INPUT_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".json.gz",

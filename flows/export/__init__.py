@@ -1,0 +1,1 @@
+"""The warehouse in other tools' formats: `steplens export ...` (OpenTelemetry traces)."""

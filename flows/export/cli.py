@@ -1,0 +1,176 @@
+"""`steplens export`: the warehouse in other tools' formats (a Typer sub-app of flows/cli.py).
+
+`steplens export otlp [OUT.jsonl] [--endpoint URL]`: OpenTelemetry traces, as a file in
+the OTLP file-exporter format and/or posted to a collector over OTLP/HTTP. Read-only: the
+warehouse is opened through the in-memory views (flows/store/views.py `open_readonly`),
+so an export runs beside an ingest and on a read-only warehouse. Heavy imports (DuckDB,
+protobuf) happen inside the command, so `steplens --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from steplens.flows.errors import SteplensError
+from steplens.flows.settings import CURRENT, ENV_OTEL_SERVICE_NAME, Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Write the warehouse in other tools' formats (OpenTelemetry traces).")
+errors = Console(stderr=True)
+
+# DuckDB's buffers for the export's sort, spilled to a temporary directory beyond this:
+# the memory of an export does not grow with the warehouse.
+MEMORY_LIMIT = "1GB"
+
+
+class Compression(StrEnum):
+    none = "none"
+    gzip = "gzip"
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _warehouse(warehouse: str | None) -> Iterator:
+    """The warehouse's views in an in-memory DuckDB (nothing written), or one clear line."""
+    from steplens.flows.store import views
+
+    settings = Settings.from_env(warehouse=warehouse).resolved()
+    if settings.remote:  # the remote warehouse's current snapshot, mirrored locally
+        from steplens.flows.store import remote
+
+        remote.pull(settings.remote, settings.warehouse)
+    if not (settings.warehouse / CURRENT).exists():
+        fail(f"no warehouse at {settings.remote or settings.warehouse}: "
+             "run `steplens ingest PATH` first")
+    spill = tempfile.mkdtemp(prefix="steplens-export-")
+    try:
+        con = views.open_readonly(settings.warehouse)
+        con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
+        con.execute("set temp_directory = $dir", {"dir": spill})
+        try:
+            yield con
+        finally:
+            con.close()
+    except SteplensError as e:
+        fail(str(e))
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+@app.command("otlp")
+def otlp(
+    out: Annotated[str | None, typer.Argument(
+        metavar="[OUT.jsonl]", help="File to write, in the OTLP file-exporter format (JSON "
+        "Lines, one TracesData per line); '-' for stdout. Optional with --endpoint.")] = None,
+    warehouse: Annotated[str | None, typer.Option(
+        "--warehouse", "-w", help="Warehouse directory or s3:// URL "
+        "[env STEPLENS_WAREHOUSE; default data/warehouse]")] = None,
+    since: Annotated[datetime | None, typer.Option(
+        formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
+        help="Only runs created at or after this UTC date or time, with their steps and "
+        "tool calls")] = None,
+    include_content: Annotated[bool, typer.Option(
+        "--include-content", help="Add tool call arguments and results "
+        "(gen_ai.tool.call.arguments / .result); left out by default")] = False,
+    endpoint: Annotated[str | None, typer.Option(
+        help="Also send the spans over OTLP/HTTP (protobuf) to this traces URL, e.g. "
+        "http://127.0.0.1:4318/v1/traces")] = None,
+    header: Annotated[list[str] | None, typer.Option(
+        "--header", "-H", help="HTTP header for --endpoint, key=value (repeatable); added "
+        "to OTEL_EXPORTER_OTLP_HEADERS")] = None,
+    compression: Annotated[Compression, typer.Option(
+        help="Body compression for --endpoint")] = Compression.none,
+    timeout: Annotated[float, typer.Option(
+        help="Seconds to wait for the collector, per request")] = 10.0,
+    batch_size: Annotated[int, typer.Option(
+        min=1, help="Spans per line of the file and per request")] = 512,
+    service_name: Annotated[str | None, typer.Option(
+        help="service.name of the exported resource [env OTEL_SERVICE_NAME; default "
+        "steplens]")] = None,
+) -> None:
+    """OpenTelemetry traces (GenAI semantic conventions): a trace per thread, a span per
+    run, step and tool call.
+
+    Exporting the same warehouse twice gives identical files: trace and span ids derive
+    from the thread, run, step and tool call ids.
+    """
+    from steplens.flows.export import otlp as otlp_export
+    from steplens.flows.export import otlp_http
+
+    if out is None and endpoint is None:
+        fail("give OUT.jsonl (a file, or - for stdout), --endpoint URL, or both")
+    if out not in (None, "-") and not Path(out).parent.is_dir():
+        fail(f"cannot write {out}: no directory {Path(out).parent}")
+    sinks = []
+    http = None
+    try:
+        if endpoint is not None:
+            http = otlp_http.HttpSink(endpoint, otlp_http.headers(os.environ, header or []),
+                                      compression=compression.value, timeout_s=timeout)
+            sinks.append(http)
+    except SteplensError as e:
+        fail(str(e))
+    name = service_name or os.environ.get(ENV_OTEL_SERVICE_NAME) or \
+        otlp_export.DEFAULT_SERVICE_NAME
+    with _warehouse(warehouse) as con:
+        total = sum(otlp_export.span_counts(con, since).values())
+        unplaced = otlp_export.unplaced_rows(con)
+        try:
+            with _progress(total) as advance, \
+                    (otlp_export.jsonl_sink(out) if out is not None
+                     else contextlib.nullcontext()) as file_sink:
+                result = otlp_export.export(
+                    con, ([file_sink] if file_sink else []) + sinks, since=since,
+                    include_content=include_content, batch_spans=batch_size,
+                    service_name=name, on_batch=advance)
+        except SteplensError as e:
+            fail(str(e))
+    _summary(result, out, http, unplaced)
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator:
+    """Spans done of `total`, on stderr (only when it is a terminal)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(TextColumn("[bold]exporting spans[/]"), BarColumn(), MofNCompleteColumn(),
+                   console=errors, transient=True, disable=not sys.stderr.isatty())
+    with bar:
+        task = bar.add_task("export", total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _summary(result, out: str | None, http, unplaced: dict[str, int]) -> None:
+    spans = result.spans
+    what = (f"{result.total:,} spans ({spans['run']:,} runs, {spans['step']:,} steps, "
+            f"{spans['tool_call']:,} tool calls)")
+    if out is not None:
+        where = "stdout" if out == "-" else out
+        errors.print(f"wrote {what} in {result.batches:,} lines to {where}", highlight=False)
+    if http is not None:
+        errors.print(f"sent {what} in {http.requests:,} requests to {http.url}",
+                     highlight=False)
+    if unplaced["step"] or unplaced["tool_call"]:
+        errors.print(f"not exported: {unplaced['step']:,} steps and {unplaced['tool_call']:,} "
+                     "tool calls without a created_at (steps known only from stream deltas "
+                     "cannot be placed in time)", highlight=False)
+    if http is not None and http.rejected_spans:
+        message = "; ".join(http.messages) or "no reason given"
+        fail(f"the collector rejected {http.rejected_spans:,} of {result.total:,} spans: "
+             f"{message}")
