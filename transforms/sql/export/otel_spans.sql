@@ -143,6 +143,7 @@ tool_spans as (
         t.arguments_valid_json as "steplens.tool.arguments_valid_json",
         t.file_search_result_count as "steplens.file_search.result_count",
         s.run_id as "steplens.run.id",
+        t.step_id as "steplens.step.id",
         coalesce(r.created_at, s.created_at) as _run_start,
         s.run_id as _run_key,
         s.created_at as _step_start,
