@@ -255,3 +255,72 @@ def chart_failure_funnel(con) -> str:
     ax.margins(x=0.2)
     ax.set_xlabel("runs by final status / last_error_code / incomplete_reason (symlog)")
     return _svg(fig, "failure-funnel")
+
+
+def chart_thread_turns(con) -> str:
+    """How many turns threads have: threads by turn count (the last bar: that many or more)."""
+    _, rows = query(con, "select least(turns, 20) as turns, count(*) as threads, "
+                         "count(*) filter (where failed_turns > 0) as with_failures "
+                         "from threads group by 1 order by 1")
+    fig = _figure(height=3.0)
+    ax = fig.add_subplot()
+    if not rows:
+        _no_data(ax)
+        return _svg(fig, "thread-turns")
+    x = [r[0] for r in rows]
+    ok = [r[1] - r[2] for r in rows]
+    ax.bar(x, ok, color=PALETTE[0], label="no failed turn")
+    ax.bar(x, [r[2] for r in rows], bottom=ok, color=STATUS_COLORS["failed"],
+           label="with a failed turn")
+    ax.set_xticks(x, [f"{v}+" if v == 20 else str(v) for v in x])
+    ax.set_xlabel("turns per thread (runs that ended)")
+    ax.set_ylabel("threads")
+    ax.legend(frameon=False)
+    return _svg(fig, "thread-turns")
+
+
+def chart_thread_cost(con) -> str:
+    """Cost per thread: a histogram clipped at the 99th percentile, with p50 and p95."""
+    _, rows = query(con, "select cost_usd from threads where cost_usd is not null "
+                         "using sample reservoir(50000 rows) repeatable (7)")
+    fig = _figure(height=3.0)
+    ax = fig.add_subplot()
+    if not rows:
+        _no_data(ax, "no priced threads")
+        return _svg(fig, "thread-cost")
+    values = sorted(r[0] for r in rows)
+    top = values[min(len(values) - 1, int(len(values) * 0.99))] or max(values) or 1.0
+    ax.hist([min(v, top) for v in values], bins=[top * i / 40 for i in range(41)],
+            color=PALETTE[2])
+    stats = query(con, "select p50(cost_usd), p95(cost_usd) from threads")[1][0]
+    for name, value, style in (("p50", stats[0], "--"), ("p95", stats[1], ":")):
+        if value is not None:
+            ax.axvline(value, color="#111827", linestyle=style, linewidth=1,
+                       label=f"{name} {usd(value)}")
+    ax.set_xlabel("USD per thread at list prices (last bin: p99 and above)")
+    ax.set_ylabel("threads")
+    ax.legend(frameon=False)
+    return _svg(fig, "thread-cost")
+
+
+def chart_prompt_growth(con, limit: int = 10) -> str:
+    """Prompt tokens turn after turn, for the threads whose prompt grows fastest."""
+    _, rows = query(con, "select thread_id, prompt_tokens_by_turn, prompt_growth_per_turn "
+                         "from threads where prompt_growth_per_turn is not null "
+                         "order by prompt_growth_per_turn desc, thread_id limit $n",
+                    {"n": limit})
+    fig = _figure()
+    ax = fig.add_subplot()
+    if not rows:
+        _no_data(ax, "no thread with two turns that report usage")
+        return _svg(fig, "prompt-growth")
+    for i, (thread, tokens, growth) in enumerate(rows):
+        points = [(turn, t) for turn, t in enumerate(tokens, start=1) if t is not None]
+        ax.plot([p[0] for p in points], [p[1] / 1e3 for p in points], marker="o",
+                markersize=3, linewidth=1.2, color=PALETTE[i % len(PALETTE)],
+                label=f"{_short(thread, 20)} (+{growth:,.0f}/turn)")
+    ax.set_xlabel("turn")
+    ax.set_ylabel("prompt, thousand tokens")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _svg(fig, "prompt-growth")

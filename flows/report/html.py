@@ -20,8 +20,11 @@ from steplens.flows.report.charts import (
     chart_failure_funnel,
     chart_failure_over_time,
     chart_latency,
+    chart_prompt_growth,
     chart_run_time,
     chart_slowest_functions,
+    chart_thread_cost,
+    chart_thread_turns,
     time_unit,
     usd,
 )
@@ -105,6 +108,21 @@ def overview(con) -> dict[str, Any]:
     return dict(zip(columns, rows[0], strict=True))
 
 
+def thread_stats(con) -> Table:
+    """Turns and cost per thread: their distribution over threads."""
+    columns, rows = query(con, """
+        select
+            count(*) as threads,
+            p50(turns) as turns_p50, p95(turns) as turns_p95, max(turns) as turns_max,
+            count(*) filter (where failed_turns > 0) as threads_with_failed_turns,
+            p50(cost_usd) as cost_p50_usd, p95(cost_usd) as cost_p95_usd,
+            max(cost_usd) as cost_max_usd, sum(cost_usd) as cost_usd,
+            p50(duration_s) as duration_p50_s
+        from threads
+    """)
+    return Table("threads (distribution)", "", columns, rows)
+
+
 def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.1f}%"
 
@@ -133,6 +151,10 @@ def html(con: duckdb.DuckDBPyConnection, title: str = "steplens report",
         ("cost-over-time", f"Tokens and cost per {unit}", chart_cost_over_time(con, unit)),
         ("slowest-functions", "Slowest functions (latency of the steps that called them)",
          chart_slowest_functions(con)),
+        ("thread-turns", "Turns per thread", chart_thread_turns(con)),
+        ("thread-cost", "Cost per thread", chart_thread_cost(con)),
+        ("prompt-growth", "Threads whose prompts grow fastest (context bloat)",
+         chart_prompt_growth(con)),
     ]
     figures = {key: f'<figure class="chart" id="chart-{key}"><figcaption>{_e(caption)}'
                     f"</figcaption>{svg}</figure>" for key, caption, svg in charts}
@@ -184,6 +206,13 @@ def html(con: duckdb.DuckDBPyConnection, title: str = "steplens report",
 <h2>Tools</h2>
 {figures['slowest-functions']}
 {html_table(tables['tool_analytics'])}
+
+<h2>Threads</h2>
+{html_table(thread_stats(con))}
+{figures['thread-turns']}
+{figures['thread-cost']}
+{figures['prompt-growth']}
+{html_table(tables['threads'])}
 """
     return f"""<!doctype html>
 <html lang="en">

@@ -68,6 +68,13 @@ SECTIONS: tuple[Section, ...] = (
     Section("unpriced_models", "unpriced_models",
             "from unpriced_models",
             "Usage without a price: add these models to your price file."),
+    Section("threads", "threads (prompts growing fastest)",
+            "select thread_id, assistant_id, turns, failed_turns, first_turn_prompt_tokens, "
+            "last_turn_prompt_tokens, prompt_growth_per_turn, prompt_growth_ratio, cost_usd "
+            "from threads where prompt_growth_per_turn is not null "
+            "order by prompt_growth_per_turn desc, thread_id limit 10",
+            "Context bloat: prompt tokens added per turn (least-squares slope over the "
+            "turns that report usage)."),
 )
 
 

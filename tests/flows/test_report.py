@@ -76,7 +76,7 @@ def test_html_report_is_self_contained_and_its_charts_draw_in_chromium(sample_wa
     assert report_html.is_self_contained(text)
     assert "<script src" not in text and "<link" not in text
     charts = text.count('<figure class="chart"')
-    assert charts == 8
+    assert charts == 11
     dom = subprocess.run(
         [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
          page.as_uri()],

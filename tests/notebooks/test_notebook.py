@@ -35,4 +35,6 @@ def test_notebook_runs_against_a_read_only_warehouse_and_changes_nothing(sample_
     assert len(images) >= 6  # every chart drew
     tables = [o for o in outputs if "text/html" in o.get("data", {})]
     assert len(tables) >= 10  # and the frames printed
+    html = "".join(o["data"]["text/html"] for o in tables)
+    assert "prompt_growth_per_turn" in html and "cost_p95_usd" in html  # threads (section 6)
     assert listing(wh) == before
