@@ -61,6 +61,7 @@ def _warehouse(warehouse: str | None) -> Iterator:
     spill = tempfile.mkdtemp(prefix="steplens-export-")
     try:
         con = views.open_readonly(settings.warehouse)
+        con.execute("set enable_progress_bar = false")  # ours is on stderr
         con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
         con.execute("set temp_directory = $dir", {"dir": spill})
         try:
@@ -100,6 +101,9 @@ def otlp(
         help="Seconds to wait for the collector, per request")] = 10.0,
     batch_size: Annotated[int, typer.Option(
         min=1, help="Spans per line of the file and per request")] = 512,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Processes encoding batches (default: cores; small exports use "
+        "one)")] = None,
     service_name: Annotated[str | None, typer.Option(
         help="service.name of the exported resource [env OTEL_SERVICE_NAME; default "
         "steplens]")] = None,
@@ -110,8 +114,8 @@ def otlp(
     Exporting the same warehouse twice gives identical files: trace and span ids derive
     from the thread, run, step and tool call ids.
     """
-    from steplens.flows.export import otlp as otlp_export
-    from steplens.flows.export import otlp_http
+    from steplens.flows.export import otlp_http, stream
+    from steplens.flows.export.otlp import DEFAULT_SERVICE_NAME
 
     if out is None and endpoint is None:
         fail("give OUT.jsonl (a file, or - for stdout), --endpoint URL, or both")
@@ -126,19 +130,20 @@ def otlp(
             sinks.append(http)
     except SteplensError as e:
         fail(str(e))
-    name = service_name or os.environ.get(ENV_OTEL_SERVICE_NAME) or \
-        otlp_export.DEFAULT_SERVICE_NAME
+    name = service_name or os.environ.get(ENV_OTEL_SERVICE_NAME) or DEFAULT_SERVICE_NAME
     with _warehouse(warehouse) as con:
-        total = sum(otlp_export.span_counts(con, since).values())
-        unplaced = otlp_export.unplaced_rows(con)
+        total = sum(stream.span_counts(con, since).values())
+        unplaced = stream.unplaced_rows(con)
+        if workers is None:
+            workers = (os.cpu_count() or 1) if total >= stream.PARALLEL_FROM_SPANS else 1
         try:
             with _progress(total) as advance, \
-                    (otlp_export.jsonl_sink(out) if out is not None
+                    (stream.jsonl_sink(out) if out is not None
                      else contextlib.nullcontext()) as file_sink:
-                result = otlp_export.export(
+                result = stream.export(
                     con, ([file_sink] if file_sink else []) + sinks, since=since,
                     include_content=include_content, batch_spans=batch_size,
-                    service_name=name, on_batch=advance)
+                    service_name=name, workers=workers, on_batch=advance)
         except SteplensError as e:
             fail(str(e))
     _summary(result, out, http, unplaced)

@@ -1,35 +1,30 @@
-"""The warehouse as OpenTelemetry traces: OTLP messages, in the file-exporter format.
+"""Span rows as OpenTelemetry messages: one batch of rows to one `TracesData`, encoded.
 
 Which spans, with which attributes, is decided in SQL (`transforms/sql/export/
-otel_spans.sql`, one row per span, every dotted column an attribute); here the rows
-become `opentelemetry-proto` messages, in batches of at most `batch_spans` spans: one
-`TracesData` per batch, written as one JSON line (the OTLP file-exporter format) and/or
-posted to a collector (flows/export/otlp_http.py). Rows stream out of DuckDB through an
-Arrow reader, so memory is bounded by the batch, not by the warehouse; the query's
-order is total and batches are cut by count, so the same warehouse gives the same bytes.
+otel_spans.sql`: one row per span, every dotted column an attribute); here a batch of
+those rows becomes `opentelemetry-proto` messages, then one line of the OTLP
+file-exporter format and/or the binary `ExportTraceServiceRequest` a collector takes.
+`encode` is what the export's worker processes run (flows/export/stream.py), so this
+module stays light: no DuckDB, no CLI.
 
 The JSON is protobuf's own (`google.protobuf.json_format`: lowerCamelCase names, int64
-as decimal strings, enums as integers with `use_integers_for_enums`), with one change the
-OTLP/JSON spec makes: trace and span ids are hex strings, not base64.
+as decimal strings, enums as integers with `use_integers_for_enums`), with the one change
+the OTLP/JSON spec makes: trace and span ids are hex strings, not base64.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
+import functools
 import json
-import os
-import secrets
-import sys
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib.metadata import version
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import duckdb
+import pyarrow as pa
 from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import (
     AnyValue,
     ArrayValue,
@@ -45,10 +40,6 @@ from opentelemetry.proto.trace.v1.trace_pb2 import (
     TracesData,
 )
 
-from steplens.flows.errors import ExportError
-
-SPANS_QUERY = "from otel_spans($since, $include_content)"
-# Columns of otel_spans that are not attributes (attributes are the dotted names).
 SPAN_KINDS = {"client": Span.SPAN_KIND_CLIENT, "internal": Span.SPAN_KIND_INTERNAL}
 KINDS = ("run", "step", "tool_call")
 # The OpenTelemetry SDK's BatchSpanProcessor default: collectors accept it everywhere.
@@ -91,11 +82,13 @@ def span(row: dict[str, Any]) -> Span:
     return s
 
 
+@functools.cache
 def resource(service_name: str = DEFAULT_SERVICE_NAME) -> Resource:
     return Resource(attributes=[KeyValue(key="service.name",
                                          value=AnyValue(string_value=service_name))])
 
 
+@functools.cache
 def scope() -> InstrumentationScope:
     return InstrumentationScope(name=SCOPE_NAME, version=version("steplens"))
 
@@ -124,107 +117,26 @@ def json_line(data: TracesData) -> str:
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
-def span_rows(con: duckdb.DuckDBPyConnection, since: datetime | None,
-              include_content: bool, chunk_rows: int = 2048) -> Iterator[dict[str, Any]]:
-    """Every span row of the warehouse, in export order, streamed in Arrow chunks."""
-    rel = con.sql(SPANS_QUERY, params={"since": since, "include_content": include_content})
-    reader = rel.to_arrow_reader(chunk_rows)
-    for chunk in reader:
-        yield from chunk.to_pylist()
+@dataclass(frozen=True)
+class Encoded:
+    """One batch, encoded for the sinks that asked: a JSON line and/or request bytes."""
+
+    spans: int
+    kinds: dict[str, int]
+    line: str | None = None
+    request: bytes | None = None
 
 
-@dataclass
-class ExportResult:
-    """What an export did: spans by kind, and the batches (lines / requests) they filled."""
-
-    spans: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    batches: int = 0
-
-    @property
-    def total(self) -> int:
-        return sum(self.spans.values())
-
-
-Sink = Callable[[TracesData, int], None]  # a batch and its span count
-
-
-def export(con: duckdb.DuckDBPyConnection, sinks: list[Sink], *,
-           since: datetime | None = None, include_content: bool = False,
-           batch_spans: int = DEFAULT_BATCH_SPANS, service_name: str = DEFAULT_SERVICE_NAME,
-           on_batch: Callable[[int], None] | None = None) -> ExportResult:
-    """Stream the warehouse's spans to every sink, `batch_spans` spans per batch."""
-    if batch_spans < 1:
-        raise ExportError(f"batch size must be at least 1 span, not {batch_spans}")
-    res, sc = resource(service_name), scope()
-    result = ExportResult()
-    batch: list[Span] = []
-
-    def flush() -> None:
-        data = traces_data(batch, res, sc)
-        for sink in sinks:
-            sink(data, len(batch))
-        result.batches += 1
-        if on_batch is not None:
-            on_batch(len(batch))
-        batch.clear()
-
-    for row in span_rows(con, since, include_content):
-        batch.append(span(row))
-        result.spans[row["kind"]] += 1
-        if len(batch) == batch_spans:
-            flush()
-    if batch:
-        flush()
-    return result
-
-
-def span_counts(con: duckdb.DuckDBPyConnection, since: datetime | None) -> dict[str, int]:
-    """Spans an export would hold, by kind (for a progress bar, before the export)."""
-    rows = con.sql("select kind, count(*) from otel_spans($since, false) group by kind",
-                   params={"since": since}).fetchall()
-    return {**dict.fromkeys(KINDS, 0), **dict(rows)}
-
-
-def unplaced_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Steps and tool calls without a `created_at` (known only from stream deltas): no
-    span can place them in time, so no export holds them; the CLI says how many."""
-    steps, calls = con.sql(
-        "select (select count(*) from steps where created_at is null), "
-        "(select count(*) from tool_calls t join steps s using (step_id) "
-        " where s.created_at is null)").fetchall()[0]
-    return {"step": steps, "tool_call": calls}
-
-
-@contextlib.contextmanager
-def jsonl_sink(out: str | Path) -> Iterator[Sink]:
-    """A sink writing one JSON line per batch to `out` (`-`: stdout), atomically.
-
-    The lines go to a temporary file beside `out`, renamed over it when the export
-    ends; an export that fails leaves whatever `out` held before.
-    """
-    if str(out) == "-":
-        yield _writer(sys.stdout)
-        sys.stdout.flush()
-        return
-    path = Path(out)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        f = open(tmp, "x", encoding="utf-8", newline="\n")  # noqa: SIM115
-    except OSError as e:
-        raise ExportError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with f:
-            yield _writer(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _writer(f: IO[str]) -> Sink:
-    def write(data: TracesData, _n: int) -> None:
-        f.write(json_line(data))
-        f.write("\n")
-    return write
+def encode(rows: list[pa.RecordBatch], *, want_line: bool, want_request: bool,
+           service_name: str = DEFAULT_SERVICE_NAME) -> Encoded:
+    """A batch of otel_spans rows (Arrow slices, in order) as one `TracesData`, encoded."""
+    records = [r for batch in rows for r in batch.to_pylist()]
+    data = traces_data([span(r) for r in records], resource(service_name), scope())
+    kinds = dict.fromkeys(KINDS, 0)
+    for r in records:
+        kinds[r["kind"]] += 1
+    request = None
+    if want_request:
+        request = ExportTraceServiceRequest(resource_spans=data.resource_spans
+                                            ).SerializeToString()
+    return Encoded(len(records), kinds, json_line(data) if want_line else None, request)

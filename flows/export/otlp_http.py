@@ -29,12 +29,11 @@ from importlib.metadata import version
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from steplens.flows.errors import ExportError
+from steplens.flows.export.otlp import Encoded
 from steplens.flows.settings import ENV_OTLP_HEADERS, ENV_OTLP_TRACES_HEADERS
 
 RETRYABLE = frozenset({429, 502, 503, 504})
@@ -87,6 +86,7 @@ def check_endpoint(url: str) -> str:
 class HttpSink:
     """Posts each batch to `url`; counts what was delivered and what the collector refused."""
 
+    wants = "request"  # the binary ExportTraceServiceRequest of each batch
     url: str
     headers: dict[str, str] = field(default_factory=dict)
     compression: str = "none"
@@ -105,10 +105,8 @@ class HttpSink:
             raise ExportError(f"compression {self.compression!r}: expected one of "
                               f"{', '.join(COMPRESSIONS)}")
 
-    def __call__(self, data: TracesData, spans: int) -> None:
-        request = ExportTraceServiceRequest()
-        request.resource_spans.extend(data.resource_spans)
-        body = request.SerializeToString()
+    def __call__(self, batch: Encoded) -> None:
+        body, spans = batch.request, batch.spans
         head = {"user-agent": f"steplens/{version('steplens')}", **self.headers,
                 "content-type": "application/x-protobuf"}
         if self.compression == "gzip":

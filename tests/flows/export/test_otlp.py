@@ -32,6 +32,7 @@ from typer.testing import CliRunner
 from steplens.flows.cli import app
 from steplens.flows.errors import ExportError
 from steplens.flows.export import otlp_http
+from steplens.flows.export.otlp import Encoded
 
 pytestmark = pytest.mark.flow
 runner = CliRunner()
@@ -300,6 +301,14 @@ def test_exporting_twice_gives_identical_files(sample_warehouse, exported, tmp_p
         [s.SerializeToString() for s in exported["spans"]]
 
 
+def test_worker_processes_give_the_same_file(sample_warehouse, exported, tmp_path):
+    out = tmp_path / "parallel.jsonl"
+    result = run(str(out), "-w", str(sample_warehouse), "--batch-size", "100",
+                 "--include-content", "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == exported["content"].read_bytes()
+
+
 def test_since_keeps_runs_from_that_day_with_their_steps_and_calls(sample_warehouse, warehouse,
                                                                    tmp_path):
     days = sorted({r["created_at"].date() for r in warehouse["runs"]})
@@ -450,7 +459,7 @@ def test_an_unreachable_collector_is_retried_then_named(tmp_path):
         url = rx.url  # a port that was just closed: nothing listens there any more
     sink = otlp_http.HttpSink(url, retries=2, backoff_s=0.01)
     with pytest.raises(ExportError, match=r"cannot reach it .* after 3 attempts"):
-        sink(TracesData(), 0)
+        sink(Encoded(spans=0, kinds={}, request=b""))
 
 
 def test_command_line_mistakes_are_one_line(sample_warehouse, tmp_path):
@@ -483,3 +492,59 @@ def test_header_parsing():
     for bad in ("=x", "novalue", ": v"):
         with pytest.raises(ExportError):
             otlp_http.parse_header(bad)
+
+
+def children(pid: int) -> set[int]:
+    """Live processes whose parent is `pid` (from /proc)."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.add(int(stat.parent.name))
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_worker_processes_do_not_outlive_a_killed_export(sample_warehouse, tmp_path):
+    """SIGKILL of the exporting process mid-way: its encoding workers exit on their own."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys; from steplens.flows.cli import app; "
+            "sys.argv = ['steplens'] + sys.argv[1:]; app()")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "export", "otlp", str(tmp_path / "killed.jsonl"),
+         "-w", str(sample_warehouse), "--workers", "2", "--batch-size", "1",
+         "--include-content"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        workers: set[int] = set()
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            workers = children(proc.pid)
+            time.sleep(0.02)
+        assert len(workers) >= 2, "the export ended before its workers were seen"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 15
+        while any(alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [w for w in workers if alive(w)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not (tmp_path / "killed.jsonl").exists()
