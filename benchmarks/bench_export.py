@@ -2,7 +2,7 @@
 
 On a synthetic warehouse (bench_ingest.build_synthetic_warehouse: N million steps, a run
 per three steps, about 0.6 tool calls per step), each measured as its own process, end
-to end (start to exit), with the peak RSS of its process tree:
+to end (start to exit), with the peak memory (PSS) of its process tree:
 
 1. `duckdb_jsonl`: the baseline. DuckDB alone runs the export's span query
    (`otel_spans`, the same joins, sort and columns) and writes it as JSON lines with its
@@ -12,7 +12,7 @@ to end (start to exit), with the peak RSS of its process tree:
    process on 127.0.0.1 that reads and discards each request (binary protobuf).
 
 The last line printed is
-`spans=N file_spans_per_s=X endpoint_spans_per_s=Y ratio_file_vs_duckdb=R peak_rss_mb=M`.
+`spans=N file_spans_per_s=X endpoint_spans_per_s=Y ratio_file_vs_duckdb=R peak_pss_mb=M`.
 
     .venv/bin/python benchmarks/bench_export.py --steps-millions 1
 """
@@ -21,17 +21,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ingest import build_synthetic_warehouse  # noqa: E402
+from bench_ingest import TreeSampler, build_synthetic_warehouse  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -61,38 +61,26 @@ s.serve_forever()
 """
 
 
-def _peak_rss_mb(pid: int, stop: threading.Event, out: list[float]) -> None:
-    """Sum of RSS over the process and its children, sampled every 50 ms."""
-    peak = 0
-    while not stop.is_set():
-        total = 0
-        try:
-            pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children")
-                            .read_text().split()]
-            for p in pids:
-                for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-        peak = max(peak, total)
-        stop.wait(0.05)
-    out.append(peak / 1024)
-
-
 def measure(name: str, argv: list[str]) -> dict:
-    t = time.perf_counter()
+    """Run `argv`; wall and CPU seconds, and the peak of its process tree's summed PSS
+    (proportional set size: pages shared between processes are not counted twice, as
+    summed RSS would while a worker is being spawned) and RSS."""
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stop, peak = threading.Event(), []
-    watcher = threading.Thread(target=_peak_rss_mb, args=(proc.pid, stop, peak))
-    watcher.start()
-    _, err = proc.communicate()
-    seconds = time.perf_counter() - t
-    stop.set()
-    watcher.join()
-    if proc.returncode:
+    sampler = TreeSampler(proc.pid)
+    sampler.start()
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    sampler.stop.set()
+    sampler.join()
+    if os.waitstatus_to_exitcode(status):
         raise SystemExit(f"{name} failed: {err.decode()[-2000:]}")
-    return {"name": name, "seconds": round(seconds, 2), "peak_rss_mb": round(peak[0])}
+    return {"name": name, "seconds": round(seconds, 2),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+            "peak_pss_mb": round(sampler.peak_pss / 2**20),
+            "peak_rss_mb": round(sampler.peak_rss / 2**20), "loadavg_before": load}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
                                         str(tmp / "duckdb.jsonl")])]
     results.append(measure("export_file", [steplens, "export", "otlp", str(tmp / "out.jsonl"),
                                            "-w", str(wh)]))
-    spans = sum(len(json.loads(line)["resourceSpans"][0]["scopeSpans"][0]["spans"])
-                for line in (tmp / "out.jsonl").open())
+    with open(tmp / "duckdb.jsonl", "rb") as f:  # one line per span
+        spans = sum(1 for _ in f)
     receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE,
                                 text=True)
     try:
@@ -126,13 +114,15 @@ def main(argv: list[str] | None = None) -> int:
         receiver.terminate()
         receiver.wait()
     sizes = {"duckdb_jsonl": tmp / "duckdb.jsonl", "export_file": tmp / "out.jsonl"}
-    print(f"{'':16} {'seconds':>8} {'spans/s':>9} {'MB out':>7} {'peak RSS MB':>12}")
+    print(f"{'':16} {'seconds':>8} {'CPU s':>7} {'spans/s':>9} {'MB out':>7} "
+          f"{'peak PSS MB':>12} {'peak RSS MB':>12} {'load':>5}")
     for r in results:
         r["spans_per_s"] = round(spans / r["seconds"])
         size = sizes.get(r["name"])
         r["mb_out"] = round(size.stat().st_size / 2**20) if size else None
-        print(f"{r['name']:16} {r['seconds']:>8} {r['spans_per_s']:>9} "
-              f"{r['mb_out'] if r['mb_out'] is not None else '':>7} {r['peak_rss_mb']:>12}")
+        print(f"{r['name']:16} {r['seconds']:>8} {r['cpu_s']:>7} {r['spans_per_s']:>9} "
+              f"{r['mb_out'] if r['mb_out'] is not None else '':>7} {r['peak_pss_mb']:>12} "
+              f"{r['peak_rss_mb']:>12} {r['loadavg_before']:>5.1f}")
     by = {r["name"]: r for r in results}
     if args.json:
         args.json.write_text(json.dumps({"spans": spans, "results": results}, indent=2))
@@ -142,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"spans={spans} file_spans_per_s={by['export_file']['spans_per_s']} "
           f"endpoint_spans_per_s={by['export_endpoint']['spans_per_s']} "
           f"ratio_file_vs_duckdb={ratio:.3f} "
-          f"peak_rss_mb={max(r['peak_rss_mb'] for r in results[1:])}")
+          f"peak_pss_mb={max(r['peak_pss_mb'] for r in results[1:])}")
     shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
