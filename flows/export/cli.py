@@ -77,11 +77,11 @@ def _warehouse(warehouse: str | None) -> Iterator:
 @app.command("otlp")
 def otlp(
     out: Annotated[str | None, typer.Argument(
-        metavar="[OUT.jsonl]", help="File to write, in the OTLP file-exporter format (JSON "
+        metavar="OUT.jsonl", help="File to write, in the OTLP file-exporter format (JSON "
         "Lines, one TracesData per line); '-' for stdout. Optional with --endpoint.")] = None,
     warehouse: Annotated[str | None, typer.Option(
         "--warehouse", "-w", help="Warehouse directory or s3:// URL "
-        "[env STEPLENS_WAREHOUSE; default data/warehouse]")] = None,
+        "(env STEPLENS_WAREHOUSE; default data/warehouse)")] = None,
     since: Annotated[datetime | None, typer.Option(
         formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
         help="Only runs created at or after this UTC date or time, with their steps and "
@@ -105,14 +105,12 @@ def otlp(
         min=1, help="Processes encoding batches (default: cores; small exports use "
         "one)")] = None,
     service_name: Annotated[str | None, typer.Option(
-        help="service.name of the exported resource [env OTEL_SERVICE_NAME; default "
-        "steplens]")] = None,
+        help="service.name of the exported resource (env OTEL_SERVICE_NAME; default "
+        "steplens)")] = None,
 ) -> None:
-    """OpenTelemetry traces (GenAI semantic conventions): a trace per thread, a span per
-    run, step and tool call.
+    """OpenTelemetry traces: a trace per thread, a span per run, step and tool call.
 
-    Exporting the same warehouse twice gives identical files: trace and span ids derive
-    from the thread, run, step and tool call ids.
+    GenAI semantic conventions; the same warehouse always gives the same file.
     """
     from steplens.flows.export import otlp_http, stream
     from steplens.flows.export.otlp import DEFAULT_SERVICE_NAME
