@@ -205,10 +205,13 @@ def test_timestamps(exported, warehouse):
         return max(ns(row["ended_at"] or row["created_at"]), ns(row["created_at"]))
 
     kinds = by_kind(exported["spans"])
+    last_step_end = defaultdict(int)  # a run's span also covers its steps
+    for step in placed(warehouse)["step"]:
+        last_step_end[step["run_id"]] = max(last_step_end[step["run_id"]], end(step))
     for s in kinds["invoke_agent"]:
         run = warehouse["run_by_id"][attrs(s)["gen_ai.response.id"]]
-        assert (s.start_time_unix_nano, s.end_time_unix_nano) == (ns(run["created_at"]),
-                                                                  end(run))
+        assert (s.start_time_unix_nano, s.end_time_unix_nano) == (
+            ns(run["created_at"]), max(end(run), last_step_end[run["run_id"]]))
     for s in kinds["chat"]:
         step = warehouse["step_by_id"][attrs(s)["gen_ai.response.id"]]
         assert (s.start_time_unix_nano, s.end_time_unix_nano) == (ns(step["created_at"]),
@@ -218,6 +221,13 @@ def test_timestamps(exported, warehouse):
         assert (s.start_time_unix_nano, s.end_time_unix_nano) == (ns(step["created_at"]),
                                                                   end(step))
     assert all(s.end_time_unix_nano >= s.start_time_unix_nano for s in exported["spans"])
+    # children inside their parents' time
+    by_id = {s.span_id: s for s in exported["spans"]}
+    for s in exported["spans"]:
+        if s.parent_span_id:
+            parent = by_id[s.parent_span_id]
+            assert parent.start_time_unix_nano <= s.start_time_unix_nano
+            assert s.end_time_unix_nano <= parent.end_time_unix_nano
 
 
 def test_names_kinds_attributes_and_error_status(exported, warehouse):

@@ -7,7 +7,9 @@
 --   tool_call  `execute_tool {function name or tool type}` (kind internal), child of its step
 -- Trace: one per thread / conversation (otel_trace_id); span ids from otel_span_id.
 -- Start: `created_at` (a run's span includes its queue); end: `ended_at`, or the start
--- for a row not finished in the data (`steplens.status` says which). Rows without a
+-- for a row not finished in the data (`steplens.status` says which); a run's span also
+-- reaches the end of its last step (second-resolution times can put a step's end after
+-- its run's, and an unfinished run then still spans what it did). Rows without a
 -- `created_at` (steps known only from stream deltas) cannot be placed in time and are
 -- left out. `since` (TIMESTAMP or NULL): runs created at or after it, with their steps
 -- and tool calls (a step without its run: its own `created_at`). Tool arguments and
@@ -28,44 +30,54 @@ exported_runs as (
     select run_id, created_at from run_rows
 ),
 
+step_ends as (
+    select run_id, max(coalesce(ended_at, created_at)) as ended_at
+    from step_rows
+    where run_id is not null
+    group by run_id
+),
+
 run_spans as (
     select
         'run' as kind,
-        otel_trace_id(thread_id, run_id) as trace_id,
-        otel_span_id('run', run_id) as span_id,
+        otel_trace_id(r.thread_id, r.run_id) as trace_id,
+        otel_span_id('run', r.run_id) as span_id,
         null::varchar as parent_span_id,
-        'invoke_agent' || coalesce(' ' || assistant_id, '') as name,
+        'invoke_agent' || coalesce(' ' || r.assistant_id, '') as name,
         'client' as span_kind,
-        epoch_ns(created_at) as start_ns,
-        epoch_ns(greatest(coalesce(ended_at, created_at), created_at)) as end_ns,
-        is_failure(status) as is_error,
-        last_error_message as status_message,
+        epoch_ns(r.created_at) as start_ns,
+        epoch_ns(greatest(coalesce(r.ended_at, r.created_at), r.created_at,
+                          step_ends.ended_at)) as end_ns,
+        is_failure(r.status) as is_error,
+        r.last_error_message as status_message,
         'invoke_agent' as "gen_ai.operation.name",
         'openai' as "gen_ai.provider.name",
-        assistant_id as "gen_ai.agent.id",
-        thread_id as "gen_ai.conversation.id",
-        model as "gen_ai.request.model",
-        model as "gen_ai.response.model",
-        run_id as "gen_ai.response.id",
-        case when is_run_terminal(status)
-             then [coalesce(incomplete_reason, status)] end as "gen_ai.response.finish_reasons",
-        prompt_tokens as "gen_ai.usage.input_tokens",
-        completion_tokens as "gen_ai.usage.output_tokens",
-        cached_tokens as "gen_ai.usage.cache_read.input_tokens",
-        reasoning_tokens as "gen_ai.usage.reasoning.output_tokens",
-        case when is_failure(status)
-             then coalesce(last_error_code, status) end as "error.type",
-        coalesce(api, 'assistants') as "steplens.api",
-        status as "steplens.status",
-        queue_s as "steplens.queue_s",
-        cost_usd as "steplens.cost_usd",
-        created_at as _run_start,
-        run_id as _run_key,
+        r.assistant_id as "gen_ai.agent.id",
+        r.thread_id as "gen_ai.conversation.id",
+        r.model as "gen_ai.request.model",
+        r.model as "gen_ai.response.model",
+        r.run_id as "gen_ai.response.id",
+        case when is_run_terminal(r.status)
+             then [coalesce(r.incomplete_reason, r.status)] end
+            as "gen_ai.response.finish_reasons",
+        r.prompt_tokens as "gen_ai.usage.input_tokens",
+        r.completion_tokens as "gen_ai.usage.output_tokens",
+        r.cached_tokens as "gen_ai.usage.cache_read.input_tokens",
+        r.reasoning_tokens as "gen_ai.usage.reasoning.output_tokens",
+        case when is_failure(r.status)
+             then coalesce(r.last_error_code, r.status) end as "error.type",
+        coalesce(r.api, 'assistants') as "steplens.api",
+        r.status as "steplens.status",
+        r.queue_s as "steplens.queue_s",
+        r.cost_usd as "steplens.cost_usd",
+        r.created_at as _run_start,
+        r.run_id as _run_key,
         null::timestamp as _step_start,
         null::varchar as _step_key,
         null::bigint as _call_index
-    from run_rows
-    where since is null or created_at >= since
+    from run_rows as r
+    left join step_ends on r.run_id = step_ends.run_id
+    where since is null or r.created_at >= since
 ),
 
 step_spans as (
