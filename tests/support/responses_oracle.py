@@ -18,8 +18,11 @@ Shapes (a record is a line, one item of a non-empty list page, or one SSE block)
  R2. A stream event: an object without `object` whose `type` is a string starting
      `response.` or equal to `error`, as a JSON line, as an SSE block's data (the data's
      `type` is the truth, not the `event:` name), or as the `data` of an `{"event", "data"}`
-     envelope. Lifecycle events (`response.created|queued|in_progress|completed|failed|
-     incomplete`) carry a `response` object; every other event is an item event.
+     envelope (an envelope whose data is a `response` or `conversation` object is read as
+     that object; any other envelope, e.g. the Assistants `error` event whose data has a
+     `type` such as `server_error`, stays an Assistants envelope). Lifecycle events
+     (`response.created|queued|in_progress|completed|failed|incomplete`) carry a `response`
+     object; every other event is an item event.
  R3. An item: an object without `object`/`event` whose `type` is another string (the items
      of conversation item pages and of response input-item pages, or a bare item). A tool
      output item (type ending `_output`: `function_call_output`, `custom_tool_call_output`,
@@ -95,10 +98,11 @@ R12. One response per id, chosen exactly like runs: (1) rank: `completed`, `inco
      canonical size (`orjson.dumps(record, OPT_SORT_KEYS)` of the response object itself,
      not of the event); (5) the larger crc32 of those bytes. The winner counts `kept`, the
      others `superseded`; the result never depends on file or line order.
-R13. Tool outputs: every output copy (R3 records and R4 request items) competes per key:
-     the larger canonical size of its `output` value, then the larger crc32 of it, then
-     the smallest (source_file, line_no, position). An output record or request is `kept`
-     when it holds a winning copy, else `superseded`.
+R13. Tool outputs: every output copy (R3 records and R4 request items) competes per key,
+     by its `output` value's canonical bytes: the larger size, then the larger crc32, then
+     the larger bytes. An output record or request is `kept` when it holds a copy equal to
+     the winner of its key (so identical copies in several records all count `kept`, and
+     the counts never depend on file or line order), else `superseded`.
 R14. records_read = kept + superseded + rejected + skipped, per side and in total.
 
 Tables (every row `api = "responses"`; the Assistants columns, in the same meaning,
@@ -456,9 +460,11 @@ def _read_value(a, r: _Read, state: _File, value, where: _Where, raw: str,
             _read_value(a, r, state, item, _Where(where.src, where.line_no, where.pos + (i,)),
                         orjson.dumps(item).decode(), f"{prefix}data[{i}]: ")
         return
-    if (isinstance(value, dict) and "event" in value and "object" not in value
-            and is_responses_record(value.get("data"))):
-        value = value["data"]  # an envelope around a Responses record: the data is the record
+    if isinstance(value, dict) and "event" in value and "object" not in value:
+        data = value.get("data")
+        if is_stream_event(data) or (isinstance(data, dict) and data.get("object") in (
+                "response", "conversation")):
+            value = data  # an envelope around a Responses event or object: read the data
     if is_responses_record(value):
         _read_record(r, state, value, where, raw, prefix)
     elif isinstance(value, dict) and value.get("object") != "list":
@@ -767,17 +773,16 @@ def tool_call_row(item: dict, index: int, step: dict, output: Any, output_failed
 
 def winning_outputs(copies: list[tuple[str, dict, _Where, int]]) -> tuple[dict, set]:
     """R13: per call key, the winning output item; and the where-keys of the records that
-    hold at least one winning copy."""
-    def order(copy):
-        c = oracle.canonical(copy[1].get("output"))
-        return (copy[0], -len(c), -zlib.crc32(c), copy[2].key(), copy[3])
-
-    outputs, holders = {}, set()
-    for copy in sorted(copies, key=order):
-        if copy[0] not in outputs:
-            outputs[copy[0]] = copy[1]
-            holders.add(copy[2].key())
-    return outputs, holders
+    hold a copy equal to the winner of its key."""
+    best: dict[str, tuple] = {}
+    for key, item, _, _ in copies:
+        c = oracle.canonical(item.get("output"))
+        score = (len(c), zlib.crc32(c), c)
+        if key not in best or score > best[key][0]:
+            best[key] = (score, item)
+    holders = {where.key() for key, item, where, _ in copies
+               if oracle.canonical(item.get("output")) == best[key][0][2]}
+    return {key: item for key, (_, item) in best.items()}, holders
 
 
 def compute(paths) -> Result:

@@ -90,8 +90,9 @@ KNOWN_REJECTIONS = {
     "cache_write_tokens missing": re.compile(
         r"(?:response\.)?usage\.input_tokens_details\.cache_write_tokens missing"),
     # web_search_call sources of type "api" ({"type": "api", "name": ...}); SDK: url only
+    # (in a response's output, an output_item event, or a page of conversation items)
     "web_search source of type api": re.compile(
-        r"(?:response\.)?(?:output\.\d+\.|item\.)ResponseFunctionWebSearch\.action\."
+        r"(?:response\.)?(?:output\.\d+\.|item\.|data\.\d+\.)ResponseFunctionWebSearch\.action\."
         r"ActionSearch\.sources\.\d+\.(?:type literal_error|url missing)"),
     # a web_search_call announced by response.output_item.added has no action yet
     "web_search_call without action": re.compile(
@@ -179,15 +180,13 @@ def responses_errors(model: str, record: dict) -> list[str]:
     of one Responses-side record; empty when it validates."""
     models = ITEM_LIST_MODELS if model == "ItemList" else (model,)
     labels: list[str] = []
-    for name in models:
+    for name in models:  # an item page is valid when either item-list model accepts it
         try:
             RESPONSES_VALIDATORS[name](record)
         except ValidationError as e:
             labels += [_label(name, record, err)
                        for err in _member_filtered(e.errors(), record)]
         else:
-            if model == "ItemList":
-                continue
             return []
     return labels
 

@@ -400,13 +400,25 @@ def test_r13_the_larger_output_copy_wins_and_its_holder_is_kept(tmp_path):
         assert (result.counts["kept"], result.counts["superseded"]) == (2, 1)
 
 
-def test_r13_equal_copies_keep_the_first_location(tmp_path):
+def test_r13_equal_copies_are_all_kept_wherever_they_are(tmp_path):
     same = request(function_call_output(output="ok"))
     write(tmp_path / "b.jsonl", same)
     write(tmp_path / "a.jsonl", response("completed", function_call()), same)
     result = ro.compute([tmp_path])
-    assert (result.counts["kept"], result.counts["superseded"]) == (2, 1)
+    assert (result.counts["kept"], result.counts["superseded"]) == (3, 0)
     assert result.tool_calls[0]["function_output"] == "ok"
+
+
+def test_r13_a_request_holding_one_winning_copy_is_kept(tmp_path):
+    calls = response("completed", function_call(id="fc_1", call_id="call_1"),
+                     function_call(id="fc_2", call_id="call_2"))
+    both = request(function_call_output("call_1", "a"), function_call_output("call_2", "b"))
+    better = request(function_call_output("call_1", "a, longer"))
+    result = compute(tmp_path, calls, both, better)
+    assert [c["function_output"] for c in result.tool_calls] == ["a, longer", "b"]
+    assert (result.counts["kept"], result.counts["superseded"]) == (3, 0)
+    result = compute(tmp_path, calls, request(function_call_output("call_1", "a")), better)
+    assert (result.counts["kept"], result.counts["superseded"]) == (2, 1)
 
 
 def test_r14_counts_balance_on_a_mixed_file(tmp_path):
