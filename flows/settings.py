@@ -29,6 +29,7 @@ CURRENT = "current"  # symlink to the snapshot in use, swapped atomically
 SNAPSHOTS = "snapshots"  # snapshots/<id>/<table>/<partition>/part-0.parquet
 MANIFEST = "manifest.json"  # inside a snapshot: files ingested, record segments
 SUMMARY = "summary.json"  # inside a snapshot: the ingest that made it
+INVENTORY = "inventory.json"  # inside a snapshot: every file's size and rows (integrity)
 RECORDS = "records"  # records/<segment>/<frame>.parquet: parsed records
 STAGING = ".staging"  # rows being rebuilt, only during an ingest
 LOCK = ".ingest.lock"  # one ingest at a time (an OS file lock)
