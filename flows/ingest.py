@@ -12,6 +12,7 @@ use `prefect_test_harness`).
 from __future__ import annotations
 
 import multiprocessing
+import os
 import shutil
 import time
 from collections import Counter
@@ -79,7 +80,8 @@ def parse_units(root: Path, units: list[list[Range]], settings: Settings) -> lis
     if workers > 1 and total >= PARALLEL_MIN_BYTES:
         context = multiprocessing.get_context("spawn")  # fork is unsafe beside Prefect's threads
         with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                 initializer=die_with_parent) as pool:  # even on kill -9
+                                 initializer=die_with_parent,  # even on kill -9
+                                 initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(records.parse_unit, str(root), ids[i], u,
                                    settings.chunk_bytes): i
                        for i, u in enumerate(units)}

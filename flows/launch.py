@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterator
 
 from steplens.flows import server
+from steplens.flows.faults import checkpoint
 from steplens.flows.preflight import preflight
 from steplens.flows.settings import Settings
 from steplens.flows.store import snapshots
@@ -42,6 +43,7 @@ def run_ingest(paths: list[str], settings: Settings, *, workers: int | None = No
     if pre.no_op and prices is None:
         return pre.summary()
     with snapshots.ingest_lock(settings.warehouse, wait=wait), _api(api) as held:
+        checkpoint("api_starting")
         from steplens.flows.ingest import ingest as ingest_flow  # while the server starts
 
         with server.active(held), _runner(ingest_flow, dask, dask_address, workers) as flow:

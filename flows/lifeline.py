@@ -46,7 +46,11 @@ def _prctl_deathsig() -> bool:
 
 
 def die_with_parent(parent: int | None = None) -> None:
-    """Make this (child) process end when `parent` (default: its current parent) dies."""
+    """Make this (child) process end when `parent` dies.
+
+    Pass the parent's pid (`initargs=(os.getpid(),)`): by the time a worker runs this,
+    its parent may already be gone, and `os.getppid()` would name init instead.
+    """
     parent = parent or os.getppid()
     armed = _prctl_deathsig()
     if os.getppid() != parent:  # the parent died before the lifeline was armed

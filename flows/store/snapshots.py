@@ -223,7 +223,7 @@ def publish(root: Path, changes: dict[str, Change], rejects: pl.DataFrame, manif
     _write(rejects, staging / schemas.TABLES["rejects"].name / "part-0.parquet")
     (staging / MANIFEST).write_text(json.dumps(manifest, sort_keys=True))
     (staging / SUMMARY).write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
-    write_inventory(root, staging, manifest)
+    write_inventory(root, staging, manifest, previous=prev)
     final = snapshots / snap_id
     os.rename(staging, final)
     checkpoint("publish_renamed")
