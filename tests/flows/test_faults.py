@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from steplens.flows.cli import app
 from steplens.flows.store import snapshots
+from tests.support.cli import one_error_line
 from tests.support.paths import DATA, SAMPLE
 
 MARK = "STEPLENS_TEST_MARK"
@@ -198,15 +199,6 @@ def _damaged_file(wh: Path, kind: str) -> str:
     if kind == "record segment deleted":
         return "step_records.parquet"
     return str(snap) + "/"
-
-
-def one_error_line(result) -> str:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error:")]
-    assert len(errors) == 1, result.output
-    return errors[0]
 
 
 @pytest.mark.flow
