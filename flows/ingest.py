@@ -24,12 +24,12 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from steplens.flows import progress
+from steplens.flows import prefetch, progress
 from steplens.flows.artifacts import publish_report_artifacts
 from steplens.flows.faults import checkpoint
 from steplens.flows.lifeline import die_with_parent
 from steplens.flows.preflight import check_readable, input_files
-from steplens.flows.settings import Settings
+from steplens.flows.settings import PARALLEL_MIN_BYTES, Settings
 from steplens.flows.store import integrity, records, remote, snapshots, views
 from steplens.flows.store.manifest import (
     FileEntry,
@@ -52,9 +52,6 @@ from steplens.flows.store.summary import (
     warehouse_totals,
 )
 
-# Below this much input, starting worker processes costs more than it saves.
-PARALLEL_MIN_BYTES = 16 * 1024 * 1024
-
 
 @task(cache_policy=NO_CACHE)
 def discover_inputs(paths: list[str], warehouse_root: Path | None = None) -> list[str]:
@@ -74,6 +71,12 @@ def parse_units(root: Path, units: list[list[Range]], settings: Settings) -> lis
     """Parse every work unit into a record segment, in parallel processes when it pays."""
     total = sum(_unit_size(u) for u in units)
     progress.start(len({r.path for u in units for r in u}), total)
+    ahead = prefetch.claim(root, units)  # started while the server started (prefetch.py)
+    if ahead is not None:
+        try:
+            return ahead.results(progress.advance)
+        finally:
+            ahead.close()
     ids = [records.new_segment_id() for _ in units]
     workers = min(settings.parse_workers, len(units))
     results: list[UnitResult | None] = [None] * len(units)

@@ -5,7 +5,8 @@
 2. The warehouse lock, taken here (a second ingest is told at once, and `--wait` waits
    while nothing else has started); the flow takes it again (re-entrant).
 3. The Prefect API (`flows/server.py`): a configured or standing server, or a temporary
-   one started now, tied to this process, so its start-up overlaps the imports below.
+   one started now, tied to this process, so its start-up overlaps the imports below
+   and, for a big batch, the parse itself (`flows/prefetch.py`).
 4. The flow run (`flows/ingest.py`), with all its tasks and artifacts, once the API
    answers.
 
@@ -17,8 +18,9 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 
-from steplens.flows import server
+from steplens.flows import prefetch, server
 from steplens.flows.faults import checkpoint
 from steplens.flows.preflight import preflight
 from steplens.flows.settings import Settings
@@ -44,12 +46,18 @@ def run_ingest(paths: list[str], settings: Settings, *, workers: int | None = No
         return pre.summary()
     with snapshots.ingest_lock(settings.warehouse, wait=wait), _api(api) as held:
         checkpoint("api_starting")
-        from steplens.flows.ingest import ingest as ingest_flow  # while the server starts
+        try:
+            if held.temporary is not None and not (dask or dask_address or settings.remote):
+                prefetch.start(pre.files, replace(settings, workers=workers or settings.workers),
+                               full_refresh)
+            from steplens.flows.ingest import ingest as ingest_flow  # while the server starts
 
-        with server.active(held), _runner(ingest_flow, dask, dask_address, workers) as flow:
-            return flow(paths=list(paths), warehouse_dir=destination(settings),
-                        workers=workers, full_refresh=full_refresh, wait=wait,
-                        prices=prices, distributed=dask or bool(dask_address))
+            with server.active(held), _runner(ingest_flow, dask, dask_address, workers) as flow:
+                return flow(paths=list(paths), warehouse_dir=destination(settings),
+                            workers=workers, full_refresh=full_refresh, wait=wait,
+                            prices=prices, distributed=dask or bool(dask_address))
+        finally:
+            prefetch.close()
 
 
 @contextlib.contextmanager

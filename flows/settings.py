@@ -22,6 +22,9 @@ ENV_FAULT = "STEPLENS_FAULT"  # crash-test fault points (flows/faults.py)
 INPUT_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".json.gz",
                   ".sse", ".sse.gz", ".txt")
 
+# Below this much input, starting parse worker processes costs more than it saves.
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+
 # ---- the warehouse directory (README, "Warehouse layout") ------------------------------------
 DEFAULT_WAREHOUSE = Path("data/warehouse")
 DUCKDB_FILE = "steplens.duckdb"  # views and macros over current/
