@@ -14,6 +14,7 @@ import os
 # Before Prefect is imported: no telemetry, patient start-up. (Prefect's console lines
 # are silenced by the commands that run flows: flows/launch.py quiet_prefect_console.)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")  # Prefect's client-side telemetry: no network
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import contextlib  # noqa: E402

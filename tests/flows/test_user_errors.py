@@ -107,3 +107,14 @@ def test_locked_warehouse_is_one_line_before_prefect_starts(tmp_path, export):
 def test_bad_sql_is_one_line(sample_warehouse):
     line = one_error_line(run("sql", "select nope from steps", "-w", str(sample_warehouse)))
     assert 'column "nope"' in line
+
+
+@pytest.mark.flow
+def test_watch_waits_for_a_folder_that_has_no_input_yet(prefect_server, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = run("watch", str(tmp_path / "empty"), "-w", str(tmp_path / "wh"),
+                 "--every", "0.1", "--max-batches", "2")
+    assert result.exit_code == 0, result.output
+    assert "batch 1: no input files yet" in result.output
+    assert "batch 2: no input files yet" in result.output
+    assert not (tmp_path / "wh").exists()
