@@ -47,7 +47,8 @@ def run_ingest(paths: list[str], settings: Settings, *, workers: int | None = No
     with snapshots.ingest_lock(settings.warehouse, wait=wait), _api(api) as held:
         checkpoint("api_starting")
         try:
-            if held.temporary is not None and not (dask or dask_address or settings.remote):
+            if (settings.overlap_parse and held.temporary is not None
+                    and not (dask or dask_address or settings.remote)):
                 prefetch.start(pre.files, replace(settings, workers=workers or settings.workers),
                                full_refresh)
             from steplens.flows.ingest import ingest as ingest_flow  # while the server starts

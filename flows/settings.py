@@ -72,6 +72,9 @@ class Settings:
     # A CSV of model prices overriding the shipped table model by model
     # (flows/store/prices.py); remembered in the warehouse as prices.csv once given.
     prices: Path | None = None
+    # Start parsing a big batch while Prefect's temporary server starts (flows/prefetch.py);
+    # STEPLENS_OVERLAP_PARSE=0 turns it off (the benchmark's A/B).
+    overlap_parse: bool = True
     # A warehouse on object storage (`s3://bucket/prefix`): `warehouse` is then its local
     # mirror (flows/store/remote.py), under $STEPLENS_CACHE (default ~/.cache/steplens).
     remote: str | None = None
