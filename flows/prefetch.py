@@ -58,6 +58,16 @@ class Prefetch:
 
 _offered: Prefetch | None = None
 
+# The early workers run at a lower priority: the server's start (which everything after
+# waits for) keeps its CPU, and the workers take what is left over. Measured on 2 cores:
+# benchmarks/README.md, "Prefect's start-up and the early parse".
+NICE = 10
+
+
+def _worker_start(parent: int) -> None:
+    die_with_parent(parent)
+    os.nice(NICE)
+
 
 def start(paths_files: list[str], settings: Settings, full_refresh: bool) -> Prefetch | None:
     """Plan the batch as the flow will and start parsing it, when that pays."""
@@ -72,7 +82,7 @@ def start(paths_files: list[str], settings: Settings, full_refresh: bool) -> Pre
     if workers <= 1 or sum(unit_size(u) for u in units) < PARALLEL_MIN_BYTES:
         return None
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(
-        "spawn"), initializer=die_with_parent, initargs=(os.getpid(),))
+        "spawn"), initializer=_worker_start, initargs=(os.getpid(),))
     futures = [pool.submit(records.parse_unit, str(root), records.new_segment_id(), u,
                            settings.chunk_bytes) for u in units]
     _offered = Prefetch(root, units, futures, pool)
