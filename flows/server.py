@@ -209,9 +209,13 @@ def active(api: Api) -> Iterator[str]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     updates: dict = {PREFECT_API_URL: url}
-    if api.temporary is not None:
-        # Heartbeats let a long-lived server mark a killed run as crashed; a temporary
-        # server dies with the run, and joining the heartbeat thread costs up to 1 s.
+    if api.temporary is not None or not any(
+            os.environ.get(v) for v in ("PREFECT_FLOWS_HEARTBEAT_FREQUENCY",
+                                        "PREFECT_RUNNER_HEARTBEAT_FREQUENCY")):
+        # Flow-run heartbeats only serve an automation that marks silent runs as crashed,
+        # which a user sets up on a long-lived server (and then sets the frequency); a
+        # temporary server dies with the run. Ending the heartbeat thread costs up to
+        # 1 s of wall time per run, so they are off unless asked for.
         updates["flows.heartbeat_frequency"] = None
     with temporary_settings(updates=updates):
         yield url
