@@ -16,6 +16,10 @@ class InputError(SteplensError):
     """A mistake about inputs (missing path, nothing to read)."""
 
 
+class NoInputFiles(InputError):
+    """The paths exist but hold no input file."""
+
+
 class PricesError(InputError):
     """A price file that cannot be used (missing, bad header, bad value)."""
 
@@ -26,3 +30,11 @@ class IngestRunning(SteplensError):
 
 class WarehouseLocked(SteplensError):
     """Another process holds the warehouse's DuckDB file."""
+
+
+class WarehouseDamaged(SteplensError):
+    """A file of the warehouse is missing, cut short or unreadable."""
+
+
+class ServerError(SteplensError):
+    """The Prefect API steplens needs could not be started or reached."""
