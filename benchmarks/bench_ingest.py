@@ -4,14 +4,19 @@ One run, on the same files (README in this folder for what is measured and how):
 
 1. a seeded mixed export of `--size-mb` MiB (`flows.generate.generate_export`), or `--data`;
 2. Prefect's fixed start-up (a trivial flow in a fresh process, cold and warm), then the
-   steplens ingest end to end (`flows.ingest.ingest` in its own process): wall seconds,
-   MB/s, steps/s, CPU seconds and peak memory of its whole process tree;
+   steplens ingest end to end as the `steplens ingest` command runs it
+   (`flows.launch.run_ingest` in its own process: preflight, Prefect's server started
+   early, the flow): wall seconds, MB/s, steps/s, CPU seconds and peak memory of its
+   whole process tree;
 3. (a) a DuckDB-alone pipeline (lines as VARCHAR, SQL json functions, de-duplicated
    steps and their tool calls written as Parquet) and (b) a parse bound (orjson over
    every line of every file, one process per core);
 4. the metric views over the warehouse just built, and with `--steps-millions N` over a
    synthetic warehouse of N million steps;
-5. an incremental no-op re-run, against Prefect's start-up plus the manifest check.
+5. an incremental no-op re-run, against Prefect's start-up plus the manifest check;
+6. the fixed cost of the command itself on `data/sample`: `steplens ingest` into a new
+   warehouse and a no-op re-run, with no Prefect server running and with one left
+   running by `steplens server start` (`--fixed-cost-only` runs just this and step 2).
 
 The last line printed is exactly
 `ratio_vs_duckdb=X ratio_vs_parse_bound=Y peak_rss_mb=Z`.
@@ -176,13 +181,17 @@ def phase_prefect_noop() -> dict:
 
 
 def phase_ingest(paths: list[str], warehouse: str, workers: int) -> dict:
-    """The steplens flow as a user runs it, in a fresh process."""
+    """The steplens ingest as the command runs it (`flows/launch.py`), in a fresh process:
+    preflight (a no-op returns there), Prefect's API started early, then the flow."""
     t = time.perf_counter()
-    from steplens.flows.ingest import ingest
+    from steplens.flows.launch import quiet_prefect_console, run_ingest
+    from steplens.flows.settings import Settings
 
     imported = time.perf_counter() - t
+    quiet_prefect_console()
     t = time.perf_counter()
-    summary = ingest(paths=paths, warehouse_dir=warehouse, workers=workers)
+    settings = Settings.from_env(warehouse=warehouse, workers=workers).resolved()
+    summary = run_ingest(paths, settings, workers=workers)
     flow_call = time.perf_counter() - t
     return {"import_s": imported, "flow_call_s": flow_call,
             "flow_done_at_s": _elapsed_since_spawn(),
@@ -190,6 +199,54 @@ def phase_ingest(paths: list[str], warehouse: str, workers: int) -> dict:
             "tables": summary.get("tables"), "batch": summary.get("batch"),
             "records_read": summary.get("records_read"), "balanced": summary.get("balanced"),
             "files": summary.get("files"), "files_unchanged": summary.get("files_unchanged")}
+
+
+SAMPLE = REPO / "data" / "sample"
+
+
+def fixed_costs(env: dict[str, str], logs: Path, work: Path) -> dict:
+    """`steplens ingest data/sample` (new warehouse, then a no-op re-run), process wall,
+    with no Prefect server and with one left running by `steplens server start`."""
+    cli = [sys.executable, "-m", "steplens.flows.cli"]
+    bare = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
+    out: dict = {}
+    for mode in ("no server", "steplens server"):
+        if mode == "steplens server":
+            subprocess.run([*cli, "server", "start", "--port", str(_free_port())], env=bare,
+                           check=True, capture_output=True, cwd=REPO, timeout=180)
+        try:
+            wh = work / f"fixed-{mode.replace(' ', '-')}"
+            key = mode.replace(" ", "_")
+            for run in ("new", "noop"):
+                log(f"fixed cost, {mode}: steplens ingest data/sample ({run})")
+                out[f"{key}_{run}"] = measure([*cli, "ingest", str(SAMPLE), "-w", str(wh)],
+                                              bare, logs, f"fixed_{key}_{run}")
+        finally:
+            if mode == "steplens server":
+                subprocess.run([*cli, "server", "stop"], env=bare, capture_output=True,
+                               cwd=REPO, timeout=60)
+    return out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def print_fixed_costs(fig: dict) -> None:
+    fc, warm = fig["fixed"], fig["prefect"]["warm"]["wall_s"]
+    print_table("fixed cost of the command: steplens ingest data/sample, process wall "
+                "(targets: new <= 3 s, no-op <= 1.5 s)",
+                ["Prefect API", "new warehouse s", "no-op re-run s", "tree RSS MB (new)"], [
+        ["none running (temporary server, started early)", fc["no_server_new"]["wall_s"],
+         fc["no_server_noop"]["wall_s"], fc["no_server_new"]["peak_tree_rss_mb"]],
+        ["`steplens server start` left running", fc["steplens_server_new"]["wall_s"],
+         fc["steplens_server_noop"]["wall_s"], fc["steplens_server_new"]["peak_tree_rss_mb"]],
+        ["(trivial Prefect flow, temporary server, warm)", warm, None, None],
+    ])
 
 
 def input_files(data: Path) -> list[Path]:
@@ -793,6 +850,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="DuckDB baseline: reassemble multi-line SSE blocks (exact, "
                              "slower) instead of reading each data: line on its own")
     parser.add_argument("--json", type=Path, default=None, help="also write all figures here")
+    parser.add_argument("--fixed-cost-only", action="store_true",
+                        help="only Prefect's start-up and the command's fixed cost on "
+                             "data/sample (no export, no baselines)")
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="steplens-bench-"))
@@ -811,6 +871,19 @@ def main(argv: list[str] | None = None) -> int:
                  "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0],
                              "prefect_api_url": os.environ.get("PREFECT_API_URL")}}
     try:
+        if args.fixed_cost_only:
+            log("Prefect start-up: trivial flow on a fresh PREFECT_HOME, then twice warm")
+            cold = measure(_phase_argv("prefect_noop"), env, logs, "prefect_cold")
+            warm = [measure(_phase_argv("prefect_noop"), env, logs, f"prefect_warm{k}")
+                    for k in range(2)]
+            fig["prefect"] = {"cold": cold, "warm": min(warm, key=lambda r: r["wall_s"])}
+            fig["fixed"] = fixed_costs(env, logs, work)
+            print(f"Prefect start-up, trivial flow: fresh PREFECT_HOME {cold['wall_s']:.2f} s, "
+                  f"warm {fig['prefect']['warm']['wall_s']:.2f} s")
+            print_fixed_costs(fig)
+            if args.json:
+                args.json.write_text(json.dumps(fig, indent=2, default=str))
+            return 0
         # 1. the export ---------------------------------------------------------------------
         data = args.data or work / "export"
         data.mkdir(parents=True, exist_ok=True)
@@ -867,6 +940,9 @@ def main(argv: list[str] | None = None) -> int:
         log("incremental no-op re-run")
         fig["noop"] = measure(_phase_argv("ingest", paths=[str(data)], warehouse=str(wh),
                                           workers=args.workers), env, logs, "noop")
+
+        # 6. the command's fixed cost on data/sample -------------------------------------
+        fig["fixed"] = fixed_costs(env, logs, work)
 
         # 4. metric views ------------------------------------------------------------------
         log("metric views over the warehouse")
@@ -970,10 +1046,11 @@ def report(fig: dict, size: int) -> None:
 
     t_imp, t_done = res.get("import_s", 0), res.get("flow_done_at_s", 0)
     print_table("where the ingest process's wall time went", ["part", "seconds"], [
-        ["interpreter start + imports (flows.ingest: prefect, polars, duckdb)", t_done
+        ["interpreter start + imports (flows.launch: Prefect comes later)", t_done
          - res.get("flow_call_s", 0)],
-        ["  of which importing flows.ingest", t_imp],
-        ["flow call (Prefect server start + flow + tasks + artifacts)", res.get("flow_call_s")],
+        ["  of which importing flows.launch", t_imp],
+        ["run_ingest (preflight; Prefect imported while its server starts; flow + tasks + "
+         "artifacts)", res.get("flow_call_s")],
         ["  of which the flow body's 'seconds' (discover .. build views)", core],
         ["exit (Prefect server shutdown, log flush)", ing["wall_s"] - t_done],
     ])
@@ -1017,6 +1094,8 @@ def report(fig: dict, size: int) -> None:
           f"{ing['peak_tree_rss_mb']:,.0f} MB over {ing['peak_tree_procs']} processes "
           f"(PSS {ing['peak_tree_pss_mb']:,.0f} MB; largest single process "
           f"{ing['max_single_rss_mb']:,.0f} MB by wait4 ru_maxrss)")
+    if "fixed" in fig:
+        print_fixed_costs(fig)
     loads = {k: fig[k]["loadavg_before"] for k in ("parse_bound", "duckdb", "ingest", "noop")}
     print("load average before each phase: " + ", ".join(f"{k} {v:.2f}"
                                                           for k, v in loads.items()))

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 
-# Before Prefect is imported: no telemetry, patient start-up, quiet console logs.
+# Before Prefect is imported: no telemetry, patient start-up. (Prefect's console lines
+# are silenced by the commands that run flows: flows/launch.py quiet_prefect_console.)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")  # Prefect's client-side telemetry: no network
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 import contextlib  # noqa: E402
 import csv  # noqa: E402
@@ -31,22 +32,21 @@ from rich.markup import escape  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from steplens.flows.errors import SteplensError  # noqa: E402
-from steplens.flows.export.cli import app as export_app  # noqa: E402
+from steplens.flows.export import cli as export_cli  # noqa: E402
 from steplens.flows.report.render import cell_text  # noqa: E402
 from steplens.flows.settings import CURRENT, Settings  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Analytics for OpenAI agent runs: latency, failures, tokens and cost.")
-# Piped or captured output gets room for the report's wide tables (rich assumes 80).
-console = Console(width=None if sys.stdout.isatty() else 160)
+console = Console()  # replaced per invocation: see _main
 errors = Console(stderr=True)
-app.add_typer(export_app, name="export")  # steplens export otlp (flows/export/cli.py)
 
 WarehouseOpt = Annotated[
     str | None,
     typer.Option("--warehouse", "-w", help="Warehouse directory or s3:// URL "
-                 "[env STEPLENS_WAREHOUSE; default data/warehouse]"),
+                 "\\[env STEPLENS_WAREHOUSE; default data/warehouse]"),
 ]
+FLAG = ""  # metavar of a flag: `--full-refresh`, not `--full-refresh <bool>`
 PathsArg = Annotated[list[str], typer.Argument(help="Files or directories (or s3:// URLs)")]
 
 
@@ -78,6 +78,13 @@ def _destination(settings: Settings) -> str:
     return settings.remote or str(settings.warehouse)
 
 
+def _warehouse_flag(warehouse: str | None) -> str:
+    """` --warehouse X` to repeat in a hint, when the user gave one."""
+    import shlex
+
+    return f" --warehouse {shlex.quote(warehouse)}" if warehouse else ""
+
+
 @contextlib.contextmanager
 def _open_readonly(settings: Settings):
     """The warehouse's views in memory (nothing written), or one clear line."""
@@ -87,17 +94,25 @@ def _open_readonly(settings: Settings):
         from steplens.flows.store import remote
 
         remote.pull(settings.remote, settings.warehouse)
-    if not (settings.warehouse / CURRENT).exists():
-        fail(f"no warehouse at {settings.remote or settings.warehouse}: "
-             "run `steplens ingest PATH` first")
+    from steplens.flows.store import integrity
+
+    where = str(settings.remote or settings.warehouse)
+    if not (settings.warehouse / CURRENT).is_symlink():
+        fail(f"no warehouse at {where}: run `steplens ingest PATH{_warehouse_flag(where)}` "
+             "first")
     try:
-        con = views.open_readonly(settings.warehouse)
+        integrity.verify(settings.warehouse)  # a stat per file: no silent wrong answer
+        with _read_errors(settings):  # views bind to the files: a damaged one shows here
+            con = views.open_readonly(settings.warehouse)
     except SteplensError as e:
         fail(str(e))
     try:
         yield con
     finally:
         con.close()
+
+
+export_cli.register(app, _open_readonly)  # steplens export otlp (flows/export/cli.py)
 
 
 class _RichProgress:
@@ -137,11 +152,15 @@ class _RichProgress:
             self.bar.stop()
 
 
-def print_summary(summary: dict) -> None:
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def print_summary(summary: dict, warehouse: str | None = None) -> None:
     batch = summary["batch"]
     if summary.get("no_op"):
-        console.print(f"no changes: {summary['files_unchanged']} files already ingested "
-                      "and unchanged")
+        console.print(f"no changes: {plural(summary['files_unchanged'], 'file')} already "
+                      "ingested and unchanged")
     table = Table(title="ingest summary", show_header=True)
     table.add_column("")
     table.add_column("this run", justify="right")
@@ -160,8 +179,9 @@ def print_summary(summary: dict) -> None:
     table.add_row("records = kept + superseded + rejected + skipped", "", balanced)
     console.print(table)
     if summary["rejected"]:
-        console.print(f"{summary['rejected']} rejected records: "
-                      "`steplens sql \"from rejects\"` shows file, line and reason")
+        console.print(f"{plural(summary['rejected'], 'rejected record')}: "
+                      f"`steplens sql \"from rejects\"{_warehouse_flag(warehouse)}` shows "
+                      "file, line and reason", highlight=False)
 
 
 @app.command()
@@ -172,14 +192,17 @@ def ingest(
         help="Parallel parse workers: local processes, or Dask workers with --dask "
         "(default: cores)")] = None,
     full_refresh: Annotated[bool, typer.Option(
-        "--full-refresh", help="Forget what was ingested and rebuild from these paths")] = False,
+        "--full-refresh", metavar=FLAG,
+        help="Forget what was ingested and rebuild from these paths (also repairs a "
+        "damaged warehouse)")] = False,
     wait: Annotated[bool, typer.Option(
-        "--wait", help="If another ingest runs on this warehouse, wait for it")] = False,
+        "--wait", metavar=FLAG,
+        help="If another ingest runs on this warehouse, wait for it")] = False,
     prices: Annotated[Path | None, typer.Option(
         "--prices", help="CSV of model prices overriding data/prices.csv model by model; "
-        "remembered in the warehouse [env STEPLENS_PRICES]")] = None,
+        "remembered in the warehouse \\[env STEPLENS_PRICES]")] = None,
     dask: Annotated[bool, typer.Option(
-        "--dask", help="Parse on a local Dask cluster of --workers processes "
+        "--dask", metavar=FLAG, help="Parse on a local Dask cluster of --workers processes "
         "(prefect-dask)")] = False,
     dask_address: Annotated[str | None, typer.Option(
         "--dask-address", help="Parse on an existing Dask cluster, e.g. tcp://HOST:8786; "
@@ -188,14 +211,14 @@ def ingest(
     """Ingest exported Assistants data (JSON lines, list pages, streams, SSE).
 
     Incremental: files already ingested and unchanged are not read again; grown files
-    are read from where the last run stopped.
+    are read from where the last run stopped. With nothing to do it returns at once.
     """
-    from steplens.flows import progress
+    from steplens.flows import launch, progress
 
     _missing(paths)
     if dask_address and not _prefect_server_url():
         fail("--dask-address: the cluster's workers report to Prefect; start a server "
-             "(`prefect server start`), set PREFECT_API_URL here and on the workers")
+             "(`steplens server start`), set PREFECT_API_URL here and on the workers")
     if prices is not None:  # a bad price file fails here, before any parsing
         from steplens.flows.store.prices import read_prices
 
@@ -203,43 +226,44 @@ def ingest(
             read_prices(prices)
         except SteplensError as e:
             fail(str(e))
-    settings = _warehouse(warehouse)
-    from steplens.flows.ingest import ingest as ingest_flow
-
+    launch.quiet_prefect_console()
+    settings = Settings.from_env(warehouse=warehouse,
+                                 prices=prices).resolved()
     reporter = _RichProgress()
     try:
-        with progress.reporting(reporter), _runner(dask, dask_address, workers) as flow:
-            summary = (flow or ingest_flow)(
-                paths=list(paths), warehouse_dir=_destination(settings), workers=workers,
-                full_refresh=full_refresh, wait=wait,
-                prices=str(prices) if prices is not None else None,
-                distributed=flow is not None)
+        with progress.reporting(reporter):
+            summary = launch.run_ingest(
+                list(paths), settings, workers=workers, full_refresh=full_refresh,
+                wait=wait, prices=str(prices) if prices is not None else None,
+                dask=dask, dask_address=dask_address)
     except SteplensError as e:
         fail(str(e))
     finally:
         reporter.stop()
-    print_summary(summary)
-    console.print(f"warehouse: {settings.warehouse} (`steplens report`, "
-                  f"`duckdb -readonly {settings.duckdb_path}`)")
-
-
-@contextlib.contextmanager
-def _runner(dask: bool, address: str | None, workers: int | None):
-    """The ingest flow on a Dask task runner (flows/dask.py), or None: local processes."""
-    if not dask and not address:
-        yield None
-        return
-    from steplens.flows.dask import dask_ingest
-    from steplens.flows.ingest import ingest as ingest_flow
-
-    with dask_ingest(ingest_flow, workers, address) as flow:
-        yield flow
+    print_summary(summary, warehouse)
+    flag = _warehouse_flag(warehouse)
+    console.print(f"warehouse: {settings.remote or settings.warehouse}; see `steplens "
+                  f"report{flag}`, or query it with `steplens sql \"from step_latency\"{flag}`",
+                  highlight=False)
 
 
 def _prefect_server_url() -> str | None:
-    from prefect.settings import PREFECT_API_URL
+    """A server the user runs: PREFECT_API_URL, or the one `steplens server start` left."""
+    from steplens.flows import server
 
-    return PREFECT_API_URL.value()
+    state = server.standing_server()
+    return server.configured_url() or (state["url"] if state else None)
+
+
+def _check_cron(cron: str) -> None:
+    """A bad cron expression is one line, before anything needs a server."""
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:
+        CronSchedule(cron=cron)
+    except ValueError:
+        fail(f"--cron {cron!r} is not a valid cron expression: five fields, minute hour "
+             'day-of-month month day-of-week, e.g. "*/15 * * * *"')
 
 
 @app.command()
@@ -249,13 +273,20 @@ def serve(
     cron: Annotated[str | None, typer.Option(help='Cron schedule, e.g. "*/15 * * * *"')] = None,
     interval: Annotated[float | None, typer.Option(help="Or: run every N seconds")] = None,
 ) -> None:
-    """Serve a scheduled Prefect deployment of the ingest (needs `prefect server start`)."""
+    """Serve a scheduled Prefect deployment of the ingest (needs a running Prefect server:
+    `steplens server start`)."""
     if (cron is None) == (interval is None):
         fail("give exactly one of --cron or --interval")
+    if interval is not None and interval <= 0:
+        fail(f"--interval {interval:g}: give a number of seconds above 0")
     _missing(paths)
-    if not _prefect_server_url():
-        fail("a schedule needs a running Prefect server: start one with `prefect server "
-             "start` and set PREFECT_API_URL=http://127.0.0.1:4200/api")
+    if cron is not None:
+        _check_cron(cron)
+    url = _prefect_server_url()
+    if not url:
+        fail("a schedule needs a running Prefect server: start one with `steplens server "
+             "start` (or `prefect server start` and PREFECT_API_URL=http://127.0.0.1:4200/api)")
+    os.environ["PREFECT_API_URL"] = url
     from steplens.flows import deployment
 
     settings = _warehouse(warehouse)
@@ -272,12 +303,20 @@ def watch(
     max_batches: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Ingest new data in micro-batches until Ctrl-C (which stops after the current batch)."""
-    from steplens.flows import watch as watching
+    from steplens.flows import launch
 
     _missing(paths)
+    if every <= 0:
+        fail(f"--every {every:g}: give a number of seconds above 0")
+    launch.quiet_prefect_console()
+    from steplens.flows import watch as watching
+
     settings = _warehouse(warehouse)
 
-    def report(n: int, summary: dict) -> None:
+    def report(n: int, summary: dict | None) -> None:
+        if summary is None:
+            console.print(f"batch {n}: no input files yet", highlight=False)
+            return
         batch = summary["batch"]
         what = ("no changes" if summary["no_op"] else
                 f"{batch['records_read']} records from {batch['lines_read']} lines")
@@ -287,8 +326,8 @@ def watch(
     console.print(f"watching {', '.join(map(str, paths))} every {every:g} s; Ctrl-C stops "
                   "after the current batch")
     try:
-        n = watching.watch(list(paths), _destination(settings), every,
-                           on_batch=report, max_batches=max_batches)
+        n = watching.watch(list(paths), settings, every, on_batch=report,
+                           max_batches=max_batches)
     except SteplensError as e:
         fail(str(e))
     except KeyboardInterrupt:
@@ -297,26 +336,84 @@ def watch(
     console.print(f"stopped after {n} batches")
 
 
-def _render(con, query: str, title: str | None, fmt: Format) -> None:
-    rel = con.sql(query)
-    columns = rel.columns
-    rows = rel.fetchall()
+@contextlib.contextmanager
+def _read_errors(settings: Settings):
+    """A damaged Parquet file or bad SQL met while reading: one line naming what to do."""
+    import duckdb
+
+    from steplens.flows.store import integrity
+
+    try:
+        yield
+    except duckdb.Error as e:
+        first = str(e).splitlines()[0]
+        damaged = integrity.damaged_file_in(e, settings.warehouse)
+        if damaged:
+            fail(f"warehouse damaged: {damaged} cannot be read ({first}); "
+                 f"{integrity.recovery(settings.remote or settings.warehouse)}")
+        fail(first)
+
+
+def _query(con, query: str, settings: Settings) -> tuple[list[str], list[tuple]]:
+    with _read_errors(settings):
+        rel = con.sql(query)
+        return list(rel.columns), rel.fetchall()
+
+
+def _render(columns: list[str], rows: list[tuple], title: str | None, fmt: Format,
+            note: str | None = None) -> None:
     if fmt is Format.json:
         sys.stdout.write(json.dumps([dict(zip(columns, r, strict=True)) for r in rows],
                                     default=str) + "\n")
     elif fmt is Format.csv:
         buf = io.StringIO()
-        writer = csv.writer(buf)
+        writer = csv.writer(buf, lineterminator="\n")  # LF, as Unix tools and DuckDB expect
         writer.writerow(columns)
         writer.writerows(rows)
         sys.stdout.write(buf.getvalue())
     else:
-        table = Table(title=title)
+        _print_table(columns, [[cell_text(v) for v in r] for r in rows], title, note)
+
+
+def _print_table(columns: list[str], cells: list[list[str]], title: str | None,
+                 note: str | None) -> None:
+    """The widest layout that fits the terminal (flows/report/render.py `layout`): the
+    usual boxed table, a borderless one, one table per dimension, or one block per row.
+    No line is ever wider than the terminal."""
+    from steplens.flows.report.render import by_dimension, layout
+
+    width = console.width
+    if title:
+        console.print(f"[bold]{escape(title)}[/]", overflow="fold")
+    if not cells:
+        console.print("(no rows)")
+    elif layout(columns, cells, width) == "records" and (groups := by_dimension(columns, cells)):
+        for name, sub_columns, sub_cells in groups:
+            console.print(f"[bold]{escape(title or '')}[/] dimension = {escape(name)}",
+                          highlight=False, overflow="fold")
+            _print_cells(sub_columns, sub_cells, width)
+    else:
+        _print_cells(columns, cells, width)
+    if note:
+        console.print(note, highlight=False, markup=False, overflow="fold")
+
+
+def _print_cells(columns: list[str], cells: list[list[str]], width: int) -> None:
+    from steplens.flows.report.render import compact_lines, layout, record_blocks
+
+    style = layout(columns, cells, width)
+    if style == "boxed":
+        table = Table(show_edge=True)
         for c in columns:
             table.add_column(c, overflow="fold")
-        for r in rows:
-            table.add_row(*(escape(cell_text(v)) for v in r))
+        for r in cells:
+            table.add_row(*(escape(v) for v in r))
         console.print(table)
+        return
+    lines = (record_blocks(columns, cells, width) if style == "records"
+             else compact_lines(columns, cells, wrap=style == "wrapped"))
+    for line in lines:
+        console.print(line, markup=False, highlight=False, overflow="fold")
 
 
 class ReportFormat(StrEnum):
@@ -343,7 +440,8 @@ def report(
     settings = _warehouse(warehouse)
     with _open_readonly(settings) as con:
         if html is not None:
-            text = page.html(con, source=str(settings.warehouse))
+            with _read_errors(settings):
+                text = page.html(con, source=str(settings.warehouse))
             try:
                 html.write_text(text, encoding="utf-8")
             except OSError as e:
@@ -352,12 +450,22 @@ def report(
             if fmt is None:
                 return
         if fmt is ReportFormat.markdown:
-            sys.stdout.write(render.markdown(sections.sections(con)))
+            sys.stdout.write(render.markdown(_sections(con, settings)))
         elif fmt is ReportFormat.json:
-            sys.stdout.write(render.json_text(sections.sections(con)))
+            sys.stdout.write(render.json_text(_sections(con, settings)))
         else:
             for section in sections.SECTIONS:
-                _render(con, section.query, section.title, Format.table)
+                columns, rows = _query(con, section.query, settings)
+                rows, note = render.summarise_series(columns, rows)
+                _render(columns, rows, section.title, Format.table, note)
+
+
+def _sections(con, settings: Settings):
+    """Every report section; a damaged file is one line (see `_query`)."""
+    from steplens.flows.report import sections
+
+    return {s.key: sections.Table(s.title, s.note, *_query(con, s.query, settings))
+            for s in sections.SECTIONS}
 
 
 @app.command()
@@ -367,14 +475,114 @@ def sql(
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
 ) -> None:
     """Run ad-hoc SQL on the warehouse (read-only)."""
-    import duckdb
-
     settings = _warehouse(warehouse)
     with _open_readonly(settings) as con:
-        try:
-            _render(con, query, None, fmt)
-        except duckdb.Error as e:
-            fail(str(e).splitlines()[0])
+        columns, rows = _query(con, query, settings)
+        _render(columns, rows, None, fmt)
+
+
+@app.command()
+def check(warehouse: WarehouseOpt = None) -> None:
+    """Validate a warehouse end to end: every file present, whole and readable, row
+    counts as written, manifest and summary intact, accounting balanced, views answer."""
+    from steplens.flows.store import integrity, views
+
+    settings = _warehouse(warehouse)
+    if settings.remote:
+        from steplens.flows.store import remote
+
+        remote.pull(settings.remote, settings.warehouse)
+    root = settings.warehouse
+    if not (root / CURRENT).is_symlink():
+        fail(f"no warehouse at {settings.remote or root}: run `steplens ingest PATH"
+             f"{_warehouse_flag(warehouse)}` first")
+    checks = integrity.check(root)
+    if not any(c.problems for c in checks):
+        checks.append(_check_views(root, views))
+    damaged = 0
+    for c in checks:
+        mark = "[green]ok[/]  " if not c.problems else "[red]FAIL[/]"
+        console.print(f"{mark} {escape(c.what)}", highlight=False)
+        for f in c.problems:
+            damaged += 1
+            console.print(f"       {escape(str(f.path))} {escape(f.problem)}",
+                          highlight=False, soft_wrap=True)
+    if damaged:
+        fail(f"warehouse damaged ({plural(damaged, 'problem')}); "
+             f"{integrity.recovery(settings.remote or root)}")
+    console.print(f"warehouse {settings.remote or root} is whole", highlight=False)
+
+
+def _check_views(root: Path, views) -> object:
+    """Every view and table of the warehouse answers a count (read-only, in memory)."""
+    import duckdb
+
+    from steplens.flows.store.integrity import Check, Finding
+
+    problems = []
+    con = views.open_readonly(root)
+    try:
+        names = [r[0] for r in con.sql(
+            "select view_name from duckdb_views() where not internal "
+            "union all select table_name from duckdb_tables()").fetchall()]
+        for name in names:
+            try:
+                con.sql(f'select count(*) from "{name}"').fetchall()
+            except duckdb.Error as e:
+                problems.append(Finding(root / CURRENT, f"view {name}: "
+                                        f"{str(e).splitlines()[0]}"))
+    finally:
+        con.close()
+    return Check(f"{len(names)} views and tables answer", problems)
+
+
+server_app = typer.Typer(no_args_is_help=True, help="A Prefect server that keeps running "
+                         "(UI, schedules, run history): no start-up cost per command.")
+app.add_typer(server_app, name="server")
+
+
+@server_app.command("start")
+def server_start(port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 4200) -> None:
+    """Start a Prefect server in the background; steplens commands then use it."""
+    from steplens.flows import server
+
+    try:
+        state = server.start_standing(port)
+    except SteplensError as e:
+        fail(str(e))
+    ui = state["url"].removesuffix("/api")
+    console.print(f"Prefect server {'already ' if state.get('already') else ''}running at "
+                  f"{state['url']} (pid {state['pid']}; UI {ui}); steplens commands use "
+                  "it until `steplens server stop`", highlight=False)
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the server `steplens server start` started."""
+    from steplens.flows import server
+
+    state = server.stop_standing()
+    console.print(f"stopped the Prefect server at {state['url']}" if state else
+                  "no server started by `steplens server start`", highlight=False)
+
+
+@server_app.command("status")
+def server_status() -> None:
+    """Which Prefect API steplens commands report to."""
+    from steplens.flows import server
+
+    configured = server.configured_url()
+    state = server.standing_server()
+    if configured:
+        up = "answers" if server.healthy(configured) else "does NOT answer"
+        console.print(f"PREFECT_API_URL={configured} ({up})", highlight=False)
+    elif state:
+        console.print(f"steplens server at {state['url']} (pid {state['pid']})",
+                      highlight=False)
+    else:
+        console.print("no server running: each ingest that has work starts a temporary "
+                      "one (about 5 s); `steplens server start` removes that cost",
+                      highlight=False)
 
 
 def _version(value: bool) -> None:
@@ -392,6 +600,14 @@ def _main(
         help="Print the version and exit")] = False,
 ) -> None:
     """Analytics for OpenAI agent runs: latency, failures, tokens and cost."""
+    global console
+    # Per invocation, so COLUMNS set after import (a test, a wrapper script) counts.
+    console = Console(width=_width())
+
+
+def _width() -> int | None:
+    """The terminal's width or COLUMNS; output piped to a file with neither gets 160."""
+    return None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
 
 
 def main() -> None:  # pragma: no cover - console entry point

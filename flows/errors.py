@@ -16,6 +16,10 @@ class InputError(SteplensError):
     """A mistake about inputs (missing path, nothing to read)."""
 
 
+class NoInputFiles(InputError):
+    """The paths exist but hold no input file."""
+
+
 class PricesError(InputError):
     """A price file that cannot be used (missing, bad header, bad value)."""
 
@@ -31,3 +35,11 @@ class WarehouseLocked(SteplensError):
 class ExportError(SteplensError):
     """An export that cannot be done as asked (bad output path, endpoint or header, a
     collector that refuses the spans)."""
+
+
+class WarehouseDamaged(SteplensError):
+    """A file of the warehouse is missing, cut short or unreadable."""
+
+
+class ServerError(SteplensError):
+    """The Prefect API steplens needs could not be started or reached."""

@@ -15,7 +15,7 @@ import time
 
 from steplens.flows.settings import ENV_FAULT
 
-CHECKPOINTS = ("after_parse", "after_remove", "publish_partial", "publish_renamed",
+CHECKPOINTS = ("api_starting", "after_parse", "after_remove", "publish_partial", "publish_renamed",
                "publish_swapped")
 
 

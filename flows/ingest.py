@@ -12,6 +12,7 @@ use `prefect_test_harness`).
 from __future__ import annotations
 
 import multiprocessing
+import os
 import shutil
 import time
 from collections import Counter
@@ -23,13 +24,13 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from steplens.flows import progress
+from steplens.flows import prefetch, progress
 from steplens.flows.artifacts import publish_report_artifacts
-from steplens.flows.errors import InputError
 from steplens.flows.faults import checkpoint
-from steplens.flows.io.inputs import discover
-from steplens.flows.settings import Settings
-from steplens.flows.store import records, remote, snapshots, views
+from steplens.flows.lifeline import die_with_parent
+from steplens.flows.preflight import check_readable, input_files
+from steplens.flows.settings import PARALLEL_MIN_BYTES, Settings
+from steplens.flows.store import integrity, records, remote, snapshots, views
 from steplens.flows.store.manifest import (
     FileEntry,
     FileRead,
@@ -51,24 +52,13 @@ from steplens.flows.store.summary import (
     warehouse_totals,
 )
 
-# Below this much input, starting worker processes costs more than it saves.
-PARALLEL_MIN_BYTES = 16 * 1024 * 1024
-
 
 @task(cache_policy=NO_CACHE)
 def discover_inputs(paths: list[str], warehouse_root: Path | None = None) -> list[str]:
-    """Every input file under `paths`; an error when there is none.
-
-    Files inside the warehouse itself (its manifest and summary are `.json`) are never
-    inputs, even when a path given is a parent of the warehouse, such as `data/`.
-    """
-    files = discover(paths)
-    if warehouse_root is not None:
-        inside = str(warehouse_root.resolve()) + "/"
-        files = [f for f in files if not f.startswith(inside)]
-    if not files:
-        raise InputError(f"no input files (.jsonl, .ndjson, .json, .jsonl.gz, .sse) under: "
-                         f"{', '.join(map(str, paths))}")
+    """Every readable input file under `paths` (flows/preflight.py); an error when there
+    is none, or one cannot be read."""
+    files = input_files(paths, warehouse_root)
+    check_readable(files)
     return files
 
 
@@ -81,12 +71,20 @@ def parse_units(root: Path, units: list[list[Range]], settings: Settings) -> lis
     """Parse every work unit into a record segment, in parallel processes when it pays."""
     total = sum(_unit_size(u) for u in units)
     progress.start(len({r.path for u in units for r in u}), total)
+    ahead = prefetch.claim(root, units)  # started while the server started (prefetch.py)
+    if ahead is not None:
+        try:
+            return ahead.results(progress.advance)
+        finally:
+            ahead.close()
     ids = [records.new_segment_id() for _ in units]
     workers = min(settings.parse_workers, len(units))
     results: list[UnitResult | None] = [None] * len(units)
     if workers > 1 and total >= PARALLEL_MIN_BYTES:
         context = multiprocessing.get_context("spawn")  # fork is unsafe beside Prefect's threads
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                 initializer=die_with_parent,  # even on kill -9
+                                 initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(records.parse_unit, str(root), ids[i], u,
                                    settings.chunk_bytes): i
                        for i, u in enumerate(units)}
@@ -216,11 +214,13 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
     ).resolved()
     root = settings.warehouse
     started = time.perf_counter()
+    files = discover_inputs(paths, root)  # before the lock: no input, nothing created
     with snapshots.ingest_lock(root, wait=wait):
         if settings.remote:
             pull_warehouse(settings.remote, root)
-        files = discover_inputs(paths, root)
         prev = None if full_refresh else snapshots.current_snapshot(root)
+        if prev is not None:  # a damaged warehouse is refused, never half-updated
+            integrity.verify(root)
         manifest = Manifest.from_json(snapshots.read_json(prev, snapshots.MANIFEST))
         plans = plan(files, manifest, full_refresh=full_refresh)
         actions = Counter(p.action for p in plans)

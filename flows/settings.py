@@ -26,6 +26,9 @@ ENV_OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"  # the exported resource's service.n
 INPUT_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".json.gz",
                   ".sse", ".sse.gz", ".txt")
 
+# Below this much input, starting parse worker processes costs more than it saves.
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+
 # ---- the warehouse directory (README, "Warehouse layout") ------------------------------------
 DEFAULT_WAREHOUSE = Path("data/warehouse")
 DUCKDB_FILE = "steplens.duckdb"  # views and macros over current/
@@ -33,6 +36,7 @@ CURRENT = "current"  # symlink to the snapshot in use, swapped atomically
 SNAPSHOTS = "snapshots"  # snapshots/<id>/<table>/<partition>/part-0.parquet
 MANIFEST = "manifest.json"  # inside a snapshot: files ingested, record segments
 SUMMARY = "summary.json"  # inside a snapshot: the ingest that made it
+INVENTORY = "inventory.json"  # inside a snapshot: every file's size and rows (integrity)
 RECORDS = "records"  # records/<segment>/<frame>.parquet: parsed records
 STAGING = ".staging"  # rows being rebuilt, only during an ingest
 LOCK = ".ingest.lock"  # one ingest at a time (an OS file lock)
@@ -72,6 +76,9 @@ class Settings:
     # A CSV of model prices overriding the shipped table model by model
     # (flows/store/prices.py); remembered in the warehouse as prices.csv once given.
     prices: Path | None = None
+    # Start parsing a big batch while Prefect's temporary server starts (flows/prefetch.py);
+    # STEPLENS_OVERLAP_PARSE=0 turns it off (the benchmark's A/B).
+    overlap_parse: bool = True
     # A warehouse on object storage (`s3://bucket/prefix`): `warehouse` is then its local
     # mirror (flows/store/remote.py), under $STEPLENS_CACHE (default ~/.cache/steplens).
     remote: str | None = None

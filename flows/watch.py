@@ -1,8 +1,11 @@
 """Continuous ingestion (`steplens watch`): one incremental ingest every N seconds.
 
-Each batch is one flow run; a reader of the warehouse sees either the previous snapshot
-or the new one, never a half-written batch. The first Ctrl-C stops after the current
-batch, a second one at once (safe too: crash safety, README).
+Each batch that finds new data is one flow run; a batch that finds nothing new costs a
+manifest check and no flow run (flows/launch.py), and a folder that holds no input file
+yet is waited on. One Prefect API serves every batch. A reader of the warehouse sees
+either the previous snapshot or the new one, never a half-written batch. The first
+Ctrl-C stops after the current batch, a second one at once (safe too: crash safety,
+README).
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ import signal
 import time
 from collections.abc import Callable
 
-from steplens.flows.ingest import ingest
+from steplens.flows import server
+from steplens.flows.errors import NoInputFiles
+from steplens.flows.launch import run_ingest
+from steplens.flows.settings import Settings
 
 
 class StopAfterBatch:
@@ -34,18 +40,21 @@ class StopAfterBatch:
         self.requested = True
 
 
-def watch(paths: list[str], warehouse_dir: str, every: float,
-          on_batch: Callable[[int, dict], None] | None = None,
+def watch(paths: list[str], settings: Settings, every: float,
+          on_batch: Callable[[int, dict | None], None] | None = None,
           max_batches: int | None = None) -> int:
     """Ingest new data every `every` seconds until Ctrl-C; returns the batches run.
 
-    Each batch is one incremental ingest: a reader of the warehouse sees either the
-    previous snapshot or the new one, never a half-written batch.
+    `on_batch(n, summary)` after each batch; `summary` is None while the paths hold no
+    input file.
     """
     batches = 0
-    with StopAfterBatch() as stop:
+    with StopAfterBatch() as stop, server.prefect_api() as api:
         while not stop.requested:
-            summary = ingest(paths=paths, warehouse_dir=warehouse_dir, wait=True)
+            try:
+                summary: dict | None = run_ingest(paths, settings, wait=True, api=api)
+            except NoInputFiles:
+                summary = None
             batches += 1
             if on_batch is not None:
                 on_batch(batches, summary)

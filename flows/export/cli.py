@@ -2,9 +2,9 @@
 
 `steplens export otlp [OUT.jsonl] [--endpoint URL]`: OpenTelemetry traces, as a file in
 the OTLP file-exporter format and/or posted to a collector over OTLP/HTTP. Read-only: the
-warehouse is opened through the in-memory views (flows/store/views.py `open_readonly`),
-so an export runs beside an ingest and on a read-only warehouse. Heavy imports (DuckDB,
-protobuf) happen inside the command, so `steplens --help` stays fast.
+warehouse is opened the way `steplens sql` opens it (in-memory views), so an export runs
+beside an ingest and on a read-only warehouse. Heavy imports (DuckDB, protobuf) happen
+inside the command, so `steplens --help` stays fast.
 """
 
 from __future__ import annotations
@@ -14,17 +14,21 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
 from steplens.flows.errors import SteplensError
-from steplens.flows.settings import CURRENT, ENV_OTEL_SERVICE_NAME, Settings
+from steplens.flows.settings import ENV_OTEL_SERVICE_NAME, Settings
+
+if TYPE_CHECKING:
+    import duckdb
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Write the warehouse in other tools' formats (OpenTelemetry traces).")
@@ -45,31 +49,33 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+# How `steplens` opens a warehouse read-only (flows/cli.py `_open_readonly`: remote
+# mirror, integrity check, one clear line for a missing or damaged warehouse), handed
+# over by `register` so that this module need not import the main command.
+Opener = Callable[[Settings], "AbstractContextManager[duckdb.DuckDBPyConnection]"]
+_open_readonly: Opener | None = None
+
+
+def register(parent: typer.Typer, open_readonly: Opener) -> None:
+    """Add `steplens export` to the main command, reading through its warehouse opener."""
+    global _open_readonly
+    _open_readonly = open_readonly
+    parent.add_typer(app, name="export")
+
+
 @contextlib.contextmanager
-def _warehouse(warehouse: str | None) -> Iterator:
-    """The warehouse's views in an in-memory DuckDB (nothing written), or one clear line."""
-    from steplens.flows.store import views
-
+def _warehouse(warehouse: str | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse's views, read-only, with DuckDB's memory capped for the export's
+    sort (it spills to a temporary directory, removed afterwards)."""
+    assert _open_readonly is not None, "flows/cli.py registers the export commands"
     settings = Settings.from_env(warehouse=warehouse).resolved()
-    if settings.remote:  # the remote warehouse's current snapshot, mirrored locally
-        from steplens.flows.store import remote
-
-        remote.pull(settings.remote, settings.warehouse)
-    if not (settings.warehouse / CURRENT).exists():
-        fail(f"no warehouse at {settings.remote or settings.warehouse}: "
-             "run `steplens ingest PATH` first")
     spill = tempfile.mkdtemp(prefix="steplens-export-")
     try:
-        con = views.open_readonly(settings.warehouse)
-        con.execute("set enable_progress_bar = false")  # ours is on stderr
-        con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
-        con.execute("set temp_directory = $dir", {"dir": spill})
-        try:
+        with _open_readonly(settings) as con:
+            con.execute("set enable_progress_bar = false")  # ours is on stderr
+            con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
+            con.execute("set temp_directory = $dir", {"dir": spill})
             yield con
-        finally:
-            con.close()
-    except SteplensError as e:
-        fail(str(e))
     finally:
         shutil.rmtree(spill, ignore_errors=True)
 

@@ -185,18 +185,19 @@ def _remember(root: Path, override: Path) -> Path:
     return copy
 
 
-def price_table(root: Path, override: Path | None = None) -> PriceTable:
+def price_table(root: Path, override: Path | None = None, remember: bool = True
+                ) -> PriceTable:
     """The prices to build `root`'s warehouse with.
 
     `override` (from `--prices` or `STEPLENS_PRICES`) is checked, remembered as
-    `<root>/prices.csv` and merged over the shipped table; without one, a remembered
-    copy is used if there is one.
+    `<root>/prices.csv` (unless `remember` is false: a check that writes nothing) and
+    merged over the shipped table; without one, a remembered copy is used if there is one.
     """
     shipped = shipped_prices()
     user_file: Path | None = None
     if override is not None:
         user = read_prices(Path(override))  # check before remembering it
-        user_file = _remember(root, Path(override))
+        user_file = _remember(root, Path(override)) if remember else Path(override)
     elif (root / WAREHOUSE_COPY).exists():
         user_file = root / WAREHOUSE_COPY
         user = read_prices(user_file)

@@ -34,9 +34,10 @@ from pathlib import Path
 
 import polars as pl
 
-from steplens.flows.errors import IngestRunning
+from steplens.flows.errors import IngestRunning, WarehouseDamaged
 from steplens.flows.faults import checkpoint
 from steplens.flows.settings import CURRENT, LOCK, MANIFEST, SNAPSHOTS, SUMMARY
+from steplens.flows.store.integrity import recovery, write_inventory
 from steplens.transforms import schemas
 
 EMPTY = "_empty"  # holds an empty file so a table with no rows still has a schema
@@ -56,9 +57,21 @@ class Change:
     rows: pl.DataFrame | pl.LazyFrame
 
 
+_held: set[Path] = set()  # warehouses whose lock this process holds
+
+
 @contextlib.contextmanager
 def ingest_lock(root: Path, wait: bool = False) -> Iterator[None]:
-    """One ingest at a time per warehouse; the second waits or stops with a message."""
+    """One ingest at a time per warehouse; the second waits or stops with a message.
+
+    Re-entrant within a process: the `steplens` command takes the lock before it starts
+    Prefect (a locked warehouse is reported at once), and the flow it then runs takes
+    it again.
+    """
+    root = root.resolve()
+    if root in _held:
+        yield
+        return
     root.mkdir(parents=True, exist_ok=True)
     with open(root / LOCK, "a+") as f:
         try:
@@ -74,9 +87,11 @@ def ingest_lock(root: Path, wait: bool = False) -> Iterator[None]:
         f.truncate()
         f.write(str(os.getpid()))
         f.flush()
+        _held.add(root)
         try:
             yield
         finally:
+            _held.discard(root)
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
@@ -86,9 +101,15 @@ def current_snapshot(root: Path) -> Path | None:
 
 
 def read_json(snapshot: Path | None, name: str) -> dict | None:
+    """A JSON file of a snapshot; `WarehouseDamaged` when it is cut short or garbled."""
     if snapshot is None or not (snapshot / name).exists():
         return None
-    return json.loads((snapshot / name).read_text())
+    path = snapshot / name
+    try:
+        return json.loads(path.read_text())
+    except (UnicodeDecodeError, ValueError):
+        raise WarehouseDamaged(f"warehouse damaged: {path} cannot be read as JSON (cut "
+                               f"short?); {recovery(snapshot.parent.parent)}") from None
 
 
 def partition_expr(granularity: str) -> pl.Expr:
@@ -202,6 +223,7 @@ def publish(root: Path, changes: dict[str, Change], rejects: pl.DataFrame, manif
     _write(rejects, staging / schemas.TABLES["rejects"].name / "part-0.parquet")
     (staging / MANIFEST).write_text(json.dumps(manifest, sort_keys=True))
     (staging / SUMMARY).write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
+    write_inventory(root, staging, manifest, previous=prev)
     final = snapshots / snap_id
     os.rename(staging, final)
     checkpoint("publish_renamed")

@@ -127,6 +127,14 @@ def _views_current(path: Path, root: Path, version: str) -> bool:
     return row == (str(root), version)
 
 
+def is_current(root: Path, prices_file: Path | None = None) -> bool:
+    """Whether `steplens.duckdb` already holds this SQL, these prices and this location
+    (what `build_duckdb` would otherwise rewrite); writes nothing."""
+    price_table = prices.price_table(root, prices_file, remember=False)
+    return _views_current(root / DUCKDB_FILE, root,
+                          f"{sql_version()}-{price_table.digest()}")
+
+
 def build_duckdb(root: Path, prices_file: Path | None = None) -> Path:
     """Create or refresh the views and macros; a no-op when they are already current.
 
@@ -140,8 +148,18 @@ def build_duckdb(root: Path, prices_file: Path | None = None) -> Path:
     version = f"{sql_version()}-{price_table.digest()}"
     if _views_current(path, root, version):
         return path
-    with connect(path) as con:
-        define(con, root, price_table, version)
+    try:
+        with connect(path) as con:
+            define(con, root, price_table, version)
+    except WarehouseLocked:
+        raise
+    except duckdb.Error:
+        # Not a DuckDB file any more (cut short, overwritten): it holds nothing but
+        # views and the price table, all derived, so it is rewritten from scratch.
+        for damaged in (path, path.with_name(path.name + ".wal")):
+            damaged.unlink(missing_ok=True)
+        with connect(path) as con:
+            define(con, root, price_table, version)
     return path
 
 

@@ -28,6 +28,8 @@ def warehouse(tmp_path_factory, prefect_server):
     result = run("ingest", str(DATA / "real"), "--warehouse", str(wh))
     assert result.exit_code == 0, result.output
     assert "ingest summary" in result.output
+    # the closing hints repeat the user's --warehouse, so they work when pasted
+    assert f'steplens report --warehouse {wh}' in result.output
     return wh
 
 

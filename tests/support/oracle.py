@@ -1042,7 +1042,12 @@ def tool_stats(tool_calls: list[dict]) -> list[dict]:
 
 def compute(paths) -> Result:
     """Expected tables, counts and metrics for the given files/directories."""
-    read = read_inputs(paths)
+    return compute_read(read_inputs(paths))
+
+
+def compute_read(read: _Read) -> Result:
+    """Expected tables, counts and metrics from records already read (the Responses oracle
+    reads mixed exports itself and hands the Assistants side here)."""
     kept = superseded = 0
 
     runs: dict[str, dict] = {}

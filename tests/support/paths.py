@@ -7,6 +7,7 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent.parent
 DATA = TESTS / "data"
 REAL = DATA / "real"
+REAL_RESPONSES = DATA / "real-responses"
 ROOT = TESTS.parent
 SAMPLE = ROOT / "data" / "sample"
 NOTEBOOK = ROOT / "notebooks" / "steplens_analysis.ipynb"
@@ -15,3 +16,9 @@ NOTEBOOK = ROOT / "notebooks" / "steplens_analysis.ipynb"
 def real_files(pattern: str = "*/*.jsonl") -> list[Path]:
     """Recorded real-API payloads copied into tests/data/real (see PROVENANCE.md there)."""
     return sorted(REAL.glob(pattern))
+
+
+def real_responses_dirs() -> list[Path]:
+    """Recorded Responses/Conversations API payloads copied into tests/data/real-responses
+    (see PROVENANCE.md there), one directory per recorded test."""
+    return sorted(p for p in REAL_RESPONSES.iterdir() if p.is_dir())

@@ -33,6 +33,7 @@ from steplens.flows.cli import app
 from steplens.flows.errors import ExportError
 from steplens.flows.export import otlp_http
 from steplens.flows.export.otlp import Encoded
+from steplens.flows.settings import INVENTORY
 
 pytestmark = pytest.mark.flow
 runner = CliRunner()
@@ -346,6 +347,7 @@ def test_an_api_column_maps_the_same_way(sample_warehouse, exported, tmp_path):
             frame = pl.read_parquet(part)
             part.unlink()  # the snapshot's files are hard links: write a new one
             frame.with_columns(api=pl.lit("responses")).write_parquet(part)
+    (wh / "current" / INVENTORY).unlink()  # files changed by hand: as before inventories
     out = tmp_path / "api.jsonl"
     assert run(str(out), "-w", str(wh)).exit_code == 0
     spans = spans_of(load(out))

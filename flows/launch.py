@@ -1,0 +1,93 @@
+"""One ingest as the `steplens` command runs it: the early answer, then the flow.
+
+1. `preflight` (no Prefect): inputs found and readable, warehouse whole, the plan. With
+   nothing to do it returns the last summary at once: no server, no flow run.
+2. The warehouse lock, taken here (a second ingest is told at once, and `--wait` waits
+   while nothing else has started); the flow takes it again (re-entrant).
+3. The Prefect API (`flows/server.py`): a configured or standing server, or a temporary
+   one started now, tied to this process, so its start-up overlaps the imports below
+   and, for a big batch, the parse itself (`flows/prefetch.py`).
+4. The flow run (`flows/ingest.py`), with all its tasks and artifacts, once the API
+   answers.
+
+`steplens ingest`, `steplens watch` and the benchmark all go through `run_ingest`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+
+from steplens.flows import prefetch, server
+from steplens.flows.faults import checkpoint
+from steplens.flows.preflight import preflight
+from steplens.flows.settings import Settings
+from steplens.flows.store import snapshots
+
+
+def destination(settings: Settings) -> str:
+    """What flows are given as the warehouse: the remote URL, or the local directory."""
+    return settings.remote or str(settings.warehouse)
+
+
+def run_ingest(paths: list[str], settings: Settings, *, workers: int | None = None,
+               full_refresh: bool = False, wait: bool = False, prices: str | None = None,
+               dask: bool = False, dask_address: str | None = None,
+               api: server.Api | None = None) -> dict:
+    """Ingest `paths` into `settings.warehouse`; the summary (see `flows/ingest.py`).
+
+    `api`: an API the caller already holds (`watch` keeps one for all its batches);
+    otherwise one is found or started for this call and stopped at its end.
+    """
+    pre = preflight(paths, settings, full_refresh)
+    if pre.no_op and prices is None:
+        return pre.summary()
+    with snapshots.ingest_lock(settings.warehouse, wait=wait), _api(api) as held:
+        checkpoint("api_starting")
+        try:
+            if (settings.overlap_parse and held.temporary is not None
+                    and not (dask or dask_address or settings.remote)):
+                prefetch.start(pre.files, replace(settings, workers=workers or settings.workers),
+                               full_refresh)
+            from steplens.flows.ingest import ingest as ingest_flow  # while the server starts
+
+            with server.active(held), _runner(ingest_flow, dask, dask_address, workers) as flow:
+                return flow(paths=list(paths), warehouse_dir=destination(settings),
+                            workers=workers, full_refresh=full_refresh, wait=wait,
+                            prices=prices, distributed=dask or bool(dask_address))
+        finally:
+            prefetch.close()
+
+
+@contextlib.contextmanager
+def _api(api: server.Api | None) -> Iterator[server.Api]:
+    if api is not None:
+        yield api
+        return
+    with server.prefect_api() as started:
+        yield started
+
+
+@contextlib.contextmanager
+def _runner(flow, dask: bool, address: str | None, workers: int | None) -> Iterator:
+    """The ingest flow, on a Dask task runner with `--dask`/`--dask-address`."""
+    if not dask and not address:
+        yield flow
+        return
+    from steplens.flows.dask import dask_ingest
+
+    with dask_ingest(flow, workers, address) as on_dask:
+        yield on_dask
+
+
+def quiet_prefect_console() -> None:
+    """Before Prefect is imported: its console shows nothing below CRITICAL.
+
+    The command prints its own summary and one line per user error; Prefect's
+    INFO/ERROR lines (with tracebacks for a flow that failed on a user error) still go
+    to the API, i.e. the flow run's logs in the UI. A bug still ends in a traceback:
+    the exception leaves the flow call.
+    """
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")

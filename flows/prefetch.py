@@ -1,0 +1,110 @@
+"""Parsing that starts while Prefect's temporary server is still starting.
+
+A flow run needs the Prefect API before its first task, and a temporary API server takes
+about 5 s to answer. For a large batch, `steplens ingest` (flows/launch.py) therefore
+plans the work units itself, exactly as the flow will (same manifest, same plan, same
+ranges), and starts parsing them in worker processes at once; the flow's parse task
+then `claim`s those workers instead of starting its own, waits for what is left and
+records the results. The records are the same either way (`records.parse_unit` on the
+same ranges); only the start moves earlier. If the flow plans differently (a file
+changed in between), the prefetch is dropped and its segments are pruned as debris.
+
+Only for batches big enough to be parsed in parallel anyway (`PARALLEL_MIN_BYTES`), and
+only while a temporary server starts: with a running server there is nothing to hide.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from steplens.flows.lifeline import die_with_parent
+from steplens.flows.settings import PARALLEL_MIN_BYTES, Settings
+from steplens.flows.store import records, snapshots
+from steplens.flows.store.manifest import Manifest, file_reads, plan, work_units
+from steplens.flows.store.records import Range, UnitResult
+
+
+def unit_size(unit: list[Range]) -> int:
+    return sum(r.chunk().size for r in unit)
+
+
+@dataclass
+class Prefetch:
+    """Work units being parsed in `pool` since before the flow run started."""
+
+    root: Path
+    units: list[list[Range]]
+    futures: list[Future]
+    pool: ProcessPoolExecutor
+
+    def results(self, advance: Callable[[int, int], None]) -> list[UnitResult]:
+        """Every unit's result, in unit order; `advance(files, bytes)` as each is done."""
+        out: list[UnitResult | None] = [None] * len(self.units)
+        index = {f: i for i, f in enumerate(self.futures)}
+        for future in as_completed(self.futures):
+            i = index[future]
+            out[i] = future.result()
+            advance(len({r.path for r in self.units[i]}), unit_size(self.units[i]))
+        return out  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+_offered: Prefetch | None = None
+
+# The early workers run at a lower priority: the server's start (which everything after
+# waits for) keeps its CPU, and the workers take what is left over. Measured on 2 cores:
+# benchmarks/README.md, "Prefect's start-up and the early parse".
+NICE = 10
+
+
+def _worker_start(parent: int) -> None:
+    die_with_parent(parent)
+    os.nice(NICE)
+
+
+def start(paths_files: list[str], settings: Settings, full_refresh: bool) -> Prefetch | None:
+    """Plan the batch as the flow will and start parsing it, when that pays."""
+    global _offered
+    root = settings.warehouse
+    prev = None if full_refresh else snapshots.current_snapshot(root)
+    manifest = Manifest.from_json(snapshots.read_json(prev, snapshots.MANIFEST))
+    reads = file_reads(plan(paths_files, manifest, full_refresh=full_refresh),
+                       settings.chunk_bytes)
+    units = work_units(reads, settings.chunk_bytes)
+    workers = min(settings.parse_workers, len(units))
+    if workers <= 1 or sum(unit_size(u) for u in units) < PARALLEL_MIN_BYTES:
+        return None
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(
+        "spawn"), initializer=_worker_start, initargs=(os.getpid(),))
+    futures = [pool.submit(records.parse_unit, str(root), records.new_segment_id(), u,
+                           settings.chunk_bytes) for u in units]
+    _offered = Prefetch(root, units, futures, pool)
+    return _offered
+
+
+def claim(root: Path, units: list[list[Range]]) -> Prefetch | None:
+    """The prefetch of exactly these units, taken over by the caller; else None (and a
+    prefetch of other units is stopped)."""
+    global _offered
+    offered, _offered = _offered, None
+    if offered is None:
+        return None
+    if offered.root == root and offered.units == units:
+        return offered
+    offered.close()
+    return None
+
+
+def close() -> None:
+    """Stop a prefetch nobody claimed (the flow failed or planned differently)."""
+    global _offered
+    offered, _offered = _offered, None
+    if offered is not None:
+        offered.close()

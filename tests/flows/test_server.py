@@ -1,0 +1,97 @@
+"""`steplens server start|stop|status`: a Prefect server left running on purpose, which
+every command then uses (no temporary server, no start-up wait), and which outlives
+them, even a `kill -9` of an ingest."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from steplens.flows import server
+from tests.support.paths import DATA
+
+pytestmark = pytest.mark.flow
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _flow_runs(url: str) -> list[dict]:
+    request = urllib.request.Request(f"{url}/flow_runs/filter", data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_a_standing_server_is_used_by_ingest_and_survives_its_kill(tmp_path):
+    home = tmp_path / "prefect-home"
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL",
+                                                            "PYTEST_CURRENT_TEST")}
+    env["PREFECT_HOME"] = str(home)
+    cli = [sys.executable, "-m", "steplens.flows.cli"]
+
+    def steplens(*args: str, **kw) -> subprocess.CompletedProcess:
+        return subprocess.run([*cli, *args], env=env, capture_output=True, text=True,
+                              timeout=180, **kw)
+
+    started = steplens("server", "start", "--port", str(_port()))
+    assert started.returncode == 0, started.stdout + started.stderr
+    state = json.loads((home / server.STATE_FILE).read_text())
+    try:
+        assert server.healthy(state["url"])
+        assert state["url"] in steplens("server", "status").stdout
+
+        export = tmp_path / "export"
+        export.mkdir()
+        (export / "a.jsonl").write_bytes(
+            (DATA / "real" / "openai-dotnet" / "steps_and_runs.jsonl").read_bytes())
+        done = steplens("ingest", str(export), "-w", str(tmp_path / "wh"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        runs = _flow_runs(state["url"])
+        assert [r["state_type"] for r in runs] == ["COMPLETED"]  # reported to that server
+
+        killed = subprocess.run([*cli, "ingest", str(export), "-w", str(tmp_path / "wh2")],
+                                env={**env, "STEPLENS_FAULT": "kill@after_parse"},
+                                capture_output=True, timeout=180)
+        assert killed.returncode == -signal.SIGKILL
+        assert server.healthy(state["url"])  # started on purpose: it stays
+    finally:
+        stopped = steplens("server", "stop")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert not server.healthy(state["url"])
+    assert not (home / server.STATE_FILE).exists()
+    assert "no server running" in steplens("server", "status").stdout
+
+
+def test_status_names_a_configured_url(monkeypatch):
+    monkeypatch.setattr(server, "configured_url", lambda: "http://127.0.0.1:9/api")
+    from typer.testing import CliRunner
+
+    from steplens.flows.cli import app
+
+    out = CliRunner().invoke(app, ["server", "status"]).output
+    assert "PREFECT_API_URL=http://127.0.0.1:9/api (does NOT answer)" in out
+
+
+def test_profile_api_url_is_read_without_prefect(tmp_path, monkeypatch):
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text('active = "work"\n[profiles.work]\n'
+                        'PREFECT_API_URL = "http://10.0.0.1:4200/api"\n[profiles.default]\n')
+    monkeypatch.setenv("PREFECT_PROFILES_PATH", str(profiles))
+    monkeypatch.delenv("PREFECT_PROFILE", raising=False)
+    assert server.profile_api_url() == "http://10.0.0.1:4200/api"
+    monkeypatch.setenv("PREFECT_PROFILE", "default")
+    assert server.profile_api_url() is None
+    Path(profiles).write_text("not toml [")
+    assert server.profile_api_url() is None
