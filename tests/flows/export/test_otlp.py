@@ -342,17 +342,26 @@ def test_an_api_column_maps_the_same_way(sample_warehouse, exported, tmp_path):
     mapping: a response is an invoke_agent span, its items chat / execute_tool spans."""
     wh = tmp_path / "wh"
     shutil.copytree(sample_warehouse, wh, symlinks=True)
-    for name in ("runs", "steps"):
+    new_columns = {"runs": {"api": pl.lit("responses")}, "steps": {"api": pl.lit("responses")},
+                   # the call's own failure, as Responses items report it
+                   "tool_calls": {"call_failed": pl.col("call_index") == 0}}
+    for name, columns in new_columns.items():
         for part in (wh / "current" / name).rglob("*.parquet"):
             frame = pl.read_parquet(part)
             part.unlink()  # the snapshot's files are hard links: write a new one
-            frame.with_columns(api=pl.lit("responses")).write_parquet(part)
+            frame.with_columns(**columns).write_parquet(part)
     (wh / "current" / INVENTORY).unlink()  # files changed by hand: as before inventories
     out = tmp_path / "api.jsonl"
     assert run(str(out), "-w", str(wh)).exit_code == 0
     spans = spans_of(load(out))
     assert {attrs(s)["steplens.api"] for s in spans} == {"responses"}
     assert [s.span_id for s in spans] == [s.span_id for s in exported["spans"]]
+    first_call = {(c["step_id"], c["tool_call_id"]): c["call_index"] == 0
+                  for c in table(wh, "tool_calls")}
+    tools = by_kind(spans)["execute_tool"]
+    assert [s.status.code == 2 for s in tools] == [
+        first_call[(attrs(s)["steplens.step.id"], attrs(s).get("gen_ai.tool.call.id"))]
+        for s in tools]
 
 
 # ---- OTLP/HTTP ----------------------------------------------------------------------------

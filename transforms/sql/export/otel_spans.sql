@@ -14,7 +14,9 @@
 -- left out. `since` (TIMESTAMP or NULL): runs created at or after it, with their steps
 -- and tool calls (a step without its run: its own `created_at`). Tool arguments and
 -- results only when `include_content`. `steplens.api` is the table's `api` column where
--- the warehouse has one (Responses API data), else 'assistants'.
+-- the warehouse has one (Responses API data), else 'assistants'; a tool call's span is an
+-- error when its step failed or expired, or where the table says the call itself failed
+-- (`call_failed`, Responses API data).
 create or replace macro otel_spans(since, include_content) as table
 with run_rows as (
     select * from (select null::varchar as api where false union all by name from runs)
@@ -28,6 +30,12 @@ step_rows as (
 
 exported_runs as (
     select run_id, created_at from run_rows
+),
+
+call_rows as (
+    select * from (
+        select null::boolean as call_failed where false union all by name from tool_calls
+    )
 ),
 
 step_ends as (
@@ -132,7 +140,7 @@ tool_spans as (
         'internal' as span_kind,
         epoch_ns(s.created_at) as start_ns,
         epoch_ns(greatest(coalesce(s.ended_at, s.created_at), s.created_at)) as end_ns,
-        is_failure(s.status) as is_error,
+        coalesce(t.call_failed, is_failure(s.status)) as is_error,
         s.last_error_message as status_message,
         'execute_tool' as "gen_ai.operation.name",
         'openai' as "gen_ai.provider.name",
@@ -147,8 +155,8 @@ tool_spans as (
              then coalesce(t.function_arguments, t.code_input) end
             as "gen_ai.tool.call.arguments",
         case when include_content then t.function_output end as "gen_ai.tool.call.result",
-        case when is_failure(s.status)
-             then coalesce(s.last_error_code, s.status) end as "error.type",
+        case when coalesce(t.call_failed, is_failure(s.status))
+             then coalesce(s.last_error_code, s.status, 'failed') end as "error.type",
         coalesce(s.api, 'assistants') as "steplens.api",
         s.status as "steplens.status",
         t.type as "steplens.tool.type",
@@ -161,7 +169,7 @@ tool_spans as (
         s.created_at as _step_start,
         s.step_id as _step_key,
         t.call_index as _call_index
-    from tool_calls as t
+    from call_rows as t
     inner join step_rows as s on t.step_id = s.step_id
     left join exported_runs as r on s.run_id = r.run_id
     where since is null or coalesce(r.created_at, s.created_at) >= since
