@@ -1,15 +1,28 @@
 """Pick one winning record per id (README, "De-duplication").
 
 The order of comparison is the contract: state rank, latest timestamp, usage present,
-canonical size, canonical crc32; provenance breaks the last tie only between records
-whose canonical bytes are identical, so it cannot change a table's content. Nothing
-here depends on the order in which records arrived.
+then, between records still tied, the larger size and then the larger crc32 of their
+*canonical content* (the table values the record gives its row, as sorted-keys JSON).
+Provenance breaks the last tie only between records whose content is identical, so it
+cannot change a table's content. Nothing here depends on the order in which records
+arrived.
+
+Why content is computed here and only for contested ids: hashing every record's bytes
+while parsing cost as much as decoding them. Most ids have one best record, and most
+ties are copies of one record (a step in a list page and in a poll), which give the same
+rows whichever wins; only ids whose tied records differ in content need the bytes,
+a few per thousand, and they are computed from the record frames in plain Python.
 """
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Callable
+
+import orjson
 import polars as pl
 
+from steplens.transforms import schemas
 from steplens.transforms.statuses import (
     RUN_STATE_RANK,
     RUN_TERMINAL,
@@ -19,6 +32,23 @@ from steplens.transforms.statuses import (
 
 STEP_TIMESTAMPS = ("created_at", "completed_at", "failed_at", "cancelled_at", "expired_at")
 RUN_TIMESTAMPS = ("created_at", "started_at", "completed_at", "failed_at", "cancelled_at")
+PROVENANCE = list(schemas.PROVENANCE)
+_STAGES = ["_rank_state", "_rank_ts", "usage_present"]
+
+# The record columns of a record's canonical content, named as in the public tables
+# (README, "De-duplication"); timestamps stay Unix seconds.
+_USAGE = ["prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
+          "reasoning_tokens"]
+RUN_CONTENT = ["run_id", "thread_id", "assistant_id", "model", "status", "created_at",
+               "started_at", "completed_at", "failed_at", "cancelled_at", "expires_at",
+               "last_error_code", "last_error_message", "incomplete_reason", *_USAGE,
+               "metadata"]
+STEP_CONTENT = ["step_id", "run_id", "thread_id", "assistant_id", "type", "status",
+                "created_at", "completed_at", "failed_at", "cancelled_at", "expired_at",
+                "last_error_code", "last_error_message", "message_id", *_USAGE, "metadata"]
+CALL_CONTENT = ["tool_call_id", "type", "function_name", "function_arguments",
+                "function_output", "code_input", "code_log_chars", "code_image_count",
+                "file_search_result_count", "file_search_max_score"]
 
 
 def step_state_rank() -> pl.Expr:
@@ -35,21 +65,52 @@ def run_state_rank() -> pl.Expr:
     )
 
 
+def canonical(contents: pl.DataFrame, key: str) -> pl.DataFrame:
+    """(provenance, canon_size, canon_crc) of tied records whose contents differ.
+
+    `contents`: provenance, `key` and the content columns of the tied records (a step's
+    `tool_calls` as a list of structs). Ids whose tied records are all equal are left
+    out: any of them gives the same rows.
+    """
+    columns = [c for c in contents.columns if c not in PROVENANCE]
+    differ = contents.filter(pl.struct(columns).hash().n_unique().over(key) > 1)
+    sizes, crcs = [], []
+    for row in differ.select(columns).iter_rows(named=True):
+        data = orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
+        sizes.append(len(data))
+        crcs.append(zlib.crc32(data))
+    return differ.select(PROVENANCE).with_columns(
+        canon_size=pl.Series(sizes, dtype=pl.Int64), canon_crc=pl.Series(crcs, dtype=pl.Int64))
+
+
 def winners(records: pl.DataFrame, key: str, state_rank: pl.Expr,
-            timestamps: tuple[str, ...]) -> pl.DataFrame:
-    """One row per `key`: the best record by the README ranking, plus `n_records`."""
+            timestamps: tuple[str, ...],
+            contents: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
+    """One row per `key`: the best record by the README ranking, plus `n_records`.
+
+    `contents(tied)` gives the canonical content columns (see `canonical`) of the
+    records tied at the first three stages.
+    """
     ranked = records.with_columns(
         _rank_state=state_rank,
         _rank_ts=pl.max_horizontal(*timestamps).fill_null(-1),
         n_records=pl.len().over(key),
-    )
-    order = ["_rank_state", "_rank_ts", "usage_present", "canon_size", "canon_crc"]
+    ).sort([key, *_STAGES, *PROVENANCE], descending=[False, True, True, True, False, False,
+                                                      False], nulls_last=True)
+    top = pl.all_horizontal(pl.col(c) == pl.col(c).first().over(key) for c in _STAGES)
+    tied = ranked.filter(top & (top.sum().over(key) > 1))
+    canon = (canonical(contents(tied), key) if tied.height else
+             pl.DataFrame(schema={**schemas.PROVENANCE, "canon_size": pl.Int64,
+                                  "canon_crc": pl.Int64}))
+    order = [key, *_STAGES, "canon_size", "canon_crc", *PROVENANCE]
     return (
-        ranked.sort(
-            [key, *order, "rec_file", "rec_line", "rec_item"],
-            descending=[False] + [True] * len(order) + [False, False, False],
-            nulls_last=True,
-        )
+        ranked.join(canon, on=PROVENANCE, how="left")
+        .sort(order, descending=[False, True, True, True, True, True, False, False, False],
+              nulls_last=True)
         .unique(subset=key, keep="first", maintain_order=True)
-        .drop("_rank_state", "_rank_ts")
+        .drop("_rank_state", "_rank_ts", "canon_size", "canon_crc")
     )
+
+
+def run_contents(tied: pl.DataFrame) -> pl.DataFrame:
+    return tied.select(*PROVENANCE, *RUN_CONTENT)
