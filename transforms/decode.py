@@ -1,20 +1,21 @@
 """The native fast path of the parser: valid records decoded by msgspec, in C.
 
 Why msgspec, and not DuckDB or Polars (measured on the benchmark export, see
-benchmarks/README.md, "Choosing the decoder"): msgspec decodes a line straight into typed
-structs at about twice orjson's speed, skipping the fields steplens does not read, and
-its strict typing *is* the rulebook's: a string is a `str`, an integer an `int` (never a
-bool or a float), null is allowed, objects nest, unknown keys are ignored, and the last
-of two duplicate keys wins, as with orjson. DuckDB's JSON reader accepts NaN, Infinity,
-trailing commas and nesting deeper than orjson allows, takes the *first* of duplicate
-keys and coerces types silently; Polars `str.json_decode` was slower than orjson and
-fails a whole batch on one bad line. Either would need a second validator to be exact.
+benchmarks/README.md, "Choosing the decoder"): msgspec decodes a line straight into a
+typed struct faster than orjson builds dicts, skipping the fields steplens does not
+read, and its strict typing *is* the rulebook's: a string is a `str`, an integer an
+`int` (never a bool or a float), null is allowed, objects nest, unknown keys are
+ignored, and the last of two duplicate keys wins, as with orjson. DuckDB's JSON reader
+accepts NaN, Infinity, trailing commas and nesting deeper than orjson allows, takes the
+*first* of duplicate keys and coerces types silently; Polars `str.json_decode` was
+slower than orjson and fails a whole batch on one bad line. Either would need a second
+validator to be exact.
 
-The structs are generated from `record_spec` (the one rulebook), so a field's type here
+The struct is generated from `record_spec` (the one rulebook), so a field's type here
 is, by construction, the type the careful checker demands. A line takes the fast path
 only when every step is unambiguous; anything else (a decode error, a missing id, a
 nested list page, an envelope inside a page, a metadata that is not an object...)
-returns False *before anything is recorded*, and the caller hands that line to the
+raises `Fallback` *before anything is recorded*, and the caller hands that line to the
 careful Python checker (`parse._Decoder`), which stays the single definition of what is
 valid and of every reject reason. tests/transforms/test_decode.py proves both paths give
 identical frames on valid, mutated and fuzzed lines.
@@ -23,12 +24,14 @@ Two gaps of msgspec against orjson are closed per batch, natively, by `suspects(
 msgspec does not validate UTF-8 inside fields it skips, nor the range of numbers it
 skips (orjson rejects a number that overflows to infinity anywhere in a line). Lines
 that might hold either go to the careful path.
+
+Rows are appended as tuples (`Columns`) and turned into Polars columns once per batch.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import msgspec
@@ -36,16 +39,7 @@ import orjson
 import polars as pl
 
 from steplens.transforms import record_spec, schemas
-from steplens.transforms.record_spec import (
-    ARRAY,
-    ID,
-    INT,
-    MAX_TS,
-    NUM,
-    OBJ,
-    STR,
-    TS,
-)
+from steplens.transforms.record_spec import ARRAY, ID, INT, MAX_TS, NUM, OBJ, STR, TS
 
 _UNSET = msgspec.UNSET
 _NULL = msgspec.Raw(b"null")
@@ -62,8 +56,8 @@ _LEAVES: dict[record_spec.Kind, Any] = {
 }
 
 
-def _struct(name: str, spec: dict) -> type:
-    """A msgspec struct type accepting exactly what `record_spec.check(·, spec)` accepts.
+def _fields(name: str, spec: dict) -> list[tuple[str, Any, Any]]:
+    """msgspec fields accepting exactly what `record_spec.check(·, spec)` accepts.
 
     `OBJ` leaves (metadata) are kept as raw JSON text and read with orjson, so their
     canonical text is orjson's own.
@@ -78,53 +72,90 @@ def _struct(name: str, spec: dict) -> type:
             fields.append((key, msgspec.Raw, _NULL))
         else:
             fields.append((key, _LEAVES[sub], None))
-    return msgspec.defstruct(name, fields, gc=False)
+    return fields
 
 
-class Head(msgspec.Struct, gc=False):
-    """What dispatch looks at: `object`, `event`, `data` (absent is UNSET, not None)."""
-
-    object: str | None | msgspec.UnsetType = _UNSET
-    event: str | None | msgspec.UnsetType = _UNSET
-    data: msgspec.Raw | msgspec.UnsetType = _UNSET
+def _struct(name: str, spec: dict) -> type:
+    return msgspec.defstruct(name, _fields(name, spec), gc=False)
 
 
-_HEAD = msgspec.json.Decoder(Head).decode
-_ITEMS = msgspec.json.Decoder(list[msgspec.Raw]).decode
-_STEP = msgspec.json.Decoder(_struct("Step", record_spec.STEP)).decode
-_RUN = msgspec.json.Decoder(_struct("Run", record_spec.RUN)).decode
-_DELTA = msgspec.json.Decoder(_struct("Delta", record_spec.DELTA)).decode
+def _union(*specs: dict) -> dict:
+    """One spec holding the fields of every shape: the same key never means two things."""
+    out: dict = {}
+    for spec in specs:
+        for key, sub in spec.items():
+            if out.get(key, sub) != sub:
+                raise AssertionError(f"{key} is checked two ways")
+            out[key] = sub
+    return out
+
+
+# Every line is decoded once into this struct, whatever its shape: the fields of steps,
+# runs and deltas, and what dispatch looks at (`object`, `event`, `data`: absent is
+# UNSET, unlike null). A field that another shape checks and this one ignores can only
+# send a line to the careful path, never accept a wrong one.
+Record = msgspec.defstruct(
+    "Record",
+    [*_fields("Record", _union(record_spec.STEP, record_spec.RUN, record_spec.DELTA)),
+     ("object", str | None | msgspec.UnsetType, _UNSET),
+     ("event", str | None | msgspec.UnsetType, _UNSET),
+     ("data", msgspec.Raw | msgspec.UnsetType, _UNSET)],
+    gc=False,
+)
+_RECORD = msgspec.json.Decoder(Record).decode
+_PAGE = msgspec.json.Decoder(list[Record]).decode
 
 
 class Fallback(Exception):
     """This line (or SSE block) must be read by the careful checker."""
 
 
+_DECLINED = (msgspec.DecodeError, Fallback)
+
 # ---- batch checks: what msgspec does not check in the fields it skips -------------------
 
-# A number orjson rejects as infinite has an exponent of three or more digits or at least
-# 210 digits before its exponent; either way this matches it (and a few harmless others).
-# Inside a line a number token always ends at `,`, `}`, `]` or white space.
-_HUGE_NUMBER = r"[0-9][eE]\+?[0-9]{3,}[,}\]\s]|[0-9]{200}"
+# A number orjson rejects as infinite has an exponent of three or more digits (matched
+# here: inside a line a number token always ends at `,`, `}`, `]` or white space), or at
+# least 210 digits before an exponent of two (`_long_digit_run`).
+_HUGE_EXPONENT = r"[0-9][eE]\+?[0-9]{3,}[,}\]\s]"
+_DIGIT_MARKS = bytes(49 if 48 <= i <= 57 else 48 for i in range(256))  # digit -> "1"
+_STRIDE = 100
 
 
-def suspects(raws: Sequence[bytes]) -> set[int]:
+def _long_digit_run(data: bytes) -> bool:
+    """Whether `data` may hold 210 digits in a row: any such run covers two bytes
+    `_STRIDE` apart with only digits between them; only those spots are looked at."""
+    marks = data[::_STRIDE].translate(_DIGIT_MARKS)
+    i = marks.find(b"11")
+    while i >= 0:
+        if data[i * _STRIDE:(i + 1) * _STRIDE + 1].isdigit():
+            return True
+        i = marks.find(b"11", i + 1)
+    return False
+
+
+def suspects(raws: Sequence[bytes], joined: bytes | None = None) -> set[int]:
     """Positions in `raws` of lines that may hold invalid UTF-8 or an infinite number.
 
-    One native pass over the whole batch (Polars): valid exports almost never trip it,
-    and then no line is looked at individually.
+    One native pass over the whole batch (`joined`: the lines joined by newlines, when
+    the caller has it): valid exports almost never trip it, and then no line is looked
+    at individually.
     """
     if not raws:
         return set()
+    data = b"\n".join(raws) if joined is None else joined
     try:  # the cast validates UTF-8
-        text = pl.Series([b"\n".join(raws)], dtype=pl.Binary).cast(pl.String)
-        if not text.str.contains(_HUGE_NUMBER).item():
+        text = pl.Series([data], dtype=pl.Binary).cast(pl.String)
+        if not (text.str.contains(_HUGE_EXPONENT).item() or _long_digit_run(data)):
             return set()
         bad = set()
     except pl.exceptions.PolarsError:  # invalid UTF-8 somewhere in the batch
         bad = {i for i, raw in enumerate(raws) if not _utf8(raw)}
+    for i, raw in enumerate(raws):
+        if i not in bad and _long_digit_run(raw):
+            bad.add(i)
     valid = [b"" if i in bad else raw for i, raw in enumerate(raws)]
-    hits = pl.Series(valid, dtype=pl.Binary).cast(pl.String).str.contains(_HUGE_NUMBER)
+    hits = pl.Series(valid, dtype=pl.Binary).cast(pl.String).str.contains(_HUGE_EXPONENT)
     return bad | set(hits.arg_true().to_list())
 
 
@@ -136,6 +167,30 @@ def _utf8(raw: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+# ---- column storage -------------------------------------------------------------------
+
+class Columns:
+    """One record frame being filled, row by row; columns are built once at the end.
+
+    Measured: appending row tuples and transposing them once (`zip`) beat appending to
+    one list per column, and one Polars Series per column beat a DataFrame from a dict.
+    """
+
+    def __init__(self, schema: pl.Schema) -> None:
+        self.schema = schema
+        self.rows: list[tuple] = []
+        self.add: Callable[[tuple], None] = self.rows.append
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def frame(self) -> pl.DataFrame:
+        columns = list(zip(*self.rows, strict=True)) if self.rows else [()] * len(self.schema)
+        return pl.DataFrame([pl.Series(name, values, dtype=dtype)
+                             for (name, dtype), values in zip(self.schema.items(), columns,
+                                                              strict=True)])
 
 
 # ---- extraction from decoded structs (types already checked by msgspec) -----------------
@@ -174,17 +229,30 @@ def _file_search(fs: Any) -> tuple[int | None, float | None]:
     return len(results), (float(max(scores)) if scores else None)
 
 
-def step_rows(o: Any) -> tuple[tuple, list[tuple]]:
-    """(step record row, tool call rows) of a decoded step, as `parse` builds them."""
-    step_id = o.id
-    if step_id is None:
+def step_row(o: Any) -> tuple:
+    """A decoded step's record row (after provenance and bucket), as `parse` builds it."""
+    if o.id is None:
         raise Fallback
+    details, error = o.step_details, o.last_error
+    creation = details.message_creation if details is not None else None
+    return (
+        o.id, o.run_id, o.thread_id, o.assistant_id, o.type, o.status, o.created_at,
+        o.completed_at, o.failed_at, o.cancelled_at, o.expired_at,
+        error.code if error is not None else None,
+        error.message if error is not None else None,
+        creation.message_id if creation is not None else None,
+        *_usage(o.usage), _metadata(o.metadata),
+    )
+
+
+def call_rows(o: Any) -> list[tuple]:
+    """A decoded step's tool call rows (after provenance and bucket)."""
     details = o.step_details
-    creation = calls = None
-    if details is not None:
-        creation, calls = details.message_creation, details.tool_calls
-    rows = []
-    for i, call in enumerate(calls or ()):
+    calls = details.tool_calls if details is not None else None
+    if not calls:
+        return []
+    step_id, rows = o.id, []
+    for i, call in enumerate(calls):
         fn, ci = call.function, call.code_interpreter
         chars = images = 0
         code = None
@@ -204,16 +272,7 @@ def step_rows(o: Any) -> tuple[tuple, list[tuple]]:
         else:
             rows.append((step_id, i, call.id, call.type, fn.name, fn.arguments, fn.output,
                          code, chars, images, count, best))
-    error = o.last_error
-    step = (
-        step_id, o.run_id, o.thread_id, o.assistant_id, o.type, o.status, o.created_at,
-        o.completed_at, o.failed_at, o.cancelled_at, o.expired_at,
-        error.code if error is not None else None,
-        error.message if error is not None else None,
-        creation.message_id if creation is not None else None,
-        *_usage(o.usage), _metadata(o.metadata),
-    )
-    return step, rows
+    return rows
 
 
 def run_row(o: Any) -> tuple:
@@ -270,72 +329,85 @@ STEP_EVENTS = frozenset(
     "thread.run.step." + s
     for s in ("created", "in_progress", "completed", "failed", "cancelled", "expired")
 )
-_KINDS = ("thread.run.step", "thread.run", "thread.run.step.delta")
-
-
-def _bucket(record_id: str) -> int:
-    return zlib.crc32(record_id.encode("utf-8", "surrogatepass")) & _BUCKET_MASK
+STEP, RUN, DELTA = "thread.run.step", "thread.run", "thread.run.step.delta"
+_KINDS = (STEP, RUN, DELTA)
 
 
 class FastPath:
-    """Decodes lines into the row lists of a `parse._Decoder`, or declines them.
+    """Decodes lines into a `parse._Decoder`'s columns, or declines them.
 
-    `rows` is the decoder's dict of row lists (one per record frame); every method
-    returns True when the line was fully recorded, False when nothing was recorded and
-    the careful checker must read it. Counters (`records_read`...) stay the decoder's.
+    `value` and `envelope` either record everything a line holds and return how many
+    records it counted, or raise nothing and return 0 / False having recorded nothing:
+    the caller then reads the line with the careful checker. Counters (`records_read`
+    ...) stay the decoder's.
     """
 
-    def __init__(self, source_file: str, rows: dict[str, list[tuple]]) -> None:
+    def __init__(self, source_file: str, columns: dict[str, Columns]) -> None:
         self.source_file = source_file
-        self.steps = rows["step_records"]
-        self.calls = rows["tool_call_records"]
-        self.runs = rows["run_records"]
-        self.delta_events = rows["delta_events"]
-        self.delta_calls = rows["delta_calls"]
-        self.delta_outputs = rows["delta_outputs"]
-        self.skipped = rows["skipped"]
+        self.steps = columns["step_records"]
+        self.calls = columns["tool_call_records"]
+        self.runs = columns["run_records"]
+        self.delta_events = columns["delta_events"]
+        self.delta_calls = columns["delta_calls"]
+        self.delta_outputs = columns["delta_outputs"]
+        self.skip_add = columns["skipped"].add
+        self.buckets: dict[str, int] = {}
 
-    def record(self, line_no: int, item: int, kind: str, text: bytes | msgspec.Raw
-               ) -> list:
-        """Decode one step/run/delta; the rows to append, as (list, row) pairs."""
-        head = (self.source_file, line_no, item)
-        if kind == "thread.run.step":
-            step, calls = step_rows(_STEP(text))
-            head += (_bucket(step[0]),)
-            out = [(self.steps, head + step)]
-            out += [(self.calls, head + c) for c in calls]
-            return out
-        if kind == "thread.run":
-            run = run_row(_RUN(text))
-            return [(self.runs, head + (_bucket(run[0]),) + run)]
-        event, calls, outputs = delta_rows(_DELTA(text))
-        head += (_bucket(event[0]),)
-        out = [(self.delta_events, head + event)]
-        out += [(self.delta_calls, head + c) for c in calls]
-        out += [(self.delta_outputs, head + o) for o in outputs]
-        return out
+    def _bucket(self, record_id: str) -> int:
+        bucket = self.buckets.get(record_id)
+        if bucket is None:
+            bucket = zlib.crc32(record_id.encode("utf-8", "surrogatepass")) & _BUCKET_MASK
+            self.buckets[record_id] = bucket
+        return bucket
 
-    def _commit(self, pending: list) -> None:
-        for target, row in pending:
-            target.append(row)
+    # ---- one record: `_prepare` may decline, `_emit` only appends -------------------
 
-    def value(self, line_no: int, text: bytes | msgspec.Raw) -> int:
-        """A whole line or bare SSE payload; returns the records it counted (0: declined)."""
+    def _prepare(self, kind: str, o: Any) -> tuple:
+        if kind == STEP:
+            return (STEP, step_row(o), call_rows(o))
+        if kind == RUN:
+            return (RUN, run_row(o))
+        return (DELTA, *delta_rows(o))
+
+    def _emit(self, line_no: int, item: int, prepared: tuple) -> None:
+        kind = prepared[0]
+        row = prepared[1]
+        head = (self.source_file, line_no, item, self._bucket(row[0]))
+        if kind == STEP:
+            self.steps.add(head + row)
+            for call in prepared[2]:
+                self.calls.add(head + call)
+        elif kind == RUN:
+            self.runs.add(head + row)
+        else:
+            self.delta_events.add(head + row)
+            for call in prepared[2]:
+                self.delta_calls.add(head + call)
+            for out in prepared[3]:
+                self.delta_outputs.add(head + out)
+
+    def _skip(self, line_no: int, shape: str) -> None:
+        self.skip_add((self.source_file, line_no, shape))
+
+    # ---- entry points -----------------------------------------------------------------
+
+    def value(self, line_no: int, text: bytes) -> int:
+        """A whole line or bare SSE payload; the records it counted (0: declined)."""
         try:
-            h = _HEAD(text)
-            kind = h.object
-            if kind == "list" and h.data is not _UNSET:
-                return self._page(line_no, h.data)
-            if h.event is not _UNSET and kind is _UNSET:
-                pending = self._envelope(line_no, h.event, h.data)
-            elif kind.__class__ is str and kind in _KINDS:
-                pending = self.record(line_no, -1, kind, text)
+            o = _RECORD(text)
+            kind = o.object
+            if kind == "list" and o.data is not _UNSET:
+                return self._page(line_no, o.data)
+            if o.event is not _UNSET and kind is _UNSET:
+                return int(self._envelope(line_no, o.event, o.data))
+            if kind.__class__ is str and kind in _KINDS:
+                prepared = self._prepare(kind, o)
             else:
-                pending = [(self.skipped, (self.source_file, line_no,
-                                           kind if kind.__class__ is str else "unknown"))]
-        except (msgspec.DecodeError, Fallback):
+                self._skip(line_no, kind if kind.__class__ is str else "unknown")
+                return 1
+        except _DECLINED:
             return 0
-        self._commit(pending)
+        self._emit(line_no, -1, prepared)
         return 1
 
     def envelope(self, line_no: int, event: str, data: bytes) -> bool:
@@ -346,47 +418,51 @@ class FastPath:
         if data[:1] != b"{":
             return False
         try:
-            pending = self._envelope(line_no, event, data)
-        except (msgspec.DecodeError, Fallback):
+            return self._envelope(line_no, event, data)
+        except _DECLINED:
             return False
-        self._commit(pending)
-        return True
 
-    def _envelope(self, line_no: int, event: object, data: object) -> list:
+    def _envelope(self, line_no: int, event: object, data: object) -> bool:
         if event.__class__ is not str:
             raise Fallback  # rejected: the careful checker says why
         if data is _UNSET or memoryview(data)[:1] != b"{":
             if event.startswith("thread.run."):
                 raise Fallback  # rejected: data is not an object
-            return [(self.skipped, (self.source_file, line_no, event))]
-        kind = _HEAD(data).object
+            self._skip(line_no, event)
+            return True
+        o = _RECORD(data)
+        kind = o.object
         if kind is None or kind is _UNSET:  # exporters that dropped `object`
-            if event == "thread.run.step.delta":
-                kind = "thread.run.step.delta"
+            if event == DELTA:
+                kind = DELTA
             elif event in STEP_EVENTS:
-                kind = "thread.run.step"
+                kind = STEP
             elif event.startswith("thread.run."):
-                kind = "thread.run"
+                kind = RUN
         if kind.__class__ is str and kind in _KINDS:
-            return self.record(line_no, -1, kind, data)
-        return [(self.skipped, (self.source_file, line_no, event))]
+            self._emit(line_no, -1, self._prepare(kind, o))
+        else:
+            self._skip(line_no, event)
+        return True
 
     def _page(self, line_no: int, data: msgspec.Raw) -> int:
-        items = _ITEMS(data)  # not an array: DecodeError -> careful
+        items = _PAGE(data)  # not an array, or an item not an object: careful
         if not items:
-            self.skipped.append((self.source_file, line_no, "empty_list"))
+            self._skip(line_no, "empty_list")
             return 1
         pending = []
-        for n, item in enumerate(items):
-            h = _HEAD(item)
-            kind = h.object
-            if (kind == "list" and h.data is not _UNSET) or (
-                    h.event is not _UNSET and kind is _UNSET):
-                raise Fallback  # nested page, or an envelope as an item: rare
+        for o in items:
+            kind = o.object
+            if (kind == "list" and o.data is not _UNSET) or (
+                    o.event is not _UNSET and kind is _UNSET):
+                raise Fallback  # a nested page, or an envelope as an item: rare
             if kind.__class__ is str and kind in _KINDS:
-                pending += self.record(line_no, n, kind, item)
+                pending.append(self._prepare(kind, o))
             else:
-                pending.append((self.skipped, (self.source_file, line_no,
-                                               kind if kind.__class__ is str else "unknown")))
-        self._commit(pending)
+                pending.append(kind if kind.__class__ is str else "unknown")
+        for n, prepared in enumerate(pending):
+            if prepared.__class__ is str:
+                self._skip(line_no, prepared)
+            else:
+                self._emit(line_no, n, prepared)
         return len(items)

@@ -149,8 +149,8 @@ class _Decoder:
         self.lines_read = 0
         self.records_read = 0
         self.bytes_read = 0
-        self.rows: dict[str, list[tuple]] = {name: [] for name in _FRAME_SCHEMAS}
-        self.fast = decode.FastPath(source_file, self.rows) if fast else None
+        self.columns = {name: decode.Columns(schema) for name, schema in _FRAME_SCHEMAS.items()}
+        self.fast = decode.FastPath(source_file, self.columns) if fast else None
 
     # ---- entry points ---------------------------------------------------------------
 
@@ -207,11 +207,11 @@ class _Decoder:
     # ---- dispatch -------------------------------------------------------------------
 
     def _skip(self, line_no: int, shape: str) -> None:
-        self.rows["skipped"].append((self.source_file, line_no, shape))
+        self.columns["skipped"].add((self.source_file, line_no, shape))
 
     def _reject(self, line_no: int, reason: str, raw: bytes | str) -> None:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        self.rows["rejects"].append((self.source_file, line_no, reason, text[:RAW_LIMIT]))
+        self.columns["rejects"].add((self.source_file, line_no, reason, text[:RAW_LIMIT]))
 
     def _top(self, line_no: int, value: object, text: bytes) -> None:
         """A whole line (or bare SSE payload): a list page, or one record."""
@@ -291,23 +291,14 @@ class _Decoder:
         head = (self.source_file, line_no, item,
                 zlib.crc32(o["id"].encode("utf-8", "surrogatepass")) & (schemas.BUCKETS - 1))
         for name, frame_rows in rows:
-            frame = self.rows[name]
+            frame = self.columns[name]
             for row in frame_rows:
-                frame.append(head + row)
+                frame.add(head + row)
 
     # ---- result ---------------------------------------------------------------------
 
     def frames(self) -> dict[str, pl.DataFrame]:
-        frames = {}
-        for name, schema in _FRAME_SCHEMAS.items():
-            rows = self.rows[name]
-            # One pass over the rows (zip), not one per column: rows sit scattered among
-            # the parsed objects, and every extra pass pays the cache misses again.
-            columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
-            cols = {col: list(values) for col, values in zip(schema.names(), columns,
-                                                             strict=True)}
-            frames[name] = pl.DataFrame(cols, schema=schema, strict=True)
-        return frames
+        return {name: columns.frame() for name, columns in self.columns.items()}
 
     def result(self) -> ParsedBatch:
         return ParsedBatch(**self.frames(), lines_read=self.lines_read,
@@ -457,6 +448,25 @@ def parse_lines(source_file: str, lines: Iterable[tuple[int, bytes]],
         else:
             line = decoder.line
             for line_no, raw in lines:
+                line(line_no, raw)
+        return decoder.result()
+
+
+def parse_block(source_file: str, first_line: int, data: bytes) -> ParsedBatch:
+    """Decode the lines of `data` (whole lines; the last one may lack its newline),
+    numbered from `first_line`. The batch checks run once over `data` itself."""
+    raws = data.split(b"\n")
+    if raws[-1] == b"":
+        raws.pop()
+    decoder = _Decoder(source_file)
+    flagged = decode.suspects(raws, joined=data)
+    with _no_gc():
+        line = decoder.line
+        if flagged:
+            for i, raw in enumerate(raws):
+                line(first_line + i, raw, i in flagged)
+        else:
+            for line_no, raw in enumerate(raws, first_line):
                 line(line_no, raw)
         return decoder.result()
 

@@ -50,10 +50,15 @@ class Range:
     compressed: bool = False
     sse: bool = False
     document: bool = False
+    # The file's size and modification time when the read was planned (None: unknown):
+    # a file read whole that changed by the time it is read is reported (README, "Input").
+    file_size: int | None = None
+    file_mtime_ns: int | None = None
 
     def chunk(self) -> Chunk:
         return Chunk(self.path, self.start, self.end, compressed=self.compressed, sse=self.sse,
-                     document=self.document)
+                     document=self.document, file_size=self.file_size,
+                     file_mtime_ns=self.file_mtime_ns)
 
 
 @dataclass
