@@ -58,25 +58,22 @@ def duplicate_streams(delta_events: pl.DataFrame, delta_calls: pl.DataFrame,
     several = delta_events.filter(pl.col("rec_file").n_unique().over("step_id") > 1)
     if several.height == 0:
         return pl.DataFrame(schema={"step_id": pl.String, "rec_file": pl.String})
-    per_file = (
+    seqs = (
         _contents(several, delta_calls, delta_outputs)
         .sort("rec_file", "rec_line", "rec_item")
         .group_by("step_id", "rec_file", maintain_order=True)
         .agg(seq=pl.col("content"))
-        .sort("step_id", "rec_file")
+        .with_columns(n=pl.col("seq").list.len())
     )
-    dropped: list[tuple[str, str]] = []
-    for (step_id,), group in per_file.group_by("step_id", maintain_order=True):
-        files = list(zip(group["rec_file"], group["seq"].to_list(), strict=True))
-        for i, (name, seq) in enumerate(files):
-            for j, (_other, longer) in enumerate(files):
-                if i == j or len(seq) > len(longer) or longer[: len(seq)] != seq:
-                    continue
-                if len(seq) < len(longer) or j < i:  # a prefix, or an equal copy after
-                    dropped.append((step_id, name))
-                    break
-    return pl.DataFrame(dropped, schema={"step_id": pl.String, "rec_file": pl.String},
-                        orient="row")
+    # every ordered pair of files of a step: is `seq` a prefix of (or equal to) `other`?
+    pairs = seqs.join(seqs.select("step_id", other_file="rec_file", other="seq",
+                                  other_n="n"), on="step_id")
+    pairs = pairs.filter((pl.col("rec_file") != pl.col("other_file"))
+                         & (pl.col("n") <= pl.col("other_n")))
+    covered = pl.col("other").list.head(pl.col("n")) == pl.col("seq")
+    dropped = pairs.filter(covered & ((pl.col("n") < pl.col("other_n"))
+                                      | (pl.col("other_file") < pl.col("rec_file"))))
+    return dropped.select("step_id", "rec_file").unique().sort("step_id", "rec_file")
 
 
 def without_duplicates(frame: pl.DataFrame, duplicates: pl.DataFrame) -> pl.DataFrame:
