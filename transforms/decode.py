@@ -373,12 +373,12 @@ class FastPath:
         kind = prepared[0]
         row = prepared[1]
         head = (self.source_file, line_no, item, self._bucket(row[0]))
-        if kind == STEP:
+        if kind == RUN:
+            self.runs.add(head + row)
+        elif kind == STEP:
             self.steps.add(head + row)
             for call in prepared[2]:
                 self.calls.add(head + call)
-        elif kind == RUN:
-            self.runs.add(head + row)
         else:
             self.delta_events.add(head + row)
             for call in prepared[2]:
@@ -390,6 +390,41 @@ class FastPath:
         self.skip_add((self.source_file, line_no, shape))
 
     # ---- entry points -----------------------------------------------------------------
+
+    def lines(self, first_line: int, raws: Sequence[bytes], flagged: set[int],
+              careful: Callable[[int, bytes], None]) -> tuple[int, int, int]:
+        """Every line of a batch, in order: recorded here, or handed to `careful`.
+
+        Returns the (lines, bytes, records) recorded here; `careful` counts its own.
+        """
+        decode, prepare, emit = _RECORD, self._prepare, self._emit
+        n_lines = n_bytes = n_records = 0
+        line_no = first_line - 1
+        for i, raw in enumerate(raws):
+            line_no += 1
+            if flagged and i in flagged:
+                careful(line_no, raw)
+                continue
+            try:
+                o = decode(raw)
+                kind = o.object
+                if kind.__class__ is str and kind in _KINDS:
+                    emit(line_no, -1, prepare(kind, o))
+                    n = 1
+                elif kind == "list" and o.data is not _UNSET:
+                    n = self._page(line_no, o.data)
+                elif o.event is not _UNSET and kind is _UNSET:
+                    n = int(self._envelope(line_no, o.event, o.data))
+                else:
+                    self._skip(line_no, kind if kind.__class__ is str else "unknown")
+                    n = 1
+            except _DECLINED:
+                careful(line_no, raw)
+                continue
+            n_lines += 1
+            n_bytes += len(raw) + 1
+            n_records += n
+        return n_lines, n_bytes, n_records
 
     def value(self, line_no: int, text: bytes) -> int:
         """A whole line or bare SSE payload; the records it counted (0: declined)."""

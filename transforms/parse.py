@@ -154,6 +154,18 @@ class _Decoder:
 
     # ---- entry points ---------------------------------------------------------------
 
+    def lines(self, first_line: int, raws: list[bytes], flagged: set[int]) -> None:
+        """Lines numbered from `first_line`; those in `flagged` (positions) go careful."""
+        if self.fast is None:
+            for i, raw in enumerate(raws):
+                self._careful_line(first_line + i, raw)
+            return
+        n_lines, n_bytes, n_records = self.fast.lines(first_line, raws, flagged,
+                                                      self._careful_line)
+        self.lines_read += n_lines
+        self.bytes_read += n_bytes
+        self.records_read += n_records
+
     def line(self, line_no: int, raw: bytes, careful: bool = False) -> None:
         if self.fast is not None and not careful:
             n = self.fast.value(line_no, raw)
@@ -162,6 +174,9 @@ class _Decoder:
                 self.bytes_read += len(raw) + 1
                 self.records_read += n
                 return
+        self._careful_line(line_no, raw)
+
+    def _careful_line(self, line_no: int, raw: bytes) -> None:
         self.lines_read += 1
         self.bytes_read += len(raw) + 1
         text = raw.strip()
@@ -461,13 +476,7 @@ def parse_block(source_file: str, first_line: int, data: bytes) -> ParsedBatch:
     decoder = _Decoder(source_file)
     flagged = decode.suspects(raws, joined=data)
     with _no_gc():
-        line = decoder.line
-        if flagged:
-            for i, raw in enumerate(raws):
-                line(first_line + i, raw, i in flagged)
-        else:
-            for line_no, raw in enumerate(raws, first_line):
-                line(line_no, raw)
+        decoder.lines(first_line, raws, flagged)
         return decoder.result()
 
 

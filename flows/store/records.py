@@ -102,7 +102,12 @@ def new_segment_id() -> str:
 
 
 def write_segment(root: Path, segment_id: str, batch: ParsedBatch) -> SegmentInfo:
-    """Write a batch's frames as one segment, atomically (temp dir, then rename)."""
+    """Write a batch's frames as one segment, atomically (temp dir, then rename).
+
+    LZ4, not zstd: segments are internal and read back once per rebuild; measured on a
+    32 MB unit, LZ4 wrote in two thirds of zstd's time and read faster, for files half
+    again as large.
+    """
     base = root / RECORDS
     tmp = base / f".{segment_id}.tmp"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -114,7 +119,7 @@ def write_segment(root: Path, segment_id: str, batch: ParsedBatch) -> SegmentInf
             continue
         if "bucket" in frame.columns:  # sorted by bucket: a rebuild reads a bucket range
             frame = frame.sort("bucket", maintain_order=True)  # via row-group statistics
-        frame.write_parquet(tmp / f"{name}.parquet", compression="zstd", statistics=True,
+        frame.write_parquet(tmp / f"{name}.parquet", compression="lz4", statistics=True,
                             row_group_size=ROW_GROUP)
     info.files = _file_stats(batch)
     os.rename(tmp, base / segment_id)
