@@ -110,7 +110,9 @@ class Fallback(Exception):
     """This line (or SSE block) must be read by the careful checker."""
 
 
-_DECLINED = (msgspec.DecodeError, Fallback)
+# msgspec raises RecursionError, not DecodeError, past its nesting limit (stricter than
+# orjson's 1024 levels: such lines are judged by the careful path).
+_DECLINED = (msgspec.DecodeError, Fallback, RecursionError)
 
 # ---- batch checks: what msgspec does not check in the fields it skips -------------------
 
@@ -120,6 +122,7 @@ _DECLINED = (msgspec.DecodeError, Fallback)
 _HUGE_EXPONENT = r"[0-9][eE]\+?[0-9]{3,}[,}\]\s]"
 _DIGIT_MARKS = bytes(49 if 48 <= i <= 57 else 48 for i in range(256))  # digit -> "1"
 _STRIDE = 100
+_DEEP = 2000  # bytes a line needs to nest 1000 levels
 
 
 def _long_digit_run(data: bytes) -> bool:
@@ -143,14 +146,19 @@ def suspects(raws: Sequence[bytes], joined: bytes | None = None) -> set[int]:
     """
     if not raws:
         return set()
+    # msgspec's nesting limit follows Python's recursion limit, which test runners and
+    # applications raise: a line that might nest deeper than orjson's 1024 levels (it
+    # needs two brackets a level) is judged by the careful path.
+    deep = {i for i, raw in enumerate(raws)
+            if len(raw) >= _DEEP and raw.count(b"[") + raw.count(b"{") >= _DEEP // 2}
     data = b"\n".join(raws) if joined is None else joined
     try:  # the cast validates UTF-8
         text = pl.Series([data], dtype=pl.Binary).cast(pl.String)
         if not (text.str.contains(_HUGE_EXPONENT).item() or _long_digit_run(data)):
-            return set()
-        bad = set()
+            return deep
+        bad = deep
     except pl.exceptions.PolarsError:  # invalid UTF-8 somewhere in the batch
-        bad = {i for i, raw in enumerate(raws) if not _utf8(raw)}
+        bad = deep | {i for i, raw in enumerate(raws) if not _utf8(raw)}
     for i, raw in enumerate(raws):
         if i not in bad and _long_digit_run(raw):
             bad.add(i)
@@ -205,7 +213,7 @@ def _metadata(raw: msgspec.Raw) -> str | None:
         raise Fallback  # not an object: the careful checker names it
     try:
         return orjson.dumps(orjson.loads(text), option=_SORT).decode()
-    except orjson.JSONDecodeError:
+    except (orjson.JSONDecodeError, TypeError):  # TypeError: deeper than orjson writes
         raise Fallback from None
 
 

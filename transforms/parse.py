@@ -120,6 +120,15 @@ def _code_outputs(outputs: list | tuple) -> tuple[int, int]:
 
 # ---- the decoder ------------------------------------------------------------------------
 
+def _show(value: object) -> bytes:
+    """A list item as text for `rejects.raw`: orjson writes at most 255 levels deep (it
+    reads 1024), and a reject must never stop the batch."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return b"(not shown: nested too deeply)"
+
+
 def _is_page(value: object) -> bool:
     return value.__class__ is dict and value.get("object") == "list" and "data" in value
 
@@ -249,8 +258,7 @@ class _Decoder:
         for n, (where, item, problem) in enumerate(items):
             self.records_read += 1
             if problem is not None:
-                self._reject(line_no, f"{where}{problem}",
-                             text if where == "" else orjson.dumps(item))
+                self._reject(line_no, f"{where}{problem}", text if where == "" else _show(item))
             else:
                 self._value(line_no, n, item, None, prefix=where)
 
@@ -263,7 +271,7 @@ class _Decoder:
             else:
                 self._object(line_no, item, value, value.get("object"))
         except BadRecord as e:
-            raw = text if text is not None else orjson.dumps(value)
+            raw = text if text is not None else _show(value)
             self._reject(line_no, f"{prefix}{e}", raw)
 
     def _envelope(self, line_no: int, item: int, env: dict) -> None:
