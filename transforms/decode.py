@@ -140,31 +140,47 @@ def _long_digit_run(data: bytes) -> bool:
 def suspects(raws: Sequence[bytes], joined: bytes | None = None) -> set[int]:
     """Positions in `raws` of lines that may hold invalid UTF-8 or an infinite number.
 
-    One native pass over the whole batch (`joined`: the lines joined by newlines, when
-    the caller has it): valid exports almost never trip it, and then no line is looked
-    at individually.
+    Native passes over the batch (`joined`: the lines joined by newlines, when the
+    caller has it), a few MB at a time so that the copies Polars makes stay small:
+    valid exports almost never trip them, and then no line is looked at individually.
     """
     if not raws:
         return set()
     # msgspec's nesting limit follows Python's recursion limit, which test runners and
     # applications raise: a line that might nest deeper than orjson's 1024 levels (it
     # needs two brackets a level) is judged by the careful path.
-    deep = {i for i, raw in enumerate(raws)
-            if len(raw) >= _DEEP and raw.count(b"[") + raw.count(b"{") >= _DEEP // 2}
+    bad = {i for i, raw in enumerate(raws)
+           if len(raw) >= _DEEP and raw.count(b"[") + raw.count(b"{") >= _DEEP // 2}
     data = b"\n".join(raws) if joined is None else joined
+    start = first = 0
+    while start < len(data):
+        end = data.find(b"\n", start + _SLICE) + 1 or len(data)
+        lines = data.count(b"\n", start, end) + (data[end - 1:end] != b"\n")
+        if not _clean(data[start:end]):
+            bad.update(first + j for j in _unclean(raws[first:first + lines]))
+        start, first = end, first + lines
+    return bad
+
+
+def _unclean(raws: Sequence[bytes]) -> list[int]:
+    """Which of `raws` are invalid UTF-8 or hold an infinite number (a slice that failed
+    `_clean`: still one native pass for the numbers)."""
+    bad = {j for j, raw in enumerate(raws) if not _utf8(raw) or _long_digit_run(raw)}
+    valid = pl.Series([b"" if j in bad else raw for j, raw in enumerate(raws)],
+                      dtype=pl.Binary).cast(pl.String)
+    return sorted(bad | set(valid.str.contains(_HUGE_EXPONENT).arg_true().to_list()))
+
+
+_SLICE = 4 * 1024 * 1024
+
+
+def _clean(data: bytes) -> bool:
+    """Valid UTF-8 without a number orjson would find infinite (one native pass)."""
     try:  # the cast validates UTF-8
         text = pl.Series([data], dtype=pl.Binary).cast(pl.String)
-        if not (text.str.contains(_HUGE_EXPONENT).item() or _long_digit_run(data)):
-            return deep
-        bad = deep
-    except pl.exceptions.PolarsError:  # invalid UTF-8 somewhere in the batch
-        bad = deep | {i for i, raw in enumerate(raws) if not _utf8(raw)}
-    for i, raw in enumerate(raws):
-        if i not in bad and _long_digit_run(raw):
-            bad.add(i)
-    valid = [b"" if i in bad else raw for i, raw in enumerate(raws)]
-    hits = pl.Series(valid, dtype=pl.Binary).cast(pl.String).str.contains(_HUGE_EXPONENT)
-    return bad | set(hits.arg_true().to_list())
+    except pl.exceptions.PolarsError:
+        return False
+    return not (text.str.contains(_HUGE_EXPONENT).item() or _long_digit_run(data))
 
 
 def _utf8(raw: bytes) -> bool:

@@ -313,13 +313,17 @@ def _pieces(reader: _Reader, max_bytes: int | None) -> Iterator[bytes]:
         size += len(block)
         if max_bytes is not None and size >= max_bytes:
             data = b"".join(pending)
+            pending = []
             end = data.rfind(b"\n") + 1
             if end == 0:  # no line ends yet: read on
                 pending = [data]
                 continue
-            yield data[:end]
             rest = data[end:]
+            piece = data[:end]
+            del data  # only the piece is held while it is parsed
             pending, size = ([rest], len(rest)) if rest else ([], 0)
+            yield piece
+            del piece
     data = b"".join(pending)
     if reader.cut is not None:
         end = data.rfind(b"\n") + 1
