@@ -30,6 +30,7 @@ Rows are appended as tuples (`Columns`) and turned into Polars columns once per 
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
@@ -149,8 +150,8 @@ def suspects(raws: Sequence[bytes], joined: bytes | None = None) -> set[int]:
     # msgspec's nesting limit follows Python's recursion limit, which test runners and
     # applications raise: a line that might nest deeper than orjson's 1024 levels (it
     # needs two brackets a level) is judged by the careful path.
-    bad = {i for i, raw in enumerate(raws)
-           if len(raw) >= _DEEP and raw.count(b"[") + raw.count(b"{") >= _DEEP // 2}
+    long = itertools.compress(range(len(raws)), map(_DEEP.__le__, map(len, raws)))
+    bad = {i for i in long if raws[i].count(b"[") + raws[i].count(b"{") >= _DEEP // 2}
     data = b"\n".join(raws) if joined is None else joined
     start = first = 0
     while start < len(data):
