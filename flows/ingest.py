@@ -164,13 +164,16 @@ def update_manifest(root: Path, manifest: Manifest, reads: list[FileRead],
         for (path, _start), n in r.lines.items():
             lines_read[path] += n
     files = dict(manifest.files)
+    read_again = set().union(*(r.read_again for r in results))
     for fr in reads:
         p = fr.plan
         consumed_lines = fr.consumed_lines if fr.consumed_lines is not None else lines_read[p.path]
-        files[p.path] = FileEntry(
-            path=p.path, kind=p.kind, size=p.size, mtime_ns=p.mtime_ns,
+        files[p.path] = FileEntry(  # mtime -1: changed while read, so read it again next time
+            path=p.path, kind=p.kind, size=p.size,
+            mtime_ns=-1 if p.path in read_again else p.mtime_ns,
             consumed_bytes=fr.consumed_bytes, consumed_lines=consumed_lines,
-            fingerprint=fingerprint(p.path, fr.consumed_bytes), tail_line=fr.tail_line,
+            fingerprint="" if p.path in read_again else fingerprint(p.path, fr.consumed_bytes),
+            tail_line=fr.tail_line,
         )
     affected_steps = pl.concat([step_ids, *removed_steps]).unique()
     affected_runs = pl.concat([run_ids, *removed_runs]).unique()

@@ -404,6 +404,9 @@ class ParsedBatch:
     lines_read: int = 0
     records_read: int = 0
     bytes_read: int = 0
+    # The file vanished, shrank or changed while it was read: the next ingest must
+    # read it again (README, "Input").
+    read_again: bool = False
 
     def skipped_by_shape(self) -> dict[str, int]:
         counts = self.skipped.group_by("shape").len().sort("shape")
@@ -423,7 +426,8 @@ class ParsedBatch:
             frames[name] = (frame.with_columns(pl.col(col) + offset)
                             if col in frame.columns else frame)
         return ParsedBatch(**frames, lines_read=self.lines_read,
-                           records_read=self.records_read, bytes_read=self.bytes_read)
+                           records_read=self.records_read, bytes_read=self.bytes_read,
+                           read_again=self.read_again)
 
     @classmethod
     def concat(cls, batches: Iterable[ParsedBatch]) -> ParsedBatch:
@@ -439,6 +443,7 @@ class ParsedBatch:
             lines_read=sum(b.lines_read for b in batches),
             records_read=sum(b.records_read for b in batches),
             bytes_read=sum(b.bytes_read for b in batches),
+            read_again=any(b.read_again for b in batches),
         )
 
 

@@ -199,6 +199,7 @@ class _Reader:
     def __init__(self, chunk: Chunk) -> None:
         self.chunk = chunk
         self.cut: str | None = None
+        self.read_again = False  # vanished or changed: the next ingest reads it again
         self.tail = b""  # after a cut: what was read of the line it fell in
 
     def blocks(self) -> Iterator[bytes]:
@@ -212,6 +213,7 @@ class _Reader:
             self._check_unchanged()
         except FileNotFoundError as e:
             self.cut = f"file vanished before it was read ({e.strerror or e})"
+            self.read_again = True
         except (EOFError, zlib.error, gzip.BadGzipFile) as e:
             self.cut = f"gzip stream cut short or corrupt ({e}); the lines before it are kept"
         except OSError as e:
@@ -242,6 +244,7 @@ class _Reader:
                 block, first = block.removeprefix(BOM), False
             yield block
         if expected is not None and got < expected:
+            self.read_again = True
             self.cut = (f"file changed while it was being read: it ended at byte "
                         f"{chunk.start + got}, planned {chunk.end}; the next ingest reads it "
                         "again")
@@ -252,6 +255,7 @@ class _Reader:
             return  # ranges of plain files may grow while read (an appending writer)
         now = storage.stat(chunk.path)
         if now != (chunk.file_size, chunk.file_mtime_ns):
+            self.read_again = True
             self.cut = ("file changed while it was being read (size and time "
                         f"{chunk.file_size}, {chunk.file_mtime_ns} planned, {now[0]}, {now[1]} "
                         "after); the next ingest reads it again")
@@ -339,14 +343,15 @@ def _split(data: bytes) -> list[bytes]:
     return lines
 
 
-def _cut_batch(path: str, line_no: int, tail: bytes, reason: str) -> ParsedBatch:
+def _cut_batch(path: str, line_no: int, tail: bytes, reason: str, read_again: bool
+               ) -> ParsedBatch:
     """The one reject of a cut: the line it fell in, why, and what was read of that line."""
     frames = {name: schemas.empty(schema) for name, schema in schemas.RECORD_FRAMES.items()}
     frames["rejects"] = pl.DataFrame(
         {"source_file": [path], "line_no": [line_no], "reason": [reason],
          "raw": [tail.decode("utf-8", "replace")[:RAW_LIMIT]]}, schema=schemas.REJECTS)
     return ParsedBatch(**frames, lines_read=1 if tail else 0, records_read=1,
-                       bytes_read=len(tail))
+                       bytes_read=len(tail), read_again=read_again)
 
 
 def parse_chunk(chunk: Chunk) -> ParsedBatch:
@@ -380,7 +385,7 @@ def parse_chunk_batches(chunk: Chunk, max_bytes: int | None) -> Iterator[ParsedB
             lines += batch.lines_read
             yield batch
     if reader.cut is not None:
-        yield _cut_batch(chunk.path, lines + 1, reader.tail, reader.cut)
+        yield _cut_batch(chunk.path, lines + 1, reader.tail, reader.cut, reader.read_again)
 
 
 def _sse_batches(path: str, pieces: Iterable[bytes], max_bytes: int | None

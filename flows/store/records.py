@@ -90,11 +90,15 @@ class UnitResult:
     lines_read: int
     bytes_read: int
     batches: list[ParsedBatch] = field(default_factory=list)
+    # Files that vanished or changed while read: the manifest makes the next ingest
+    # read them again.
+    read_again: set[str] = field(default_factory=set)
 
     def written(self, root: Path, segment_id: str) -> UnitResult:
         """The same result with its batches written as segments under `root`."""
         infos = [write_segment(root, f"{segment_id}-{i}", b) for i, b in enumerate(self.batches)]
-        return UnitResult(self.infos + infos, self.lines, self.lines_read, self.bytes_read)
+        return UnitResult(self.infos + infos, self.lines, self.lines_read, self.bytes_read,
+                          read_again=self.read_again)
 
 
 def new_segment_id() -> str:
@@ -153,6 +157,7 @@ def parse_unit(root: str | None, segment_id: str, ranges: list[Range],
     kept: list[ParsedBatch] = []
     lines: dict[tuple[str, int], int] = {}
     totals = {"lines": 0, "bytes": 0}
+    read_again: set[str] = set()
 
     def flush() -> None:
         if not pending:
@@ -170,13 +175,15 @@ def parse_unit(root: str | None, segment_id: str, ranges: list[Range],
         for batch in parse_chunk_batches(r.chunk(), max_bytes):
             pending.append(batch.shift_lines(r.first_line - 1))  # numbered from 1 per range
             seen += batch.lines_read
+            if batch.read_again:
+                read_again.add(r.path)
             totals["lines"] += batch.lines_read
             totals["bytes"] += batch.bytes_read
             if sum(b.bytes_read for b in pending) >= max_bytes:
                 flush()
         lines[(r.path, r.start)] = seen
     flush()
-    return UnitResult(infos, lines, totals["lines"], totals["bytes"], kept)
+    return UnitResult(infos, lines, totals["lines"], totals["bytes"], kept, read_again)
 
 
 def frame_paths(root: Path, segments: dict[str, SegmentInfo], frame: str) -> list[str]:

@@ -8,6 +8,7 @@ computed independently here, with `zlib` on the same bytes.
 from __future__ import annotations
 
 import gzip
+import os
 import zlib
 
 import orjson
@@ -108,6 +109,25 @@ def test_a_whole_file_replaced_while_it_was_read_is_kept_and_flagged(tmp_path):
     assert reject["line_no"] == 6 and "changed while it was being read" in reject["reason"]
 
 
+def test_a_file_that_vanished_while_read_is_read_again_by_the_next_ingest(tmp_path):
+    from steplens.flows.ingest import update_manifest
+    from steplens.flows.store.manifest import Manifest, file_reads, plan
+    from steplens.flows.store.records import parse_unit
+
+    path = tmp_path / "export.jsonl.gz"
+    path.write_bytes(gzip.compress(b"\n".join(steps(3)) + b"\n"))
+    reads = file_reads(plan([str(path)], Manifest()), 1 << 20)
+    saved = path.read_bytes()
+    path.unlink()  # gone between the plan and the read
+    result = parse_unit(str(tmp_path / "wh"), "seg", reads[0].ranges)
+    assert result.read_again == {str(path)}
+    manifest, _, _ = update_manifest(tmp_path / "wh", Manifest(), reads, [result])
+    path.write_bytes(saved)  # back, as it was (same size; its time is restored too)
+    os.utime(path, ns=(reads[0].plan.mtime_ns, reads[0].plan.mtime_ns))
+    (again,) = plan([str(path)], manifest)
+    assert again.action == "replace"
+
+
 @pytest.mark.flow
 def test_a_cut_gzip_does_not_stop_the_ingest(prefect_server, tmp_path):
     export = tmp_path / "export"
@@ -120,3 +140,5 @@ def test_a_cut_gzip_does_not_stop_the_ingest(prefect_server, tmp_path):
     assert summary["balanced"] == 1
     assert summary["rejected"] == 1
     assert summary["tables"]["steps"] == kept + 1  # the good file went through
+    again = ingest(paths=[str(export)], warehouse_dir=str(tmp_path / "wh"))
+    assert again["no_op"] and again["rejected"] == 1  # a file that stays cut is not re-read
