@@ -95,15 +95,14 @@ def winners(records: pl.DataFrame, key: str, state_rank: pl.Expr,
             contents: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
     """One row per `key`: the best record by the README ranking, plus `n_records`.
 
-    One sort by (key, stages 1-3, provenance) decides every id whose best record is
-    alone at the top; `contents(tied)` gives the canonical content columns (see
+    One sort by (key, stages 1-3) decides every id whose best record is alone at the
+    top; `contents(tied)` gives the canonical content columns (see
     `canonical`) of the records tied at the top, and only those ids are decided again
     on stages 4 and 5. (Window functions over the string key cost more than the sort.)
     """
     ranked = (
         records.with_columns(_rank=_stages_123(state_rank, timestamps))
-        .sort([key, "_rank", *PROVENANCE], descending=[False, True, False, False, False],
-              nulls_last=True)
+        .sort([key, "_rank"], descending=[False, True], nulls_last=True)
         .with_columns(_group=pl.col(key).rle_id())
         .with_columns(n_records=pl.len().over("_group"),
                       _top=pl.col("_rank") == pl.col("_rank").first().over("_group"))

@@ -57,6 +57,13 @@ def _stage(frame: pl.DataFrame, path: Path, granularity: str) -> None:
      .write_parquet(path, compression="zstd", statistics=True, row_group_size=64_000))
 
 
+# A full build's rows are held back until about this much is pending per table, then
+# appended to the partition files: one row group per partition per flush. Writing each
+# bucket's rows as they came cost 3 ms a row group, 2 s at 1 GB (20 partitions x 5
+# tables x 8 buckets); the tables are a small fraction of the records they come from.
+FLUSH_BYTES = 96 * 1024 * 1024
+
+
 class _PartitionFiles:
     """One table's partition files, appended to bucket by bucket (full builds)."""
 
@@ -65,8 +72,20 @@ class _PartitionFiles:
         self.arrow_schema = schemas.empty(schema).to_arrow(
             compat_level=pl.CompatLevel.oldest()).schema
         self.writers: dict[str, pq.ParquetWriter] = {}
+        self.pending: list[pl.DataFrame] = []
+        self.pending_bytes = 0
 
     def write(self, frame: pl.DataFrame) -> None:
+        self.pending.append(frame)
+        self.pending_bytes += frame.estimated_size()
+        if self.pending_bytes >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        frame = pl.concat(self.pending, how="vertical")
+        self.pending, self.pending_bytes = [], 0
         parts = frame.with_columns(snapshots.partition_expr(self.granularity))
         for (part,), rows in parts.partition_by("_partition", as_dict=True,
                                                 maintain_order=True).items():
@@ -80,8 +99,10 @@ class _PartitionFiles:
                 compat_level=pl.CompatLevel.oldest()))
 
     def close(self) -> None:
+        self.flush()
         for writer in self.writers.values():
             writer.close()
+        self.writers = {}
 
 
 def _staged(staging: Path, table: str, schema: pl.Schema) -> pl.LazyFrame:
