@@ -97,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, wall, cpu in phases:
         print(f"{name:10} {wall:7.2f} {100 * wall / total:5.1f}% {cpu:7.2f}")
     print(f"{'total':10} {total:7.2f} {100.0:5.1f}% {sum(p[2] for p in phases):7.2f}")
-    print(f"load average {os.getloadavg()[0]:.2f}")
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"largest RSS: this process {own:.0f} MB, one parse worker {kids:.0f} MB; "
+          f"load average {os.getloadavg()[0]:.2f}")
     if args.json:
         args.json.write_text(json.dumps({n: {"wall_s": w, "cpu_s": c} for n, w, c in phases}))
     return 0

@@ -61,7 +61,7 @@ def _stage(frame: pl.DataFrame, path: Path, granularity: str) -> None:
 # appended to the partition files: one row group per partition per flush. Writing each
 # bucket's rows as they came cost 3 ms a row group, 2 s at 1 GB (20 partitions x 5
 # tables x 8 buckets); the tables are a small fraction of the records they come from.
-FLUSH_BYTES = 96 * 1024 * 1024
+FLUSH_BYTES = 32 * 1024 * 1024
 
 
 class _PartitionFiles:
