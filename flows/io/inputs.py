@@ -376,7 +376,10 @@ def parse_chunk_batches(chunk: Chunk, max_bytes: int | None) -> Iterator[ParsedB
         lines += batch.lines_read
         yield batch
     elif chunk.sse:
-        for batch in _sse_batches(chunk.path, _pieces(reader, max_bytes), max_bytes):
+        # half-size batches: an SSE batch holds its text, its lines and its joined
+        # blocks at once (measured: 470 MB a worker at full size on an 800 MB file)
+        half = max_bytes // 2 if max_bytes is not None else None
+        for batch in _sse_batches(chunk.path, _pieces(reader, half), half):
             lines += batch.lines_read
             yield batch
     else:
