@@ -195,7 +195,9 @@ def scan(root: Path, segments: dict[str, SegmentInfo], frame: str) -> pl.LazyFra
     paths = frame_paths(root, segments, frame)
     if not paths:
         return pl.LazyFrame(schema=FRAME_SCHEMAS[frame])
-    return pl.scan_parquet(paths, schema=FRAME_SCHEMAS[frame])
+    # extra columns: segments written before December 2026 also hold `canon_size` and
+    # `canon_crc`, which ties no longer need (transforms/ranking.py)
+    return pl.scan_parquet(paths, schema=FRAME_SCHEMAS[frame], extra_columns="ignore")
 
 
 def keys(root: Path, segments: dict[str, SegmentInfo]) -> tuple[pl.Series, pl.Series]:
