@@ -2,9 +2,10 @@
 
 Two modes. cProfile (the default): with `--workers 1` parsing runs in this process, so
 one deterministic profile covers
-every phase: Prefect, discovery and planning, parsing (orjson and dispatch, building
-the record frames), record segment writes, the records reload, the Polars table build,
-partition writes, the DuckDB view build, the warehouse totals and the artifacts.
+every phase: Prefect, discovery and planning, parsing (msgspec fast path, careful
+fallback, building the record frames), record segment writes, the records reload, the
+Polars table build, partition writes, the DuckDB view build, the warehouse totals and
+the artifacts.
 
     /work/venv/bin/python benchmarks/profile_ingest.py --size-mb 150
     /work/venv/bin/python benchmarks/profile_ingest.py --data DIR --top 30 --out ingest.prof
@@ -45,17 +46,18 @@ PHASES = [
     ("split files at newlines, count lines", "flows/store/manifest.py", "file_reads"),
     ("parse task (wall; with --workers > 1 the workers' time)", "flows/ingest.py", "parse_units"),
     ("  parse units in this process (all)", "flows/store/records.py", "parse_unit"),
-    ("  reading lines (steplens.flows.io.inputs._lines, gunzip)", "flows/io/inputs.py", "_lines"),
+    ("  reading blocks of lines (inputs._pieces: read, gunzip)", "flows/io/inputs.py",
+     "_pieces"),
     ("  SSE blocks (transforms.sse.sse_events)", "transforms/sse.py", "sse_events"),
-    ("  decode a line: orjson, extract, dispatch (_Decoder.line)", "transforms/parse.py",
-     "line"),
+    ("  batch checks: UTF-8, infinite numbers, nesting (decode.suspects)",
+     "transforms/decode.py", "suspects"),
+    ("  fast path: msgspec decode, dispatch, rows (decode.FastPath.lines)",
+     "transforms/decode.py", "lines"),
+    ("    msgspec decode (C)", "~", "<method 'decode' of 'msgspec.json.Decoder' objects>"),
     ("  decode an SSE block (_Decoder.event)", "transforms/parse.py", "event"),
-    ("    canonical bytes for ranking (_canon: sorted dumps + crc32)", "transforms/parse.py",
-     "_canon"),
-    ("    orjson.loads", "~", "<orjson.loads>"),
-    ("    orjson.dumps (canonical bytes, metadata)", "~", "<orjson.dumps>"),
-    ("  column lists -> Polars frames + bulk checks (_Decoder.frames)", "transforms/parse.py",
-     "frames"),
+    ("  careful path for declined lines (orjson + record_spec)", "transforms/parse.py",
+     "_careful_line"),
+    ("  row tuples -> Polars frames (decode.Columns.frame)", "transforms/decode.py", "frame"),
     ("  shift line numbers of split chunks", "transforms/parse.py", "shift_lines"),
     ("  concat chunk batches", "transforms/parse.py", "concat"),
     ("  record segment writes (write_segment)", "flows/store/records.py", "write_segment"),
@@ -65,6 +67,9 @@ PHASES = [
     ("  records reload (records.load)", "flows/store/records.py", "load"),
     ("  build_runs (Polars)", "transforms/tables.py", "build_runs"),
     ("  build_steps (Polars)", "transforms/tables.py", "build_steps"),
+    ("    winners (ranking.winners: sort, contested ids)", "transforms/ranking.py", "winners"),
+    ("  partition files of a full build (rebuild._PartitionFiles.flush)",
+     "flows/store/rebuild.py", "flush"),
     ("rejects frame", "flows/store/records.py", "rejects"),
     ("publish snapshot (partition writes)", "flows/store/snapshots.py", "publish"),
     ("prune record segments", "flows/store/records.py", "prune"),

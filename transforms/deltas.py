@@ -26,35 +26,54 @@ def _joined(col: str) -> pl.Expr:
     )
 
 
-def duplicate_streams(delta_events: pl.DataFrame) -> pl.DataFrame:
+def _contents(events: pl.DataFrame, calls: pl.DataFrame, outputs: pl.DataFrame
+              ) -> pl.DataFrame:
+    """`events` with `content`: one hash of everything a delta contributes (its type,
+    message id, call fragments and output fragments, in their order), for equality."""
+    prov = ["rec_file", "rec_line", "rec_item"]
+    per_call = (calls.join(events.select(prov), on=prov, how="semi").sort(*prov, "pos")
+                .group_by(prov, maintain_order=True)
+                .agg(calls=pl.struct(pl.exclude(*prov, "bucket", "step_id"))))
+    per_output = (outputs.join(events.select(prov), on=prov, how="semi")
+                  .group_by(prov, maintain_order=True)
+                  .agg(outputs=pl.struct(pl.exclude(*prov, "bucket", "step_id"))))
+    return (events.join(per_call, on=prov, how="left").join(per_output, on=prov, how="left")
+            .with_columns(content=pl.struct("step_type", "message_id", "calls", "outputs")
+                          .hash())
+            .drop("calls", "outputs"))
+
+
+def duplicate_streams(delta_events: pl.DataFrame, delta_calls: pl.DataFrame,
+                      delta_outputs: pl.DataFrame) -> pl.DataFrame:
     """(step id, file) pairs whose deltas repeat another file's: a stream exported twice.
 
     A step's deltas may sit in several files for two reasons: the same stream saved
     twice (a `.jsonl` and its `.sse` twin, or a cut-off copy beside a complete one), or
-    one stream split into parts. Per step, the sequence of delta contents (canonical
-    crc32, in line order) of each file is compared: a file whose sequence equals, or is
-    a prefix of, another file's is a duplicate and is dropped (equal ones keep the
-    smallest path). Files that remain are concatenated in path order. Only steps with
-    deltas in more than one file reach the Python comparison, which is rare.
+    one stream split into parts. Per step, the sequence of delta contents (everything a
+    delta contributes, compared by a hash, in line order) of each file is compared: a
+    file whose sequence equals, or is a prefix of, another file's is a duplicate and is
+    dropped (equal ones keep the smallest path). Files that remain are concatenated in
+    path order. Only steps with deltas in more than one file are compared, which is rare.
     """
-    per_file = (
-        delta_events.sort("rec_file", "rec_line", "rec_item")
+    several = delta_events.filter(pl.col("rec_file").n_unique().over("step_id") > 1)
+    if several.height == 0:
+        return pl.DataFrame(schema={"step_id": pl.String, "rec_file": pl.String})
+    seqs = (
+        _contents(several, delta_calls, delta_outputs)
+        .sort("rec_file", "rec_line", "rec_item")
         .group_by("step_id", "rec_file", maintain_order=True)
-        .agg(seq=pl.col("canon_crc"))
+        .agg(seq=pl.col("content"))
+        .with_columns(n=pl.col("seq").list.len())
     )
-    multi = per_file.filter(pl.len().over("step_id") > 1).sort("step_id", "rec_file")
-    dropped: list[tuple[str, str]] = []
-    for (step_id,), group in multi.group_by("step_id", maintain_order=True):
-        files = list(zip(group["rec_file"], group["seq"].to_list(), strict=True))
-        for i, (name, seq) in enumerate(files):
-            for j, (_other, longer) in enumerate(files):
-                if i == j or len(seq) > len(longer) or longer[: len(seq)] != seq:
-                    continue
-                if len(seq) < len(longer) or j < i:  # a prefix, or an equal copy after
-                    dropped.append((step_id, name))
-                    break
-    return pl.DataFrame(dropped, schema={"step_id": pl.String, "rec_file": pl.String},
-                        orient="row")
+    # every ordered pair of files of a step: is `seq` a prefix of (or equal to) `other`?
+    pairs = seqs.join(seqs.select("step_id", other_file="rec_file", other="seq",
+                                  other_n="n"), on="step_id")
+    pairs = pairs.filter((pl.col("rec_file") != pl.col("other_file"))
+                         & (pl.col("n") <= pl.col("other_n")))
+    covered = pl.col("other").list.head(pl.col("n")) == pl.col("seq")
+    dropped = pairs.filter(covered & ((pl.col("n") < pl.col("other_n"))
+                                      | (pl.col("other_file") < pl.col("rec_file"))))
+    return dropped.select("step_id", "rec_file").unique().sort("step_id", "rec_file")
 
 
 def without_duplicates(frame: pl.DataFrame, duplicates: pl.DataFrame) -> pl.DataFrame:

@@ -1,46 +1,39 @@
 """Decode exported lines into typed record frames: the one place that touches raw JSON.
 
-Why a Python loop over `orjson` rather than Polars' `str.json_decode`: measured here on
-steps with nested tool calls, `json_decode` with a full struct dtype read 42 MB/s and
-raises for the whole batch on the first malformed line or wrong-typed field. This loop
-reads several times faster and rejects one record with a reason naming the field,
-keeping the rest. Everything after this module is Polars expressions.
+Two paths, one rulebook (`record_spec`):
 
-Two passes, one rulebook (`record_spec`). The fast pass extracts values without
-checking their types, then checks each column in bulk (`set(map(type, column))`) and the
-timestamp ranges with Polars: on valid data, which is nearly all data, that is the only
-work. Structural surprises (a string where an object belongs) raise inside the
-extractor and send that one record to `record_spec.check`, which names the field. If a
-bulk check fails, the chunk is decoded again in the careful pass, where every record is
-checked field by field before it is extracted. Both passes give identical frames on
-valid input (tests/test_parse.py checks it).
+- the fast path (`transforms/decode.py`) decodes valid lines natively with msgspec
+  structs generated from the rulebook, straight into the row lists of the frames;
+- the careful path here reads what the fast path declines (a decode error, a wrong
+  type, an odd shape, a line a batch check flags) with orjson, checks it field by field
+  with `record_spec.check`, and is the only place that decides a reject and its reason.
 
-Output: `ParsedBatch`, frames matching the `transforms.schemas` record schemas, plus the
-counts the ingest summary balances (README, "Accounting").
+A declined line costs the careful path's price (about ten times the fast one); on real
+exports that is a handful of lines. Both paths give identical frames on valid, mutated
+and fuzzed lines (tests/transforms/test_decode.py). Output: `ParsedBatch`, frames
+matching the `transforms.schemas` record schemas, plus the counts the ingest summary
+balances (README, "Accounting").
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import orjson
 import polars as pl
 
-from steplens.transforms import record_spec, schemas
-from steplens.transforms.record_spec import MAX_TS, type_name
+from steplens.transforms import decode, record_spec, schemas
+from steplens.transforms.record_spec import type_name
 
 RAW_LIMIT = 4096  # characters of an offending line kept in `rejects.raw`
 _SORT = orjson.OPT_SORT_KEYS
 _EMPTY: dict = {}
-_NONE = type(None)
 
-STEP_EVENTS = frozenset(
-    "thread.run.step." + s
-    for s in ("created", "in_progress", "completed", "failed", "cancelled", "expired")
-)
+STEP_EVENTS = decode.STEP_EVENTS
 _SPECS = {"thread.run.step": record_spec.STEP, "thread.run": record_spec.RUN,
           "thread.run.step.delta": record_spec.DELTA}
 
@@ -49,11 +42,7 @@ class BadRecord(ValueError):
     """A record that cannot be kept; the message is the reason shown in `rejects`."""
 
 
-class _BulkCheckFailed(Exception):
-    """A column of the fast pass holds a value of the wrong type: decode carefully."""
-
-
-# ---- extraction (no type checks: see the module docstring) ------------------------------
+# ---- extraction (after `record_spec.check`; a surprise raises) -------------------------
 
 def _dict(v: object) -> dict:
     """`v` if it is an object, {} for null; anything else raises (-> careful check)."""
@@ -72,11 +61,6 @@ def _array(v: object) -> list | tuple:
     return v
 
 
-def _canon(o: dict) -> tuple[int, int]:
-    b = orjson.dumps(o, option=_SORT)
-    return len(b), zlib.crc32(b)
-
-
 def _metadata(o: dict) -> str | None:
     m = o.get("metadata")
     if m is None:
@@ -86,7 +70,7 @@ def _metadata(o: dict) -> str | None:
     return orjson.dumps(m, option=_SORT).decode()
 
 
-def _usage(o: dict, extra_int: list) -> tuple:
+def _usage(o: dict) -> tuple:
     """(usage_present, prompt, completion, total, cached, reasoning)."""
     u = o.get("usage")
     if u is None:
@@ -98,8 +82,6 @@ def _usage(o: dict, extra_int: list) -> tuple:
     cached = spelled.get("cached_tokens")
     if cached is None:
         cached = other.get("cached_tokens")
-    else:
-        extra_int.append(other.get("cached_tokens"))
     return (True, u.get("prompt_tokens"), u.get("completion_tokens"), u.get("total_tokens"),
             cached, _dict(u.get("completion_tokens_details")).get("reasoning_tokens"))
 
@@ -117,34 +99,35 @@ def _call(call: dict) -> tuple:
         count = len(results)
         scores = [s for s in (r.get("score") for r in results) if s is not None]
         if scores:
-            if not set(map(type, scores)) <= _NUM_TYPES:
-                raise BadRecord
             best = float(max(scores))
     return (call.get("id"), call.get("type"), fn.get("name"), fn.get("arguments"),
             fn.get("output"), ci.get("input"), _array(ci.get("outputs")), count, best)
 
 
-def _code_outputs(outputs: list | tuple, extra_str: list) -> tuple[int, int]:
+def _code_outputs(outputs: list | tuple) -> tuple[int, int]:
     """(log characters, image count) of code-interpreter outputs."""
     chars = images = 0
     for out in outputs:
         kind = out.get("type")
-        logs = out.get("logs")
-        extra_str.append(kind)
-        extra_str.append(_dict(out.get("image")).get("file_id"))
         if kind == "logs":
+            logs = out.get("logs")
             if logs is not None:
-                if logs.__class__ is not str:
-                    raise BadRecord
                 chars += len(logs)
-        else:
-            extra_str.append(logs)
-        if kind == "image":
+        elif kind == "image":
             images += 1
     return chars, images
 
 
 # ---- the decoder ------------------------------------------------------------------------
+
+def _show(value: object) -> bytes:
+    """A list item as text for `rejects.raw`: orjson writes at most 255 levels deep (it
+    reads 1024), and a reject must never stop the batch."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return b"(not shown: nested too deeply)"
+
 
 def _is_page(value: object) -> bool:
     return value.__class__ is dict and value.get("object") == "list" and "data" in value
@@ -166,29 +149,43 @@ def _page_items(page: dict, where: str):
             yield at, item, None
 
 
-_NUM_TYPES = {int, float}
-_STR_TYPES = {str, _NONE}
-_INT_TYPES = {int, _NONE}
-
-
 class _Decoder:
-    """One pass over one source file's records; `careful` checks every record first."""
+    """One pass over one source file's records: the fast path first, the careful checker
+    for whatever it declines (or for everything, with `fast=False`)."""
 
-    def __init__(self, source_file: str, careful: bool) -> None:
+    def __init__(self, source_file: str, fast: bool = True) -> None:
         self.source_file = source_file
-        self.careful = careful
         self.lines_read = 0
         self.records_read = 0
         self.bytes_read = 0
-        self.rows: dict[str, list[tuple]] = {name: [] for name in _FRAME_SCHEMAS}
-        # Values checked but not stored (a step's `expires_at`, an image's file id...).
-        self.extra_str: list = []
-        self.extra_int: list = []
-        self.extra_ts: list = []
+        self.columns = {name: decode.Columns(schema) for name, schema in _FRAME_SCHEMAS.items()}
+        self.fast = decode.FastPath(source_file, self.columns) if fast else None
 
     # ---- entry points ---------------------------------------------------------------
 
-    def line(self, line_no: int, raw: bytes) -> None:
+    def lines(self, first_line: int, raws: list[bytes], flagged: set[int]) -> None:
+        """Lines numbered from `first_line`; those in `flagged` (positions) go careful."""
+        if self.fast is None:
+            for i, raw in enumerate(raws):
+                self._careful_line(first_line + i, raw)
+            return
+        n_lines, n_bytes, n_records = self.fast.lines(first_line, raws, flagged,
+                                                      self._careful_line)
+        self.lines_read += n_lines
+        self.bytes_read += n_bytes
+        self.records_read += n_records
+
+    def line(self, line_no: int, raw: bytes, careful: bool = False) -> None:
+        if self.fast is not None and not careful:
+            n = self.fast.value(line_no, raw)
+            if n:
+                self.lines_read += 1
+                self.bytes_read += len(raw) + 1
+                self.records_read += n
+                return
+        self._careful_line(line_no, raw)
+
+    def _careful_line(self, line_no: int, raw: bytes) -> None:
         self.lines_read += 1
         self.bytes_read += len(raw) + 1
         text = raw.strip()
@@ -204,11 +201,19 @@ class _Decoder:
             return
         self._top(line_no, value, text)
 
-    def event(self, line_no: int, event: str | None, data: bytes) -> None:
+    def event(self, line_no: int, event: str | None, data: bytes,
+              careful: bool = False) -> None:
         """One raw SSE block: `event: NAME` and its (joined) `data:` payload."""
+        text = data.strip()
+        if self.fast is not None and not careful and text and text != b"[DONE]":
+            n = (self.fast.value(line_no, text) if event is None
+                 else int(self.fast.envelope(line_no, event, text)))
+            if n:
+                self.records_read += n
+                self.bytes_read += len(data)
+                return
         self.records_read += 1
         self.bytes_read += len(data)
-        text = data.strip()
         if text == b"[DONE]":
             self._skip(line_no, event or "done")
             return
@@ -226,11 +231,11 @@ class _Decoder:
     # ---- dispatch -------------------------------------------------------------------
 
     def _skip(self, line_no: int, shape: str) -> None:
-        self.rows["skipped"].append((self.source_file, line_no, shape))
+        self.columns["skipped"].add((self.source_file, line_no, shape))
 
     def _reject(self, line_no: int, reason: str, raw: bytes | str) -> None:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        self.rows["rejects"].append((self.source_file, line_no, reason, text[:RAW_LIMIT]))
+        self.columns["rejects"].add((self.source_file, line_no, reason, text[:RAW_LIMIT]))
 
     def _top(self, line_no: int, value: object, text: bytes) -> None:
         """A whole line (or bare SSE payload): a list page, or one record."""
@@ -253,8 +258,7 @@ class _Decoder:
         for n, (where, item, problem) in enumerate(items):
             self.records_read += 1
             if problem is not None:
-                self._reject(line_no, f"{where}{problem}",
-                             text if where == "" else orjson.dumps(item))
+                self._reject(line_no, f"{where}{problem}", text if where == "" else _show(item))
             else:
                 self._value(line_no, n, item, None, prefix=where)
 
@@ -267,7 +271,7 @@ class _Decoder:
             else:
                 self._object(line_no, item, value, value.get("object"))
         except BadRecord as e:
-            raw = text if text is not None else orjson.dumps(value)
+            raw = text if text is not None else _show(value)
             self._reject(line_no, f"{prefix}{e}", raw)
 
     def _envelope(self, line_no: int, item: int, env: dict) -> None:
@@ -299,111 +303,66 @@ class _Decoder:
             self._skip(line_no, kind if kind.__class__ is str else "unknown")
             return
         spec = _SPECS[kind]
-        reason = record_spec.check(o, spec) if self.careful else None
+        reason = record_spec.check(o, spec)
         if reason is None:
             try:
-                rows = extract(self, o)
-            except Exception as e:  # noqa: BLE001 - any surprise: let the rulebook explain
-                reason = record_spec.check(o, spec) or f"unexpected shape ({type(e).__name__})"
+                rows = extract(o)
+            except Exception as e:  # noqa: BLE001 - a shape the rulebook missed
+                reason = f"unexpected shape ({type(e).__name__})"
         if reason is not None:
             raise BadRecord(f"{prefix}{reason}")
         head = (self.source_file, line_no, item,
                 zlib.crc32(o["id"].encode("utf-8", "surrogatepass")) & (schemas.BUCKETS - 1))
         for name, frame_rows in rows:
-            frame = self.rows[name]
+            frame = self.columns[name]
             for row in frame_rows:
-                frame.append(head + row)
+                frame.add(head + row)
 
     # ---- result ---------------------------------------------------------------------
 
     def frames(self) -> dict[str, pl.DataFrame]:
-        """Build the frames; in the fast pass, raise `_BulkCheckFailed` on a wrong type."""
-        frames = {}
-        for name, schema in _FRAME_SCHEMAS.items():
-            rows = self.rows[name]
-            # One pass over the rows (zip), not one per column: rows sit scattered among
-            # the parsed objects, and every extra pass pays the cache misses again.
-            columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
-            cols = {col: list(values) for col, values in zip(schema.names(), columns,
-                                                             strict=True)}
-            if not self.careful:
-                for col, dtype in schema.items():
-                    allowed = _STR_TYPES if dtype == pl.String else (
-                        _INT_TYPES if dtype == pl.Int64 else None)
-                    if allowed is not None and not set(map(type, cols[col])) <= allowed:
-                        raise _BulkCheckFailed(f"{name}.{col}")
-            try:
-                frames[name] = pl.DataFrame(cols, schema=schema, strict=True)
-            except (TypeError, OverflowError, pl.exceptions.PolarsError) as e:
-                raise _BulkCheckFailed(f"{name}: {e}") from None
-        if not self.careful:
-            if not (set(map(type, self.extra_str)) <= _STR_TYPES
-                    and set(map(type, self.extra_int)) <= _INT_TYPES
-                    and set(map(type, self.extra_ts)) <= _INT_TYPES):
-                raise _BulkCheckFailed("unstored fields")
-            ints = [v for v in self.extra_int if v is not None]
-            stamps = [v for v in self.extra_ts if v is not None]
-            if (ints and not -record_spec.I64 <= min(ints) <= max(ints) < record_spec.I64) or (
-                    stamps and not 0 <= min(stamps) <= max(stamps) <= MAX_TS):
-                raise _BulkCheckFailed("range")
-            for name, cols in _TIMESTAMP_COLUMNS.items():
-                bad = frames[name].select(
-                    pl.any_horizontal((pl.col(c) < 0) | (pl.col(c) > MAX_TS) for c in cols).any()
-                ).item()
-                if bad:
-                    raise _BulkCheckFailed(f"{name}: timestamp out of range")
-        return frames
+        return {name: columns.frame() for name, columns in self.columns.items()}
 
     def result(self) -> ParsedBatch:
         return ParsedBatch(**self.frames(), lines_read=self.lines_read,
                            records_read=self.records_read, bytes_read=self.bytes_read)
 
 
-def _step(d: _Decoder, o: dict) -> list[tuple[str, list[tuple]]]:
+def _step(o: dict) -> list[tuple[str, list[tuple]]]:
     g = o.get
     details = _dict(g("step_details"))
-    d.extra_str.append(details.get("type"))
     creation = _dict(details.get("message_creation"))
     calls = []
     for i, call in enumerate(_array(details.get("tool_calls"))):
         call_id, kind, name, args, output, code, outputs, results, score = _call(call)
-        chars, images = _code_outputs(outputs, d.extra_str)
+        chars, images = _code_outputs(outputs)
         calls.append((o["id"], i, call_id, kind, name, args, output, code, chars, images,
                       results, score))
     error = _dict(g("last_error"))
-    d.extra_ts.append(g("started_at"))
-    d.extra_ts.append(g("expires_at"))
     step = (
         g("id"), g("run_id"), g("thread_id"), g("assistant_id"), g("type"), g("status"),
         g("created_at"), g("completed_at"), g("failed_at"), g("cancelled_at"),
         g("expired_at"), error.get("code"), error.get("message"), creation.get("message_id"),
-        *_usage(o, d.extra_int), _metadata(o), *_canon(o),
+        *_usage(o), _metadata(o),
     )
-    if step[0].__class__ is not str:
-        raise BadRecord
     return [("step_records", [step]), ("tool_call_records", calls)]
 
 
-def _run(d: _Decoder, o: dict) -> list[tuple[str, list[tuple]]]:
+def _run(o: dict) -> list[tuple[str, list[tuple]]]:
     g = o.get
     error = _dict(g("last_error"))
-    d.extra_ts.append(g("expired_at"))
     run = (
         g("id"), g("thread_id"), g("assistant_id"), g("model"), g("status"),
         g("created_at"), g("started_at"), g("completed_at"), g("failed_at"),
         g("cancelled_at"), g("expires_at"), error.get("code"), error.get("message"),
         _dict(g("incomplete_details")).get("reason"),
-        *_usage(o, d.extra_int), _metadata(o), *_canon(o),
+        *_usage(o), _metadata(o),
     )
-    if run[0].__class__ is not str:
-        raise BadRecord
     return [("run_records", [run])]
 
 
-def _delta(d: _Decoder, o: dict) -> list[tuple[str, list[tuple]]]:
-    step_id = o.get("id")
-    if step_id.__class__ is not str:
-        raise BadRecord
+def _delta(o: dict) -> list[tuple[str, list[tuple]]]:
+    step_id = o["id"]
     details = _dict(_dict(o.get("delta")).get("step_details"))
     calls, outputs = [], []
     for pos, call in enumerate(_array(details.get("tool_calls"))):
@@ -418,7 +377,7 @@ def _delta(d: _Decoder, o: dict) -> list[tuple[str, list[tuple]]]:
         calls.append((pos, step_id, index, call_id, kind, name, args, output, code, results,
                       score))
     event = (step_id, details.get("type"),
-             _dict(details.get("message_creation")).get("message_id"), _canon(o)[1])
+             _dict(details.get("message_creation")).get("message_id"))
     return [("delta_events", [event]), ("delta_calls", calls), ("delta_outputs", outputs)]
 
 
@@ -428,11 +387,6 @@ _EXTRACTORS: dict[str, Callable] = {
     "thread.run.step.delta": _delta,
 }
 _FRAME_SCHEMAS = schemas.RECORD_FRAMES
-_TIMESTAMP_COLUMNS = {
-    "step_records": ["created_at", "completed_at", "failed_at", "cancelled_at", "expired_at"],
-    "run_records": ["created_at", "started_at", "completed_at", "failed_at", "cancelled_at",
-                    "expires_at"],
-}
 
 
 @dataclass
@@ -450,6 +404,9 @@ class ParsedBatch:
     lines_read: int = 0
     records_read: int = 0
     bytes_read: int = 0
+    # The file vanished, shrank or changed while it was read: the next ingest must
+    # read it again (README, "Input").
+    read_again: bool = False
 
     def skipped_by_shape(self) -> dict[str, int]:
         counts = self.skipped.group_by("shape").len().sort("shape")
@@ -469,13 +426,14 @@ class ParsedBatch:
             frames[name] = (frame.with_columns(pl.col(col) + offset)
                             if col in frame.columns else frame)
         return ParsedBatch(**frames, lines_read=self.lines_read,
-                           records_read=self.records_read, bytes_read=self.bytes_read)
+                           records_read=self.records_read, bytes_read=self.bytes_read,
+                           read_again=self.read_again)
 
     @classmethod
     def concat(cls, batches: Iterable[ParsedBatch]) -> ParsedBatch:
         batches = list(batches)
         if not batches:
-            return _Decoder("", careful=False).result()
+            return _Decoder("", fast=False).result()
         frames = {
             name: pl.concat([getattr(b, name) for b in batches], how="vertical")
             for name in cls.FRAMES
@@ -485,22 +443,17 @@ class ParsedBatch:
             lines_read=sum(b.lines_read for b in batches),
             records_read=sum(b.records_read for b in batches),
             bytes_read=sum(b.bytes_read for b in batches),
+            read_again=any(b.read_again for b in batches),
         )
 
 
-def _decode(source_file: str, feed: Callable[[_Decoder], None]) -> ParsedBatch:
-    """Run `feed` in the fast pass; on a failed bulk check, again in the careful pass."""
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Millions of short-lived rows: the cyclic collector would triple the cost."""
     enabled = gc.isenabled()
-    gc.disable()  # millions of small dicts: the collector would triple the cost
+    gc.disable()
     try:
-        decoder = _Decoder(source_file, careful=False)
-        feed(decoder)
-        try:
-            return decoder.result()
-        except _BulkCheckFailed:
-            decoder = _Decoder(source_file, careful=True)
-            feed(decoder)
-            return decoder.result()
+        yield
     finally:
         if enabled:
             gc.enable()
@@ -508,30 +461,48 @@ def _decode(source_file: str, feed: Callable[[_Decoder], None]) -> ParsedBatch:
 
 def parse_lines(source_file: str, lines: Iterable[tuple[int, bytes]],
                 careful: bool = False) -> ParsedBatch:
-    """Decode (line number, raw bytes) pairs of one file into record frames."""
+    """Decode (line number, raw bytes) pairs of one file into record frames.
+
+    `careful=True` reads every line with the careful checker (the reference the fast
+    path is tested against).
+    """
     lines = list(lines)
-
-    def feed(decoder: _Decoder) -> None:
-        for line_no, raw in lines:
-            decoder.line(line_no, raw)
-
-    if careful:
-        decoder = _Decoder(source_file, careful=True)
-        feed(decoder)
+    decoder = _Decoder(source_file, fast=not careful)
+    flagged = set() if careful else decode.suspects([raw for _, raw in lines])
+    with _no_gc():
+        if flagged:
+            for i, (line_no, raw) in enumerate(lines):
+                decoder.line(line_no, raw, careful=i in flagged)
+        else:
+            line = decoder.line
+            for line_no, raw in lines:
+                line(line_no, raw)
         return decoder.result()
-    return _decode(source_file, feed)
 
 
-def parse_events(source_file: str, events: Iterable[tuple[int, str | None, bytes]]
-                 ) -> ParsedBatch:
+def parse_block(source_file: str, first_line: int, data: bytes) -> ParsedBatch:
+    """Decode the lines of `data` (whole lines; the last one may lack its newline),
+    numbered from `first_line`. The batch checks run once over `data` itself."""
+    raws = data.split(b"\n")
+    if raws[-1] == b"":
+        raws.pop()
+    decoder = _Decoder(source_file)
+    flagged = decode.suspects(raws, joined=data)
+    with _no_gc():
+        decoder.lines(first_line, raws, flagged)
+        return decoder.result()
+
+
+def parse_events(source_file: str, events: Iterable[tuple[int, str | None, bytes]],
+                 careful: bool = False) -> ParsedBatch:
     """Decode raw SSE blocks (line number, event name, data bytes) of one file."""
     events = list(events)
-
-    def feed(decoder: _Decoder) -> None:
-        for line_no, event, data in events:
-            decoder.event(line_no, event, data)
-
-    return _decode(source_file, feed)
+    decoder = _Decoder(source_file, fast=not careful)
+    flagged = set() if careful else decode.suspects([data for _, _, data in events])
+    with _no_gc():
+        for i, (line_no, event, data) in enumerate(events):
+            decoder.event(line_no, event, data, careful=i in flagged)
+        return decoder.result()
 
 
 def parse_document(source_file: str, data: bytes) -> ParsedBatch:

@@ -37,9 +37,6 @@ USAGE_FIELDS: dict[str, pl.DataType] = {
     "reasoning_tokens": Int,
 }
 
-# Used only to pick a winner between records of one id (README, "De-duplication").
-RANKING: dict[str, pl.DataType] = {"canon_size": Int, "canon_crc": Int}
-
 STEP_RECORDS = pl.Schema(
     {
         **PROVENANCE,
@@ -60,7 +57,6 @@ STEP_RECORDS = pl.Schema(
         "message_id": Str,
         **USAGE_FIELDS,
         "metadata": Str,
-        **RANKING,
     }
 )
 
@@ -104,14 +100,12 @@ RUN_RECORDS = pl.Schema(
         "incomplete_reason": Str,
         **USAGE_FIELDS,
         "metadata": Str,
-        **RANKING,
     }
 )
 
 # One row per `thread.run.step.delta` event.
 DELTA_EVENTS = pl.Schema(
-    {**PROVENANCE, **BUCKET, "step_id": Str, "step_type": Str, "message_id": Str,
-     "canon_crc": Int}
+    {**PROVENANCE, **BUCKET, "step_id": Str, "step_type": Str, "message_id": Str}
 )
 
 # One row per tool-call fragment inside a delta event (`pos` = position in its list).

@@ -18,10 +18,23 @@ _TIMESTAMPS = ("created_at", "completed_at", "failed_at", "cancelled_at", "expir
 _PROVENANCE = list(schemas.PROVENANCE)
 
 
-def step_winners(step_records: pl.DataFrame) -> pl.DataFrame:
+def step_winners(step_records: pl.DataFrame, tool_call_records: pl.DataFrame) -> pl.DataFrame:
     """The winning full record per step id, with `n_records`."""
+
+    def contents(tied: pl.DataFrame) -> pl.DataFrame:
+        """A tied record's canonical content: its columns and its calls, as in the tables."""
+        calls = by_type(tool_call_records.join(tied.select(_PROVENANCE), on=_PROVENANCE,
+                                               how="semi"))
+        per_record = (calls.sort(*_PROVENANCE, "call_index")
+                      .group_by(_PROVENANCE, maintain_order=True)
+                      .agg(tool_calls=pl.struct(ranking.CALL_CONTENT)))
+        return (tied.select(*_PROVENANCE, *ranking.STEP_CONTENT)
+                .join(per_record, on=_PROVENANCE, how="left")
+                .with_columns(pl.col("tool_calls").fill_null(
+                    pl.lit([], dtype=per_record.schema["tool_calls"]))))
+
     return ranking.winners(step_records, "step_id", ranking.step_state_rank(),
-                           ranking.STEP_TIMESTAMPS)
+                           ranking.STEP_TIMESTAMPS, contents)
 
 
 def step_rows(step_winners: pl.DataFrame, delta_steps: pl.DataFrame) -> pl.DataFrame:

@@ -54,12 +54,13 @@ def build_steps(batch: ParsedBatch, runs_table: pl.DataFrame) -> StepTables:
 
     `runs_table` supplies each step's `model`; it may hold more runs than the batch.
     """
-    duplicates = deltas.duplicate_streams(batch.delta_events)
+    duplicates = deltas.duplicate_streams(batch.delta_events, batch.delta_calls,
+                                          batch.delta_outputs)
     delta_events, delta_calls, delta_outputs = (
         deltas.without_duplicates(f, duplicates)
         for f in (batch.delta_events, batch.delta_calls, batch.delta_outputs)
     )
-    rows = steps.step_rows(steps.step_winners(batch.step_records),
+    rows = steps.step_rows(steps.step_winners(batch.step_records, batch.tool_call_records),
                            deltas.delta_steps(delta_events))
     calls = steps.tool_calls(
         rows, batch.tool_call_records, deltas.reassembled_calls(delta_calls, delta_outputs),

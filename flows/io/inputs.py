@@ -3,22 +3,35 @@
 The only I/O on the read side: discovery, gzip, raw-SSE detection, and splitting large
 plain files at line boundaries so that one big file still uses every core and is never
 loaded whole. Inputs are named by absolute path or by URL (`s3://...`, see `storage`).
+
+A read that breaks (a gzip stream cut short or corrupt, a file that vanished, shrank or
+was replaced between planning and reading) never stops the ingest: the lines read
+before the break are kept and the break is one reject (README, "Input").
 """
 
 from __future__ import annotations
 
 import contextlib
 import gzip
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+import polars as pl
 
 from steplens.flows.errors import InputError
 from steplens.flows.io import storage
 from steplens.flows.settings import INPUT_SUFFIXES
-from steplens.transforms.parse import ParsedBatch, parse_document, parse_events, parse_lines
+from steplens.transforms import schemas
+from steplens.transforms.parse import (
+    RAW_LIMIT,
+    ParsedBatch,
+    parse_block,
+    parse_document,
+    parse_events,
+)
 from steplens.transforms.sse import looks_like_sse, sse_events
 
 READ_BLOCK = 8 * 1024 * 1024
@@ -71,17 +84,28 @@ def _open(path: str | Path) -> Iterator:
             yield raw
 
 
+# What reading a broken file raises: a cut or corrupt gzip stream (EOFError, zlib.error,
+# gzip.BadGzipFile), a file gone or unreadable (OSError).
+READ_ERRORS = (OSError, EOFError, zlib.error)
+
+
 def is_sse(path: str | Path) -> bool:
-    """Raw SSE text: by extension, or by its first non-blank line (`event:`/`data:`)."""
+    """Raw SSE text: by extension, or by its first non-blank line (`event:`/`data:`).
+
+    A file that cannot be read that far is not sniffed as SSE; reading it reports why.
+    """
     name = storage.basename(path).lower().removesuffix(".gz")
     if name.endswith(".sse"):
         return True
-    with _open(path) as f:
-        for n, line in enumerate(f):
-            if n == 0:
-                line = line.removeprefix(BOM)
-            if line.strip():
-                return looks_like_sse(line)
+    try:
+        with _open(path) as f:
+            for n, line in enumerate(f):
+                if n == 0:
+                    line = line.removeprefix(BOM)
+                if line.strip():
+                    return looks_like_sse(line)
+    except READ_ERRORS:
+        return False
     return False
 
 
@@ -97,8 +121,11 @@ def is_document(path: str | Path) -> bool:
     name = storage.basename(path).lower().removesuffix(".gz")
     if not name.endswith(".json") or storage.size(path) > DOCUMENT_MAX_BYTES:
         return False
-    with _open(path) as f:
-        data = f.read().removeprefix(BOM)
+    try:
+        with _open(path) as f:
+            data = f.read().removeprefix(BOM)
+    except READ_ERRORS:  # read as lines, where the break is reported
+        return False
     if len([line for line in data.split(b"\n") if line.strip()]) < 2:  # lines end at \n only
         return False
     try:
@@ -118,6 +145,9 @@ class Chunk:
     compressed: bool = False
     sse: bool = False
     document: bool = False
+    # The file's size and modification time when the read was planned (None: unknown).
+    file_size: int | None = None
+    file_mtime_ns: int | None = None
 
     @property
     def size(self) -> int:
@@ -157,35 +187,171 @@ def line_stats(path: str | Path, start: int, end: int) -> tuple[int, int | None]
     return count, last
 
 
-def _lines(chunk: Chunk) -> Iterator[bytes]:
-    """The chunk's lines without their newline; a UTF-8 BOM opening the file is dropped."""
-    if chunk.compressed:
-        with _open(chunk.path) as f:
-            first = True
-            for line in f:
-                if first:
-                    line, first = line.removeprefix(BOM), False
-                    if not line:
-                        continue
-                yield line.removesuffix(b"\n")
-        return
-    with storage.open_binary(chunk.path) as f:
-        f.seek(chunk.start)
-        remaining = chunk.size
-        tail = b""
-        first = chunk.start == 0
-        while remaining > 0:
-            block = f.read(min(READ_BLOCK, remaining))
-            if not block:
-                break
-            remaining -= len(block)
+class _Reader:
+    """A chunk's bytes (decompressed), in blocks; `cut` says why they ended early.
+
+    Blocks are whole lines except the last one, which may end mid-line. A file read
+    whole (gzip, SSE, document) that no longer has the size and time it was planned
+    with, or a range of a plain file that has shrunk, is a cut too: what was read is
+    kept, and the next ingest sees the change and reads the file again.
+    """
+
+    def __init__(self, chunk: Chunk) -> None:
+        self.chunk = chunk
+        self.cut: str | None = None
+        self.read_again = False  # vanished or changed: the next ingest reads it again
+        self.tail = b""  # after a cut: what was read of the line it fell in
+
+    def blocks(self) -> Iterator[bytes]:
+        chunk = self.chunk
+        try:
+            with storage.open_binary(chunk.path) as raw:
+                if chunk.compressed:
+                    yield from self._gunzip(raw)
+                else:
+                    yield from self._plain(raw)
+            self._check_unchanged()
+        except FileNotFoundError as e:
+            self.cut = f"file vanished before it was read ({e.strerror or e})"
+            self.read_again = True
+        except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+            self.cut = f"gzip stream cut short or corrupt ({e}); the lines before it are kept"
+        except OSError as e:
+            self.cut = f"file could not be read to its end ({e})"
+
+    def _gunzip(self, raw) -> Iterator[bytes]:
+        first = True
+        for block in _gunzip(raw):
             if first:
                 block, first = block.removeprefix(BOM), False
-            parts = (tail + block).split(b"\n")
-            tail = parts.pop()
-            yield from parts
-        if tail:
-            yield tail
+            yield block
+
+    def _plain(self, raw) -> Iterator[bytes]:
+        chunk = self.chunk
+        raw.seek(chunk.start)
+        expected = chunk.end - chunk.start if chunk.end >= 0 else None
+        remaining = expected if expected is not None else -1
+        first = chunk.start == 0
+        got = 0
+        while remaining != 0:
+            block = raw.read(READ_BLOCK if remaining < 0 else min(READ_BLOCK, remaining))
+            if not block:
+                break
+            got += len(block)
+            if remaining > 0:
+                remaining -= len(block)
+            if first:
+                block, first = block.removeprefix(BOM), False
+            yield block
+        if expected is not None and got < expected:
+            self.read_again = True
+            self.cut = (f"file changed while it was being read: it ended at byte "
+                        f"{chunk.start + got}, planned {chunk.end}; the next ingest reads it "
+                        "again")
+
+    def _check_unchanged(self) -> None:
+        chunk = self.chunk
+        if self.cut is not None or chunk.file_size is None or chunk.end >= 0:
+            return  # ranges of plain files may grow while read (an appending writer)
+        now = storage.stat(chunk.path)
+        if now != (chunk.file_size, chunk.file_mtime_ns):
+            self.read_again = True
+            self.cut = ("file changed while it was being read (size and time "
+                        f"{chunk.file_size}, {chunk.file_mtime_ns} planned, {now[0]}, {now[1]} "
+                        "after); the next ingest reads it again")
+
+
+GZIP_PIECE = 64 * 1024  # compressed bytes decompressed at a time
+
+
+def _gunzip(raw) -> Iterator[bytes]:
+    """Decompress a gzip stream (one member or several) in blocks of about READ_BLOCK.
+
+    Unlike `gzip.GzipFile`, a stream that is cut short or corrupt gives up every byte
+    that could be decompressed before the break, then raises: a failing piece is fed
+    again from the state before it, one byte at a time. zlib checks each member's
+    CRC32 and length itself.
+    """
+    d = zlib.decompressobj(wbits=31)
+    out: list[bytes] = []
+    size = 0
+    try:
+        while data := raw.read(GZIP_PIECE):
+            while data:
+                before = d.copy()
+                try:
+                    piece = d.decompress(data)
+                except zlib.error:
+                    d = before
+                    for i in range(len(data)):
+                        out.append(d.decompress(data[i:i + 1]))  # raises at the break
+                    raise AssertionError("unreachable") from None
+                out.append(piece)
+                size += len(piece)
+                data = b""
+                if d.eof:  # end of a member: another may follow
+                    data = d.unused_data
+                    if not data.strip(b"\0"):
+                        break
+                    d = zlib.decompressobj(wbits=31)
+            if size >= READ_BLOCK:
+                yield b"".join(out)
+                out, size = [], 0
+        if not d.eof:
+            raise EOFError("compressed file ended before the end-of-stream marker was reached")
+    finally:  # what was decompressed before a break is kept
+        if out:
+            yield b"".join(out)
+
+
+def _pieces(reader: _Reader, max_bytes: int | None) -> Iterator[bytes]:
+    """Whole lines of the chunk, about `max_bytes` at a time (None: all at once).
+
+    Every piece ends with a newline except perhaps the last one, the file's last line
+    without a newline; after a cut, that partial line is left in `reader.tail`.
+    """
+    pending: list[bytes] = []
+    size = 0
+    for block in reader.blocks():
+        pending.append(block)
+        size += len(block)
+        if max_bytes is not None and size >= max_bytes:
+            data = b"".join(pending)
+            pending = []
+            end = data.rfind(b"\n") + 1
+            if end == 0:  # no line ends yet: read on
+                pending = [data]
+                continue
+            rest = data[end:]
+            piece = data[:end]
+            del data  # only the piece is held while it is parsed
+            pending, size = ([rest], len(rest)) if rest else ([], 0)
+            yield piece
+            del piece
+    data = b"".join(pending)
+    if reader.cut is not None:
+        end = data.rfind(b"\n") + 1
+        data, reader.tail = data[:end], data[end:]
+    if data:
+        yield data
+
+
+def _split(data: bytes) -> list[bytes]:
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
+def _cut_batch(path: str, line_no: int, tail: bytes, reason: str, read_again: bool
+               ) -> ParsedBatch:
+    """The one reject of a cut: the line it fell in, why, and what was read of that line."""
+    frames = {name: schemas.empty(schema) for name, schema in schemas.RECORD_FRAMES.items()}
+    frames["rejects"] = pl.DataFrame(
+        {"source_file": [path], "line_no": [line_no], "reason": [reason],
+         "raw": [tail.decode("utf-8", "replace")[:RAW_LIMIT]]}, schema=schemas.REJECTS)
+    return ParsedBatch(**frames, lines_read=1 if tail else 0, records_read=1,
+                       bytes_read=len(tail), read_again=read_again)
 
 
 def parse_chunk(chunk: Chunk) -> ParsedBatch:
@@ -198,26 +364,54 @@ def parse_chunk_batches(chunk: Chunk, max_bytes: int | None) -> Iterator[ParsedB
 
     Gzip and SSE files cannot be split into byte ranges, so a large one arrives as one
     chunk; decoding it in batches keeps a worker's memory bounded all the same. Line
-    numbers run on across batches, from 1.
+    numbers run on across batches, from 1. A read that breaks ends with one more batch
+    holding its reject, at the line after the last one read whole.
     """
+    reader = _Reader(chunk)
+    lines = 0
     if chunk.document:
-        with _open(chunk.path) as f:
-            yield parse_document(chunk.path, f.read())
-        return
+        data = b"".join(_pieces(reader, None))
+        batch = (parse_document(chunk.path, data) if reader.cut is None
+                 else parse_block(chunk.path, 1, data))  # a cut document: its lines
+        lines += batch.lines_read
+        yield batch
+    elif chunk.sse:
+        # half-size batches: an SSE batch holds its text, its lines and its joined
+        # blocks at once (measured: 470 MB a worker at full size on an 800 MB file)
+        half = max_bytes // 2 if max_bytes is not None else None
+        for batch in _sse_batches(chunk.path, _pieces(reader, half), half):
+            lines += batch.lines_read
+            yield batch
+    else:
+        for data in _pieces(reader, max_bytes):
+            batch = parse_block(chunk.path, lines + 1, data)
+            lines += batch.lines_read
+            yield batch
+    if reader.cut is not None:
+        yield _cut_batch(chunk.path, lines + 1, reader.tail, reader.cut, reader.read_again)
+
+
+def _sse_batches(path: str, pieces: Iterable[bytes], max_bytes: int | None
+                 ) -> Iterator[ParsedBatch]:
+    """Raw SSE: numbered lines -> blocks -> batches of about `max_bytes` of data."""
     counter = [0]
-    numbered = _counted(enumerate(_lines(chunk), start=1), counter)
-    if chunk.sse:
-        for events in _batched(sse_events(numbered), max_bytes, lambda e: len(e[2])):
-            batch = parse_events(chunk.path, events)
-            batch.lines_read, counter[0] = counter[0], 0
-            yield batch
-        if counter[0]:  # trailing lines that held no event
-            batch = parse_events(chunk.path, [])
-            batch.lines_read = counter[0]
-            yield batch
-        return
-    for lines in _batched(numbered, max_bytes, lambda item: len(item[1]) + 1):
-        yield parse_lines(chunk.path, lines)
+
+    def numbered() -> Iterator[tuple[int, bytes]]:
+        n = 0
+        for data in pieces:
+            lines = _split(data)
+            counter[0] += len(lines)
+            yield from enumerate(lines, n + 1)
+            n += len(lines)
+
+    for events in _batched(sse_events(numbered()), max_bytes, lambda e: len(e[2])):
+        batch = parse_events(path, events)
+        batch.lines_read, counter[0] = counter[0], 0
+        yield batch
+    if counter[0]:  # trailing lines that held no event
+        batch = parse_events(path, [])
+        batch.lines_read = counter[0]
+        yield batch
 
 
 def _batched(items: Iterable, max_bytes: int | None, size) -> Iterator[list]:
@@ -230,9 +424,3 @@ def _batched(items: Iterable, max_bytes: int | None, size) -> Iterator[list]:
             batch, total = [], 0
     if batch or max_bytes is None:
         yield batch
-
-
-def _counted(numbered: Iterable[tuple[int, bytes]], counter: list[int]):
-    for item in numbered:
-        counter[0] += 1
-        yield item

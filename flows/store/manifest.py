@@ -154,7 +154,8 @@ def file_reads(plans: list[FilePlan], chunk_bytes: int) -> list[FileRead]:
         if p.action == "unchanged":
             continue
         if p.kind != "lines":
-            whole = Range(p.path, 0, -1, 1, p.compressed, p.sse, p.document)
+            whole = Range(p.path, 0, -1, 1, p.compressed, p.sse, p.document, p.size,
+                          p.mtime_ns)
             reads.append(FileRead(p, [whole], p.size, None, None))
             continue
         ranges, line = [], p.first_line

@@ -114,18 +114,19 @@ De-duplication
     cancelled_at, expired_at` of a step and `created_at, started_at, completed_at,
     failed_at, cancelled_at` of a run (a step's `started_at`, a run's `expired_at` and
     `expires_at` do not count). A record with no such timestamp ranks below any record
-    with one at stage 2. The canonical
-    bytes are those of the step/run object itself (the event's `data`, the list item), not
-    of the envelope or page.
+    with one at stage 2. (*decided*, changed with the native decoder) Stages 4 and 5 compare
+    the canonical *content* of the record, `content()` below: the values it gives its own
+    row (and, for a step, its tool calls' rows) as an object with sorted keys, timestamps
+    in Unix seconds; unknown keys and the envelope or page around it do not count.
 
 Deltas
 14. Deltas are ordered by (absolute source_file, line_no, position in its list page).
     A delta with no tool calls still counts as applied/superseded with its step.
     (*decided*) Duplicate stream exports: for a step whose deltas sit in more than one
-    file, each file's sequence of `zlib.crc32` of the canonical bytes of its delta objects
-    (in line, item order) is compared; a file whose sequence equals or is a proper prefix
-    of another file's is a duplicate and its deltas of that step are dropped (counted as
-    superseded); of equal sequences the smallest path is kept.
+    file, each file's sequence of delta contents (`delta_content()`: what each delta
+    contributes, in line, item order) is compared; a file whose sequence equals or is a
+    proper prefix of another file's is a duplicate and its deltas of that step are dropped
+    (counted as superseded); of equal sequences the smallest path is kept.
 15. Strings to concatenate start as null; a null piece adds nothing; the result stays null
     only if every piece was null. "Latest non-null" likewise for the overwritten fields; an
     image's `file_id` and an output's `type` are overwritten per output index.
@@ -664,23 +665,54 @@ def _read_object(out: _Read, rec: dict, kind: str, src: str, line_no: int, pos: 
 # --------------------------------------------------------------------------- de-duplication
 
 
-def canonical(rec: dict) -> bytes:
-    return orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)
+def content(rec: dict, kind: str) -> dict:
+    """The values a step or run record gives the tables on its own (README: its row's
+    columns and, for a step, its calls' `tool_calls` columns), timestamps as Unix seconds."""
+    err = rec.get("last_error") or {}
+    out = {
+        "thread_id": rec.get("thread_id"),
+        "assistant_id": rec.get("assistant_id"),
+        "status": rec.get("status"),
+        "created_at": rec.get("created_at"),
+        "completed_at": rec.get("completed_at"),
+        "failed_at": rec.get("failed_at"),
+        "cancelled_at": rec.get("cancelled_at"),
+        "last_error_code": err.get("code"),
+        "last_error_message": err.get("message"),
+        **usage_columns(rec.get("usage")),
+        "metadata": metadata_text(rec.get("metadata")),
+    }
+    if kind == "run":
+        out.update(run_id=rec["id"], model=rec.get("model"), started_at=rec.get("started_at"),
+                   expires_at=rec.get("expires_at"),
+                   incomplete_reason=(rec.get("incomplete_details") or {}).get("reason"))
+        return out
+    details = rec.get("step_details") or {}
+    out.update(step_id=rec["id"], run_id=rec.get("run_id"), type=rec.get("type"),
+               expired_at=rec.get("expired_at"),
+               message_id=(details.get("message_creation") or {}).get("message_id"),
+               tool_calls=[call_values(c) for c in details.get("tool_calls") or []])
+    return out
 
 
-def rank(rec: dict, state_rank: int, timestamps: tuple[str, ...]) -> tuple:
+def canonical(rec: dict, kind: str) -> bytes:
+    return orjson.dumps(content(rec, kind), option=orjson.OPT_SORT_KEYS)
+
+
+def rank(rec: dict, state_rank: int, timestamps: tuple[str, ...], kind: str) -> tuple:
     stamps = [rec[k] for k in timestamps if rec.get(k) is not None]
     latest = max(stamps) if stamps else -math.inf
-    c = canonical(rec)
+    c = canonical(rec, kind)
     return (state_rank, latest, isinstance(rec.get("usage"), dict), len(c), zlib.crc32(c))
 
 
 def step_rank(rec: dict) -> tuple:
-    return rank(rec, 1 if rec.get("status") in STEP_TERMINAL else 0, STEP_RANK_TIMESTAMPS)
+    return rank(rec, 1 if rec.get("status") in STEP_TERMINAL else 0, STEP_RANK_TIMESTAMPS,
+                "step")
 
 
 def run_rank(rec: dict) -> tuple:
-    return rank(rec, RUN_RANK.get(rec.get("status"), -1), RUN_RANK_TIMESTAMPS)
+    return rank(rec, RUN_RANK.get(rec.get("status"), -1), RUN_RANK_TIMESTAMPS, "run")
 
 
 # --------------------------------------------------------------------------- deltas
@@ -748,17 +780,39 @@ def reassemble(deltas: list[dict]) -> tuple[list[tuple[int, dict]], str | None, 
     return result, step_type, message_id
 
 
+def delta_content(d: dict) -> tuple:
+    """What a delta contributes: its step type and message id, and each tool-call fragment
+    (position, index, id, type, function name/arguments/output, code input, file_search
+    result count and best score) and code output fragment (position, call index, index,
+    type, logs, image file id), in order."""
+    sd = (d.get("delta") or {}).get("step_details") or {}
+    calls, outputs = [], []
+    for pos, c in enumerate(sd.get("tool_calls") or []):
+        index = c["index"] if c.get("index") is not None else pos
+        fn, ci = c.get("function") or {}, c.get("code_interpreter") or {}
+        results = (c.get("file_search") or {}).get("results")
+        calls.append((pos, index, c.get("id"), c.get("type"), fn.get("name"),
+                      fn.get("arguments"), fn.get("output"), ci.get("input"),
+                      None if results is None else len(results),
+                      _best_score(c.get("file_search"))))
+        for opos, o in enumerate(ci.get("outputs") or []):
+            outputs.append((opos, index, o["index"] if o.get("index") is not None else opos,
+                            o.get("type"), o.get("logs"), (o.get("image") or {}).get("file_id")))
+    return (sd.get("type"), (sd.get("message_creation") or {}).get("message_id"), calls,
+            outputs)
+
+
 def without_duplicate_streams(deltas: list[tuple]) -> list[tuple]:
     """A step's (src, line_no, pos, delta) entries in order, minus duplicate stream files.
 
-    Per file, the sequence of crc32 of the deltas' canonical bytes (in line, item order);
-    a file whose sequence equals another's or is a proper prefix of another's is dropped;
-    of equal sequences the smallest path stays.
+    Per file, the sequence of the deltas' contents (in line, item order); a file whose
+    sequence equals another's or is a proper prefix of another's is dropped; of equal
+    sequences the smallest path stays.
     """
     deltas = sorted(deltas, key=lambda d: d[:3])
-    seqs: dict[str, list[int]] = defaultdict(list)
+    seqs: dict[str, list[tuple]] = defaultdict(list)
     for src, _, _, d in deltas:
-        seqs[src].append(zlib.crc32(canonical(d)))
+        seqs[src].append(delta_content(d))
     files = sorted(seqs)
     dropped = set()
     for f in files:
@@ -817,25 +871,19 @@ def _best_score(fs: dict | None) -> float | None:
     return float(max(scores)) if scores else None
 
 
-def tool_call_row(call: dict, call_index: int, step: dict) -> dict:
+def call_values(call: dict) -> dict:
+    """A call's own `tool_calls` columns (NULL where its type does not use them)."""
     kind = call.get("type")
     fn = (call.get("function") or {}) if kind == "function" else {}
     ci = (call.get("code_interpreter") or {}) if kind == "code_interpreter" else None
     fs = (call.get("file_search") or {}) if kind == "file_search" else None
     outputs = (ci or {}).get("outputs") or []
-    row = {
+    return {
         "tool_call_id": call.get("id"),
-        "step_id": step["step_id"],
-        "run_id": step["run_id"],
-        "thread_id": step["thread_id"],
-        "assistant_id": step["assistant_id"],
-        "model": step["model"],
-        "call_index": call_index,
         "type": kind,
         "function_name": fn.get("name"),
         "function_arguments": fn.get("arguments"),
         "function_output": fn.get("output"),
-        "arguments_valid_json": valid_json(fn.get("arguments")),
         "code_input": None if ci is None else ci.get("input"),
         "code_log_chars": None if ci is None else sum(
             len(o.get("logs") or "") for o in outputs if o.get("type") == "logs"),
@@ -844,6 +892,29 @@ def tool_call_row(call: dict, call_index: int, step: dict) -> dict:
         "file_search_result_count": (
             None if fs is None or fs.get("results") is None else len(fs["results"])),
         "file_search_max_score": _best_score(fs),
+    }
+
+
+def tool_call_row(call: dict, call_index: int, step: dict) -> dict:
+    values = call_values(call)
+    row = {
+        "tool_call_id": values["tool_call_id"],
+        "step_id": step["step_id"],
+        "run_id": step["run_id"],
+        "thread_id": step["thread_id"],
+        "assistant_id": step["assistant_id"],
+        "model": step["model"],
+        "call_index": call_index,
+        "type": values["type"],
+        "function_name": values["function_name"],
+        "function_arguments": values["function_arguments"],
+        "function_output": values["function_output"],
+        "arguments_valid_json": valid_json(values["function_arguments"]),
+        "code_input": values["code_input"],
+        "code_log_chars": values["code_log_chars"],
+        "code_image_count": values["code_image_count"],
+        "file_search_result_count": values["file_search_result_count"],
+        "file_search_max_score": values["file_search_max_score"],
         "step_status": step["status"],
         "step_type": step["type"],
         "created_at": step["created_at"],

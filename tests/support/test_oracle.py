@@ -61,7 +61,8 @@ def test_dedup_stage_2_uses_only_the_listed_timestamps(tmp_path, make, ignored, 
     # it still loses at stage 2 to the record whose latest counted stamp is later
     late_ignored = make(**{ignored: T0 + 100}, metadata={"k": "a" * 20})
     later = make(completed_at=T0 + 50)
-    assert len(oracle.canonical(late_ignored)) > len(oracle.canonical(later))
+    kind = "step" if make is step else "run"
+    assert len(oracle.canonical(late_ignored, kind)) > len(oracle.canonical(later, kind))
     rank = oracle.step_rank if make is step else oracle.run_rank
     assert rank(later) > rank(late_ignored)
     for lines in ((late_ignored, later), (later, late_ignored)):
@@ -72,9 +73,22 @@ def test_dedup_stage_2_uses_only_the_listed_timestamps(tmp_path, make, ignored, 
     assert rank(make(**{counted: T0 + 100})) > rank(later)
 
 
+def _step_content(rec: dict) -> dict:
+    """README "De-duplication": the values `builders.step()` gives its row, written out."""
+    return {"step_id": rec["id"], "run_id": "run_A", "thread_id": "thread_A",
+            "assistant_id": "asst_A", "type": "tool_calls", "status": rec["status"],
+            "created_at": T0, "completed_at": rec["completed_at"], "failed_at": None,
+            "cancelled_at": None, "expired_at": None, "last_error_code": None,
+            "last_error_message": None, "message_id": None, "prompt_tokens": None,
+            "completion_tokens": None, "total_tokens": None, "cached_tokens": None,
+            "reasoning_tokens": None, "tool_calls": [],
+            "metadata": orjson.dumps(rec["metadata"], option=orjson.OPT_SORT_KEYS).decode()}
+
+
 def test_dedup_falls_back_to_crc32_of_canonical_bytes(tmp_path):
     a, b = step(metadata={"k": "a"}), step(metadata={"k": "b"})  # same size, same stamps
-    canonical = [orjson.dumps(x, option=orjson.OPT_SORT_KEYS) for x in (a, b)]
+    canonical = [orjson.dumps(_step_content(x), option=orjson.OPT_SORT_KEYS) for x in (a, b)]
+    assert canonical == [oracle.canonical(x, "step") for x in (a, b)]
     assert len(canonical[0]) == len(canonical[1])
     winner = (a, b)[max((0, 1), key=lambda i: zlib.crc32(canonical[i]))]
     for lines in ((a, b), (b, a)):
@@ -587,10 +601,13 @@ def test_stream_parts_and_other_steps_are_not_duplicates(tmp_path):
     assert result.counts["superseded"] == 1
 
 
-def test_deltas_are_compared_by_the_canonical_crc32_of_the_delta_object():
+def test_deltas_are_compared_by_what_they_contribute():
     a = delta(FN_HEAD)
     b = dict(reversed(list(a.items())))  # same object, other key order
     files = [("/x/a.jsonl", 1, (), a), ("/x/b.jsonl", 1, (), b)]
+    assert oracle.without_duplicate_streams(files) == [files[0]]
+    c = dict(a, object=None, created_at=1)  # keys steplens does not read do not count
+    files = [("/x/a.jsonl", 1, (), a), ("/x/c.jsonl", 1, (), c)]
     assert oracle.without_duplicate_streams(files) == [files[0]]
     other = [("/x/a.jsonl", 1, (), a), ("/x/b.jsonl", 1, (), delta(fn_piece("x")))]
     assert oracle.without_duplicate_streams(other[::-1]) == other
