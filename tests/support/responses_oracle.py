@@ -194,6 +194,11 @@ STEP_COLUMNS = ("api", *oracle.STEP_COLUMNS)
 USAGE_COLUMNS = ("api", *oracle.USAGE_COLUMNS)
 
 
+def _canonical(value: object) -> bytes:
+    """The canonical bytes of a JSON value: orjson with sorted keys (R12)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -571,7 +576,7 @@ def _read_request(r: _Read, body: dict, where: _Where, raw: str, prefix: str) ->
 def response_rank(rec: dict) -> tuple:
     """R12: state rank, latest timestamp, usage present, canonical size, crc32."""
     stamps = [rec[k] for k in ("created_at", "completed_at") if rec.get(k) is not None]
-    c = oracle.canonical(rec)
+    c = _canonical(rec)
     return (RANK.get(rec.get("status"), -1), max(stamps) if stamps else -math.inf,
             isinstance(rec.get("usage"), dict), len(c), zlib.crc32(c))
 
@@ -776,12 +781,12 @@ def winning_outputs(copies: list[tuple[str, dict, _Where, int]]) -> tuple[dict, 
     hold a copy equal to the winner of its key."""
     best: dict[str, tuple] = {}
     for key, item, _, _ in copies:
-        c = oracle.canonical(item.get("output"))
+        c = _canonical(item.get("output"))
         score = (len(c), zlib.crc32(c), c)
         if key not in best or score > best[key][0]:
             best[key] = (score, item)
     holders = {where.key() for key, item, where, _ in copies
-               if oracle.canonical(item.get("output")) == best[key][0][2]}
+               if _canonical(item.get("output")) == best[key][0][2]}
     return {key: item for key, (_, item) in best.items()}, holders
 
 
