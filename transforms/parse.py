@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -159,31 +159,39 @@ class _Decoder:
         self.records_read = 0
         self.bytes_read = 0
         self.columns = {name: decode.Columns(schema) for name, schema in _FRAME_SCHEMAS.items()}
-        self.fast = decode.FastPath(source_file, self.columns) if fast else None
+        self.fast = decode.FastPath(source_file) if fast else None
+        self.fast_frames: list[dict[str, pl.DataFrame]] = []
 
     # ---- entry points ---------------------------------------------------------------
 
-    def lines(self, first_line: int, raws: list[bytes], flagged: set[int]) -> None:
-        """Lines numbered from `first_line`; those in `flagged` (positions) go careful."""
+    def lines(self, line_nos: Sequence[int], raws: Sequence[bytes], flagged: set[int]) -> None:
+        """Lines numbered `line_nos` (increasing); those in `flagged` (positions) go careful."""
         if self.fast is None:
-            for i, raw in enumerate(raws):
-                self._careful_line(first_line + i, raw)
+            for line_no, raw in zip(line_nos, raws, strict=True):
+                self._careful_line(line_no, raw)
             return
-        n_lines, n_bytes, n_records = self.fast.lines(first_line, raws, flagged,
-                                                      self._careful_line)
-        self.lines_read += n_lines
-        self.bytes_read += n_bytes
-        self.records_read += n_records
+        result = self.fast.lines(line_nos, raws, flagged)
+        self._took(result)
+        for pos in result.declined:
+            self._careful_line(line_nos[pos], raws[pos])
 
-    def line(self, line_no: int, raw: bytes, careful: bool = False) -> None:
-        if self.fast is not None and not careful:
-            n = self.fast.value(line_no, raw)
-            if n:
-                self.lines_read += 1
-                self.bytes_read += len(raw) + 1
-                self.records_read += n
-                return
-        self._careful_line(line_no, raw)
+    def events(self, line_nos: Sequence[int], names: Sequence[str | None],
+               datas: Sequence[bytes], flagged: set[int]) -> None:
+        """Raw SSE blocks (see `event`); those in `flagged` (positions) go careful."""
+        if self.fast is None:
+            declined: Iterable[int] = range(len(datas))
+        else:
+            result = self.fast.events(line_nos, names, datas, flagged)
+            self._took(result)
+            declined = result.declined
+        for pos in declined:
+            self.event(line_nos[pos], names[pos], datas[pos])
+
+    def _took(self, result: decode.Result) -> None:
+        self.lines_read += result.lines
+        self.bytes_read += result.bytes
+        self.records_read += result.records
+        self.fast_frames.append(result.frames)
 
     def _careful_line(self, line_no: int, raw: bytes) -> None:
         self.lines_read += 1
@@ -201,17 +209,9 @@ class _Decoder:
             return
         self._top(line_no, value, text)
 
-    def event(self, line_no: int, event: str | None, data: bytes,
-              careful: bool = False) -> None:
-        """One raw SSE block: `event: NAME` and its (joined) `data:` payload."""
+    def event(self, line_no: int, event: str | None, data: bytes) -> None:
+        """One raw SSE block, careful: `event: NAME` and its (joined) `data:` payload."""
         text = data.strip()
-        if self.fast is not None and not careful and text and text != b"[DONE]":
-            n = (self.fast.value(line_no, text) if event is None
-                 else int(self.fast.envelope(line_no, event, text)))
-            if n:
-                self.records_read += n
-                self.bytes_read += len(data)
-                return
         self.records_read += 1
         self.bytes_read += len(data)
         if text == b"[DONE]":
@@ -321,7 +321,19 @@ class _Decoder:
     # ---- result ---------------------------------------------------------------------
 
     def frames(self) -> dict[str, pl.DataFrame]:
-        return {name: columns.frame() for name, columns in self.columns.items()}
+        """The fast path's frames and the careful rows, in line order (a line is read
+        whole by one path or the other, so a stable sort on the line interleaves them)."""
+        out = {}
+        for name, columns in self.columns.items():
+            parts = [f[name] for f in self.fast_frames if name in f and f[name].height]
+            if len(columns) or not parts:
+                parts.append(columns.frame())
+            frame = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
+            if len(columns) and len(parts) > 1:
+                frame = frame.sort("line_no" if name in ("rejects", "skipped") else "rec_line",
+                                   maintain_order=True)
+            out[name] = frame
+        return out
 
     def result(self) -> ParsedBatch:
         return ParsedBatch(**self.frames(), lines_read=self.lines_read,
@@ -461,22 +473,19 @@ def _no_gc() -> Iterator[None]:
 
 def parse_lines(source_file: str, lines: Iterable[tuple[int, bytes]],
                 careful: bool = False) -> ParsedBatch:
-    """Decode (line number, raw bytes) pairs of one file into record frames.
+    """Decode (line number, raw bytes) pairs of one file, line numbers increasing, into
+    record frames.
 
     `careful=True` reads every line with the careful checker (the reference the fast
     path is tested against).
     """
-    lines = list(lines)
+    pairs = list(lines)
+    line_nos = [n for n, _ in pairs]
+    raws = [raw for _, raw in pairs]
     decoder = _Decoder(source_file, fast=not careful)
-    flagged = set() if careful else decode.suspects([raw for _, raw in lines])
+    flagged = set() if careful else decode.suspects(raws)
     with _no_gc():
-        if flagged:
-            for i, (line_no, raw) in enumerate(lines):
-                decoder.line(line_no, raw, careful=i in flagged)
-        else:
-            line = decoder.line
-            for line_no, raw in lines:
-                line(line_no, raw)
+        decoder.lines(line_nos, raws, flagged)
         return decoder.result()
 
 
@@ -489,7 +498,7 @@ def parse_block(source_file: str, first_line: int, data: bytes) -> ParsedBatch:
     decoder = _Decoder(source_file)
     flagged = decode.suspects(raws, joined=data)
     with _no_gc():
-        decoder.lines(first_line, raws, flagged)
+        decoder.lines(range(first_line, first_line + len(raws)), raws, flagged)
         return decoder.result()
 
 
@@ -497,11 +506,11 @@ def parse_events(source_file: str, events: Iterable[tuple[int, str | None, bytes
                  careful: bool = False) -> ParsedBatch:
     """Decode raw SSE blocks (line number, event name, data bytes) of one file."""
     events = list(events)
+    datas = [data for _, _, data in events]
     decoder = _Decoder(source_file, fast=not careful)
-    flagged = set() if careful else decode.suspects([data for _, _, data in events])
+    flagged = set() if careful else decode.suspects(datas)
     with _no_gc():
-        for i, (line_no, event, data) in enumerate(events):
-            decoder.event(line_no, event, data, careful=i in flagged)
+        decoder.events([n for n, _, _ in events], [e for _, e, _ in events], datas, flagged)
         return decoder.result()
 
 

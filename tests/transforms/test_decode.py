@@ -234,14 +234,13 @@ def test_fast_path_equals_careful_path_on_the_real_recordings():
 
 # ---- one test per decode shape: the fast path itself records it ------------------------
 
-def fast_only(*lines: bytes) -> ParsedBatch:
+def fast_only(*lines: bytes, first: int = 1, source: str = "/x/f.jsonl") -> ParsedBatch:
     """Decode with the fast path; fail if it hands any line to the careful checker."""
-    decoder = _Decoder("/x/f.jsonl")
-    for n, raw in enumerate(lines, 1):
-        records = decoder.fast.value(n, raw)
-        assert records, raw
-        decoder.lines_read += 1
-        decoder.records_read += records
+    decoder = _Decoder(source)
+    numbers = range(first, first + len(lines))
+    result = decoder.fast.lines(numbers, lines, set())
+    assert result.declined == [], [lines[p] for p in result.declined]
+    decoder._took(result)
     return decoder.result()
 
 
@@ -336,8 +335,9 @@ def test_shape_sse_block():
             + b"\ndata: }\n\n")
     events = list(sse_events(enumerate(text.split(b"\n"), 1)))
     decoder = _Decoder("/x/f.sse")
-    for line_no, name, data in events:
-        assert decoder.fast.envelope(line_no, name, data.strip())
+    result = decoder.fast.events(*zip(*events, strict=True), set())
+    assert result.declined == []
+    decoder._took(result)
     batch = decoder.result()
     assert batch.step_records["rec_line"].to_list() == [2]
     assert batch.delta_events["rec_line"].to_list() == [5]
@@ -352,9 +352,8 @@ def test_shape_bare_event():
     batch = fast_only(*lines)
     assert batch.delta_events["step_id"].to_list() == ["step_B"]
     assert batch.skipped["shape"].to_list() == ["thread.message.delta"]
-    decoder = _Decoder("/x/f.sse")
-    assert decoder.fast.value(3, orjson.dumps(run()))
-    assert decoder.result().run_records["rec_line"].to_list() == [3]
+    assert fast_only(orjson.dumps(run()), first=3, source="/x/f.sse").run_records[
+        "rec_line"].to_list() == [3]
 
 
 @pytest.mark.parametrize("line", [
@@ -371,6 +370,6 @@ def test_shape_bare_event():
 ])
 def test_the_fast_path_leaves_what_it_cannot_judge_to_the_careful_checker(line):
     suspect = decode.suspects([line])
-    taken = bool(_Decoder("f").fast.value(1, line)) and not suspect
+    taken = not _Decoder("f").fast.lines([1], [line], set()).declined and not suspect
     assert not taken
     assert_same(parse_lines("f", [(1, line)]), parse_lines("f", [(1, line)], careful=True))
