@@ -252,6 +252,17 @@ STEP, RUN, DELTA = "thread.run.step", "thread.run", "thread.run.step.delta"
 _KIND = {STEP: 0, RUN: 1, DELTA: 2}
 
 
+def _implied(event: str) -> str | None:
+    """The kind of an envelope's payload that has no `object`, from the event name."""
+    if event == DELTA:
+        return DELTA
+    if event in STEP_EVENTS:
+        return STEP
+    if event.startswith("thread.run."):
+        return RUN
+    return None
+
+
 def _decode_all(decode: Callable[[bytes], Any], raws: Sequence[bytes]) -> list:
     """`decode` of every item, None where it raises a `_DECLINED` error.
 
@@ -312,12 +323,8 @@ class FastPath:
               ) -> Result:
         """Whole lines (`line_nos[i]` is the number of `raws[i]`); `flagged` positions are
         declined unread."""
-        objs = _decode_all(_LINE, _without(raws, flagged))
-        taken, declined = _Taken(), [p for p, o in enumerate(objs) if o is None]
-        for pos, o in enumerate(objs):
-            if o is not None and not self._line(taken, pos, o):
-                declined.append(pos)
-        result = self._result(line_nos, taken, set(declined), raws)
+        taken, declined = self._take(_decode_all(_LINE, _without(raws, flagged)), None)
+        result = self._result(line_nos, taken, declined, raws)
         result.lines = len(raws) - len(result.declined)
         result.bytes = sum(map(len, raws)) + len(raws) - sum(
             len(raws[p]) + 1 for p in result.declined)
@@ -327,7 +334,7 @@ class FastPath:
                datas: Sequence[bytes], flagged: set[int]) -> Result:
         """Raw SSE blocks: `event:` name (None: a bare value, read as a line) and their
         joined `data:` payload. Only JSON object payloads (stripped) are taken here."""
-        texts = [d.strip() for d in datas]
+        texts = [d if d[:1] == b"{" else d.strip() for d in datas]
         bare = [p for p, name in enumerate(names) if name is None and p not in flagged
                 and texts[p] and texts[p] != b"[DONE]"]
         named = [p for p, name in enumerate(names) if name is not None and p not in flagged
@@ -337,18 +344,54 @@ class FastPath:
             for p, o in zip(positions, _decode_all(decode, [texts[p] for p in positions]),
                             strict=True):
                 objs[p] = o
-        taken, declined = _Taken(), [p for p, o in enumerate(objs) if o is None]
-        for pos, o in enumerate(objs):
-            if o is None:
-                continue
-            name = names[pos]
-            ok = self._line(taken, pos, o) if name is None else self._envelope(
-                taken, pos, name, o)
-            if not ok:
-                declined.append(pos)
-        result = self._result(line_nos, taken, set(declined), datas)
+        taken, declined = self._take(objs, names)
+        result = self._result(line_nos, taken, declined, datas)
         result.bytes = sum(map(len, datas)) - sum(len(datas[p]) for p in result.declined)
         return result
+
+    def _take(self, objs: list, names: Sequence[str | None] | None) -> tuple[_Taken, set[int]]:
+        """Dispatch every decoded line (None: declined already). The common shapes, a
+        record and an envelope around one, are handled inline: this loop runs once per
+        line. `names`: SSE event names, where a named block's payload is `objs[i]`."""
+        taken = _Taken()
+        adds = [(r.append, p.append, i.append)
+                for r, p, i in zip(taken.records, taken.pos, taken.item, strict=True)]
+        kinds, declined = _KIND, set()
+        for pos, o in enumerate(objs):
+            if o is None:
+                declined.add(pos)
+                continue
+            event = names[pos] if names is not None else None
+            if event is None:
+                kind = o.object
+                k = kinds.get(kind)
+                if k is not None:
+                    if o.id is None:
+                        declined.add(pos)
+                        continue
+                    add = adds[k]
+                    add[0](o), add[1](pos), add[2](-1)
+                    continue
+                if kind is not _UNSET or o.event is _UNSET:
+                    if not self._line(taken, pos, o):  # pages, skipped shapes
+                        declined.add(pos)
+                    continue
+                event, o = o.event, o.data
+            if event.__class__ is str and o.__class__ is Record:
+                kind = o.object
+                k = kinds.get(kind)
+                if k is None and (kind is None or kind is _UNSET):
+                    k = kinds.get(_implied(event))
+                if k is not None:
+                    if o.id is None:
+                        declined.add(pos)
+                        continue
+                    add = adds[k]
+                    add[0](o), add[1](pos), add[2](-1)
+                    continue
+            if not self._envelope(taken, pos, event, o):
+                declined.add(pos)
+        return taken, declined
 
     # ---- dispatch: what each line holds (False: declined, nothing taken) -------------
 
@@ -381,12 +424,7 @@ class FastPath:
             return True
         kind = data.object
         if kind is None or kind is _UNSET:  # exporters that dropped `object`
-            if event == DELTA:
-                kind = DELTA
-            elif event in STEP_EVENTS:
-                kind = STEP
-            elif event.startswith("thread.run."):
-                kind = RUN
+            kind = _implied(event)
         k = _KIND.get(kind)
         if k is None:
             taken.skip_pos.append(pos)
