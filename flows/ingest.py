@@ -236,7 +236,7 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
         manifest = Manifest.from_json(snapshots.read_json(prev, snapshots.MANIFEST))
         plans = plan(files, manifest, full_refresh=full_refresh)
         actions = Counter(p.action for p in plans)
-        reads = file_reads(plans, settings.chunk_bytes)
+        reads = prefetch.planned_reads(root, plans) or file_reads(plans, settings.chunk_bytes)
         if reads or prev is None:
             units = work_units(reads, settings.chunk_bytes)
             results = (parse_distributed(root, units, settings) if distributed

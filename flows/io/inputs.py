@@ -35,6 +35,9 @@ from steplens.transforms.parse import (
 from steplens.transforms.sse import looks_like_sse, sse_events
 
 READ_BLOCK = 8 * 1024 * 1024
+# A range of a plain file (at most a work unit, about 32 MB) is read in one call: one
+# allocation, and a piece that is the block itself (no join, no copy).
+RANGE_BLOCK = 64 * 1024 * 1024
 BOM = b"\xef\xbb\xbf"
 
 
@@ -170,20 +173,29 @@ def split_points(path: str | Path, start: int, end: int, chunk_bytes: int) -> li
 
 
 def line_stats(path: str | Path, start: int, end: int) -> tuple[int, int | None]:
-    """(newlines in `[start, end)`, offset just after the last of them or None)."""
+    """(newlines in `[start, end)`, offset just after the last of them or None).
+
+    Read into one reused buffer: a fresh 8 MB block per read cost a third more (page
+    faults), on the plan's critical path before any parsing starts.
+    """
     count, last = 0, None
+    buf = bytearray(min(READ_BLOCK, max(end - start, 0)))
+    view = memoryview(buf)
     with storage.open_binary(path) as f:
         f.seek(start)
         pos = start
         while pos < end:
-            block = f.read(min(READ_BLOCK, end - pos))
-            if not block:
+            want = min(len(buf), end - pos)
+            got = f.readinto(view[:want])
+            if not got:
                 break
+            block = buf if got == len(buf) else bytes(view[:got])  # a short last read
             n = block.count(b"\n")
             if n:
                 count += n
                 last = pos + block.rindex(b"\n") + 1
-            pos += len(block)
+            pos += got
+    view.release()
     return count, last
 
 
@@ -234,7 +246,7 @@ class _Reader:
         first = chunk.start == 0
         got = 0
         while remaining != 0:
-            block = raw.read(READ_BLOCK if remaining < 0 else min(READ_BLOCK, remaining))
+            block = raw.read(READ_BLOCK if remaining < 0 else min(RANGE_BLOCK, remaining))
             if not block:
                 break
             got += len(block)
