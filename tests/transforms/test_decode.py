@@ -150,6 +150,9 @@ MUTATIONS = [
     lambda b, r: b.replace(b":null", b":" + b"9" * 320, 1),    # infinite without exponent
     lambda b, r: b.replace(b":null", b":1e309 ", 1),
     lambda b, r: b.replace(b":null", b":12345678901234567890123", 1),
+    lambda b, r: b.replace(b":null", b":1e100", 1),            # finite, but a batch check
+    lambda b, r: b.replace(b":null", b":-2.5E-300 ", 1),       # sends it careful: kept
+
     lambda b, r: b.replace(b'"', b'"\xff', 1),                 # invalid UTF-8
     lambda b, r: b.replace(b'"', b'"\xed\xa0\x80', 1),         # an encoded surrogate
     lambda b, r: b.replace(b'"id"', b'"\\u0069d"', 1),         # an escaped key
@@ -373,3 +376,24 @@ def test_the_fast_path_leaves_what_it_cannot_judge_to_the_careful_checker(line):
     taken = not _Decoder("f").fast.lines([1], [line], set()).declined and not suspect
     assert not taken
     assert_same(parse_lines("f", [(1, line)]), parse_lines("f", [(1, line)], careful=True))
+
+
+def test_lines_the_fast_path_declines_late_keep_their_place():
+    """A record can be declined after its line was dispatched (a metadata orjson cannot
+    write back): its whole line (every item of its page) goes careful, the rest stays
+    fast, and the frames interleave both in line order."""
+    deep = b'{"object":"thread.run","id":"run_deep","metadata":' + b'{"a":' * 300 + b"1" + (
+        b"}" * 301)  # orjson reads it, but writes at most 255 levels
+    page = b'{"object":"list","data":[' + orjson.dumps(run(id="run_ok")) + b"," + deep + b"]}"
+    finite = orjson.dumps(step("completed", id="step_B")).replace(
+        b'"usage":null', b'"usage":null,"x":1e100')
+    assert b"1e100" in finite
+    lines = [orjson.dumps(step(id="step_A")), page, finite, orjson.dumps(step(id="step_C"))]
+    decoder = _Decoder("f")
+    declined = decoder.fast.lines(range(1, 5), lines, decode.suspects(lines)).declined
+    assert declined == [1, 2]  # the flagged line (never decoded), the page (late)
+    fast = parse_lines("f", list(enumerate(lines, 1)))
+    assert_same(fast, parse_lines("f", list(enumerate(lines, 1)), careful=True))
+    assert fast.step_records.select("rec_line", "step_id").rows() == [
+        (1, "step_A"), (3, "step_B"), (4, "step_C")]
+    assert fast.rejects["line_no"].to_list() == [2]  # the deep metadata, as careful says
