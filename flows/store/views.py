@@ -170,7 +170,27 @@ def define(con: duckdb.DuckDBPyConnection, root: Path, price_table: prices.Price
     The root path and the status lists are the only literals spliced into SQL (DuckDB
     does not bind parameters in DDL); the statuses come from `transforms.statuses`, so
     the SQL macros `is_terminal` and `is_run_terminal` cannot disagree with Python.
+
+    One transaction, with DuckDB's Parquet metadata cache on while the views are bound:
+    each view binds the views under it again, reading every partition file's footer
+    each time (measured: 0.35 to 0.25 s over a 300 MB warehouse's ~100 files).
     """
+    con.execute("set parquet_metadata_cache = true")
+    con.execute("begin transaction")
+    try:
+        _define(con, root, price_table, version)
+        con.execute("commit")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("rollback")
+        raise
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("reset parquet_metadata_cache")
+
+
+def _define(con: duckdb.DuckDBPyConnection, root: Path, price_table: prices.PriceTable,
+            version: str) -> None:
     con.execute(f"create or replace macro steplens_root() as {_quote(str(root))}")
     con.execute(f"create or replace macro steplens_sql_version() as {_quote(version)}")
     for name, values in (("step_terminal_statuses", STEP_TERMINAL),
