@@ -225,19 +225,24 @@ def load(root: Path, segments: dict[str, SegmentInfo], step_ids: pl.Series | Non
     which record frames are read (the others come back empty).
     """
     out = {}
-    for name in FRAME_SCHEMAS:
-        lf = scan(root, segments, name)
+    for name, schema in FRAME_SCHEMAS.items():
         key = "step_id" if name in STEP_KEYED else "run_id" if name == "run_records" else None
         ids = step_ids if key == "step_id" else run_ids
         if key is None or (frames is not None and name not in frames):
-            lf = lf.head(0)  # rejects and skipped are not needed to build rows
-        else:
-            if bucket is not None:
-                lo, hi = bucket_range(*bucket)
-                lf = lf.filter(pl.col("bucket").is_between(lo, hi, closed="left"))
-            if ids is not None:
-                lf = lf.filter(pl.col(key).is_in(ids.implode()))
-        out[name] = lf.collect()
+            # rejects and skipped are not needed to build rows; nor are frames not asked
+            # for (scanning them, even for no rows, opened every segment's file)
+            out[name] = pl.DataFrame(schema=schema)
+            continue
+        lf = scan(root, segments, name)
+        if bucket is not None:
+            lo, hi = bucket_range(*bucket)
+            lf = lf.filter(pl.col("bucket").is_between(lo, hi, closed="left"))
+        if ids is not None:
+            lf = lf.filter(pl.col(key).is_in(ids.implode()))
+        out[name] = lf
+    names = [n for n, v in out.items() if isinstance(v, pl.LazyFrame)]
+    for name, frame in zip(names, pl.collect_all([out[n] for n in names]), strict=True):
+        out[name] = frame
     return ParsedBatch(**out)
 
 
