@@ -15,6 +15,13 @@ RUN_TERMINAL = ("completed", "incomplete", "failed", "cancelled", "expired")
 RUN_STATE_RANK = {"queued": 0, "in_progress": 1, "requires_action": 2, "cancelling": 3}
 RUN_TERMINAL_RANK = 4
 
+# Responses API responses (issue 12): terminal, and the rank of the others (README,
+# "Responses API and Conversations": one response per id, ranked like runs). A response
+# has no `requires_action` / `cancelling` / `expired`: such a status ranks as unknown.
+RESPONSE_TERMINAL = ("completed", "incomplete", "failed", "cancelled")
+RESPONSE_STATE_RANK = {"queued": 0, "in_progress": 1}
+RESPONSE_TERMINAL_RANK = 4
+
 # The `*_at` column that says when a record in each terminal state ended.
 STEP_ENDED_AT = {
     "completed": "completed_at",

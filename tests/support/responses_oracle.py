@@ -190,8 +190,8 @@ RUN_COLUMNS = (
     "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens", "queue_s",
     "duration_s", "metadata", "day", "previous_response_id",
 )
-STEP_COLUMNS = ("api", *oracle.STEP_COLUMNS)
-USAGE_COLUMNS = ("api", *oracle.USAGE_COLUMNS)
+STEP_COLUMNS = oracle.STEP_COLUMNS
+USAGE_COLUMNS = oracle.USAGE_COLUMNS
 
 
 def _canonical(value: object) -> bytes:
@@ -330,8 +330,7 @@ def response_error(rec: dict, prefix: str = "") -> str | None:
     )
     if err:
         return err
-    sub = {"error": ("code", "message"), "incomplete_details": ("reason",), "prompt": ("id",),
-           "conversation": ("id",)}
+    sub = {"error": ("code", "message"), "incomplete_details": ("reason",), "prompt": ("id",)}
     for key, names in sub.items():
         if isinstance(rec.get(key), dict):
             err = _strs(rec[key], names, f"{prefix}{key}.")
@@ -350,6 +349,10 @@ def response_error(rec: dict, prefix: str = "") -> str | None:
                 err = _ints(usage[key], (name,), f"{p}{key}.")
                 if err:
                     return err
+    if isinstance(conv, dict):
+        err = _strs(conv, ("id",), f"{prefix}conversation.")
+        if err:
+            return err
     for i, item in enumerate(rec.get("output") or []):
         err = item_error(item, f"{prefix}output[{i}].")
         if err:
@@ -395,7 +398,7 @@ def is_output_item(item: Any) -> bool:
 
 
 def is_stream_event(value: Any) -> bool:
-    return (isinstance(value, dict) and "object" not in value
+    return (isinstance(value, dict) and "object" not in value and "event" not in value
             and isinstance(value.get("type"), str)
             and (value["type"].startswith("response.") or value["type"] == "error"))
 
@@ -744,7 +747,7 @@ def step_row(item: dict, index: int, run: dict) -> dict:
 def tool_call_row(item: dict, index: int, step: dict, output: Any, output_failed: bool) -> dict:
     kind = tool_type(item["type"])
     if kind == "custom":
-        arguments, valid = item.get("input"), None
+        arguments, valid = json_text(item.get("input")), None
     else:
         arguments = json_text(item.get("arguments"))
         valid = (None if item.get("arguments") is None else oracle.valid_json(arguments)
@@ -780,14 +783,16 @@ def winning_outputs(copies: list[tuple[str, dict, _Where, int]]) -> tuple[dict, 
     """R13: per call key, the winning output item; and the where-keys of the records that
     hold a copy equal to the winner of its key."""
     best: dict[str, tuple] = {}
-    for key, item, _, _ in copies:
+    for key, item, where, index in copies:
         c = _canonical(item.get("output"))
         score = (len(c), zlib.crc32(c), c)
-        if key not in best or score > best[key][0]:
-            best[key] = (score, item)
+        # equal scores: the first copy by (source_file, line_no, position, index in input)
+        if key not in best or score > best[key][0] or (
+                score == best[key][0] and (where.key(), index) < best[key][2]):
+            best[key] = (score, item, (where.key(), index))
     holders = {where.key() for key, item, where, _ in copies
                if _canonical(item.get("output")) == best[key][0][2]}
-    return {key: item for key, (_, item) in best.items()}, holders
+    return {key: item for key, (_, item, _) in best.items()}, holders
 
 
 def compute(paths) -> Result:
