@@ -26,11 +26,13 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from tests.support import oracle
 from tests.support import responses_oracle as ro
 from tests.support.generate_responses import generate_mixed_export
 from tests.support.paths import REAL_RESPONSES, real_responses_dirs
 from tests.test_against_oracle import (
     ACCOUNTING,
+    METRIC_KEYS,
     TABLE_KEYS,
     _pair,
     compare_rows,
@@ -247,6 +249,14 @@ def test_flow_ingests_both_apis_into_one_warehouse(prefect_server, mixed, tmp_pa
     with duckdb.connect(str(wh / "steplens.duckdb"), read_only=True) as con:
         compare_both({n: view_rows(con, n) for n in (*RESPONSE_KEYS, "rejects")}, expected,
                      extra_columns_ok=True)
+        a = expected.assistants
+        for name, key in METRIC_KEYS.items():  # the metric views over both APIs at once
+            rows = {"step_latency": lambda: oracle.step_latency(expected.steps + a.steps),
+                    "failure_rate": lambda: oracle.failure_rate(expected.steps + a.steps),
+                    "token_usage": lambda: oracle.token_usage(expected.usage + a.usage),
+                    "tool_stats": lambda: oracle.tool_stats(expected.tool_calls + a.tool_calls),
+                    }[name]()
+            compare_rows(name, view_rows(con, name), rows, key, extra_columns_ok=True)
         by_api = dict(con.sql("select value, runs from run_failure_funnel "
                               "where dimension = 'api' and status = 'completed'").fetchall())
     completed = Counter(r["status"] for r in expected.runs)["completed"]

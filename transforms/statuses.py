@@ -7,8 +7,9 @@ record, the `ended_at` columns, and the SQL macros `is_terminal` / `is_run_termi
 
 from __future__ import annotations
 
-# A step or run in one of these states will not change any more.
-STEP_TERMINAL = ("completed", "failed", "cancelled", "expired")
+# A step or run in one of these states will not change any more. `incomplete` ends a
+# Responses API output item (a message cut by max_output_tokens); no Assistants step has it.
+STEP_TERMINAL = ("completed", "failed", "cancelled", "expired", "incomplete")
 RUN_TERMINAL = ("completed", "incomplete", "failed", "cancelled", "expired")
 
 # Non-terminal run states, from the least to the most advanced (terminal ranks above all).

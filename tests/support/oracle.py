@@ -1033,6 +1033,7 @@ def dimension_values(row: dict) -> list[tuple[str, str | None]]:
         ("model", row["model"]),
         ("day", None if day is None else day.isoformat()),
         ("type", row["type"]),
+        ("api", row["api"]),
     ]
 
 
@@ -1071,9 +1072,11 @@ def failure_rate(steps: list[dict]) -> list[dict]:
             "dimension": dim, "value": value, "terminal": total,
             "completed": n["completed"], "failed": n["failed"],
             "cancelled": n["cancelled"], "expired": n["expired"],
+            "incomplete": n["incomplete"],
             "failure_rate": n["failed"] / total if total else None,
             "cancelled_rate": n["cancelled"] / total if total else None,
             "expired_rate": n["expired"] / total if total else None,
+            "incomplete_rate": n["incomplete"] / total if total else None,
         })
     return out
 
@@ -1097,17 +1100,18 @@ def token_usage(usage: list[dict]) -> list[dict]:
 def tool_stats(tool_calls: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for c in tool_calls:
-        groups[(c["type"], None)].append(c)
+        groups[(c["api"], c["type"], None)].append(c)
     by_name: dict[tuple, list[dict]] = defaultdict(list)
     for c in tool_calls:
         if c["function_name"] is not None:
-            by_name[(c["type"], c["function_name"])].append(c)
+            by_name[(c["api"], c["type"], c["function_name"])].append(c)
     out = []
-    for (kind, name), rows in list(groups.items()) + list(by_name.items()):
-        in_terminal = sum(1 for r in rows if r["step_status"] in STEP_TERMINAL)
-        failed = sum(1 for r in rows if r["step_status"] == "failed")
+    for (api, kind, name), rows in list(groups.items()) + list(by_name.items()):
+        in_terminal = sum(1 for r in rows if r["step_status"] in STEP_TERMINAL
+                          or r["call_failed"])
+        failed = sum(1 for r in rows if r["call_failed"])
         out.append({
-            "tool_type": kind, "function_name": name, "calls": len(rows),
+            "api": api, "tool_type": kind, "function_name": name, "calls": len(rows),
             "failed_calls": failed,
             "failure_rate": failed / in_terminal if in_terminal else None,
         })
