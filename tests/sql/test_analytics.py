@@ -630,3 +630,52 @@ def test_new_views_have_no_hugeint_columns(con):
     for view in views:
         types = {t for _, t, *_ in con.sql(f"describe {view}").fetchall()}
         assert "HUGEINT" not in types, view
+
+
+# ---- migration ---------------------------------------------------------------------------
+
+def test_migration(con, base):
+    """Both APIs side by side, overall, per model (as priced) and per assistant-or-prompt."""
+    groups = defaultdict(lambda: {"assistants": [], "responses": []})
+    for r in base["runs"]:
+        family = matched_model(r["model"]) or r["model"]
+        for key in (("all", None), ("model", family), ("assistant_id", r["assistant_id"])):
+            groups[key][r["api"]].append(r)
+
+    def measures(rs: list[dict]) -> dict:
+        walls = [(r["ended_at"] - r["created_at"]).total_seconds() for r in rs
+                 if r["ended_at"] is not None and r["created_at"] is not None]
+        terminal = [r for r in rs if r["status"] in RUN_TERMINAL]
+        with_prompt = [r for r in rs if r["prompt_tokens"] is not None]
+        costs = [cost(r) for r in rs]
+        priced = [c for c in costs if c is not None]
+        return {
+            "runs": len(rs), "p50_s": quantile_cont(walls, 0.5),
+            "p95_s": quantile_cont(walls, 0.95),
+            "failure_rate": ratio(sum(r["status"] in ("failed", "expired") for r in terminal),
+                                  len(terminal)),
+            "tokens_per_run": mean([r["total_tokens"] for r in rs
+                                    if r["total_tokens"] is not None]),
+            "cached_share": ratio(total(r["cached_tokens"] for r in with_prompt),
+                                  total(r["prompt_tokens"] for r in with_prompt)),
+            "cost_per_run_usd": ratio(total(priced), len(priced)),
+            "unpriced_runs": sum(c is None and has_tokens(r)
+                                 for c, r in zip(costs, rs, strict=True)),
+        }
+
+    expected = []
+    for (dim, value), sides in groups.items():
+        row = {"dimension": dim, "value": value}
+        for api in ("assistants", "responses"):
+            m = measures(sides[api]) if sides[api] else {}
+            for name in ("runs", "p50_s", "p95_s", "failure_rate", "tokens_per_run",
+                         "cached_share", "cost_per_run_usd", "unpriced_runs"):
+                default = 0 if name in ("runs", "unpriced_runs") else None
+                row[f"{api}_{name}"] = m.get(name, default)
+        expected.append(row)
+    got = rows(con, "from migration")
+    assert_rows(got, expected, ("dimension", "value"))
+    both = [r for r in got if r["dimension"] == "model" and r["assistants_runs"]
+            and r["responses_runs"] and r["responses_cost_per_run_usd"]]
+    assert both and any(r["responses_cached_share"] for r in both)
+    assert any(r["responses_unpriced_runs"] for r in got if r["dimension"] == "model")
