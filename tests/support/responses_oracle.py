@@ -15,7 +15,8 @@ Shapes (a record is a line, one item of a non-empty list page, or one SSE block)
  R1. `"object": "response"`: a response record (a `POST/GET /v1/responses` body, a cancel
      body, a poll). `"object": "conversation"`: skipped under `conversation` (no table
      holds conversations; a response's own `conversation` gives its thread).
- R2. A stream event: an object without `object` whose `type` is a string starting
+ R2. A stream event: an object without `object` (nor `event`: an object with `event`
+     and no `object` is an envelope, contract 5) whose `type` is a string starting
      `response.` or equal to `error`, as a JSON line, as an SSE block's data (the data's
      `type` is the truth, not the `event:` name), or as the `data` of an `{"event", "data"}`
      envelope (an envelope whose data is a `response` or `conversation` object is read as
@@ -54,7 +55,10 @@ is not <a string|an integer|an object|a list|a number timestamp in range>`, pref
      `type`, `status`, `call_id`, `name`, `code` strings or null, `outputs` (code
      interpreter) and `results` (file search) lists or null of objects, `outputs[j].type|
      logs` strings or null, `results[j].score` a number or null. Nothing else is checked
-     (`error` and `output` of an item are any JSON; extra keys are ignored).
+     (`error` and `output` of an item are any JSON; extra keys are ignored). Of several
+     problems the first is named, level by level: every key of an object first (in the
+     order above), then the objects and lists below it in that same order (so `usage`'s
+     fields before `conversation.id`, as the product's checker walks its spec).
  R7. Stream events: `sequence_number`, `output_index` integers or null; `item_id` a string
      or null; lifecycle events: `response` an object, checked as R6; `response.output_item.
      added|done`: `item` an object, checked as an output item (prefix `item.`); the
@@ -100,9 +104,11 @@ R12. One response per id, chosen exactly like runs: (1) rank: `completed`, `inco
      others `superseded`; the result never depends on file or line order.
 R13. Tool outputs: every output copy (R3 records and R4 request items) competes per key,
      by its `output` value's canonical bytes: the larger size, then the larger crc32, then
-     the larger bytes. An output record or request is `kept` when it holds a copy equal to
-     the winner of its key (so identical copies in several records all count `kept`, and
-     the counts never depend on file or line order), else `superseded`.
+     the larger bytes; of equal copies the first by (source_file, line_no, position, index
+     in the request's input) answers the call (its `status` decides `call_failed`). An
+     output record or request is `kept` when it holds a copy equal to the winner of its
+     key (so identical copies in several records all count `kept`, and the counts never
+     depend on file or line order), else `superseded`.
 R14. records_read = kept + superseded + rejected + skipped, per side and in total.
 
 Tables (every row `api = "responses"`; the Assistants columns, in the same meaning,
@@ -134,8 +140,9 @@ R17. tool_calls: one row per step whose type ends `_call`. `tool_call_id` = `cal
      `web_search`, `code_interpreter`, `computer`, `image_generation`, `mcp`, `custom`,
      `shell`, `local_shell`, `apply_patch`, `tool_search`, ...); `function_name` = `name`;
      `function_arguments` = `arguments` (a string as sent, other JSON as sorted JSON text),
-     for `custom` its `input`; `arguments_valid_json` whether `arguments` parses (True for
-     non-string JSON; NULL without arguments and for `custom`, whose input is free text);
+     for `custom` its `input` (likewise); `arguments_valid_json` whether `arguments`
+     parses (True for non-string JSON; NULL without arguments and for `custom`, whose
+     input is free text);
      `function_output` = the item's own `output` (`mcp`), else the winning output copy of
      its `call_id` (R13: later requests' input, conversation or input-item pages), else
      a tool output item with that `call_id` in the same response's output; a string as

@@ -12,9 +12,10 @@
 --   cost_per_run_usd            mean cost_usd of the priced runs
 --   unpriced_runs               runs with usage but no price (see unpriced_models): the
 --                               cost columns leave them out, never price them at zero
--- Models are grouped as priced (model_price_match): `gpt-4o-2024-08-06` (what the
--- Responses API returns) and `gpt-4o` (what an assistant named) are one `gpt-4o` row; a
--- model the price table does not know stays as sent.
+-- Models are grouped as priced (model_price_match): the Responses API returns snapshot
+-- names (`gpt-4.1-2025-04-14`), an assistant names the family (`gpt-4.1`); both are the
+-- `gpt-4.1` row, the price-table model they are priced as. A snapshot the price table
+-- lists itself (`gpt-4o-2024-08-06`) keeps its own row; an unknown model stays as sent.
 create or replace view migration as
 with families as (
     select model, coalesce(price_model(model), model) as family
