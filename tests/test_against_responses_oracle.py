@@ -259,5 +259,20 @@ def test_flow_ingests_both_apis_into_one_warehouse(prefect_server, mixed, tmp_pa
             compare_rows(name, view_rows(con, name), rows, key, extra_columns_ok=True)
         by_api = dict(con.sql("select value, runs from run_failure_funnel "
                               "where dimension = 'api' and status = 'completed'").fetchall())
+        priced = con.sql("select model, prompt_tokens, cached_tokens, completion_tokens, "
+                         "reasoning_tokens, cost_usd from usage where api = 'responses' "
+                         "and model like 'gpt-5.1-%' and cached_tokens > 0").fetchall()
+        unpriced = con.sql("select model, reason from unpriced_models "
+                           "where api = 'responses'").fetchall()
     completed = Counter(r["status"] for r in expected.runs)["completed"]
     assert by_api["responses"] == completed
+    # cached input at the cached rate, reasoning inside the output (data/prices.csv:
+    # gpt-5.1 from 2025-11-13 at 1.25 / 0.125 / 10.00 USD per million)
+    assert priced
+    for _, prompt, cached, completion, reasoning, cost in priced:
+        assert reasoning <= completion
+        want = ((prompt - cached) * 1.25 + cached * 0.125 + completion * 10.00) / 1e6
+        assert cost == pytest.approx(want)
+        assert cost < (prompt * 1.25 + completion * 10.00) / 1e6  # not the full rate
+    # and a model without a price says so rather than costing nothing
+    assert ("gpt-5-2025-08-07", "model not in the price table") in unpriced
