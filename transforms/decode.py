@@ -356,6 +356,23 @@ STEP_EVENTS = frozenset(
 )
 STEP, RUN, DELTA = "thread.run.step", "thread.run", "thread.run.step.delta"
 _KINDS = (STEP, RUN, DELTA)
+_RESPONSES_OBJECTS = ("response", "conversation")
+
+
+def _responses_shaped(o: Any) -> bool:
+    """A record the Responses API contract reads (transforms/responses): a `response` or
+    `conversation` object, or an object with neither `object` nor `event` (an item, a
+    stream event, a request body). This path leaves it to that decoder."""
+    kind = o.object
+    return kind in _RESPONSES_OBJECTS or (kind is _UNSET and o.event is _UNSET)
+
+
+def _responses_event(o: Any) -> bool:
+    """The data of an envelope that is a Responses object or stream event."""
+    kind, t = o.object, o.type
+    return kind in _RESPONSES_OBJECTS or (
+        kind is _UNSET and o.event is _UNSET and t.__class__ is str
+        and (t.startswith("response.") or t == "error"))
 
 
 class FastPath:
@@ -440,6 +457,8 @@ class FastPath:
                     n = self._page(line_no, o.data)
                 elif o.event is not _UNSET and kind is _UNSET:
                     n = int(self._envelope(line_no, o.event, o.data))
+                elif _responses_shaped(o):
+                    raise Fallback
                 else:
                     self._skip(line_no, kind if kind.__class__ is str else "unknown")
                     n = 1
@@ -462,6 +481,8 @@ class FastPath:
                 return int(self._envelope(line_no, o.event, o.data))
             if kind.__class__ is str and kind in _KINDS:
                 prepared = self._prepare(kind, o)
+            elif _responses_shaped(o):
+                return 0
             else:
                 self._skip(line_no, kind if kind.__class__ is str else "unknown")
                 return 1
@@ -491,6 +512,8 @@ class FastPath:
             self._skip(line_no, event)
             return True
         o = _RECORD(data)
+        if _responses_event(o):
+            raise Fallback
         kind = o.object
         if kind is None or kind is _UNSET:  # exporters that dropped `object`
             if event == DELTA:
@@ -516,6 +539,8 @@ class FastPath:
             if (kind == "list" and o.data is not _UNSET) or (
                     o.event is not _UNSET and kind is _UNSET):
                 raise Fallback  # a nested page, or an envelope as an item: rare
+            if _responses_shaped(o):
+                raise Fallback
             if kind.__class__ is str and kind in _KINDS:
                 pending.append(self._prepare(kind, o))
             else:

@@ -28,6 +28,9 @@ import polars as pl
 
 from steplens.transforms import decode, record_spec, schemas
 from steplens.transforms.record_spec import type_name
+from steplens.transforms.responses import decoder as responses
+from steplens.transforms.responses.decoder import StreamState
+from steplens.transforms.responses.spec import claimed
 
 RAW_LIMIT = 4096  # characters of an offending line kept in `rejects.raw`
 _SORT = orjson.OPT_SORT_KEYS
@@ -153,13 +156,17 @@ class _Decoder:
     """One pass over one source file's records: the fast path first, the careful checker
     for whatever it declines (or for everything, with `fast=False`)."""
 
-    def __init__(self, source_file: str, fast: bool = True) -> None:
+    def __init__(self, source_file: str, fast: bool = True,
+                 stream: StreamState | None = None) -> None:
         self.source_file = source_file
         self.lines_read = 0
         self.records_read = 0
         self.bytes_read = 0
         self.columns = {name: decode.Columns(schema) for name, schema in _FRAME_SCHEMAS.items()}
         self.fast = decode.FastPath(source_file, self.columns) if fast else None
+        # The Responses API side (issue 12): what the Assistants fast path declines is
+        # tried by its own fast path, then read carefully; both dispatch there.
+        self.responses = responses.Decoder(source_file, self.columns, self._reject, stream)
 
     # ---- entry points ---------------------------------------------------------------
 
@@ -169,8 +176,9 @@ class _Decoder:
             for i, raw in enumerate(raws):
                 self._careful_line(first_line + i, raw)
             return
-        n_lines, n_bytes, n_records = self.fast.lines(first_line, raws, flagged,
-                                                      self._careful_line)
+        n_lines, n_bytes, n_records = self.fast.lines(
+            first_line, raws, flagged,
+            lambda line_no, raw: self._declined(line_no, raw, line_no - first_line in flagged))
         self.lines_read += n_lines
         self.bytes_read += n_bytes
         self.records_read += n_records
@@ -178,6 +186,17 @@ class _Decoder:
     def line(self, line_no: int, raw: bytes, careful: bool = False) -> None:
         if self.fast is not None and not careful:
             n = self.fast.value(line_no, raw)
+            if n:
+                self.lines_read += 1
+                self.bytes_read += len(raw) + 1
+                self.records_read += n
+                return
+        self._declined(line_no, raw, careful or self.fast is None)
+
+    def _declined(self, line_no: int, raw: bytes, careful: bool) -> None:
+        """A line the Assistants fast path left: the Responses fast path, else careful."""
+        if not careful:
+            n = self.responses.fast_line(line_no, raw)
             if n:
                 self.lines_read += 1
                 self.bytes_read += len(raw) + 1
@@ -206,8 +225,13 @@ class _Decoder:
         """One raw SSE block: `event: NAME` and its (joined) `data:` payload."""
         text = data.strip()
         if self.fast is not None and not careful and text and text != b"[DONE]":
-            n = (self.fast.value(line_no, text) if event is None
-                 else int(self.fast.envelope(line_no, event, text)))
+            responses_first = event is not None and event.startswith("response.")
+            n = self.responses.fast_block(line_no, event, text) if responses_first else 0
+            if not n:
+                n = (self.fast.value(line_no, text) if event is None
+                     else int(self.fast.envelope(line_no, event, text)))
+            if not n and not responses_first:
+                n = self.responses.fast_block(line_no, event, text)
             if n:
                 self.records_read += n
                 self.bytes_read += len(data)
@@ -265,6 +289,11 @@ class _Decoder:
     def _value(self, line_no: int, item: int, value: dict, text: bytes | None,
                prefix: str = "") -> None:
         """Dispatch one record (a line, a list item or an SSE block) by its shape."""
+        record = claimed(value)
+        if record is not None:  # a Responses API record (README, "Responses API ...")
+            self.responses.careful(line_no, item, record,
+                                   text if text is not None else _show(value), prefix)
+            return
         try:
             if "event" in value and "object" not in value:
                 self._envelope(line_no, item, value)
@@ -399,6 +428,10 @@ class ParsedBatch:
     delta_events: pl.DataFrame
     delta_calls: pl.DataFrame
     delta_outputs: pl.DataFrame
+    response_records: pl.DataFrame
+    response_items: pl.DataFrame
+    response_events: pl.DataFrame
+    response_outputs: pl.DataFrame
     rejects: pl.DataFrame
     skipped: pl.DataFrame
     lines_read: int = 0
@@ -412,8 +445,7 @@ class ParsedBatch:
         counts = self.skipped.group_by("shape").len().sort("shape")
         return dict(zip(counts["shape"], counts["len"], strict=True))
 
-    FRAMES = ("step_records", "tool_call_records", "run_records", "delta_events",
-              "delta_calls", "delta_outputs", "rejects", "skipped")
+    FRAMES = tuple(schemas.RECORD_FRAMES)
 
     def shift_lines(self, offset: int) -> ParsedBatch:
         """The same batch with every line number moved by `offset` (for split files)."""
@@ -480,13 +512,15 @@ def parse_lines(source_file: str, lines: Iterable[tuple[int, bytes]],
         return decoder.result()
 
 
-def parse_block(source_file: str, first_line: int, data: bytes) -> ParsedBatch:
+def parse_block(source_file: str, first_line: int, data: bytes,
+                stream: StreamState | None = None) -> ParsedBatch:
     """Decode the lines of `data` (whole lines; the last one may lack its newline),
-    numbered from `first_line`. The batch checks run once over `data` itself."""
+    numbered from `first_line`. The batch checks run once over `data` itself.
+    `stream`: where the file's Responses streams stood after the previous batch."""
     raws = data.split(b"\n")
     if raws[-1] == b"":
         raws.pop()
-    decoder = _Decoder(source_file)
+    decoder = _Decoder(source_file, stream=stream)
     flagged = decode.suspects(raws, joined=data)
     with _no_gc():
         decoder.lines(first_line, raws, flagged)
@@ -494,10 +528,10 @@ def parse_block(source_file: str, first_line: int, data: bytes) -> ParsedBatch:
 
 
 def parse_events(source_file: str, events: Iterable[tuple[int, str | None, bytes]],
-                 careful: bool = False) -> ParsedBatch:
+                 careful: bool = False, stream: StreamState | None = None) -> ParsedBatch:
     """Decode raw SSE blocks (line number, event name, data bytes) of one file."""
     events = list(events)
-    decoder = _Decoder(source_file, fast=not careful)
+    decoder = _Decoder(source_file, fast=not careful, stream=stream)
     flagged = set() if careful else decode.suspects([data for _, _, data in events])
     with _no_gc():
         for i, (line_no, event, data) in enumerate(events):
