@@ -61,7 +61,8 @@ def run(data: Path, workers: int, warehouse: Path) -> list[tuple[str, float, flo
         lap("plan")
         results = flow.parse_units.fn(root, units, settings)
         lap("parse")
-        manifest, steps, runs = flow.update_manifest(root, manifest, reads, results, full=True)
+        manifest, steps, runs, _ = flow.update_manifest(root, manifest, reads, results,
+                                                        full=True)
         lap("manifest")
         changes = flow.rebuild.fn(root, None, manifest, steps, runs, full=True,
                                   granularity=settings.partition)

@@ -28,6 +28,7 @@ ARTIFACTS: tuple[tuple[str, str, str], ...] = (
     ("tool-analytics", "tool_analytics", "Per tool type and function"),
     ("usage-cost", "usage_cost", "Tokens and USD at list prices"),
     ("unpriced-models", "unpriced_models", "Usage left out of cost: models without a price"),
+    ("migration", "migration", "Assistants API vs Responses API, overall and per model"),
 )
 MAX_ROWS = 200
 # DuckDB's default is 80% of RAM; inside an ingest the report queries get a fixed share,

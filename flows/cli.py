@@ -18,9 +18,6 @@ os.environ.setdefault("DO_NOT_TRACK", "1")  # Prefect's client-side telemetry: n
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import contextlib  # noqa: E402
-import csv  # noqa: E402
-import io  # noqa: E402
-import json  # noqa: E402
 import sys  # noqa: E402
 from enum import StrEnum  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -33,7 +30,8 @@ from rich.table import Table  # noqa: E402
 
 from steplens.flows.errors import SteplensError  # noqa: E402
 from steplens.flows.export import cli as export_cli  # noqa: E402
-from steplens.flows.report.render import cell_text  # noqa: E402
+from steplens.flows.report import terminal  # noqa: E402
+from steplens.flows.report.terminal import Format  # noqa: E402
 from steplens.flows.settings import CURRENT, Settings  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -48,12 +46,6 @@ WarehouseOpt = Annotated[
 ]
 FLAG = ""  # metavar of a flag: `--full-refresh`, not `--full-refresh <bool>`
 PathsArg = Annotated[list[str], typer.Argument(help="Files or directories (or s3:// URLs)")]
-
-
-class Format(StrEnum):
-    table = "table"
-    csv = "csv"
-    json = "json"
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -113,43 +105,6 @@ def _open_readonly(settings: Settings):
 
 
 export_cli.register(app, _open_readonly)  # steplens export otlp (flows/export/cli.py)
-
-
-class _RichProgress:
-    """Files and MB done, with rate, on stderr."""
-
-    def __init__(self) -> None:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        self.files_done = 0
-        self.total_files = 0
-        self.bar = Progress(
-            TextColumn("[bold]parsing[/] {task.fields[files]}"), BarColumn(),
-            DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-            console=errors, transient=True,
-        )
-        self.task = None
-
-    def start(self, total_files: int, total_bytes: int) -> None:
-        self.total_files = total_files
-        self.bar.start()
-        self.task = self.bar.add_task("parse", total=total_bytes, files=f"0/{total_files} files")
-
-    def advance(self, files: int, nbytes: int) -> None:
-        self.files_done += files
-        self.bar.update(self.task, advance=nbytes,
-                        files=f"{self.files_done}/{self.total_files} files")
-
-    def stop(self) -> None:
-        if self.task is not None:
-            self.bar.stop()
 
 
 def plural(n: int, word: str) -> str:
@@ -229,7 +184,7 @@ def ingest(
     launch.quiet_prefect_console()
     settings = Settings.from_env(warehouse=warehouse,
                                  prices=prices).resolved()
-    reporter = _RichProgress()
+    reporter = progress.RichReporter(errors)
     try:
         with progress.reporting(reporter):
             summary = launch.run_ingest(
@@ -360,62 +315,6 @@ def _query(con, query: str, settings: Settings) -> tuple[list[str], list[tuple]]
         return list(rel.columns), rel.fetchall()
 
 
-def _render(columns: list[str], rows: list[tuple], title: str | None, fmt: Format,
-            note: str | None = None) -> None:
-    if fmt is Format.json:
-        sys.stdout.write(json.dumps([dict(zip(columns, r, strict=True)) for r in rows],
-                                    default=str) + "\n")
-    elif fmt is Format.csv:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")  # LF, as Unix tools and DuckDB expect
-        writer.writerow(columns)
-        writer.writerows(rows)
-        sys.stdout.write(buf.getvalue())
-    else:
-        _print_table(columns, [[cell_text(v) for v in r] for r in rows], title, note)
-
-
-def _print_table(columns: list[str], cells: list[list[str]], title: str | None,
-                 note: str | None) -> None:
-    """The widest layout that fits the terminal (flows/report/render.py `layout`): the
-    usual boxed table, a borderless one, one table per dimension, or one block per row.
-    No line is ever wider than the terminal."""
-    from steplens.flows.report.render import by_dimension, layout
-
-    width = console.width
-    if title:
-        console.print(f"[bold]{escape(title)}[/]", overflow="fold")
-    if not cells:
-        console.print("(no rows)")
-    elif layout(columns, cells, width) == "records" and (groups := by_dimension(columns, cells)):
-        for name, sub_columns, sub_cells in groups:
-            console.print(f"[bold]{escape(title or '')}[/] dimension = {escape(name)}",
-                          highlight=False, overflow="fold")
-            _print_cells(sub_columns, sub_cells, width)
-    else:
-        _print_cells(columns, cells, width)
-    if note:
-        console.print(note, highlight=False, markup=False, overflow="fold")
-
-
-def _print_cells(columns: list[str], cells: list[list[str]], width: int) -> None:
-    from steplens.flows.report.render import compact_lines, layout, record_blocks
-
-    style = layout(columns, cells, width)
-    if style == "boxed":
-        table = Table(show_edge=True)
-        for c in columns:
-            table.add_column(c, overflow="fold")
-        for r in cells:
-            table.add_row(*(escape(v) for v in r))
-        console.print(table)
-        return
-    lines = (record_blocks(columns, cells, width) if style == "records"
-             else compact_lines(columns, cells, wrap=style == "wrapped"))
-    for line in lines:
-        console.print(line, markup=False, highlight=False, overflow="fold")
-
-
 class ReportFormat(StrEnum):
     table = "table"
     markdown = "markdown"
@@ -457,7 +356,7 @@ def report(
             for section in sections.SECTIONS:
                 columns, rows = _query(con, section.query, settings)
                 rows, note = render.summarise_series(columns, rows)
-                _render(columns, rows, section.title, Format.table, note)
+                terminal.render(console, columns, rows, section.title, Format.table, note)
 
 
 def _sections(con, settings: Settings):
@@ -478,14 +377,14 @@ def sql(
     settings = _warehouse(warehouse)
     with _open_readonly(settings) as con:
         columns, rows = _query(con, query, settings)
-        _render(columns, rows, None, fmt)
+        terminal.render(console, columns, rows, None, fmt)
 
 
 @app.command()
 def check(warehouse: WarehouseOpt = None) -> None:
     """Validate a warehouse end to end: every file present, whole and readable, row
     counts as written, manifest and summary intact, accounting balanced, views answer."""
-    from steplens.flows.store import integrity, views
+    from steplens.flows.store import integrity
 
     settings = _warehouse(warehouse)
     if settings.remote:
@@ -498,7 +397,7 @@ def check(warehouse: WarehouseOpt = None) -> None:
              f"{_warehouse_flag(warehouse)}` first")
     checks = integrity.check(root)
     if not any(c.problems for c in checks):
-        checks.append(_check_views(root, views))
+        checks.append(integrity.check_views(root))
     damaged = 0
     for c in checks:
         mark = "[green]ok[/]  " if not c.problems else "[red]FAIL[/]"
@@ -511,29 +410,6 @@ def check(warehouse: WarehouseOpt = None) -> None:
         fail(f"warehouse damaged ({plural(damaged, 'problem')}); "
              f"{integrity.recovery(settings.remote or root)}")
     console.print(f"warehouse {settings.remote or root} is whole", highlight=False)
-
-
-def _check_views(root: Path, views) -> object:
-    """Every view and table of the warehouse answers a count (read-only, in memory)."""
-    import duckdb
-
-    from steplens.flows.store.integrity import Check, Finding
-
-    problems = []
-    con = views.open_readonly(root)
-    try:
-        names = [r[0] for r in con.sql(
-            "select view_name from duckdb_views() where not internal "
-            "union all select table_name from duckdb_tables()").fetchall()]
-        for name in names:
-            try:
-                con.sql(f'select count(*) from "{name}"').fetchall()
-            except duckdb.Error as e:
-                problems.append(Finding(root / CURRENT, f"view {name}: "
-                                        f"{str(e).splitlines()[0]}"))
-    finally:
-        con.close()
-    return Check(f"{len(names)} views and tables answer", problems)
 
 
 server_app = typer.Typer(no_args_is_help=True, help="A Prefect server that keeps running "

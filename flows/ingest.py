@@ -136,25 +136,31 @@ def parse_distributed(root: Path, units: list[list[Range]], settings: Settings
 
 def update_manifest(root: Path, manifest: Manifest, reads: list[FileRead],
                     results: list[UnitResult], full: bool = False
-                    ) -> tuple[Manifest, pl.Series, pl.Series]:
-    """The manifest after this batch, and the (step ids, run ids) whose rows must change.
+                    ) -> tuple[Manifest, pl.Series, pl.Series, pl.Series]:
+    """The manifest after this batch, and the (step ids, run ids, call keys) whose rows
+    must change (run ids include Responses API response ids; call keys are the call ids
+    whose tool-output copies changed, whose winner must be chosen again).
 
     Rows of rewritten files, and of an unterminated last line that has since grown, are
     removed from the old segments first; then the new segments are added. On a `full`
     build every id changes, and the id lists (millions, at scale) are not built at all.
     """
     segments = dict(manifest.segments)
-    removed_steps, removed_runs = [], []
+    removed_steps, removed_runs, removed_calls = [], [], []
     for fr in reads:
         p = fr.plan
         from_line = 1 if p.action == "replace" else p.drop_from_line
         if from_line is not None:
-            segments, s_ids, r_ids = records.remove_file_rows(root, segments, p.path, from_line)
+            segments, s_ids, r_ids, c_ids = records.remove_file_rows(root, segments, p.path,
+                                                                     from_line)
             removed_steps.append(s_ids)
             removed_runs.append(r_ids)
+            removed_calls.append(c_ids)
     new_segments = {info.segment_id: info for r in results for info in r.infos}
     step_ids, run_ids = (records.keys(root, new_segments) if not full else
                          (pl.Series("step_id", [], pl.String), pl.Series("run_id", [], pl.String)))
+    call_keys = (records.call_keys(root, new_segments) if not full
+                 else pl.Series("call_key", [], pl.String))
     segments.update(new_segments)
 
     lines_read = Counter()
@@ -175,15 +181,17 @@ def update_manifest(root: Path, manifest: Manifest, reads: list[FileRead],
         )
     affected_steps = pl.concat([step_ids, *removed_steps]).unique()
     affected_runs = pl.concat([run_ids, *removed_runs]).unique()
-    return Manifest(files, segments), affected_steps, affected_runs
+    affected_calls = pl.concat([call_keys, *removed_calls]).unique()
+    return Manifest(files, segments), affected_steps, affected_runs, affected_calls
 
 
 @task(cache_policy=NO_CACHE)
 def rebuild(root: Path, prev: Path | None, manifest: Manifest, affected_steps: pl.Series,
-            affected_runs: pl.Series, full: bool, granularity: str) -> dict[str, Change]:
+            affected_runs: pl.Series, full: bool, granularity: str,
+            affected_calls: pl.Series | None = None) -> dict[str, Change]:
     """Recompute the rows of every affected id (flows/store/rebuild.py)."""
     return rebuild_tables(root, prev, manifest, affected_steps, affected_runs, full,
-                          granularity)
+                          granularity, affected_calls)
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
@@ -230,7 +238,12 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
     with snapshots.ingest_lock(root, wait=wait):
         if settings.remote:
             pull_warehouse(settings.remote, root)
-        prev = None if full_refresh else snapshots.current_snapshot(root)
+        current = snapshots.current_snapshot(root)
+        if not full_refresh and current is not None and snapshots.outdated(current):
+            logger.info("the warehouse was written by an older steplens (tables without "
+                        "`api`): rebuilding it whole from the inputs")
+            full_refresh = True
+        prev = None if full_refresh else current
         if prev is not None:  # a damaged warehouse is refused, never half-updated
             integrity.verify(root)
         manifest = Manifest.from_json(snapshots.read_json(prev, snapshots.MANIFEST))
@@ -242,11 +255,12 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
             results = (parse_distributed(root, units, settings) if distributed
                        else parse_units(root, units, settings))
             checkpoint("after_parse")
-            manifest, affected_steps, affected_runs = update_manifest(
+            manifest, affected_steps, affected_runs, affected_calls = update_manifest(
                 root, manifest, reads, results, full=prev is None)
             checkpoint("after_remove")
             changes = rebuild(root, prev, manifest, affected_steps, affected_runs,
-                              full=prev is None, granularity=settings.partition)
+                              full=prev is None, granularity=settings.partition,
+                              affected_calls=affected_calls)
             batch = batch_counts(results)
             batch.update(step_ids_recomputed=rows_written(changes["steps"]),
                          run_ids_recomputed=rows_written(changes["runs"]))
@@ -265,7 +279,7 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
         no_op = not reads and prev is not None
         # A no-op changed nothing: the last summary's warehouse totals still hold.
         last = snapshots.read_json(prev, snapshots.SUMMARY) if no_op else None
-        if last and "tables" in last and "skipped_by_shape" in last:
+        if last and all(k in last for k in (*TOTAL_KEYS, "tables", "skipped_by_shape")):
             totals = {k: last[k] for k in (*TOTAL_KEYS, "tables")}
             shapes = last["skipped_by_shape"]
         else:

@@ -39,3 +39,40 @@ def reporting(reporter: Reporter) -> Iterator[None]:
         yield
     finally:
         _reporter = previous
+
+
+class RichReporter:
+    """Files and MB done, with rate, on a rich console (the CLI gives stderr)."""
+
+    def __init__(self, console) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self.files_done = 0
+        self.total_files = 0
+        self.bar = Progress(
+            TextColumn("[bold]parsing[/] {task.fields[files]}"), BarColumn(),
+            DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+            console=console, transient=True,
+        )
+        self.task = None
+
+    def start(self, total_files: int, total_bytes: int) -> None:
+        self.total_files = total_files
+        self.bar.start()
+        self.task = self.bar.add_task("parse", total=total_bytes, files=f"0/{total_files} files")
+
+    def advance(self, files: int, nbytes: int) -> None:
+        self.files_done += files
+        self.bar.update(self.task, advance=nbytes,
+                        files=f"{self.files_done}/{self.total_files} files")
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.bar.stop()

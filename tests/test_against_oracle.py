@@ -47,7 +47,7 @@ METRIC_KEYS = {
     "step_latency": ("dimension", "value"),
     "failure_rate": ("dimension", "value"),
     "token_usage": ("dimension", "value"),
-    "tool_stats": ("tool_type", "function_name"),
+    "tool_stats": ("api", "tool_type", "function_name"),
 }
 ACCOUNTING = ("records_read", "kept", "superseded", "rejected", "skipped")
 # (seed, runs): together they hold cut-off streams, delta-only steps, in-progress steps

@@ -303,6 +303,25 @@ class _Taken:
             self.pages.pop(p, None)
 
 
+_RESPONSES_OBJECTS = ("response", "conversation")
+
+
+def _responses_shaped(o: Any) -> bool:
+    """A record the Responses API contract reads (transforms/responses): a `response` or
+    `conversation` object, or an object with neither `object` nor `event` (an item, a
+    stream event, a request body). This path leaves it to that decoder."""
+    kind = o.object
+    return kind in _RESPONSES_OBJECTS or (kind is _UNSET and o.event is _UNSET)
+
+
+def _responses_event(o: Any) -> bool:
+    """The data of an envelope that is a Responses object or stream event."""
+    kind, t = o.object, o.type
+    return kind in _RESPONSES_OBJECTS or (
+        kind is _UNSET and o.event is _UNSET and t.__class__ is str
+        and (t.startswith("response.") or t == "error"))
+
+
 class FastPath:
     """Decodes a batch of lines (or SSE blocks) into record frames, or declines lines.
 
@@ -381,6 +400,9 @@ class FastPath:
                 kind = o.object
                 k = kinds.get(kind)
                 if k is None and (kind is None or kind is _UNSET):
+                    if _responses_event(o):
+                        declined.add(pos)  # the Responses decoder's
+                        continue
                     k = kinds.get(_implied(event))
                 if k is not None:
                     if o.id is None:
@@ -409,6 +431,8 @@ class FastPath:
             return self._page(taken, pos, o.data)
         if o.event is not _UNSET and kind is _UNSET:
             return self._envelope(taken, pos, o.event, o.data)
+        if _responses_shaped(o):
+            return False  # the Responses decoder's
         taken.skip_pos.append(pos)
         taken.skip_shape.append(kind if kind.__class__ is str else "unknown")
         return True
@@ -422,6 +446,8 @@ class FastPath:
             taken.skip_pos.append(pos)
             taken.skip_shape.append(event)
             return True
+        if _responses_event(data):
+            return False  # the Responses decoder's
         kind = data.object
         if kind is None or kind is _UNSET:  # exporters that dropped `object`
             kind = _implied(event)
@@ -450,6 +476,8 @@ class FastPath:
             if (kind == "list" and o.data is not _UNSET) or (
                     o.event is not _UNSET and kind is _UNSET):
                 return False  # a nested page, or an envelope as an item: rare
+            if _responses_shaped(o):
+                return False  # the Responses decoder's
             k = _KIND.get(kind)
             if k is not None and o.id is None:
                 return False

@@ -28,6 +28,9 @@ import polars as pl
 
 from steplens.transforms import decode, record_spec, schemas
 from steplens.transforms.record_spec import type_name
+from steplens.transforms.responses import decoder as responses
+from steplens.transforms.responses.decoder import StreamState
+from steplens.transforms.responses.spec import claimed
 
 RAW_LIMIT = 4096  # characters of an offending line kept in `rejects.raw`
 _SORT = orjson.OPT_SORT_KEYS
@@ -153,7 +156,8 @@ class _Decoder:
     """One pass over one source file's records: the fast path first, the careful checker
     for whatever it declines (or for everything, with `fast=False`)."""
 
-    def __init__(self, source_file: str, fast: bool = True) -> None:
+    def __init__(self, source_file: str, fast: bool = True,
+                 stream: StreamState | None = None) -> None:
         self.source_file = source_file
         self.lines_read = 0
         self.records_read = 0
@@ -161,6 +165,9 @@ class _Decoder:
         self.columns = {name: decode.Columns(schema) for name, schema in _FRAME_SCHEMAS.items()}
         self.fast = decode.FastPath(source_file) if fast else None
         self.fast_frames: list[dict[str, pl.DataFrame]] = []
+        # The Responses API side (issue 12): what the Assistants fast path declines is
+        # tried by its own fast path, then read carefully; both dispatch there.
+        self.responses = responses.Decoder(source_file, self.columns, self._reject, stream)
 
     # ---- entry points ---------------------------------------------------------------
 
@@ -173,11 +180,26 @@ class _Decoder:
         result = self.fast.lines(line_nos, raws, flagged)
         self._took(result)
         for pos in result.declined:
-            self._careful_line(line_nos[pos], raws[pos])
+            self._declined(line_nos[pos], raws[pos], pos in flagged)
+
+    def _declined(self, line_no: int, raw: bytes, careful: bool) -> None:
+        """A line the Assistants fast path left: the Responses fast path, else careful."""
+        if not careful:
+            n = self.responses.fast_line(line_no, raw)
+            if n:
+                self.lines_read += 1
+                self.bytes_read += len(raw) + 1
+                self.records_read += n
+                return
+        self._careful_line(line_no, raw)
 
     def events(self, line_nos: Sequence[int], names: Sequence[str | None],
                datas: Sequence[bytes], flagged: set[int]) -> None:
-        """Raw SSE blocks (see `event`); those in `flagged` (positions) go careful."""
+        """Raw SSE blocks (see `event`); those in `flagged` (positions) go careful.
+
+        The Assistants fast path takes what it can in one batch; the blocks it declines
+        are then read in order (the Responses stream state depends on it), by the
+        Responses fast path where they are not flagged, else carefully."""
         if self.fast is None:
             declined: Iterable[int] = range(len(datas))
         else:
@@ -185,7 +207,16 @@ class _Decoder:
             self._took(result)
             declined = result.declined
         for pos in declined:
-            self.event(line_nos[pos], names[pos], datas[pos])
+            line_no, name, data = line_nos[pos], names[pos], datas[pos]
+            if self.fast is not None and pos not in flagged:
+                text = data.strip()
+                n = (self.responses.fast_block(line_no, name, text)
+                     if text and text != b"[DONE]" else 0)
+                if n:
+                    self.records_read += n
+                    self.bytes_read += len(data)
+                    continue
+            self.event(line_no, name, data)
 
     def _took(self, result: decode.Result) -> None:
         self.lines_read += result.lines
@@ -265,6 +296,11 @@ class _Decoder:
     def _value(self, line_no: int, item: int, value: dict, text: bytes | None,
                prefix: str = "") -> None:
         """Dispatch one record (a line, a list item or an SSE block) by its shape."""
+        record = claimed(value)
+        if record is not None:  # a Responses API record (README, "Responses API ...")
+            self.responses.careful(line_no, item, record,
+                                   text if text is not None else _show(value), prefix)
+            return
         try:
             if "event" in value and "object" not in value:
                 self._envelope(line_no, item, value)
@@ -411,6 +447,10 @@ class ParsedBatch:
     delta_events: pl.DataFrame
     delta_calls: pl.DataFrame
     delta_outputs: pl.DataFrame
+    response_records: pl.DataFrame
+    response_items: pl.DataFrame
+    response_events: pl.DataFrame
+    response_outputs: pl.DataFrame
     rejects: pl.DataFrame
     skipped: pl.DataFrame
     lines_read: int = 0
@@ -424,8 +464,7 @@ class ParsedBatch:
         counts = self.skipped.group_by("shape").len().sort("shape")
         return dict(zip(counts["shape"], counts["len"], strict=True))
 
-    FRAMES = ("step_records", "tool_call_records", "run_records", "delta_events",
-              "delta_calls", "delta_outputs", "rejects", "skipped")
+    FRAMES = tuple(schemas.RECORD_FRAMES)
 
     def shift_lines(self, offset: int) -> ParsedBatch:
         """The same batch with every line number moved by `offset` (for split files)."""
@@ -489,13 +528,15 @@ def parse_lines(source_file: str, lines: Iterable[tuple[int, bytes]],
         return decoder.result()
 
 
-def parse_block(source_file: str, first_line: int, data: bytes) -> ParsedBatch:
+def parse_block(source_file: str, first_line: int, data: bytes,
+                stream: StreamState | None = None) -> ParsedBatch:
     """Decode the lines of `data` (whole lines; the last one may lack its newline),
-    numbered from `first_line`. The batch checks run once over `data` itself."""
+    numbered from `first_line`. The batch checks run once over `data` itself.
+    `stream`: where the file's Responses streams stood after the previous batch."""
     raws = data.split(b"\n")
     if raws[-1] == b"":
         raws.pop()
-    decoder = _Decoder(source_file)
+    decoder = _Decoder(source_file, stream=stream)
     flagged = decode.suspects(raws, joined=data)
     with _no_gc():
         decoder.lines(range(first_line, first_line + len(raws)), raws, flagged)
@@ -503,11 +544,11 @@ def parse_block(source_file: str, first_line: int, data: bytes) -> ParsedBatch:
 
 
 def parse_events(source_file: str, events: Iterable[tuple[int, str | None, bytes]],
-                 careful: bool = False) -> ParsedBatch:
+                 careful: bool = False, stream: StreamState | None = None) -> ParsedBatch:
     """Decode raw SSE blocks (line number, event name, data bytes) of one file."""
     events = list(events)
     datas = [data for _, _, data in events]
-    decoder = _Decoder(source_file, fast=not careful)
+    decoder = _Decoder(source_file, fast=not careful, stream=stream)
     flagged = set() if careful else decode.suspects(datas)
     with _no_gc():
         decoder.events([n for n, _, _ in events], [e for _, e, _ in events], datas, flagged)

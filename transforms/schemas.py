@@ -142,6 +142,102 @@ DELTA_OUTPUTS = pl.Schema(
     }
 )
 
+# ---- Responses API record frames (transforms/responses) ------------------------------
+# Bucket: of `response_id` (records, items, events) or of `call_key` (outputs).
+
+# One row per response object read: a bare one (a POST/GET/cancel body, a poll) or the
+# `response` of a lifecycle stream event (`is_event`, with the event's `seq`uence number
+# and `pos`ition among that response's events in its file). Timestamps in microseconds
+# (the SDK writes float seconds); `canon_*`: size and crc32 of the object's canonical bytes.
+RESPONSE_RECORDS = pl.Schema(
+    {
+        **PROVENANCE,
+        **BUCKET,
+        "response_id": Str,
+        "is_event": pl.Boolean,
+        "seq": Int,
+        "pos": Int,
+        "status": Str,
+        "model": Str,
+        "created_us": Int,
+        "completed_us": Int,
+        "previous_response_id": Str,
+        "conversation_id": Str,
+        "prompt_id": Str,
+        "error_present": pl.Boolean,
+        "error_code": Str,
+        "error_message": Str,
+        "incomplete_reason": Str,
+        **USAGE_FIELDS,
+        "metadata": Str,
+        "canon_size": Int,
+        "canon_crc": Int,
+    }
+)
+
+# One row per output item: of a response record (`item_index` its position in `output`)
+# or of a `response.output_item.added|done` event (`item_index` -1; same provenance as
+# the event). JSON values that may be anything are kept as text: a string as sent, other
+# JSON as sorted JSON text.
+RESPONSE_ITEMS = pl.Schema(
+    {
+        **PROVENANCE,
+        **BUCKET,
+        "response_id": Str,
+        "item_index": Int,
+        "item_id": Str,
+        "type": Str,
+        "status": Str,
+        "call_id": Str,
+        "name": Str,
+        "arguments": Str,
+        "arguments_is_text": pl.Boolean,
+        "input": Str,
+        "code": Str,
+        "code_log_chars": Int,
+        "code_image_count": Int,
+        "results_count": Int,
+        "results_max_score": pl.Float64,
+        "output": Str,
+        "error_present": pl.Boolean,
+        "error_code": Str,
+        "error_message": Str,
+    }
+)
+
+# One row per stream event that is not a lifecycle event, attributed to the response of
+# the latest lifecycle event before it in its file.
+RESPONSE_EVENTS = pl.Schema(
+    {
+        **PROVENANCE,
+        **BUCKET,
+        "response_id": Str,
+        "seq": Int,
+        "pos": Int,
+        "type": Str,
+        "output_index": Int,
+        "item_id": Str,
+        "delta": Str,
+        "done_value": Str,
+        "error_code": Str,
+        "error_message": Str,
+    }
+)
+
+# One row per copy of a tool output (R13): an output item of a request's `input`
+# (`copy_index` its position there), of a conversation / input-item page, or bare.
+# `output_canon`: the canonical JSON bytes of its `output`; `failed`: its status.
+RESPONSE_OUTPUTS = pl.Schema(
+    {
+        **PROVENANCE,
+        **BUCKET,
+        "call_key": Str,
+        "copy_index": Int,
+        "output_canon": pl.Binary,
+        "failed": pl.Boolean,
+    }
+)
+
 REJECTS = pl.Schema({"source_file": Str, "line_no": Int, "reason": Str, "raw": Str})
 
 # One row per record counted and skipped (blank line, message event, unknown object...).
@@ -155,14 +251,22 @@ RECORD_FRAMES: dict[str, pl.Schema] = {
     "delta_events": DELTA_EVENTS,
     "delta_calls": DELTA_CALLS,
     "delta_outputs": DELTA_OUTPUTS,
+    "response_records": RESPONSE_RECORDS,
+    "response_items": RESPONSE_ITEMS,
+    "response_events": RESPONSE_EVENTS,
+    "response_outputs": RESPONSE_OUTPUTS,
     "rejects": REJECTS,
     "skipped": SKIPPED,
 }
 
 # ---- public tables (README, "Tables") ------------------------------------------------
 
+# Which API a row comes from: `assistants` or `responses` (README, "Tables").
+API = ("assistants", "responses")
+
 STEPS = pl.Schema(
     {
+        "api": Str,
         "step_id": Str,
         "run_id": Str,
         "thread_id": Str,
@@ -193,6 +297,7 @@ STEPS = pl.Schema(
 
 RUNS = pl.Schema(
     {
+        "api": Str,
         "run_id": Str,
         "thread_id": Str,
         "assistant_id": Str,
@@ -217,11 +322,13 @@ RUNS = pl.Schema(
         "duration_s": pl.Float64,
         "metadata": Str,
         "day": Day,
+        "previous_response_id": Str,
     }
 )
 
 TOOL_CALLS = pl.Schema(
     {
+        "api": Str,
         "tool_call_id": Str,
         "step_id": Str,
         "run_id": Str,
@@ -243,11 +350,13 @@ TOOL_CALLS = pl.Schema(
         "step_type": Str,
         "created_at": TS,
         "day": Day,
+        "call_failed": pl.Boolean,
     }
 )
 
 USAGE = pl.Schema(
     {
+        "api": Str,
         "step_id": Str,
         "run_id": Str,
         "assistant_id": Str,
@@ -272,15 +381,43 @@ STEP_SOURCES = pl.Schema({
     "deltas_applied": pl.Int64,
 })
 
+# Internal, per response id: how its records and stream events were counted.
+RESPONSE_SOURCES = pl.Schema({
+    "run_id": Str,
+    "day": Day,
+    "n_records": Int,
+    "kept": Int,
+    "superseded": Int,
+})
+
+# Internal, per tool-output key (a call id): every copy of it, which copies equal the
+# winning one (R13), and the winner's output text and failure. A record holding copies
+# is kept when one of its copies wins its key. Of the copies equal to the winner, the
+# first by provenance is `chosen`: its `output` text and `failed` answer the call.
+RESPONSE_OUTPUT_COPIES = pl.Schema({
+    "call_key": Str,
+    "rec_file": Str,
+    "rec_line": Int,
+    "rec_item": Int,
+    "copy_index": Int,
+    "is_winner": pl.Boolean,
+    "chosen": pl.Boolean,
+    "output": Str,
+    "failed": pl.Boolean,
+    "day": Day,
+})
+
 
 @dataclass(frozen=True)
 class TableSpec:
     """One warehouse table: everything the storage, the rebuild and the SQL need to know.
 
     `key`: the id whose rows a batch replaces together (None: the table is rewritten
-    whole each batch). `partitioned`: stored in `month=`/`day=` directories of `day`, so
-    a batch rewrites only the partitions holding its ids. `public`: a DuckDB view of the
-    same name reads it (internal tables start with `_`).
+    whole each batch); rows whose `key` is NULL are keyed by `null_key_from` instead
+    (the per-response `usage` rows of the Responses API have no step id). `partitioned`:
+    stored in `month=`/`day=` directories of `day`, so a batch rewrites only the
+    partitions holding its ids. `public`: a DuckDB view of the same name reads it
+    (internal tables start with `_`).
     """
 
     name: str
@@ -288,6 +425,13 @@ class TableSpec:
     key: str | None
     partitioned: bool
     public: bool = True
+    null_key_from: str | None = None
+
+    def key_expr(self) -> pl.Expr:
+        """The key a row is replaced by (see `null_key_from`)."""
+        if self.null_key_from is None:
+            return pl.col(self.key)
+        return pl.coalesce(self.key, self.null_key_from).alias(self.key)
 
 
 # The one table registry: snapshots, rebuild, accounting and the SQL base views use it.
@@ -295,9 +439,13 @@ REGISTRY: tuple[TableSpec, ...] = (
     TableSpec("runs", RUNS, "run_id", partitioned=True),
     TableSpec("steps", STEPS, "step_id", partitioned=True),
     TableSpec("tool_calls", TOOL_CALLS, "step_id", partitioned=True),
-    TableSpec("usage", USAGE, "step_id", partitioned=True),
+    TableSpec("usage", USAGE, "step_id", partitioned=True, null_key_from="run_id"),
     TableSpec("rejects", REJECTS, None, partitioned=False),
     TableSpec("_step_sources", STEP_SOURCES, "step_id", partitioned=True, public=False),
+    TableSpec("_response_sources", RESPONSE_SOURCES, "run_id", partitioned=True,
+              public=False),
+    TableSpec("_response_outputs", RESPONSE_OUTPUT_COPIES, "call_key", partitioned=True,
+              public=False),
 )
 TABLES: dict[str, TableSpec] = {t.name: t for t in REGISTRY}
 # Tables whose rows are recomputed per id and stored in partitions.

@@ -7,13 +7,21 @@ record, the `ended_at` columns, and the SQL macros `is_terminal` / `is_run_termi
 
 from __future__ import annotations
 
-# A step or run in one of these states will not change any more.
-STEP_TERMINAL = ("completed", "failed", "cancelled", "expired")
+# A step or run in one of these states will not change any more. `incomplete` ends a
+# Responses API output item (a message cut by max_output_tokens); no Assistants step has it.
+STEP_TERMINAL = ("completed", "failed", "cancelled", "expired", "incomplete")
 RUN_TERMINAL = ("completed", "incomplete", "failed", "cancelled", "expired")
 
 # Non-terminal run states, from the least to the most advanced (terminal ranks above all).
 RUN_STATE_RANK = {"queued": 0, "in_progress": 1, "requires_action": 2, "cancelling": 3}
 RUN_TERMINAL_RANK = 4
+
+# Responses API responses (issue 12): terminal, and the rank of the others (README,
+# "Responses API and Conversations": one response per id, ranked like runs). A response
+# has no `requires_action` / `cancelling` / `expired`: such a status ranks as unknown.
+RESPONSE_TERMINAL = ("completed", "incomplete", "failed", "cancelled")
+RESPONSE_STATE_RANK = {"queued": 0, "in_progress": 1}
+RESPONSE_TERMINAL_RANK = 4
 
 # The `*_at` column that says when a record in each terminal state ended.
 STEP_ENDED_AT = {

@@ -118,6 +118,9 @@ def tool_calls(step_rows: pl.DataFrame, tool_call_records: pl.DataFrame,
                 _json_valid, return_dtype=pl.Boolean
             ),
             created_at=to_timestamp("created_at"),
+            api=pl.lit("assistants"),
+            # a call of the Assistants API fails with its step (README, "Tables")
+            call_failed=(pl.col("step_status") == "failed").fill_null(False),
         )
         .select(schemas.TOOL_CALLS.names())
         .cast(dict(schemas.TOOL_CALLS))
@@ -135,6 +138,7 @@ def steps(step_rows: pl.DataFrame, tool_calls: pl.DataFrame, runs: pl.DataFrame)
                       .fill_null(0))
         .with_columns(latency_s=seconds_between("created_at", "ended_at"), day=utc_day())
         .with_columns(to_timestamp(c) for c in _TIMESTAMPS)
+        .with_columns(api=pl.lit("assistants"))
         .select(schemas.STEPS.names())
         .cast(dict(schemas.STEPS))
         .sort("step_id")

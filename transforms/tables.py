@@ -1,9 +1,10 @@
 """From parsed records to the public tables, plus the accounting that must balance.
 
-`build_runs` and `build_steps` are the whole flattening pipeline as pure functions;
-`flows/` calls them, on all records (a clean run) or on every record of the ids a batch
-touched (an incremental run). A step's row depends only on the records of its own id
-and on its run's `model`, which is why recomputing the touched ids is enough.
+`build_runs` and `build_steps` are the whole flattening pipeline of the Assistants API
+as pure functions, `transforms/responses/tables.py` that of the Responses API; `flows/`
+calls them, on all records (a clean run) or on every record of the ids a batch touched
+(an incremental run). A step's row depends only on the records of its own id and on its
+run's `model`, which is why recomputing the touched ids is enough.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import polars as pl
 
 from steplens.transforms import deltas, runs, schemas, steps
 from steplens.transforms.parse import ParsedBatch
+from steplens.transforms.responses import tables as responses
 
 
 @dataclass
@@ -38,6 +40,8 @@ class Tables:
     step_sources: pl.DataFrame
     accounting: dict[str, int] = field(default_factory=dict)
     skipped: pl.DataFrame | None = None
+    response_sources: pl.DataFrame | None = None
+    response_outputs: pl.DataFrame | None = None
 
     def frames(self) -> dict[str, pl.DataFrame]:
         return {"runs": self.runs, "steps": self.steps, "tool_calls": self.tool_calls,
@@ -86,14 +90,20 @@ def balance(counts: dict[str, int]) -> dict[str, int]:
     """Derive kept/superseded from record totals and row counts, and check the sum.
 
     Needs: records_read, step_records, run_records, delta_events, rejected, skipped,
-    runs (rows), steps_with_record, deltas_applied.
+    runs (Assistants rows), steps_with_record, deltas_applied; and for the Responses API
+    the kept and superseded records of its responses and of its tool-output holders
+    (`responses_kept`, `responses_superseded`, counted per response id and per record).
     """
     out = dict(counts)
-    out["kept"] = counts["runs"] + counts["steps_with_record"] + counts["deltas_applied"]
+    out.setdefault("responses_kept", 0)
+    out.setdefault("responses_superseded", 0)
+    out["kept"] = (counts["runs"] + counts["steps_with_record"] + counts["deltas_applied"]
+                   + out["responses_kept"])
     out["superseded"] = (
         counts["run_records"] - counts["runs"]
         + counts["step_records"] - counts["steps_with_record"]
         + counts["delta_events"] - counts["deltas_applied"]
+        + out["responses_superseded"]
     )
     out["balanced"] = int(
         out["records_read"] == out["kept"] + out["superseded"] + out["rejected"] + out["skipped"]
@@ -102,9 +112,20 @@ def balance(counts: dict[str, int]) -> dict[str, int]:
 
 
 def accounting(batch: ParsedBatch, runs_table: pl.DataFrame,
-               step_sources: pl.DataFrame) -> dict[str, int]:
-    """Counts for the summary; `records_read` equals the sum of the four buckets."""
+               step_sources: pl.DataFrame, response_sources: pl.DataFrame | None = None,
+               response_outputs: pl.DataFrame | None = None) -> dict[str, int]:
+    """Counts for the summary; `records_read` equals the sum of the four buckets.
+    `runs_table`: the Assistants runs."""
+    kept = superseded = 0
+    if response_sources is not None:
+        kept += int(response_sources["kept"].sum())
+        superseded += int(response_sources["superseded"].sum())
+    if response_outputs is not None:
+        k, s = responses.output_accounting(response_outputs)
+        kept, superseded = kept + k, superseded + s
     return balance({
+        "responses_kept": kept,
+        "responses_superseded": superseded,
         "lines_read": batch.lines_read,
         "bytes_read": batch.bytes_read,
         "records_read": batch.records_read,
@@ -121,17 +142,23 @@ def accounting(batch: ParsedBatch, runs_table: pl.DataFrame,
 
 
 def build_tables(batch: ParsedBatch) -> Tables:
-    """Every public table from one batch of parsed records (a clean, whole build)."""
+    """Every public table from one batch of parsed records (a clean, whole build), both
+    APIs (the `api` column says which)."""
     runs_table = build_runs(batch.run_records)
     step_tables = build_steps(batch, runs_table)
+    copies = responses.output_copies(batch.response_outputs)
+    r = responses.build(batch.response_records, batch.response_items, batch.response_events,
+                        responses.answers(copies))
     return Tables(
-        runs=runs_table,
-        steps=step_tables.steps,
-        tool_calls=step_tables.tool_calls,
-        usage=step_tables.usage,
+        runs=pl.concat([runs_table, r.runs]),
+        steps=pl.concat([step_tables.steps, r.steps]),
+        tool_calls=pl.concat([step_tables.tool_calls, r.tool_calls]),
+        usage=pl.concat([step_tables.usage, r.usage]),
         rejects=batch.rejects.sort("source_file", "line_no", "reason"),
         step_sources=step_tables.step_sources,
-        accounting=accounting(batch, runs_table, step_tables.step_sources),
+        accounting=accounting(batch, runs_table, step_tables.step_sources, r.sources, copies),
         skipped=batch.skipped,
+        response_sources=r.sources,
+        response_outputs=copies,
     )
 

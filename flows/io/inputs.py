@@ -32,6 +32,8 @@ from steplens.transforms.parse import (
     parse_document,
     parse_events,
 )
+from steplens.transforms.responses.decoder import StreamState
+from steplens.transforms.responses.spec import is_stream_event
 from steplens.transforms.sse import looks_like_sse, sse_events
 
 READ_BLOCK = 8 * 1024 * 1024
@@ -107,6 +109,29 @@ def is_sse(path: str | Path) -> bool:
                     line = line.removeprefix(BOM)
                 if line.strip():
                     return looks_like_sse(line)
+    except READ_ERRORS:
+        return False
+    return False
+
+
+def starts_with_stream(path: str | Path) -> bool:
+    """Whether the first non-blank line is a Responses stream event (JSON lines).
+
+    Such a file is read whole and in order, never split into ranges or read from an
+    appended tail: an event belongs to the latest lifecycle event before it in its file
+    (README, "Responses API and Conversations"), which a range starting inside the file
+    would not see.
+    """
+    try:
+        with _open(path) as f:
+            for n, line in enumerate(f):
+                if n == 0:
+                    line = line.removeprefix(BOM)
+                if line.strip():
+                    try:
+                        return is_stream_event(orjson.loads(line))
+                    except orjson.JSONDecodeError:
+                        return False
     except READ_ERRORS:
         return False
     return False
@@ -377,9 +402,13 @@ def parse_chunk_batches(chunk: Chunk, max_bytes: int | None) -> Iterator[ParsedB
     Gzip and SSE files cannot be split into byte ranges, so a large one arrives as one
     chunk; decoding it in batches keeps a worker's memory bounded all the same. Line
     numbers run on across batches, from 1. A read that breaks ends with one more batch
-    holding its reject, at the line after the last one read whole.
+    holding its reject, at the line after the last one read whole. Responses stream
+    events belong to the latest lifecycle event before them in the file: where the
+    streams stand is carried from batch to batch (a range that starts inside a file
+    starts with none: files holding streams are read whole, flows/store/manifest.py).
     """
     reader = _Reader(chunk)
+    stream = StreamState()
     lines = 0
     if chunk.document:
         data = b"".join(_pieces(reader, None))
@@ -391,20 +420,20 @@ def parse_chunk_batches(chunk: Chunk, max_bytes: int | None) -> Iterator[ParsedB
         # half-size batches: an SSE batch holds its text, its lines and its joined
         # blocks at once (measured: 470 MB a worker at full size on an 800 MB file)
         half = max_bytes // 2 if max_bytes is not None else None
-        for batch in _sse_batches(chunk.path, _pieces(reader, half), half):
+        for batch in _sse_batches(chunk.path, _pieces(reader, half), half, stream):
             lines += batch.lines_read
             yield batch
     else:
         for data in _pieces(reader, max_bytes):
-            batch = parse_block(chunk.path, lines + 1, data)
+            batch = parse_block(chunk.path, lines + 1, data, stream)
             lines += batch.lines_read
             yield batch
     if reader.cut is not None:
         yield _cut_batch(chunk.path, lines + 1, reader.tail, reader.cut, reader.read_again)
 
 
-def _sse_batches(path: str, pieces: Iterable[bytes], max_bytes: int | None
-                 ) -> Iterator[ParsedBatch]:
+def _sse_batches(path: str, pieces: Iterable[bytes], max_bytes: int | None,
+                 stream: StreamState) -> Iterator[ParsedBatch]:
     """Raw SSE: numbered lines -> blocks -> batches of about `max_bytes` of data."""
     counter = [0]
 
@@ -417,7 +446,7 @@ def _sse_batches(path: str, pieces: Iterable[bytes], max_bytes: int | None
             n += len(lines)
 
     for events in _batched(sse_events(numbered()), max_bytes, lambda e: len(e[2])):
-        batch = parse_events(path, events)
+        batch = parse_events(path, events, stream=stream)
         batch.lines_read, counter[0] = counter[0], 0
         yield batch
     if counter[0]:  # trailing lines that held no event

@@ -324,3 +324,35 @@ def chart_prompt_growth(con, limit: int = 10) -> str:
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _svg(fig, "prompt-growth")
+
+
+def chart_migration(con) -> str:
+    """Per model (and overall), the two APIs side by side: median wall time of a run and
+    cost per run, for the models that ran on both (else the busiest ones)."""
+    _, rows = query(con, """
+        select coalesce(value, '(all models)'), assistants_p50_s, responses_p50_s,
+               assistants_cost_per_run_usd, responses_cost_per_run_usd
+        from migration
+        where dimension = 'all' or (dimension = 'model' and value is not null)
+        order by dimension = 'all' desc, (assistants_runs > 0 and responses_runs > 0) desc,
+                 assistants_runs + responses_runs desc, value
+        limit 9""")
+    fig = _figure(height=max(2.6, 0.5 * (len(rows) + 2)))
+    ax_time, ax_cost = fig.subplots(1, 2, sharey=True)
+    if not rows:
+        _no_data(ax_time)
+        _no_data(ax_cost)
+        return _svg(fig, "migration")
+    labels = [_short(r[0]) for r in rows]
+    y = list(range(len(rows)))
+    for ax, (a, b), xlabel in ((ax_time, (1, 2), "median wall time of a run, seconds"),
+                               (ax_cost, (3, 4), "USD per run at list prices")):
+        ax.barh([v - 0.2 for v in y], [r[a] or 0 for r in rows], height=0.4,
+                color=PALETTE[0], label="Assistants API")
+        ax.barh([v + 0.2 for v in y], [r[b] or 0 for r in rows], height=0.4,
+                color=PALETTE[2], label="Responses API")
+        ax.set_xlabel(xlabel)
+    ax_time.set_yticks(y, labels)
+    ax_time.invert_yaxis()
+    ax_time.legend(frameon=False, ncols=2, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    return _svg(fig, "migration")

@@ -20,6 +20,7 @@ from steplens.flows.report.charts import (
     chart_failure_funnel,
     chart_failure_over_time,
     chart_latency,
+    chart_migration,
     chart_prompt_growth,
     chart_run_time,
     chart_slowest_functions,
@@ -123,6 +124,32 @@ def thread_stats(con) -> Table:
     return Table("threads (distribution)", "", columns, rows)
 
 
+def api_overview(con) -> Table:
+    """Per API: runs, steps, tool calls, failed calls, tokens and cost."""
+    columns, rows = query(con, """
+        with runs_by as (
+            select api, count(*) as runs, sum(total_tokens)::bigint as total_tokens,
+                   sum(cost_usd) as cost_usd, min(day) as first_day, max(day) as last_day
+            from runs group by api
+        ),
+        steps_by as (select api, count(*) as steps from steps group by api),
+        calls_by as (
+            select api, count(*) as tool_calls, count(*) filter (where call_failed)
+                as failed_calls
+            from tool_calls group by api
+        )
+        select runs_by.api, runs, coalesce(steps, 0) as steps,
+               coalesce(tool_calls, 0) as tool_calls, coalesce(failed_calls, 0)
+                   as failed_calls,
+               total_tokens, cost_usd, first_day, last_day
+        from runs_by
+        left join steps_by using (api)
+        left join calls_by using (api)
+        order by runs_by.api
+    """)
+    return Table("by api", "", columns, rows)
+
+
 def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.1f}%"
 
@@ -155,6 +182,8 @@ def html(con: duckdb.DuckDBPyConnection, title: str = "steplens report",
         ("thread-cost", "Cost per thread", chart_thread_cost(con)),
         ("prompt-growth", "Threads whose prompts grow fastest (context bloat)",
          chart_prompt_growth(con)),
+        ("migration", "Assistants API vs Responses API: time and cost per run, by model",
+         chart_migration(con)),
     ]
     figures = {key: f'<figure class="chart" id="chart-{key}"><figcaption>{_e(caption)}'
                     f"</figcaption>{svg}</figure>" for key, caption, svg in charts}
@@ -213,6 +242,14 @@ def html(con: duckdb.DuckDBPyConnection, title: str = "steplens report",
 {figures['thread-cost']}
 {figures['prompt-growth']}
 {html_table(tables['threads'])}
+
+<h2>Responses API and the migration</h2>
+<p>Runs of the Assistants API and responses of the Responses API, side by side (the
+<code>api</code> column of every table; <code>migration</code> view). A run's wall time is
+<code>ended_at - created_at</code>; models are grouped as priced.</p>
+{html_table(api_overview(con))}
+{figures['migration']}
+{html_table(tables['migration'])}
 """
     return f"""<!doctype html>
 <html lang="en">

@@ -68,6 +68,16 @@ SECTIONS: tuple[Section, ...] = (
     Section("unpriced_models", "unpriced_models",
             "from unpriced_models",
             "Usage without a price: add these models to your price file."),
+    Section("migration", "migration (Assistants API vs Responses API)",
+            "select dimension, value, assistants_runs, responses_runs, assistants_p50_s, "
+            "responses_p50_s, assistants_p95_s, responses_p95_s, assistants_failure_rate, "
+            "responses_failure_rate, assistants_tokens_per_run, responses_tokens_per_run, "
+            "assistants_cached_share, responses_cached_share, assistants_cost_per_run_usd, "
+            "responses_cost_per_run_usd, assistants_unpriced_runs, responses_unpriced_runs "
+            "from migration where dimension in ('all', 'model') "
+            "order by dimension, assistants_runs + responses_runs desc, value",
+            "Both APIs side by side, overall and per model (as priced): wall time of the "
+            "runs that ended (seconds), failure rate, tokens and cost per run."),
     Section("threads", "threads (prompts growing fastest)",
             "select thread_id, assistant_id, turns, failed_turns, first_turn_prompt_tokens, "
             "last_turn_prompt_tokens, prompt_growth_per_turn, prompt_growth_ratio, cost_usd "

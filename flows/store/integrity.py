@@ -298,3 +298,26 @@ def _json(path: Path) -> dict | str | None:
     except (OSError, ValueError) as e:
         return f"cannot be read as JSON ({str(e).splitlines()[0]})"
     return data if isinstance(data, dict) else "does not hold a JSON object"
+
+
+def check_views(root: Path) -> Check:
+    """Every view and table of the warehouse answers a count (read-only, in memory)."""
+    import duckdb
+
+    from steplens.flows.store import views
+
+    problems = []
+    con = views.open_readonly(root)
+    try:
+        names = [r[0] for r in con.sql(
+            "select view_name from duckdb_views() where not internal "
+            "union all select table_name from duckdb_tables()").fetchall()]
+        for name in names:
+            try:
+                con.sql(f'select count(*) from "{name}"').fetchall()
+            except duckdb.Error as e:
+                problems.append(Finding(root / CURRENT, f"view {name}: "
+                                        f"{str(e).splitlines()[0]}"))
+    finally:
+        con.close()
+    return Check(f"{len(names)} views and tables answer", problems)

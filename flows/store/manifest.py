@@ -23,7 +23,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from steplens.flows.io import storage
-from steplens.flows.io.inputs import is_document, is_gzip, is_sse, line_stats, split_points
+from steplens.flows.io.inputs import (
+    is_document,
+    is_gzip,
+    is_sse,
+    line_stats,
+    split_points,
+    starts_with_stream,
+)
 from steplens.flows.store.records import Range, SegmentInfo
 
 SAMPLE = 1024 * 1024
@@ -81,11 +88,13 @@ class Manifest:
 
 
 def file_kind(path: str | Path) -> tuple[str, bool, bool, bool]:
-    """(kind, gzip, sse, document): only plain JSON-lines files are appended to and split."""
+    """(kind, gzip, sse, document): only plain JSON-lines files are appended to and split,
+    and of those not the ones that hold Responses streams (`starts_with_stream`)."""
     compressed = is_gzip(path)
     sse = is_sse(path)
     document = not sse and is_document(path)
-    return ("whole" if compressed or sse or document else "lines"), compressed, sse, document
+    whole = compressed or sse or document or starts_with_stream(path)
+    return ("whole" if whole else "lines"), compressed, sse, document
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from steplens.flows.settings import STAGING
 from steplens.flows.store import records, snapshots
 from steplens.flows.store.manifest import Manifest
+from steplens.flows.store.rebuild_responses import rebuild_responses
 from steplens.flows.store.snapshots import Change
 from steplens.transforms import schemas
 from steplens.transforms.tables import StepTables, build_runs, build_steps
@@ -36,9 +37,11 @@ T = TypeVar("T")
 
 
 def _steps_of_runs(prev: Path | None, run_ids: pl.Series) -> pl.Series:
-    """Step ids the current snapshot holds for `run_ids` (their `model` may change)."""
+    """Assistants step ids the current snapshot holds for `run_ids` (their `model` may
+    change)."""
     return (
         snapshots.read_table(prev, "steps", schemas.STEPS)
+        .filter(pl.col("api") == "assistants")
         .select("step_id", "run_id")
         .filter(pl.col("run_id").is_in(run_ids.implode()))
         .collect()["step_id"]
@@ -76,8 +79,9 @@ ZSTD_LEVEL = 1
 class _PartitionFiles:
     """One table's partition files, appended to bucket by bucket (full builds)."""
 
-    def __init__(self, base: Path, schema: pl.Schema, granularity: str) -> None:
-        self.base, self.granularity = base, granularity
+    def __init__(self, base: Path, schema: pl.Schema, granularity: str,
+                 file_name: str = "part-0.parquet") -> None:
+        self.base, self.granularity, self.file_name = base, granularity, file_name
         self.arrow_schema = schemas.empty(schema).to_arrow(
             compat_level=pl.CompatLevel.oldest()).schema
         self.writers: dict[str, pq.ParquetWriter] = {}
@@ -101,7 +105,7 @@ class _PartitionFiles:
             writer = self.writers.get(part)
             if writer is None:
                 (self.base / part).mkdir(parents=True, exist_ok=True)
-                writer = pq.ParquetWriter(self.base / part / "part-0.parquet",
+                writer = pq.ParquetWriter(self.base / part / self.file_name,
                                           self.arrow_schema, compression="zstd",
                                           compression_level=ZSTD_LEVEL)
                 self.writers[part] = writer
@@ -152,25 +156,39 @@ def _in_order(build: Callable[[int], T], buckets: range) -> Iterator[T]:
 
 
 def rebuild_tables(root: Path, prev: Path | None, manifest: Manifest, affected_steps: pl.Series,
-            affected_runs: pl.Series, full: bool, granularity: str) -> dict[str, Change]:
+                   affected_runs: pl.Series, full: bool, granularity: str,
+                   affected_calls: pl.Series | None = None) -> dict[str, Change]:
     """Recompute the rows of every affected id from all of its records.
 
     Runs first, then steps (which take `model` from their run), each in hash buckets
     of ids sized so that one bucket's records fit comfortably in memory; every bucket's
     rows go to a staging directory, and the partition upsert streams from there (on a
     full build the staging directory already holds the finished partition files).
+    Then the Responses API rows (`rebuild_responses`): `affected_runs` holds the
+    response ids too, `affected_calls` the call ids whose tool outputs changed.
     """
     staging = root / STAGING
     shutil.rmtree(staging, ignore_errors=True)
     segments = manifest.segments
+    # Full builds: the Responses API rows go to files of their own beside the Assistants
+    # ones (part-1), so that the Assistants runs can be read back before they are written.
     writers = ({t: _PartitionFiles(staging / t, spec.schema, granularity)
                 for t, spec in schemas.KEYED.items()} if full else {})
+    response_writers = ({t: _PartitionFiles(staging / t, spec.schema, granularity,
+                                            "part-1.parquet")
+                         for t, spec in schemas.KEYED.items()} if full else {})
 
     def stage(frame: pl.DataFrame, table: str, bucket: int) -> None:
         if full:
             writers[table].write(frame)
         else:
             _stage(frame, staging / table / f"{bucket:04d}.parquet", granularity)
+
+    def stage_responses(frame: pl.DataFrame, table: str, name: str) -> None:
+        if full:
+            response_writers[table].write(frame)
+        else:
+            _stage(frame, staging / table / f"{name}.parquet", granularity)
 
     try:
         run_ids = None if full else affected_runs
@@ -210,12 +228,23 @@ def rebuild_tables(root: Path, prev: Path | None, manifest: Manifest, affected_s
                 stage(getattr(tables, name), "_step_sources" if name == "step_sources" else name,
                       b)
             del tables
+        response_keys = rebuild_responses(
+            root, prev, manifest, None if full else affected_runs,
+            None if full else (affected_calls if affected_calls is not None
+                               else pl.Series("call_key", [], pl.String)),
+            stage_responses)
     finally:
-        for writer in writers.values():
+        for writer in [*writers.values(), *response_writers.values()]:
             writer.close()
     keys = affected_steps if step_ids is None else step_ids
+    by_table = {"runs": affected_runs, "steps": keys, "tool_calls": keys, "usage": keys,
+                "_step_sources": keys}
+    for table, extra in response_keys.items():
+        base = by_table.get(table)
+        by_table[table] = extra if base is None else pl.concat(
+            [base.cast(pl.String), extra.cast(pl.String)]).unique()
     return {
-        table: Change(affected_runs if spec.key == "run_id" else keys,
+        table: Change(by_table.get(table, pl.Series([], dtype=pl.String)),
                       _laid_out(staging, table, spec.schema) if full
                       else _staged(staging, table, spec.schema),
                       laid_out=staging / table if full else None)

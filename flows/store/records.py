@@ -31,7 +31,11 @@ from steplens.transforms.parse import ParsedBatch
 ROW_GROUP = 16_384  # rows per Parquet row group in segments: the unit a bucket read skips
 STEP_KEYED = ("step_records", "tool_call_records", "delta_events", "delta_calls",
               "delta_outputs")
+RESPONSE_KEYED = ("response_records", "response_items", "response_events")
 FRAME_SCHEMAS = schemas.RECORD_FRAMES
+# The id each record frame is keyed (and bucketed) by; rejects and skipped have none.
+FRAME_KEYS = {**dict.fromkeys(STEP_KEYED, "step_id"), "run_records": "run_id",
+              **dict.fromkeys(RESPONSE_KEYED, "response_id"), "response_outputs": "call_key"}
 
 
 def _file_col(frame: str) -> tuple[str, str]:
@@ -68,13 +72,17 @@ class SegmentInfo:
     segment_id: str
     rows: dict[str, int] = field(default_factory=dict)
     files: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Records holding the `response_outputs` rows (a request holds several copies):
+    # what the accounting counts (flows/store/summary.py).
+    output_records: int = 0
 
     def to_json(self) -> dict:
-        return {"rows": self.rows, "files": self.files}
+        return {"rows": self.rows, "files": self.files, "output_records": self.output_records}
 
     @classmethod
     def from_json(cls, segment_id: str, data: dict) -> SegmentInfo:
-        return cls(segment_id, dict(data["rows"]), {k: dict(v) for k, v in data["files"].items()})
+        return cls(segment_id, dict(data["rows"]), {k: dict(v) for k, v in data["files"].items()},
+                   data.get("output_records", 0))
 
 
 @dataclass
@@ -125,9 +133,16 @@ def write_segment(root: Path, segment_id: str, batch: ParsedBatch) -> SegmentInf
             frame = frame.sort("bucket", maintain_order=True)  # via row-group statistics
         frame.write_parquet(tmp / f"{name}.parquet", compression="lz4", statistics=True,
                             row_group_size=ROW_GROUP)
+    info.output_records = output_records(batch.response_outputs)
     info.files = _file_stats(batch)
     os.rename(tmp, base / segment_id)
     return info
+
+
+def output_records(copies: pl.DataFrame) -> int:
+    """How many records hold the tool-output copies of a frame."""
+    return copies.select(pl.struct(list(schemas.PROVENANCE)).n_unique()).item() if (
+        copies.height) else 0
 
 
 def _file_stats(batch: ParsedBatch) -> dict[str, dict[str, int]]:
@@ -201,12 +216,22 @@ def scan(root: Path, segments: dict[str, SegmentInfo], frame: str) -> pl.LazyFra
 
 
 def keys(root: Path, segments: dict[str, SegmentInfo]) -> tuple[pl.Series, pl.Series]:
-    """(step ids, run ids) present in `segments`."""
+    """(step ids, run ids) present in `segments`; run ids include Responses API response
+    ids (both are keys of `runs`)."""
     step_ids = pl.concat(
         [scan(root, segments, f).select("step_id") for f in STEP_KEYED]
     ).unique().collect()["step_id"]
-    run_ids = scan(root, segments, "run_records").select("run_id").unique().collect()["run_id"]
+    run_ids = pl.concat(
+        [scan(root, segments, "run_records").select("run_id")]
+        + [scan(root, segments, f).select(run_id="response_id") for f in RESPONSE_KEYED]
+    ).unique().collect()["run_id"]
     return step_ids, run_ids
+
+
+def call_keys(root: Path, segments: dict[str, SegmentInfo]) -> pl.Series:
+    """The tool-call ids whose output copies are in `segments`."""
+    return (scan(root, segments, "response_outputs").select("call_key").unique().collect()
+            ["call_key"])
 
 
 def bucket_range(bucket: int, buckets: int) -> tuple[int, int]:
@@ -217,17 +242,21 @@ def bucket_range(bucket: int, buckets: int) -> tuple[int, int]:
 
 def load(root: Path, segments: dict[str, SegmentInfo], step_ids: pl.Series | None,
          run_ids: pl.Series | None, bucket: tuple[int, int] | None = None,
-         frames: tuple[str, ...] | None = None) -> ParsedBatch:
+         frames: tuple[str, ...] | None = None, response_ids: pl.Series | None = None,
+         call_keys: pl.Series | None = None) -> ParsedBatch:
     """Every record of the given ids (None: all ids) from the live segments.
 
     With `bucket=(b, n)`, only ids in hash bucket b of n: the rebuild of a large batch
     goes bucket by bucket so that memory does not grow with the input. `frames` limits
-    which record frames are read (the others come back empty).
+    which record frames are read (the others come back empty). Responses API frames are
+    keyed by `response_ids` and (tool outputs) `call_keys`.
     """
     out = {}
+    by_key = {"step_id": step_ids, "run_id": run_ids, "response_id": response_ids,
+              "call_key": call_keys}
     for name, schema in FRAME_SCHEMAS.items():
-        key = "step_id" if name in STEP_KEYED else "run_id" if name == "run_records" else None
-        ids = step_ids if key == "step_id" else run_ids
+        key = FRAME_KEYS.get(name)
+        ids = by_key.get(key)
         if key is None or (frames is not None and name not in frames):
             # rejects and skipped are not needed to build rows; nor are frames not asked
             # for (scanning them, even for no rows, opened every segment's file)
@@ -255,16 +284,19 @@ def rejects(root: Path, segments: dict[str, SegmentInfo]) -> pl.DataFrame:
 
 
 def remove_file_rows(root: Path, segments: dict[str, SegmentInfo], path: str,
-                     from_line: int = 1) -> tuple[dict[str, SegmentInfo], pl.Series, pl.Series]:
+                     from_line: int = 1
+                     ) -> tuple[dict[str, SegmentInfo], pl.Series, pl.Series, pl.Series]:
     """Drop the rows of `path` at or after `from_line` from the segments that hold them.
 
-    Returns the replacement segment map and the (step ids, run ids) whose records were
-    removed: those rows must be recomputed. Segments are never modified in place: a
-    segment that keeps other rows is rewritten under a new id.
+    Returns the replacement segment map and the (step ids, run ids, call keys) whose
+    records were removed: those rows must be recomputed (run ids include Responses API
+    response ids). Segments are never modified in place: a segment that keeps other rows
+    is rewritten under a new id.
     """
     out = dict(segments)
     removed_steps: list[pl.Series] = []
     removed_runs: list[pl.Series] = []
+    removed_calls: list[pl.Series] = []
     for sid, info in segments.items():
         if path not in info.files:
             continue
@@ -283,6 +315,11 @@ def remove_file_rows(root: Path, segments: dict[str, SegmentInfo], path: str,
                 removed_steps.append(gone_frames[name]["step_id"])
         if "run_records" in gone_frames:
             removed_runs.append(gone_frames["run_records"]["run_id"])
+        for name in RESPONSE_KEYED:
+            if name in gone_frames:
+                removed_runs.append(gone_frames[name]["response_id"].alias("run_id"))
+        if "response_outputs" in gone_frames:
+            removed_calls.append(gone_frames["response_outputs"]["call_key"])
         del out[sid]
         if any(f.height for f in kept_frames.values()):
             batch = ParsedBatch(**kept_frames)
@@ -290,7 +327,8 @@ def remove_file_rows(root: Path, segments: dict[str, SegmentInfo], path: str,
             out[new.segment_id] = new
     steps = pl.concat(removed_steps) if removed_steps else pl.Series("step_id", [], pl.String)
     runs = pl.concat(removed_runs) if removed_runs else pl.Series("run_id", [], pl.String)
-    return out, steps.unique(), runs.unique()
+    calls = pl.concat(removed_calls) if removed_calls else pl.Series("call_key", [], pl.String)
+    return out, steps.unique(), runs.unique(), calls.unique()
 
 
 def prune(root: Path, live: set[str]) -> None:

@@ -135,6 +135,18 @@ def table_files(snapshot: Path | None, table: str) -> list[Path]:
     return sorted(p for p in (snapshot / table).glob("*/*.parquet") if p.parent.name != EMPTY)
 
 
+def outdated(snapshot: Path) -> bool:
+    """Whether a snapshot was written by an older steplens whose tables lack columns or
+    tables of the registry (e.g. `api`, issue 12): such a warehouse is rebuilt whole."""
+    for table, spec in schemas.KEYED.items():
+        if not (snapshot / table).exists():
+            return True
+        files = sorted((snapshot / table).glob("*/*.parquet"))
+        if files and not set(spec.schema.names()) <= set(pl.read_parquet_schema(files[0])):
+            return True
+    return False
+
+
 def read_table(snapshot: Path | None, table: str, schema: pl.Schema) -> pl.LazyFrame:
     files = table_files(snapshot, table)
     if not files:
@@ -151,7 +163,7 @@ def _upsert(prev: Path | None, out: Path, table: str, change: Change,
     size of a partition either.
     """
     spec = schemas.KEYED[table]
-    key, schema = spec.key, spec.schema
+    key, schema = spec.key_expr(), spec.schema
     if prev is None and change.laid_out is not None:
         if change.laid_out.exists():
             os.rename(change.laid_out, out / table)
@@ -167,8 +179,8 @@ def _upsert(prev: Path | None, out: Path, table: str, change: Change,
     if old_files and change.keys.len():
         hits = (
             pl.scan_parquet(old_files, schema=schema, include_file_paths="_file")
-            .select(key, "_file")
-            .filter(pl.col(key).is_in(keys))
+            .select(key.alias("_key"), "_file")
+            .filter(pl.col("_key").is_in(keys))
             .select("_file").unique().collect()
         )
         touched = set(hits["_file"])
@@ -178,7 +190,8 @@ def _upsert(prev: Path | None, out: Path, table: str, change: Change,
         part = f.parent.name
         target = out / table / part / f.name
         if str(f) in touched or part in new_parts:
-            pieces = [pl.scan_parquet(f, schema=schema).filter(~pl.col(key).is_in(keys))]
+            kept = ~key.is_in(keys).fill_null(False)
+            pieces = [pl.scan_parquet(f, schema=schema).filter(kept)]
             if part in new_parts:
                 pieces.append(_partition_rows(rows, part, order))
                 new_parts.discard(part)

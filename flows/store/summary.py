@@ -16,14 +16,24 @@ from steplens.flows.store.manifest import Manifest
 from steplens.flows.store.records import UnitResult
 from steplens.flows.store.snapshots import Change
 from steplens.transforms import schemas
+from steplens.transforms.responses.tables import output_accounting
 from steplens.transforms.tables import balance
 
-COUNTED = ("step_records", "run_records", "delta_events", "rejects", "skipped")
+# Segment rows that are records (one each): the Assistants frames, the Responses API
+# response objects / lifecycle events and other stream events, every reject and skip;
+# plus the records holding tool-output copies (`SegmentInfo.output_records`).
+COUNTED = ("step_records", "run_records", "delta_events", "response_records",
+           "response_events", "rejects", "skipped")
+
+
+def _counted(info: records.SegmentInfo) -> dict[str, int]:
+    return {**{k: info.rows.get(k, 0) for k in COUNTED}, "output_records": info.output_records}
 
 
 TOTAL_KEYS = ("lines_read", "records_read", "step_records", "run_records", "delta_events",
               "rejected", "skipped", "runs", "steps", "steps_with_record", "deltas_applied",
-              "kept", "superseded", "balanced")
+              "responses", "responses_kept", "responses_superseded", "kept", "superseded",
+              "balanced")
 
 
 def warehouse_totals(root: Path, manifest: Manifest) -> dict[str, int]:
@@ -31,7 +41,7 @@ def warehouse_totals(root: Path, manifest: Manifest) -> dict[str, int]:
     snap = snapshots.current_snapshot(root)
     rows = Counter()
     for info in manifest.segments.values():
-        rows.update({k: info.rows.get(k, 0) for k in COUNTED})
+        rows.update(_counted(info))
     sources = (
         snapshots.read_table(snap, "_step_sources", schemas.STEP_SOURCES)
         .select(steps=pl.len(), steps_with_record=(pl.col("n_records") > 0).sum(),
@@ -41,16 +51,27 @@ def warehouse_totals(root: Path, manifest: Manifest) -> dict[str, int]:
     tables = {t: snapshots.read_table(snap, t, spec.schema).select(pl.len()).collect().item()
               for t, spec in schemas.KEYED.items() if spec.public}
     tables["rejects"] = rows["rejects"]
+    runs_by_api = dict(snapshots.read_table(snap, "runs", schemas.RUNS).group_by("api").len()
+                       .collect().iter_rows())
+    responses = (snapshots.read_table(snap, "_response_sources", schemas.RESPONSE_SOURCES)
+                 .select(pl.col("kept").sum(), pl.col("superseded").sum()).collect()
+                 .row(0, named=True))
+    copies_kept, copies_superseded = output_accounting(
+        snapshots.read_table(snap, "_response_outputs", schemas.RESPONSE_OUTPUT_COPIES)
+        .select(*schemas.PROVENANCE, "is_winner").collect())
     totals = balance({
         "lines_read": sum(e.consumed_lines + (1 if e.tail_line else 0)
                           for e in manifest.files.values()),
-        "records_read": sum(rows[k] for k in COUNTED),
+        "records_read": sum(rows.values()),
         "step_records": rows["step_records"],
         "run_records": rows["run_records"],
         "delta_events": rows["delta_events"],
         "rejected": rows["rejects"],
         "skipped": rows["skipped"],
-        "runs": tables["runs"],
+        "runs": runs_by_api.get("assistants", 0),
+        "responses": runs_by_api.get("responses", 0),
+        "responses_kept": int(responses["kept"] or 0) + copies_kept,
+        "responses_superseded": int(responses["superseded"] or 0) + copies_superseded,
         "steps": sources["steps"],
         "steps_with_record": int(sources["steps_with_record"] or 0),
         "deltas_applied": int(sources["deltas_applied"] or 0),
@@ -88,7 +109,7 @@ def batch_counts(results: list[UnitResult]) -> dict[str, int]:
     rows = Counter()
     for r in results:
         for info in r.infos:
-            rows.update({k: info.rows.get(k, 0) for k in COUNTED})
+            rows.update(_counted(info))
     return {
         "lines_read": sum(r.lines_read for r in results),
         "bytes_read": sum(r.bytes_read for r in results),

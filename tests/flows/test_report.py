@@ -64,19 +64,20 @@ def test_markdown_and_json_hold_the_same_sections(sample_warehouse):
     assert table_row.count("|") == len(doc["step_latency"][0]) + 1
 
 
-def test_html_report_is_self_contained_and_its_charts_draw_in_chromium(sample_warehouse,
+def test_html_report_is_self_contained_and_its_charts_draw_in_chromium(mixed_warehouse,
                                                                         tmp_path):
     browser = chromium()
     page = tmp_path / "page.html"
     started = time.perf_counter()
-    result = run("report", "-w", str(sample_warehouse), "--html", str(page))
+    result = run("report", "-w", str(mixed_warehouse), "--html", str(page))
     render_s = time.perf_counter() - started
     assert result.exit_code == 0, result.output
     text = page.read_text(encoding="utf-8")
     assert report_html.is_self_contained(text)
     assert "<script src" not in text and "<link" not in text
     charts = text.count('<figure class="chart"')
-    assert charts == 11
+    assert charts == 12
+    assert "Responses API and the migration" in text and 'id="chart-migration"' in text
     dom = subprocess.run(
         [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
          page.as_uri()],
@@ -100,7 +101,8 @@ def test_html_report_lists_unpriced_models(sample_warehouse, tmp_path):
     with duckdb.connect(str(wh / "steplens.duckdb"), read_only=True) as con:
         page = report_html.html(con)
         unpriced = con.sql("from unpriced_models").fetchall()
-    assert [(r[0], r[1]) for r in unpriced] == [("gpt-4o-mini", "no price on or before its day")]
+    assert [(r[0], r[1], r[2]) for r in unpriced] == [
+        ("assistants", "gpt-4o-mini", "no price on or before its day")]
     assert "Usage without a price" in page and "gpt-4o-mini" in page
     assert " + unpriced" in page  # the headline cost says it is partial
 
@@ -166,3 +168,15 @@ def test_a_report_query_that_fails_skips_the_artifacts_not_the_ingest(prefect_se
     summary = ingest(paths=[str(export)], warehouse_dir=str(tmp_path / "wh"))
     assert summary["balanced"] == 1
     assert publish_report_artifacts(str(tmp_path / "wh" / "steplens.duckdb")) == []
+
+
+def test_the_migration_section_compares_both_apis(mixed_warehouse):
+    doc = json.loads(run("report", "-w", str(mixed_warehouse), "-f", "json").output)
+    (overall,) = [r for r in doc["migration"] if r["dimension"] == "all"]
+    with duckdb.connect(str(mixed_warehouse / "steplens.duckdb"), read_only=True) as con:
+        runs = dict(con.sql("select api, count(*) from runs group by api").fetchall())
+    assert (overall["assistants_runs"], overall["responses_runs"]) == (
+        runs["assistants"], runs["responses"])
+    both = [r for r in doc["migration"] if r["dimension"] == "model"
+            and r["assistants_runs"] and r["responses_runs"]]
+    assert both and any(r["responses_p50_s"] is not None for r in both)

@@ -1,4 +1,5 @@
-"""The analysis notebook runs top to bottom against the sample warehouse, so it never rots."""
+"""The analysis notebook runs top to bottom against the sample warehouse (both APIs: data/sample
+and data/sample-responses), so it never rots."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ def test_notebook_is_committed_without_outputs():
     assert code and all(not c.outputs and c.execution_count is None for c in code)
 
 
-def test_notebook_runs_against_a_read_only_warehouse_and_changes_nothing(sample_warehouse,
+def test_notebook_runs_against_a_read_only_warehouse_and_changes_nothing(mixed_warehouse,
                                                                          tmp_path, monkeypatch):
-    wh = read_only_copy(sample_warehouse, tmp_path / "wh")
+    wh = read_only_copy(mixed_warehouse, tmp_path / "wh")
     before = listing(wh)
     monkeypatch.setenv("STEPLENS_WAREHOUSE", str(wh))
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
@@ -32,9 +33,10 @@ def test_notebook_runs_against_a_read_only_warehouse_and_changes_nothing(sample_
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 6  # every chart drew
+    assert len(images) >= 7  # every chart drew
     tables = [o for o in outputs if "text/html" in o.get("data", {})]
     assert len(tables) >= 10  # and the frames printed
     html = "".join(o["data"]["text/html"] for o in tables)
     assert "prompt_growth_per_turn" in html and "cost_p95_usd" in html  # threads (section 6)
+    assert "responses_cost_per_run_usd" in html and "responses" in html  # migration (7)
     assert listing(wh) == before

@@ -1,7 +1,8 @@
 """Every analytics view against an independent plain-Python computation.
 
-The warehouse is ingested by the flow from generated data (`tests/support/generate.py`, 300 runs,
-seed 7) with a test price table built to hit every matching rule: exact names, snapshot
+The warehouse is ingested by the flow from generated data of both APIs (Assistants:
+`tests/support/generate.py`, 300 runs, seed 7; Responses: `generate_responses.py`, 150
+responses, seed 7), with a test price table built to hit every matching rule: exact names, snapshot
 names matched by prefix, a `gpt-4` row that must not price `gpt-4o` or `gpt-4.1`, prices
 that change on a date, a user override, a model priced only from a later date, and a
 model with no price at all. The expected values are computed here from the base tables
@@ -23,6 +24,7 @@ import pytest
 
 from steplens.flows.store import prices
 from tests.support.generate import generate_export
+from tests.support.generate_responses import generate_mixed_export
 
 pytestmark = pytest.mark.flow
 
@@ -42,7 +44,8 @@ USER_PRICES = """\
 model,effective_from,prompt_usd_per_1m,cached_prompt_usd_per_1m,completion_usd_per_1m
 gpt-4o-mini,2024-01-01,1,0.5,2
 """
-STEP_TERMINAL = ("completed", "failed", "cancelled", "expired")
+STEP_TERMINAL = ("completed", "failed", "cancelled", "expired", "incomplete")
+CLIENT_TOOLS = ("function", "custom", "computer", "local_shell", "shell", "apply_patch")
 RUN_TERMINAL = ("completed", "incomplete", "failed", "cancelled", "expired")
 
 
@@ -52,6 +55,8 @@ def wh(tmp_path_factory, prefect_server) -> Path:
 
     base = tmp_path_factory.mktemp("analytics")
     generate_export(base / "export", runs=300, seed=7)
+    generate_mixed_export(base / "export" / "responses-api", responses=150, seed=7,
+                          assistants_runs=0)
     user = base / "user.csv"
     user.write_text(USER_PRICES)
     with pytest.MonkeyPatch.context() as mp:
@@ -196,6 +201,9 @@ def dims(row: dict, names: tuple[str, ...]) -> list[tuple[str, str | None]]:
 # ---- the data exercises what the tests claim ---------------------------------------------
 
 def test_generated_data_covers_the_cases(base):
+    assert {r["api"] for r in base["runs"]} == {"assistants", "responses"}
+    assert {c["api"] for c in base["tool_calls"] if c["call_failed"]} == {"assistants",
+                                                                          "responses"}
     models = {r["model"] for r in base["runs"]}
     assert {"gpt-4o-2024-08-06", "gpt-4.1-mini", "gpt-4-turbo-preview", "o3-mini"} <= models
     statuses = {r["status"] for r in base["runs"]}
@@ -207,10 +215,11 @@ def test_generated_data_covers_the_cases(base):
 # ---- cost --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("table, key", [("runs", "run_id"), ("steps", "step_id"),
-                                        ("usage", "step_id")])
+                                        ("usage", "coalesce(step_id, run_id)")])
 def test_cost_usd_columns(con, base, table, key):
     got = dict(con.sql(f"select {key}, cost_usd from {table}").fetchall())
-    expected = {r[key]: cost(r) for r in base[table]}
+    expected = {r["step_id"] or r["run_id"] if table == "usage" else r[key]: cost(r)
+                for r in base[table]}
     assert got.keys() == expected.keys()
     bad = {k: (got[k], v) for k, v in expected.items() if not same(got[k], v)}
     assert not bad
@@ -255,6 +264,8 @@ def test_unpriced_models(con, base):
     groups = defaultdict(list)
     for kind, table in (("step", "usage"), ("run", "runs")):
         for r in base[table]:
+            if kind == "step" and r["api"] == "responses":
+                continue  # a response's usage row is its run's usage: counted once
             if has_tokens(r) and cost(r) is None:
                 if r["model"] is None:
                     reason = "model unknown (run not in the data)"
@@ -264,20 +275,22 @@ def test_unpriced_models(con, base):
                     reason = "no day"
                 else:
                     reason = "no price on or before its day"
-                groups[(r["model"], reason)].append((kind, r))
+                groups[(r["api"], r["model"], reason)].append((kind, r))
     expected = []
-    for (model, reason), items in groups.items():
+    for (api, model, reason), items in groups.items():
         steps = [r for k, r in items if k == "step"]
+        counted = steps + [r for k, r in items if k == "run" and r["api"] == "responses"]
         days = [r["day"] for _, r in items if r["day"] is not None]
         expected.append({
-            "model": model, "reason": reason,
+            "api": api, "model": model, "reason": reason,
             "runs": sum(k == "run" for k, _ in items), "steps": len(steps),
-            "prompt_tokens": total(r["prompt_tokens"] for r in steps),
-            "completion_tokens": total(r["completion_tokens"] for r in steps),
+            "prompt_tokens": total(r["prompt_tokens"] for r in counted),
+            "completion_tokens": total(r["completion_tokens"] for r in counted),
             "first_day": min(days, default=None), "last_day": max(days, default=None),
         })
     got = rows(con, "from unpriced_models")
-    assert_rows(got, expected, ("model", "reason"))
+    assert_rows(got, expected, ("api", "model", "reason"))
+    assert {r["api"] for r in got} == {"assistants", "responses"}
     reasons = {r["reason"] for r in got}
     assert {"model not in the price table", "no price on or before its day"} <= reasons
 
@@ -285,7 +298,7 @@ def test_unpriced_models(con, base):
 def usage_cost_expected(base) -> list[dict]:
     groups = defaultdict(list)
     for r in base["usage"]:
-        for key in dims(r, ("assistant_id", "model", "day", "type")):
+        for key in dims(r, ("assistant_id", "model", "day", "type", "api")):
             groups[key].append(r)
     out = []
     for (dim, value), rs in groups.items():
@@ -309,28 +322,42 @@ def test_usage_cost(con, base):
 
 
 def test_tool_cost(con, base):
-    steps = {s["step_id"]: s for s in base["steps"]}
+    """A step's cost split over its calls; a response's over its tool calls."""
+    steps = {s["step_id"]: s for s in base["steps"] if s["api"] == "assistants"}
+    runs = {r["run_id"]: r for r in base["runs"]}
+    calls_per_response = defaultdict(int)
+    for c in base["tool_calls"]:
+        if c["api"] == "responses":
+            calls_per_response[c["run_id"]] += 1
     groups = defaultdict(list)
     for c in base["tool_calls"]:
-        groups[(c["type"], None)].append(c)
+        groups[(c["api"], c["type"], None)].append(c)
         if c["function_name"] is not None:
-            groups[(c["type"], c["function_name"])].append(c)
+            groups[(c["api"], c["type"], c["function_name"])].append(c)
     expected = []
-    for (kind, name), calls in groups.items():
-        shares, unpriced = [], set()
+    for (api, kind, name), calls in groups.items():
+        shares, unpriced, payers = [], set(), set()
         for c in calls:
-            s = steps.get(c["step_id"])
-            step_cost = cost(s) if s else None
-            shares.append(None if step_cost is None else step_cost / s["tool_call_count"])
-            if s and step_cost is None and has_tokens(s):
-                unpriced.add(s["step_id"])
+            if api == "assistants":
+                payer, n = steps.get(c["step_id"]), None
+                n = payer["tool_call_count"] if payer else None
+            else:
+                payer, n = runs.get(c["run_id"]), calls_per_response[c["run_id"]]
+            payer_id = c["step_id"] if api == "assistants" else c["run_id"]
+            payer_cost = cost(payer) if payer else None
+            shares.append(None if payer_cost is None else payer_cost / n)
+            if payer_id is not None:
+                payers.add(payer_id)
+            if payer and payer_cost is None and has_tokens(payer):
+                unpriced.add(payer_id)
         expected.append({
-            "tool_type": kind, "function_name": name, "calls": len(calls),
-            "steps": len({c["step_id"] for c in calls if c["step_id"] is not None}),
-            "unpriced_steps": len(unpriced), "cost_usd": total(shares),
+            "api": api, "tool_type": kind, "function_name": name, "calls": len(calls),
+            "steps": len(payers), "unpriced_steps": len(unpriced), "cost_usd": total(shares),
             "cost_per_call_usd": ratio(total(shares), len(calls)),
         })
-    assert_rows(rows(con, "from tool_cost"), expected, ("tool_type", "function_name"))
+    got = rows(con, "from tool_cost")
+    assert_rows(got, expected, ("api", "tool_type", "function_name"))
+    assert any(r["api"] == "responses" and r["cost_usd"] for r in got)
 
 
 # ---- run lifecycle -----------------------------------------------------------------------
@@ -350,7 +377,8 @@ def gaps_expected(base) -> list[dict]:
         steps.sort(key=lambda s: (s["created_at"], s["step_id"]))
         for s, nxt in zip(steps, steps[1:], strict=False):
             out.append({
-                "run_id": run_id, "step_id": s["step_id"], "step_type": s["type"],
+                "run_id": run_id, "api": s["api"], "step_id": s["step_id"],
+                "step_type": s["type"],
                 "step_status": s["status"], "next_step_id": nxt["step_id"],
                 "awaited_tool_outputs": s["step_id"] in called,
                 "ended_at": s["ended_at"], "next_created_at": nxt["created_at"],
@@ -363,7 +391,7 @@ def gaps_expected(base) -> list[dict]:
 def test_step_gaps(con, base):
     expected = gaps_expected(base)
     assert any(g["awaited_tool_outputs"] for g in expected)
-    assert_rows(rows(con, "from step_gaps"), expected, ("step_id",))
+    assert_rows(rows(con, "from step_gaps"), expected, ("run_id", "step_id"))
 
 
 def lifecycle_expected(base) -> list[dict]:
@@ -378,15 +406,21 @@ def lifecycle_expected(base) -> list[dict]:
     for r in base["runs"]:
         ss, cs, gs = steps.get(r["run_id"], []), calls.get(r["run_id"], []), gaps.get(
             r["run_id"], [])
-        trips = len({c["step_id"] for c in cs if c["type"] == "function"})
+        if r["api"] == "responses":
+            trips = int(any(c["type"] in CLIENT_TOOLS for c in cs))
+        else:
+            trips = len({c["step_id"] for c in cs if c["type"] == "function"})
         gap_values = [g["gap_s"] for g in gs if g["gap_s"] is not None]
         out.append({
-            "run_id": r["run_id"], "assistant_id": r["assistant_id"], "model": r["model"],
+            "run_id": r["run_id"], "api": r["api"], "assistant_id": r["assistant_id"],
+            "model": r["model"],
             "status": r["status"], "day": r["day"], "created_at": r["created_at"],
             "queue_s": r["queue_s"], "duration_s": r["duration_s"],
             "steps": len(ss),
-            "tool_call_steps": sum(s["type"] == "tool_calls" for s in ss),
-            "message_creation_steps": sum(s["type"] == "message_creation" for s in ss),
+            "tool_call_steps": sum(s["type"] == "tool_calls" or (
+                s["api"] == "responses" and s["tool_call_count"] > 0) for s in ss),
+            "message_creation_steps": sum(s["type"] in ("message_creation", "message")
+                                          for s in ss),
             "tool_calls": len(cs), "tool_round_trips": trips,
             "steps_s": total(s["latency_s"] for s in ss),
             "tool_calls_s": total(s["latency_s"] for s in ss if s["type"] == "tool_calls"),
@@ -418,7 +452,7 @@ def test_run_lifecycle_stats(con, base):
     for r in lifecycle_expected(base):
         if r["status"] not in RUN_TERMINAL:
             continue
-        for key in dims(r, ("assistant_id", "model", "day")):
+        for key in dims(r, ("assistant_id", "model", "day", "api")):
             for m in LIFECYCLE_MEASURES:
                 if r[m] is not None:
                     groups[(*key, m)].append(float(r[m]))
@@ -455,7 +489,7 @@ def funnel_expected(records, names, outcome, count_name, terminal_states):
 
 def test_run_failure_funnel(con, base):
     outcome = ("status", "last_error_code", "incomplete_reason")
-    expected = funnel_expected(base["runs"], ("assistant_id", "model"), outcome, "runs",
+    expected = funnel_expected(base["runs"], ("assistant_id", "model", "api"), outcome, "runs",
                                RUN_TERMINAL)
     assert_rows(rows(con, "from run_failure_funnel"), expected,
                 ("dimension", "value", *outcome))
@@ -463,7 +497,7 @@ def test_run_failure_funnel(con, base):
 
 def test_step_failure_funnel(con, base):
     outcome = ("status", "last_error_code")
-    expected = funnel_expected(base["steps"], ("assistant_id", "model", "type"), outcome,
+    expected = funnel_expected(base["steps"], ("assistant_id", "model", "type", "api"), outcome,
                                "steps", STEP_TERMINAL)
     assert_rows(rows(con, "from step_failure_funnel"), expected,
                 ("dimension", "value", *outcome))
@@ -475,18 +509,18 @@ def test_failing_step_tools(con, base):
         calls[c["step_id"]].append(c)
     groups = defaultdict(lambda: {"steps": set(), "calls": 0})
     for s in base["steps"]:
-        if s["status"] not in ("failed", "cancelled", "expired"):
+        if s["status"] not in STEP_TERMINAL or s["status"] == "completed":
             continue
         for c in calls.get(s["step_id"]) or [None]:
-            key = (s["status"], s["last_error_code"], c and c["type"],
+            key = (s["api"], s["status"], s["last_error_code"], c and c["type"],
                    c and c["function_name"])
             groups[key]["steps"].add(s["step_id"])
             groups[key]["calls"] += c is not None
-    expected = [{"step_status": k[0], "last_error_code": k[1], "tool_type": k[2],
-                 "function_name": k[3], "steps": len(v["steps"]), "calls": v["calls"]}
+    expected = [{"api": k[0], "step_status": k[1], "last_error_code": k[2], "tool_type": k[3],
+                 "function_name": k[4], "steps": len(v["steps"]), "calls": v["calls"]}
                 for k, v in groups.items()]
     assert_rows(rows(con, "from failing_step_tools"), expected,
-                ("step_status", "last_error_code", "tool_type", "function_name"))
+                ("api", "step_status", "last_error_code", "tool_type", "function_name"))
 
 
 # ---- tools -------------------------------------------------------------------------------
@@ -495,14 +529,16 @@ def test_tool_analytics(con, base):
     steps = {s["step_id"]: s for s in base["steps"]}
     groups = defaultdict(list)
     for c in base["tool_calls"]:
-        groups[(c["type"], None)].append(c)
+        groups[(c["api"], c["type"], None)].append(c)
         if c["function_name"] is not None:
-            groups[(c["type"], c["function_name"])].append(c)
+            groups[(c["api"], c["type"], c["function_name"])].append(c)
     expected = []
-    for (kind, name), cs in groups.items():
+    for (api, kind, name), cs in groups.items():
         runs = len({c["run_id"] for c in cs if c["run_id"] is not None})
-        terminal = sum(c["step_status"] in STEP_TERMINAL for c in cs)
-        failed = sum(c["step_status"] == "failed" for c in cs)
+        # a call fails: with its step (Assistants), on its own (Responses: call_failed)
+        failed = sum(c["step_status"] == "failed" if api == "assistants" else c["call_failed"]
+                     for c in cs)
+        terminal = sum(c["step_status"] in STEP_TERMINAL or c["call_failed"] for c in cs)
         latencies = {c["step_id"]: steps[c["step_id"]]["latency_s"] for c in cs
                      if c["step_id"] in steps and steps[c["step_id"]]["status"] == "completed"
                      and steps[c["step_id"]]["latency_s"] is not None}
@@ -515,7 +551,8 @@ def test_tool_analytics(con, base):
         scores = [c["file_search_max_score"] for c in cs
                   if c["file_search_max_score"] is not None]
         expected.append({
-            "tool_type": kind, "function_name": name, "calls": len(cs), "runs": runs,
+            "api": api, "tool_type": kind, "function_name": name, "calls": len(cs),
+            "runs": runs,
             "calls_per_run": ratio(len(cs), runs),
             "failed_calls": failed, "failure_rate": ratio(failed, terminal),
             "step_p50_s": quantile_cont(list(latencies.values()), 0.5),
@@ -534,8 +571,9 @@ def test_tool_analytics(con, base):
             "code_images": total(c["code_image_count"] for c in cs),
         })
     got = rows(con, "from tool_analytics")
-    assert_rows(got, expected, ("tool_type", "function_name"))
+    assert_rows(got, expected, ("api", "tool_type", "function_name"))
     assert any(r["invalid_json_args"] for r in got)  # the generator sends broken arguments
+    assert any(r["api"] == "responses" and r["failed_calls"] for r in got)
     assert any(r["file_search_score_mean"] is not None for r in got)
 
 
@@ -549,11 +587,14 @@ def truncate(ts: dt.datetime, unit: str) -> dt.datetime:
 @pytest.mark.parametrize("view, unit", [("daily_metrics", "day"), ("hourly_metrics", "hour")])
 def test_metrics_over_time(con, base, view, unit):
     groups = defaultdict(list)
-    for s in base["steps"]:
+    # a Responses API response's usage counts at its created_at (its items have none)
+    usage_rows = [dict(r, status=None, latency_s=None, is_step=False) for r in base["runs"]
+                  if r["api"] == "responses"]
+    for s in [dict(s, is_step=True) for s in base["steps"]] + usage_rows:
         if s["created_at"] is None:
             continue
         bucket = truncate(s["created_at"], unit)
-        for dim, value in dims(s, ("assistant_id", "model")):
+        for dim, value in dims(s, ("assistant_id", "model", "api")):
             groups[(dim, value, bucket)].append(s)
     expected = []
     for (dim, value, bucket), ss in groups.items():
@@ -562,7 +603,8 @@ def test_metrics_over_time(con, base, view, unit):
         terminal = sum(s["status"] in STEP_TERMINAL for s in ss)
         costs = [cost(s) for s in ss]
         expected.append({
-            "dimension": dim, "value": value, "bucket": bucket, "steps": len(ss),
+            "dimension": dim, "value": value, "bucket": bucket,
+            "steps": sum(s["is_step"] for s in ss),
             "completed_with_latency": len(lat),
             **{f"p{q}_s": quantile_cont(lat, q / 100) for q in (50, 90, 95, 99)},
             "terminal": terminal,
@@ -588,3 +630,52 @@ def test_new_views_have_no_hugeint_columns(con):
     for view in views:
         types = {t for _, t, *_ in con.sql(f"describe {view}").fetchall()}
         assert "HUGEINT" not in types, view
+
+
+# ---- migration ---------------------------------------------------------------------------
+
+def test_migration(con, base):
+    """Both APIs side by side, overall, per model (as priced) and per assistant-or-prompt."""
+    groups = defaultdict(lambda: {"assistants": [], "responses": []})
+    for r in base["runs"]:
+        family = matched_model(r["model"]) or r["model"]
+        for key in (("all", None), ("model", family), ("assistant_id", r["assistant_id"])):
+            groups[key][r["api"]].append(r)
+
+    def measures(rs: list[dict]) -> dict:
+        walls = [(r["ended_at"] - r["created_at"]).total_seconds() for r in rs
+                 if r["ended_at"] is not None and r["created_at"] is not None]
+        terminal = [r for r in rs if r["status"] in RUN_TERMINAL]
+        with_prompt = [r for r in rs if r["prompt_tokens"] is not None]
+        costs = [cost(r) for r in rs]
+        priced = [c for c in costs if c is not None]
+        return {
+            "runs": len(rs), "p50_s": quantile_cont(walls, 0.5),
+            "p95_s": quantile_cont(walls, 0.95),
+            "failure_rate": ratio(sum(r["status"] in ("failed", "expired") for r in terminal),
+                                  len(terminal)),
+            "tokens_per_run": mean([r["total_tokens"] for r in rs
+                                    if r["total_tokens"] is not None]),
+            "cached_share": ratio(total(r["cached_tokens"] for r in with_prompt),
+                                  total(r["prompt_tokens"] for r in with_prompt)),
+            "cost_per_run_usd": ratio(total(priced), len(priced)),
+            "unpriced_runs": sum(c is None and has_tokens(r)
+                                 for c, r in zip(costs, rs, strict=True)),
+        }
+
+    expected = []
+    for (dim, value), sides in groups.items():
+        row = {"dimension": dim, "value": value}
+        for api in ("assistants", "responses"):
+            m = measures(sides[api]) if sides[api] else {}
+            for name in ("runs", "p50_s", "p95_s", "failure_rate", "tokens_per_run",
+                         "cached_share", "cost_per_run_usd", "unpriced_runs"):
+                default = 0 if name in ("runs", "unpriced_runs") else None
+                row[f"{api}_{name}"] = m.get(name, default)
+        expected.append(row)
+    got = rows(con, "from migration")
+    assert_rows(got, expected, ("dimension", "value"))
+    both = [r for r in got if r["dimension"] == "model" and r["assistants_runs"]
+            and r["responses_runs"] and r["responses_cost_per_run_usd"]]
+    assert both and any(r["responses_cached_share"] for r in both)
+    assert any(r["responses_unpriced_runs"] for r in got if r["dimension"] == "model")

@@ -1,10 +1,12 @@
 """The `threads` view against a plain-Python computation over the same runs.
 
-The warehouse is ingested by the flow from generated data (`tests/support/generate.py`,
-seed 13), with a price file that starts gpt-4o-mini's price after the data, so some
-turns have usage but no price. The expected rows are computed here from the `runs` rows
-(the Parquet columns, plus the per-run `cost_usd` that tests/sql/test_analytics.py checks
-against its own pricing) with nothing but the standard library.
+The warehouse is ingested by the flow from generated data of both APIs
+(`tests/support/generate.py` and `generate_responses.py`, seed 13: Responses threads are
+conversations and previous_response_id chains), with a price file that starts
+gpt-4o-mini's price after the data, so some turns have usage but no price. The expected
+rows are computed here from the `runs` rows (the Parquet columns, plus the per-run
+`cost_usd` that tests/sql/test_analytics.py checks against its own pricing) with nothing
+but the standard library.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import duckdb
 import pytest
 
 from tests.support.generate import generate_export
+from tests.support.generate_responses import generate_mixed_export
 
 pytestmark = pytest.mark.flow
 
@@ -34,6 +37,8 @@ def con(tmp_path_factory, prefect_server):
 
     base = tmp_path_factory.mktemp("threads")
     generate_export(base / "export", runs=300, seed=13)
+    generate_mixed_export(base / "export" / "responses-api", responses=120, seed=13,
+                          assistants_runs=0)
     prices = base / "late.csv"
     prices.write_text(LATE_PRICE)
     ingest(paths=[str(base / "export")], warehouse_dir=str(base / "wh"), prices=str(prices))
@@ -87,6 +92,7 @@ def expected_threads(runs: list[dict]) -> dict[str, dict]:
         last_at = max(r["ended_at"] or r["created_at"] for r in rs)
         out[thread] = {
             "thread_id": thread,
+            "api": rs[0]["api"],
             "assistant_id": rs[0]["assistant_id"],
             "assistants": len({r["assistant_id"] for r in rs if r["assistant_id"]}),
             "runs": len(rs),
@@ -149,3 +155,7 @@ def test_the_generated_data_exercises_every_column(con):
     assert all(stats[k] > 0 for k in ("with_unfinished_runs", "failed_turns",
                                       "unpriced_turns", "with_growth", "shrinking",
                                       "with_cost")), stats
+    (responses,) = rows(con, "select count(*) as n, max(turns) as max_turns, "
+                             "count(prompt_growth_per_turn) as with_growth from threads "
+                             "where api = 'responses'")
+    assert responses["n"] > 20 and responses["max_turns"] >= 2 and responses["with_growth"]

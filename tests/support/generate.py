@@ -42,6 +42,17 @@ Everything written validates against the openai SDK (openai 3.57.0: ``RunStep``,
 - stream envelopes wrapping any of the above;
 - every line of ``bad_lines.jsonl``.
 
+With ``config_changes=True`` (issue 13, assistant versions) every assistant's
+configuration changes on a few scheduled days after 2024-06-06: its instructions are
+revised, a function tool is added, `temperature`, `top_p` or `response_format` change
+(one field per change, never back to an earlier value); runs never pick a random other
+model and o-series runs always use `reasoning_effort` "medium", so every version after
+June 2024 is a scheduled change or a model the assistant moved to. One change makes things
+worse: the assistant's runs fail far more often after it. The schedule is returned as
+``config_changes``: ``{"assistant_id", "at", "field", "worse"}`` per change, ``field``
+named as the `assistant_versions` column it changes. Without the option the output is
+byte-for-byte what it was before the option existed.
+
 Only the standard library and orjson are used. With ``target_bytes`` runs keep being
 generated until the files on disk reach about that size; output is streamed to disk with
 bounded memory.
@@ -157,6 +168,7 @@ FUNCTION_PARAMS = {
     "search_flights": ["origin", "destination", "date"],
     "book_hotel": ["city", "nights"],
     "fetch_url": ["url"],
+    "escalate_to_human": ["subject", "priority"],  # added by config_changes
 }
 
 CITIES = ["Paris", "Zürich", "São Paulo", "東京", "Kraków", "Reykjavík", "München", "Αθήνα",
@@ -298,8 +310,12 @@ class _Files:
 # --------------------------------------------------------------------------- the simulation
 
 
+CHANGE_FIELDS = ("instructions_hash", "tools", "temperature", "top_p", "response_format")
+CHANGES_FROM = LEGACY_RUN_BEFORE + 30 * DAY
+
+
 class _Generator:
-    def __init__(self, seed: int, streams: bool, files: _Files):
+    def __init__(self, seed: int, streams: bool, files: _Files, config_changes: bool = False):
         self.rng = random.Random(seed)
         self.streams = streams
         self.files = files
@@ -313,6 +329,50 @@ class _Generator:
         self.counts = {"threads": 0, "runs": 0, "steps": 0, "tool_calls": 0,
                        "stream_events": 0, "cut_off_streams": 0, "bare_runs": 0}
         self.samples: list[dict] = []  # a few objects for bad_lines.jsonl
+        self.config_changes = config_changes
+        self.schedule: dict[str, list[dict]] = {}
+        if config_changes:
+            self.plan_changes(random.Random(seed + 17))
+
+    # ---- configuration changes (issue 13)
+
+    def plan_changes(self, rng: random.Random) -> None:
+        """Three changes per assistant on days that have runs, one field each, spread out
+        (one in the first half of each third of the days), so that most changes have runs
+        of their own; the first change of the first assistant makes its runs fail more."""
+        days = [d for d in self.days if CHANGES_FROM <= d <= LAST_DAY - 30 * DAY]
+        third = len(days) // 3
+        for k, a in enumerate(self.assistants):
+            fields = rng.sample(CHANGE_FIELDS, 3)
+            at = [days[i * third + rng.randrange(max(1, third // 2))] for i in range(3)]
+            self.schedule[a["id"]] = [{"assistant_id": a["id"], "at": t, "field": f,
+                                       "worse": k == 0 and i == 0}
+                                      for i, (t, f) in enumerate(zip(at, fields, strict=True))]
+
+    def configured(self, a: dict, t: int) -> tuple[dict, dict]:
+        """The assistant as configured at `t`, and the run's sampling settings."""
+        if not self.config_changes:
+            return a, {}
+        a = dict(a)
+        settings: dict = {}
+        for n, change in enumerate(c for c in self.schedule[a["id"]] if c["at"] <= t):
+            f = change["field"]
+            if f == "instructions_hash":
+                a["instructions"] = f"{a['instructions']} Revision {n + 1}."
+            elif f == "tools":
+                a["functions"] = [*a["functions"], "escalate_to_human"]
+            elif f == "temperature":
+                settings["temperature"] = 0.3
+            elif f == "top_p":
+                settings["top_p"] = 0.8
+            else:
+                settings["response_format"] = {"type": "json_schema", "json_schema": {
+                    "name": "answer", "strict": True, "schema": {
+                        "type": "object", "properties": {"answer": {"type": "string"}},
+                        "required": ["answer"], "additionalProperties": False}}}
+            if change["worse"]:
+                settings["worse"] = True
+        return a, settings
 
     # ---- small helpers
 
@@ -341,7 +401,7 @@ class _Generator:
         available = [m for m in assistant["models"] if MODEL_SINCE[m] <= t]
         if not available:
             available = ["gpt-3.5-turbo"]
-        if self.chance(0.15):
+        if not self.config_changes and self.chance(0.15):
             return self.rng.choice([m for m, since in MODEL_SINCE.items() if since <= t])
         return available[0]
 
@@ -482,14 +542,15 @@ class _Generator:
         if r["metadata"] is not MISSING:
             o["metadata"] = r["metadata"]
         if not legacy:
-            o.update(temperature=1.0, top_p=1.0, reasoning_effort=r["reasoning_effort"],
+            o.update(temperature=r.get("temperature", 1.0), top_p=r.get("top_p", 1.0),
+                     reasoning_effort=r["reasoning_effort"],
                      max_completion_tokens=None, max_prompt_tokens=None,
                      truncation_strategy={"type": "auto", "last_messages": None},
                      incomplete_details=r["incomplete_details"])
         if not old:
             o["usage"] = r["usage"] if terminal else None
         if not legacy:
-            o.update(response_format="auto", tool_choice="auto",
+            o.update(response_format=r.get("response_format", "auto"), tool_choice="auto",
                      parallel_tool_calls=r["parallel_tool_calls"])
         return o
 
@@ -615,7 +676,7 @@ class _Generator:
         An event name of None marks a snapshot only a poll could see (not streamed).
         """
         rng = self.rng
-        a = thread["assistant"]
+        a, settings = self.configured(thread["assistant"], t0)
         legacy = t0 < LEGACY_RUN_BEFORE
         model = self.model_for(a, t0)
         r = {
@@ -625,10 +686,11 @@ class _Generator:
             "last_error": None, "model": model,
             "instructions": None if legacy and self.chance(0.2) else a["instructions"],
             "tools": self.tools_for(a, t0), "incomplete_details": None, "usage": None,
-            "reasoning_effort": rng.choice(["low", "medium", "high"]) if model[0] == "o"
-            else None,
+            "reasoning_effort": None if model[0] != "o" else "medium" if self.config_changes
+            else rng.choice(["low", "medium", "high"]),
             "parallel_tool_calls": not legacy and self.chance(0.8),
             "style": "api" if self.chance(0.6) else "sdk",
+            **{k: v for k, v in settings.items() if k != "worse"},
         }
         roll = rng.random()
         r["metadata"] = (
@@ -639,7 +701,7 @@ class _Generator:
         )
         outcome = rng.choices(
             ["completed", "failed", "cancelled", "expired", "incomplete", "requires_action"],
-            weights=[74, 7, 5, 5, 5, 4])[0]
+            weights=[50, 31, 5, 5, 5, 4] if settings.get("worse") else [74, 7, 5, 5, 5, 4])[0]
 
         # which tool kinds this assistant can use at t0
         kinds = []
@@ -1018,19 +1080,21 @@ class _Generator:
 
 
 def generate_export(out_dir: Path, *, runs: int = 300, seed: int = 7, bad_lines: bool = True,
-                    streams: bool = True, target_bytes: int | None = None) -> dict:
+                    streams: bool = True, target_bytes: int | None = None,
+                    config_changes: bool = False) -> dict:
     """Write a deterministic synthetic Assistants export into `out_dir`.
 
     `runs` runs are simulated (in threads of one to three runs), or, when `target_bytes`
     is given, runs keep coming (same mix) until the files reach about that many bytes.
     Returns counts: threads, runs, steps, tool_calls, stream_events, cut_off_streams,
-    bytes (on disk) and files (relative path -> bytes).
+    bytes (on disk) and files (relative path -> bytes); with `config_changes`, also the
+    schedule of changes (module docstring).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     part_bytes = 200_000 if target_bytes is None else max(200_000, target_bytes // 64)
     files = _Files(out, random.Random(seed + 3), streams, part_bytes)
-    gen = _Generator(seed, streams, files)
+    gen = _Generator(seed, streams, files, config_changes)
     try:
         while True:
             if target_bytes is None:
@@ -1058,7 +1122,10 @@ def generate_export(out_dir: Path, *, runs: int = 300, seed: int = 7, bad_lines:
     for p in sorted(paths):
         if p.is_file():
             written[str(p.relative_to(out))] = p.stat().st_size
-    return dict(gen.counts, bytes=sum(written.values()), files=written)
+    out_counts = dict(gen.counts, bytes=sum(written.values()), files=written)
+    if config_changes:
+        out_counts["config_changes"] = [c for cs in gen.schedule.values() for c in cs]
+    return out_counts
 
 
 def main(argv: list[str] | None = None) -> int:

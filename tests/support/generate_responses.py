@@ -622,3 +622,30 @@ def generate_mixed_export(out_dir: Path, *, responses: int = 120, seed: int = 11
         "skipped": dict(gen.skipped),
     }
     return dict(gen.counts, responses=len(gen.status), truth=truth, assistants=assistants)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.support.generate_responses",
+        description="Write a deterministic synthetic Responses API export (with an "
+                    "Assistants one beside it when --assistants-runs > 0).")
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--responses", type=int, default=120)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--assistants-runs", type=int, default=0)
+    parser.add_argument("--no-bad-lines", action="store_true")
+    args = parser.parse_args(argv)
+    made = generate_mixed_export(args.out_dir, responses=args.responses, seed=args.seed,
+                                 assistants_runs=args.assistants_runs,
+                                 bad_lines=not args.no_bad_lines)
+    made.pop("truth")
+    made.pop("assistants")
+    sys.stdout.write(orjson.dumps(made, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

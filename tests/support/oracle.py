@@ -193,7 +193,8 @@ INT64 = 1 << 63
 STEP_EVENTS = tuple("thread.run.step." + s for s in (
     "created", "in_progress", "completed", "failed", "cancelled", "expired"))
 
-STEP_TERMINAL = ("completed", "failed", "cancelled", "expired")
+# `incomplete`: a Responses API item's ending (issue 12); no Assistants step has it.
+STEP_TERMINAL = ("completed", "failed", "cancelled", "expired", "incomplete")
 RUN_RANK = {
     "completed": 4,
     "incomplete": 4,
@@ -919,6 +920,8 @@ def tool_call_row(call: dict, call_index: int, step: dict) -> dict:
         "step_type": step["type"],
         "created_at": step["created_at"],
         "day": step["day"],
+        "api": "assistants",
+        "call_failed": step["status"] == "failed",  # a call fails with its step
     }
     return row
 
@@ -931,7 +934,7 @@ def step_row(step_id: str, rec: dict | None, models: dict[str, str | None],
              delta_type: str | None, delta_message_id: str | None) -> dict:
     if rec is None:  # a step known only from its deltas
         row = dict.fromkeys(STEP_COLUMNS)
-        row.update(step_id=step_id, status="in_progress", type=delta_type,
+        row.update(api="assistants", step_id=step_id, status="in_progress", type=delta_type,
                    message_id=delta_message_id, tool_call_count=0)
         return row
     status = rec.get("status")
@@ -940,6 +943,7 @@ def step_row(step_id: str, rec: dict | None, models: dict[str, str | None],
     details = rec.get("step_details") or {}
     created = rec.get("created_at")
     row = {
+        "api": "assistants",
         "step_id": step_id,
         "run_id": rec.get("run_id"),
         "thread_id": rec.get("thread_id"),
@@ -967,14 +971,14 @@ def step_row(step_id: str, rec: dict | None, models: dict[str, str | None],
 
 
 STEP_COLUMNS = (
-    "step_id", "run_id", "thread_id", "assistant_id", "model", "type", "status",
+    "api", "step_id", "run_id", "thread_id", "assistant_id", "model", "type", "status",
     "created_at", "completed_at", "failed_at", "cancelled_at", "expired_at", "ended_at",
     "latency_s", "last_error_code", "last_error_message", "message_id", "tool_call_count",
     "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens",
     "metadata", "day",
 )
 USAGE_COLUMNS = (
-    "step_id", "run_id", "assistant_id", "model", "type", "day", "prompt_tokens",
+    "api", "step_id", "run_id", "assistant_id", "model", "type", "day", "prompt_tokens",
     "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens",
 )
 
@@ -985,6 +989,7 @@ def run_row(rec: dict) -> dict:
     err = rec.get("last_error") or {}
     created, started = rec.get("created_at"), rec.get("started_at")
     return {
+        "api": "assistants",
         "run_id": rec["id"],
         "thread_id": rec.get("thread_id"),
         "assistant_id": rec.get("assistant_id"),
@@ -1005,6 +1010,7 @@ def run_row(rec: dict) -> dict:
         "duration_s": seconds(ended, started),
         "metadata": metadata_text(rec.get("metadata")),
         "day": ts(created).date() if created is not None else None,
+        "previous_response_id": None,
     }
 
 
@@ -1027,6 +1033,7 @@ def dimension_values(row: dict) -> list[tuple[str, str | None]]:
         ("model", row["model"]),
         ("day", None if day is None else day.isoformat()),
         ("type", row["type"]),
+        ("api", row["api"]),
     ]
 
 
@@ -1065,9 +1072,11 @@ def failure_rate(steps: list[dict]) -> list[dict]:
             "dimension": dim, "value": value, "terminal": total,
             "completed": n["completed"], "failed": n["failed"],
             "cancelled": n["cancelled"], "expired": n["expired"],
+            "incomplete": n["incomplete"],
             "failure_rate": n["failed"] / total if total else None,
             "cancelled_rate": n["cancelled"] / total if total else None,
             "expired_rate": n["expired"] / total if total else None,
+            "incomplete_rate": n["incomplete"] / total if total else None,
         })
     return out
 
@@ -1091,17 +1100,18 @@ def token_usage(usage: list[dict]) -> list[dict]:
 def tool_stats(tool_calls: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for c in tool_calls:
-        groups[(c["type"], None)].append(c)
+        groups[(c["api"], c["type"], None)].append(c)
     by_name: dict[tuple, list[dict]] = defaultdict(list)
     for c in tool_calls:
         if c["function_name"] is not None:
-            by_name[(c["type"], c["function_name"])].append(c)
+            by_name[(c["api"], c["type"], c["function_name"])].append(c)
     out = []
-    for (kind, name), rows in list(groups.items()) + list(by_name.items()):
-        in_terminal = sum(1 for r in rows if r["step_status"] in STEP_TERMINAL)
-        failed = sum(1 for r in rows if r["step_status"] == "failed")
+    for (api, kind, name), rows in list(groups.items()) + list(by_name.items()):
+        in_terminal = sum(1 for r in rows if r["step_status"] in STEP_TERMINAL
+                          or r["call_failed"])
+        failed = sum(1 for r in rows if r["call_failed"])
         out.append({
-            "tool_type": kind, "function_name": name, "calls": len(rows),
+            "api": api, "tool_type": kind, "function_name": name, "calls": len(rows),
             "failed_calls": failed,
             "failure_rate": failed / in_terminal if in_terminal else None,
         })

@@ -10,6 +10,7 @@ REAL = DATA / "real"
 REAL_RESPONSES = DATA / "real-responses"
 ROOT = TESTS.parent
 SAMPLE = ROOT / "data" / "sample"
+SAMPLE_RESPONSES = ROOT / "data" / "sample-responses"  # the Responses API beside it
 NOTEBOOK = ROOT / "notebooks" / "steplens_analysis.ipynb"
 
 

@@ -15,7 +15,8 @@ Shapes (a record is a line, one item of a non-empty list page, or one SSE block)
  R1. `"object": "response"`: a response record (a `POST/GET /v1/responses` body, a cancel
      body, a poll). `"object": "conversation"`: skipped under `conversation` (no table
      holds conversations; a response's own `conversation` gives its thread).
- R2. A stream event: an object without `object` whose `type` is a string starting
+ R2. A stream event: an object without `object` (nor `event`: an object with `event`
+     and no `object` is an envelope, contract 5) whose `type` is a string starting
      `response.` or equal to `error`, as a JSON line, as an SSE block's data (the data's
      `type` is the truth, not the `event:` name), or as the `data` of an `{"event", "data"}`
      envelope (an envelope whose data is a `response` or `conversation` object is read as
@@ -54,7 +55,10 @@ is not <a string|an integer|an object|a list|a number timestamp in range>`, pref
      `type`, `status`, `call_id`, `name`, `code` strings or null, `outputs` (code
      interpreter) and `results` (file search) lists or null of objects, `outputs[j].type|
      logs` strings or null, `results[j].score` a number or null. Nothing else is checked
-     (`error` and `output` of an item are any JSON; extra keys are ignored).
+     (`error` and `output` of an item are any JSON; extra keys are ignored). Of several
+     problems the first is named, level by level: every key of an object first (in the
+     order above), then the objects and lists below it in that same order (so `usage`'s
+     fields before `conversation.id`, as the product's checker walks its spec).
  R7. Stream events: `sequence_number`, `output_index` integers or null; `item_id` a string
      or null; lifecycle events: `response` an object, checked as R6; `response.output_item.
      added|done`: `item` an object, checked as an output item (prefix `item.`); the
@@ -100,9 +104,11 @@ R12. One response per id, chosen exactly like runs: (1) rank: `completed`, `inco
      others `superseded`; the result never depends on file or line order.
 R13. Tool outputs: every output copy (R3 records and R4 request items) competes per key,
      by its `output` value's canonical bytes: the larger size, then the larger crc32, then
-     the larger bytes. An output record or request is `kept` when it holds a copy equal to
-     the winner of its key (so identical copies in several records all count `kept`, and
-     the counts never depend on file or line order), else `superseded`.
+     the larger bytes; of equal copies the first by (source_file, line_no, position, index
+     in the request's input) answers the call (its `status` decides `call_failed`). An
+     output record or request is `kept` when it holds a copy equal to the winner of its
+     key (so identical copies in several records all count `kept`, and the counts never
+     depend on file or line order), else `superseded`.
 R14. records_read = kept + superseded + rejected + skipped, per side and in total.
 
 Tables (every row `api = "responses"`; the Assistants columns, in the same meaning,
@@ -134,8 +140,9 @@ R17. tool_calls: one row per step whose type ends `_call`. `tool_call_id` = `cal
      `web_search`, `code_interpreter`, `computer`, `image_generation`, `mcp`, `custom`,
      `shell`, `local_shell`, `apply_patch`, `tool_search`, ...); `function_name` = `name`;
      `function_arguments` = `arguments` (a string as sent, other JSON as sorted JSON text),
-     for `custom` its `input`; `arguments_valid_json` whether `arguments` parses (True for
-     non-string JSON; NULL without arguments and for `custom`, whose input is free text);
+     for `custom` its `input` (likewise); `arguments_valid_json` whether `arguments`
+     parses (True for non-string JSON; NULL without arguments and for `custom`, whose
+     input is free text);
      `function_output` = the item's own `output` (`mcp`), else the winning output copy of
      its `call_id` (R13: later requests' input, conversation or input-item pages), else
      a tool output item with that `call_id` in the same response's output; a string as
@@ -190,8 +197,8 @@ RUN_COLUMNS = (
     "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens", "queue_s",
     "duration_s", "metadata", "day", "previous_response_id",
 )
-STEP_COLUMNS = ("api", *oracle.STEP_COLUMNS)
-USAGE_COLUMNS = ("api", *oracle.USAGE_COLUMNS)
+STEP_COLUMNS = oracle.STEP_COLUMNS
+USAGE_COLUMNS = oracle.USAGE_COLUMNS
 
 
 def _canonical(value: object) -> bytes:
@@ -330,8 +337,7 @@ def response_error(rec: dict, prefix: str = "") -> str | None:
     )
     if err:
         return err
-    sub = {"error": ("code", "message"), "incomplete_details": ("reason",), "prompt": ("id",),
-           "conversation": ("id",)}
+    sub = {"error": ("code", "message"), "incomplete_details": ("reason",), "prompt": ("id",)}
     for key, names in sub.items():
         if isinstance(rec.get(key), dict):
             err = _strs(rec[key], names, f"{prefix}{key}.")
@@ -350,6 +356,10 @@ def response_error(rec: dict, prefix: str = "") -> str | None:
                 err = _ints(usage[key], (name,), f"{p}{key}.")
                 if err:
                     return err
+    if isinstance(conv, dict):
+        err = _strs(conv, ("id",), f"{prefix}conversation.")
+        if err:
+            return err
     for i, item in enumerate(rec.get("output") or []):
         err = item_error(item, f"{prefix}output[{i}].")
         if err:
@@ -395,7 +405,7 @@ def is_output_item(item: Any) -> bool:
 
 
 def is_stream_event(value: Any) -> bool:
-    return (isinstance(value, dict) and "object" not in value
+    return (isinstance(value, dict) and "object" not in value and "event" not in value
             and isinstance(value.get("type"), str)
             and (value["type"].startswith("response.") or value["type"] == "error"))
 
@@ -744,7 +754,7 @@ def step_row(item: dict, index: int, run: dict) -> dict:
 def tool_call_row(item: dict, index: int, step: dict, output: Any, output_failed: bool) -> dict:
     kind = tool_type(item["type"])
     if kind == "custom":
-        arguments, valid = item.get("input"), None
+        arguments, valid = json_text(item.get("input")), None
     else:
         arguments = json_text(item.get("arguments"))
         valid = (None if item.get("arguments") is None else oracle.valid_json(arguments)
@@ -780,14 +790,16 @@ def winning_outputs(copies: list[tuple[str, dict, _Where, int]]) -> tuple[dict, 
     """R13: per call key, the winning output item; and the where-keys of the records that
     hold a copy equal to the winner of its key."""
     best: dict[str, tuple] = {}
-    for key, item, _, _ in copies:
+    for key, item, where, index in copies:
         c = _canonical(item.get("output"))
         score = (len(c), zlib.crc32(c), c)
-        if key not in best or score > best[key][0]:
-            best[key] = (score, item)
+        # equal scores: the first copy by (source_file, line_no, position, index in input)
+        if key not in best or score > best[key][0] or (
+                score == best[key][0] and (where.key(), index) < best[key][2]):
+            best[key] = (score, item, (where.key(), index))
     holders = {where.key() for key, item, where, _ in copies
                if _canonical(item.get("output")) == best[key][0][2]}
-    return {key: item for key, (_, item) in best.items()}, holders
+    return {key: item for key, (_, item, _) in best.items()}, holders
 
 
 def compute(paths) -> Result:

@@ -189,3 +189,15 @@ def test_other_seeds_hold_the_same_promises(tmp_path, seed):
     assert Counter(s["type"] for s in result.steps) == Counter(
         t for types in truth["items"].values() for t in types)
     assert result.total_counts["rejected"] == len(truth["rejects"])
+
+
+def test_data_sample_responses_is_what_its_readme_command_makes(tmp_path):
+    """data/sample-responses = `python -m tests.support.generate_responses
+    data/sample-responses --responses 150 --seed 7` (see its README)."""
+    from tests.support.generate_responses import main
+    from tests.support.paths import SAMPLE_RESPONSES
+
+    assert main([str(tmp_path), "--responses", "150", "--seed", "7"]) == 0
+    made = files_of(tmp_path)
+    committed = {k: v for k, v in files_of(SAMPLE_RESPONSES).items() if k != "README.md"}
+    assert made == committed

@@ -15,7 +15,7 @@
 -- and tool calls (a step without its run: its own `created_at`). Tool arguments and
 -- results only when `include_content`. `steplens.api` is the table's `api` column where
 -- the warehouse has one (Responses API data), else 'assistants'; a tool call's span is an
--- error when its step failed or expired, or where the table says the call itself failed
+-- error when its step failed or expired, or when the table says the call itself failed
 -- (`call_failed`, Responses API data).
 create or replace macro otel_spans(since, include_content) as table
 with run_rows as (
@@ -140,7 +140,7 @@ tool_spans as (
         'internal' as span_kind,
         epoch_ns(s.created_at) as start_ns,
         epoch_ns(greatest(coalesce(s.ended_at, s.created_at), s.created_at)) as end_ns,
-        coalesce(t.call_failed, is_failure(s.status)) as is_error,
+        (coalesce(t.call_failed, false) or is_failure(s.status)) as is_error,
         s.last_error_message as status_message,
         'execute_tool' as "gen_ai.operation.name",
         'openai' as "gen_ai.provider.name",
@@ -155,7 +155,7 @@ tool_spans as (
              then coalesce(t.function_arguments, t.code_input) end
             as "gen_ai.tool.call.arguments",
         case when include_content then t.function_output end as "gen_ai.tool.call.result",
-        case when coalesce(t.call_failed, is_failure(s.status))
+        case when (coalesce(t.call_failed, false) or is_failure(s.status))
              then coalesce(s.last_error_code, s.status, 'failed') end as "error.type",
         coalesce(s.api, 'assistants') as "steplens.api",
         s.status as "steplens.status",

@@ -1,10 +1,12 @@
--- failing_step_tools: what the steps that did not complete (failed, cancelled, expired)
--- had called: one row per (step status, last_error_code, tool type, function name).
+-- failing_step_tools: what the steps that did not complete (failed, cancelled, expired;
+-- Responses API items: failed, incomplete) had called: one row per (api, step status,
+-- last_error_code, tool type, function name). A Responses item that is a tool call is
+-- its own one call.
 -- `steps` counts distinct steps (a step calling two functions counts in both rows),
 -- `calls` the tool calls. Steps that called no tool have tool_type NULL, calls 0.
 create or replace view failing_step_tools as
 with failing as (
-    select step_id, status, last_error_code
+    select step_id, api, status, last_error_code
     from steps
     where is_terminal(status) and status <> 'completed'
 ),
@@ -16,7 +18,7 @@ calls as (
 
 joined as (
     select
-        failing.step_id, failing.status, failing.last_error_code,
+        failing.step_id, failing.api, failing.status, failing.last_error_code,
         calls.step_id is not null as has_call,
         calls.tool_type, calls.function_name
     from failing
@@ -25,6 +27,7 @@ joined as (
 
 final as (
     select
+        api,
         status as step_status,
         last_error_code,
         tool_type,
@@ -36,4 +39,4 @@ final as (
 )
 
 select * from final
-order by step_status, steps desc, last_error_code, tool_type, function_name;
+order by api, step_status, steps desc, last_error_code, tool_type, function_name;

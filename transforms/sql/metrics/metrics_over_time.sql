@@ -1,23 +1,43 @@
--- Time series of steps, overall and per assistant and model:
+-- Time series of steps, overall and per assistant, model and api:
 --   from metrics_over_time('day'), or 'hour', 'week', 'month' (any date_trunc part)
 -- and the views daily_metrics and hourly_metrics. `bucket` is the start of the period
 -- (UTC) of the step's created_at. Latency percentiles over completed steps; failure
--- rates over terminal steps; tokens and cost from the steps' own usage.
+-- rates over terminal steps; tokens and cost from the usage that was reported: an
+-- Assistants step's own, a Responses API response's own (at its created_at: its items
+-- carry none), so a period's cost covers both APIs. `unpriced_steps` counts those
+-- usage records (steps, responses) that have usage but no price.
 create or replace macro metrics_over_time(unit) as table
-    with bucketed as (
+    with step_rows as (
         select
             date_trunc(unit, created_at) as bucket,
-            assistant_id, model, status, latency_s,
-            prompt_tokens, completion_tokens, total_tokens, cost_usd
+            assistant_id, model, api, status, latency_s,
+            prompt_tokens, completion_tokens, total_tokens, cost_usd,
+            true as is_step
         from steps
         where created_at is not null
     ),
 
+    response_usage as (
+        select
+            date_trunc(unit, created_at) as bucket,
+            assistant_id, model, api, null::varchar as status, null::double as latency_s,
+            prompt_tokens, completion_tokens, total_tokens, cost_usd,
+            false as is_step
+        from runs
+        where api = 'responses' and created_at is not null
+    ),
+
+    bucketed as (
+        from step_rows
+        union all by name
+        from response_usage
+    ),
+
     grouped as (
         select
-            grouping(assistant_id, model) as grouping_id,
-            bucket, assistant_id, model,
-            count(*) as steps,
+            grouping(assistant_id, model, api) as grouping_id,
+            bucket, assistant_id, model, api,
+            count(*) filter (where is_step) as steps,
             count(latency_s) filter (where status = 'completed') as completed_with_latency,
             quantile_cont(latency_s, 0.50) filter (where status = 'completed') as p50_s,
             quantile_cont(latency_s, 0.90) filter (where status = 'completed') as p90_s,
@@ -35,14 +55,16 @@ create or replace macro metrics_over_time(unit) as table
                              and (prompt_tokens is not null or completion_tokens is not null))
                 as unpriced_steps
         from bucketed
-        group by grouping sets ((bucket), (bucket, assistant_id), (bucket, model))
+        group by grouping sets ((bucket), (bucket, assistant_id), (bucket, model), (bucket, api))
     ),
 
     final as (
         select
-            case grouping_id when 3 then 'all' when 1 then 'assistant_id' when 2 then 'model'
+            case grouping_id when 7 then 'all' when 3 then 'assistant_id' when 5 then 'model'
+                when 6 then 'api'
             end as dimension,
-            case grouping_id when 1 then assistant_id when 2 then model end as value,
+            case grouping_id when 3 then assistant_id when 5 then model when 6 then api
+            end as value,
             bucket,
             steps,
             completed_with_latency,

@@ -1,12 +1,17 @@
--- run_lifecycle: one row per run: where its time went and how many steps and tool
--- round-trips it took.
---   queue_s, duration_s     from `runs` (started_at - created_at, ended_at - started_at)
---   steps, tool_call_steps, message_creation_steps   its rows in `steps`
+-- run_lifecycle: one row per run (a Responses API response likewise): where its time went
+-- and how many steps and tool round-trips it took.
+--   queue_s, duration_s     from `runs` (started_at - created_at, ended_at - started_at;
+--                           a response: no queue_s, duration_s = ended_at - created_at)
+--   steps, tool_call_steps, message_creation_steps   its rows in `steps` (a response:
+--                           its output items; tool-call items, `message` items)
 --   tool_calls              its rows in `tool_calls`
 --   tool_round_trips        steps that called a `function` (each sent the run to
---                           requires_action until the caller submitted tool outputs)
+--                           requires_action until the caller submitted tool outputs); a
+--                           response: 1 when it called a tool the caller runs (function,
+--                           custom, computer, local_shell, shell, apply_patch), whose
+--                           outputs come back in the next request, else 0
 --   steps_s, tool_calls_s, message_creation_s   sums of latency_s of its steps, all /
---                           by step type
+--                           by step type (NULL for responses: items carry no times)
 --   gap_s, max_gap_s        sum / max of its step_gaps (NULL with fewer than two steps)
 --   tool_wait_s             sum of the gaps after function-calling steps: time waiting on
 --                           the caller's tool outputs (NULL when it made no round-trip)
@@ -15,8 +20,10 @@ with step_totals as (
     select
         run_id,
         count(*) as steps,
-        count(*) filter (where type = 'tool_calls') as tool_call_steps,
-        count(*) filter (where type = 'message_creation') as message_creation_steps,
+        count(*) filter (where type = 'tool_calls'
+                         or (api = 'responses' and tool_call_count > 0)) as tool_call_steps,
+        count(*) filter (where type in ('message_creation', 'message'))
+            as message_creation_steps,
         sum(latency_s) as steps_s,
         sum(latency_s) filter (where type = 'tool_calls') as tool_calls_s,
         sum(latency_s) filter (where type = 'message_creation') as message_creation_s
@@ -29,7 +36,12 @@ call_totals as (
     select
         run_id,
         count(*) as tool_calls,
-        count(distinct step_id) filter (where type = 'function') as tool_round_trips
+        case when bool_or(api = 'responses')
+             then (count(*) filter (where type in ('function', 'custom', 'computer',
+                                                  'local_shell', 'shell', 'apply_patch'))
+                   > 0)::bigint
+             else count(distinct step_id) filter (where type = 'function')
+        end as tool_round_trips
     from tool_calls
     where run_id is not null
     group by run_id
@@ -48,6 +60,7 @@ gap_totals as (
 final as (
     select
         runs.run_id,
+        runs.api,
         runs.assistant_id,
         runs.model,
         runs.status,

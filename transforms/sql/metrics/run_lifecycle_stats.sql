@@ -1,11 +1,11 @@
 -- run_lifecycle_stats: distribution of each run_lifecycle measure over runs in a
 -- terminal state (completed, incomplete, failed, cancelled, expired), overall and by
--- assistant, model and day. One row per (dimension, value, measure); NULL measures are
+-- assistant, model, day and api. One row per (dimension, value, measure); NULL measures are
 -- left out, so `n` is the number of runs that have it. Percentiles are continuous.
 create or replace view run_lifecycle_stats as
 with terminal_runs as (
     select
-        assistant_id, model, strftime(day, '%Y-%m-%d') as day,
+        assistant_id, model, strftime(day, '%Y-%m-%d') as day, api,
         queue_s, duration_s,
         steps::double as steps,
         tool_calls::double as tool_calls,
@@ -24,8 +24,8 @@ measures as (
 
 grouped as (
     select
-        grouping(assistant_id, model, day) as grouping_id,
-        assistant_id, model, day, measure,
+        grouping(assistant_id, model, day, api) as grouping_id,
+        assistant_id, model, day, api, measure,
         count(*) as n,
         avg(amount) as mean,
         p50(amount) as p50,
@@ -35,17 +35,17 @@ grouped as (
         max(amount) as max
     from measures
     group by grouping sets ((measure), (assistant_id, measure), (model, measure),
-                            (day, measure))
+                            (day, measure), (api, measure))
 ),
 
 final as (
     select
         case grouping_id
-            when 7 then 'all' when 3 then 'assistant_id' when 5 then 'model'
-            when 6 then 'day'
+            when 15 then 'all' when 7 then 'assistant_id' when 11 then 'model'
+            when 13 then 'day' when 14 then 'api'
         end as dimension,
         case grouping_id
-            when 3 then assistant_id when 5 then model when 6 then day
+            when 7 then assistant_id when 11 then model when 13 then day when 14 then api
         end as value,
         measure, n, mean, p50, p90, p95, p99, max
     from grouped

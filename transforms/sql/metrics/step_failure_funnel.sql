@@ -1,17 +1,17 @@
 -- step_failure_funnel: how steps ended: final status x last_error_code, overall and by
--- assistant, model and step type, with counts and rates (as run_failure_funnel; steps
--- have no incomplete_reason).
+-- assistant, model, step type and api, with counts and rates (as run_failure_funnel;
+-- steps have no incomplete_reason).
 create or replace view step_failure_funnel as
 with outcomes as (
-    select assistant_id, model, type, status, last_error_code,
+    select assistant_id, model, type, api, status, last_error_code,
            is_terminal(status) as terminal
     from steps
 ),
 
 grouped as (
     select
-        grouping(assistant_id, model, type) as grouping_id,
-        assistant_id, model, type, status, last_error_code,
+        grouping(assistant_id, model, type, api) as grouping_id,
+        assistant_id, model, type, api, status, last_error_code,
         bool_or(terminal) as terminal,
         count(*) as steps
     from outcomes
@@ -19,7 +19,8 @@ grouped as (
         (status, last_error_code),
         (assistant_id, status, last_error_code),
         (model, status, last_error_code),
-        (type, status, last_error_code)
+        (type, status, last_error_code),
+        (api, status, last_error_code)
     )
 ),
 
@@ -29,16 +30,17 @@ with_totals as (
         sum(steps) over group_rows as group_steps,
         sum(steps) filter (where terminal) over group_rows as group_terminal_steps
     from grouped
-    window group_rows as (partition by grouping_id, assistant_id, model, type)
+    window group_rows as (partition by grouping_id, assistant_id, model, type, api)
 ),
 
 final as (
     select
         case grouping_id
-            when 7 then 'all' when 3 then 'assistant_id' when 5 then 'model'
-            when 6 then 'type'
+            when 15 then 'all' when 7 then 'assistant_id' when 11 then 'model'
+            when 13 then 'type' when 14 then 'api'
         end as dimension,
-        case grouping_id when 3 then assistant_id when 5 then model when 6 then type
+        case grouping_id
+            when 7 then assistant_id when 11 then model when 13 then type when 14 then api
         end as value,
         status, last_error_code,
         steps,

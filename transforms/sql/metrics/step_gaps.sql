@@ -2,10 +2,11 @@
 -- run (steps ordered by created_at, then step_id). After a step that called a
 -- `function`, the run waited in `requires_action` for the caller to submit tool
 -- outputs, so that gap is time spent on the caller's side: `awaited_tool_outputs`.
+-- Responses API items carry no times: their gaps are NULL.
 create or replace view step_gaps as
 with ordered as (
     select
-        run_id, step_id, type, status, created_at, ended_at,
+        run_id, step_id, api, type, status, created_at, ended_at,
         lead(step_id) over run_order as next_step_id,
         lead(created_at) over run_order as next_created_at
     from steps
@@ -22,6 +23,7 @@ function_steps as (
 final as (
     select
         ordered.run_id,
+        ordered.api,
         ordered.step_id,
         ordered.type as step_type,
         ordered.status as step_status,

@@ -3,8 +3,10 @@
 -- A turn is a run of the thread in a terminal state (it answered, or ended trying), in
 -- order of created_at, then run_id; runs still queued / in progress / waiting on tool
 -- outputs in the data are counted in `runs` only.
---   assistant_id            the assistant of the thread's first run; `assistants` counts
---                           the distinct assistants that ran on it
+--   api                     the api of its first run (a Responses thread is a conversation,
+--                           or the first response of a previous_response_id chain)
+--   assistant_id            the assistant (stored prompt) of the thread's first run;
+--                           `assistants` counts the distinct ones that ran on it
 --   runs, turns             all runs; runs in a terminal state
 --   failed_turns            turns that ended failed or expired (is_failure)
 --   first_at, last_at       first run created; last run ended (its created_at if not ended)
@@ -56,6 +58,7 @@ turn_totals as (
 run_totals as (
     select
         thread_id,
+        arg_min(api, (created_at, run_id)) as api,
         arg_min(assistant_id, (created_at, run_id)) as assistant_id,
         count(distinct assistant_id) as assistants,
         count(*) as runs,
@@ -75,6 +78,7 @@ run_totals as (
 final as (
     select
         r.thread_id,
+        r.api,
         r.assistant_id,
         r.assistants,
         r.runs,

@@ -1,8 +1,10 @@
--- tool_analytics: per tool type (function_name NULL), then per (tool type, function
--- name) for calls that have a name.
---   calls, runs, calls_per_run   calls; distinct runs that made one; calls / runs
---   failed_calls, failure_rate   as tool_stats: a call fails when its step failed; the
---                                rate is over calls in terminal steps
+-- tool_analytics: per api and tool type (function_name NULL), then per (api, tool type,
+-- function name) for calls that have a name.
+--   calls, runs, calls_per_run   calls; distinct runs (responses) that made one; calls / runs
+--   failed_calls, failure_rate   as tool_stats: calls that failed (`call_failed`: an
+--                                Assistants call fails with its step, a Responses API call
+--                                on its own); the rate is over calls that ended (in a
+--                                terminal step, or failed)
 --   step_p50_s, step_p95_s       latency_s of the completed steps holding these calls,
 --                                each step counted once
 --   args_chars_*, output_chars_* length in characters of function arguments / output
@@ -17,11 +19,13 @@
 create or replace view tool_analytics as
 with calls as (
     select
+        tool_calls.api,
         tool_calls.type as tool_type,
         tool_calls.function_name,
         tool_calls.run_id,
         tool_calls.step_id,
         tool_calls.step_status,
+        tool_calls.call_failed,
         length(tool_calls.function_arguments) as args_chars,
         length(tool_calls.function_output) as output_chars,
         tool_calls.arguments_valid_json,
@@ -38,12 +42,13 @@ with calls as (
 call_stats as (
     select
         grouping(function_name) as by_type,
+        api,
         tool_type,
         function_name,
         count(*) as calls,
         count(distinct run_id) as runs,
-        count(*) filter (where step_status = 'failed') as failed_calls,
-        count(*) filter (where is_terminal(step_status)) as terminal_calls,
+        count(*) filter (where call_failed) as failed_calls,
+        count(*) filter (where call_failed or is_terminal(step_status)) as terminal_calls,
         avg(args_chars) as args_chars_mean,
         p95(args_chars) as args_chars_p95,
         max(args_chars) as args_chars_max,
@@ -64,12 +69,12 @@ call_stats as (
         avg(code_log_chars) as code_log_chars_mean,
         sum(code_image_count)::bigint as code_images
     from calls
-    group by grouping sets ((tool_type), (tool_type, function_name))
+    group by grouping sets ((api, tool_type), (api, tool_type, function_name))
     having grouping(function_name) = 1 or function_name is not null
 ),
 
 step_latencies as (
-    select distinct tool_type, function_name, step_id, step_latency_s
+    select distinct api, tool_type, function_name, step_id, step_latency_s
     from calls
     where step_completed and step_latency_s is not null
 ),
@@ -77,16 +82,18 @@ step_latencies as (
 latency_stats as (
     select
         grouping(function_name) as by_type,
+        api,
         tool_type,
         function_name,
         p50(step_latency_s) as step_p50_s,
         p95(step_latency_s) as step_p95_s
     from step_latencies
-    group by grouping sets ((tool_type), (tool_type, function_name))
+    group by grouping sets ((api, tool_type), (api, tool_type, function_name))
 ),
 
 final as (
     select
+        c.api,
         c.tool_type,
         c.function_name,
         c.calls,
@@ -115,8 +122,9 @@ final as (
     from call_stats as c
     left join latency_stats as l
         on c.by_type = l.by_type
+        and c.api = l.api
         and c.tool_type is not distinct from l.tool_type
         and c.function_name is not distinct from l.function_name
 )
 
-select * from final order by tool_type, function_name nulls first;
+select * from final order by api, tool_type, function_name nulls first;

@@ -1,7 +1,8 @@
--- tool_stats: calls and failures per tool type, then per (tool type, function name):
--- the first columns of tool_analytics. A call fails when its step failed; the rate is
--- over calls in terminal steps.
+-- tool_stats: calls and failures per api and tool type, then per (api, tool type, function
+-- name): the first columns of tool_analytics. A call fails when `call_failed` (an
+-- Assistants call with its step, a Responses API call on its own); the rate is over
+-- calls that ended.
 create or replace view tool_stats as
-select tool_type, function_name, calls, failed_calls, failure_rate
+select api, tool_type, function_name, calls, failed_calls, failure_rate
 from tool_analytics
-order by tool_type, function_name nulls first;
+order by api, tool_type, function_name nulls first;

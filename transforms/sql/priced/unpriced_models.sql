@@ -1,13 +1,19 @@
--- unpriced_models: usage that has no cost because its model could not be priced, by
--- model and reason. `steps` and the token sums count step usage (the `usage` table),
--- `runs` counts runs whose own usage is unpriced.
+-- unpriced_models: usage that has no cost because its model could not be priced, by api,
+-- model and reason. `runs` counts runs (responses) whose own usage is unpriced, `steps`
+-- the Assistants steps with unpriced usage (the `usage` table). The token sums count
+-- each usage once: an Assistants step's, a Responses API response's (its usage is the
+-- response's own; its `usage` row is the same usage).
 create or replace view unpriced_models as
 with unpriced as (
-    select 'step' as kind, model, day, prompt_tokens, completion_tokens
+    select 'step' as kind, api, model, day, prompt_tokens, completion_tokens
     from usage
-    where cost_usd is null and (prompt_tokens is not null or completion_tokens is not null)
+    where api = 'assistants' and cost_usd is null
+        and (prompt_tokens is not null or completion_tokens is not null)
     union all
-    select 'run' as kind, model, day, null, null
+    select
+        'run' as kind, api, model, day,
+        case when api = 'responses' then prompt_tokens end,
+        case when api = 'responses' then completion_tokens end
     from runs
     where cost_usd is null and (prompt_tokens is not null or completion_tokens is not null)
 ),
@@ -27,6 +33,7 @@ explained as (
 
 final as (
     select
+        api,
         model,
         reason,
         count(*) filter (where kind = 'run') as runs,
@@ -36,7 +43,7 @@ final as (
         min(day) as first_day,
         max(day) as last_day
     from explained
-    group by model, reason
+    group by api, model, reason
 )
 
-select * from final order by model nulls first, reason;
+select * from final order by api, model nulls first, reason;

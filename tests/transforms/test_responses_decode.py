@@ -1,0 +1,333 @@
+"""The Responses fast path (transforms/responses/fast.py, `Decoder.fast_*`) against the
+careful checker (`Decoder.careful`, `spec.why`): one rulebook, identical frames.
+
+Property tests feed both the same valid, mistyped, mutated and fuzzed Responses records
+(response objects, every kind of stream event, output items, request bodies, pages,
+envelopes), as JSON lines and as raw SSE blocks, mixed with Assistants records, and
+require identical frames, reject reasons and counts. The shape tests check that the
+fast path itself (not the fallback) recorded each shape, with values read here from
+the JSON in plain Python.
+"""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from steplens.transforms.parse import ParsedBatch, _Decoder, parse_block, parse_events, parse_lines
+from steplens.transforms.record_spec import MAX_TS
+from steplens.transforms.sse import sse_events
+from tests.support.builders import (
+    R0,
+    event,
+    function_call,
+    function_call_output,
+    message,
+    request,
+    response,
+    run,
+    sse,
+    stream,
+    usage,
+)
+from tests.support.paths import REAL_RESPONSES
+from tests.transforms.test_decode import (
+    FUZZ,
+    assert_same,
+    json_value,
+    maybe,
+    mutate,
+    serialize,
+)
+
+ints = st.one_of(st.integers(0, 10**6), st.integers(-(2**64), 2**64))
+stamps = st.one_of(st.integers(R0 - 10**6, R0 + 10**6), st.integers(-5, MAX_TS + 5),
+                   st.floats(R0 - 10.0, R0 + 10.0), st.floats(-1.0, MAX_TS + 1.0),
+                   st.booleans())
+strs = st.one_of(st.sampled_from(["completed", "in_progress", "failed", "queued", "incomplete",
+                                  "function_call", "message", "mcp_call", "logs", "image",
+                                  "resp_A", "resp_B", "call_A", "é", "\u2028"]),
+                 st.text(max_size=8))
+ids = st.sampled_from(["resp_A", "resp_B", "resp_C"])
+scores = st.one_of(st.floats(allow_nan=False, allow_infinity=False), ints)
+
+ITEM_TYPES = ["message", "reasoning", "function_call", "custom_tool_call", "mcp_call",
+              "code_interpreter_call", "file_search_call", "web_search_call", "computer_call",
+              "function_call_output", "local_shell_call_output", "mcp_list_tools"]
+EVENT_TYPES = ["response.created", "response.in_progress", "response.completed",
+               "response.queued", "response.failed", "response.incomplete",
+               "response.output_item.added", "response.output_item.done",
+               "response.function_call_arguments.delta", "response.function_call_arguments.done",
+               "response.custom_tool_call_input.delta", "response.custom_tool_call_input.done",
+               "response.code_interpreter_call_code.delta", "response.mcp_call_arguments.done",
+               "response.web_search_call.searching", "response.mcp_call.failed",
+               "response.output_text.delta", "response.reasoning_summary_text.delta", "error"]
+
+
+def _strategies(m):
+    """The Responses shapes with each field drawn by `m(right)` (`right` alone: valid)."""
+    item = st.fixed_dictionaries({"type": m(st.sampled_from(ITEM_TYPES))}, optional={
+        "id": m(st.sampled_from(["it_1", "it_2", "call_L", "msg_A"])), "status": m(strs),
+        "call_id": m(st.sampled_from(["call_A", "call_B"])), "name": m(strs),
+        "code": m(strs), "arguments": json_value, "input": json_value, "output": json_value,
+        "error": json_value,
+        "outputs": m(st.lists(m(st.fixed_dictionaries({}, optional={
+            "type": m(st.sampled_from(["logs", "image"])), "logs": m(strs)})),
+            max_size=3)),
+        "results": m(st.lists(m(st.fixed_dictionaries({}, optional={
+            "score": m(scores)})), max_size=4)),
+        "extra": json_value,
+    })
+    usage_object = st.fixed_dictionaries({}, optional={
+        "input_tokens": m(ints), "output_tokens": m(ints), "total_tokens": m(ints),
+        "input_tokens_details": m(st.fixed_dictionaries({}, optional={
+            "cached_tokens": m(ints), "cache_write_tokens": ints})),
+        "output_tokens_details": m(st.fixed_dictionaries({}, optional={
+            "reasoning_tokens": m(ints)})),
+    })
+    response_object = st.fixed_dictionaries({"object": st.just("response")}, optional={
+        "id": m(ids), "created_at": m(stamps), "completed_at": m(stamps),
+        "status": m(strs), "model": m(strs), "previous_response_id": m(ids),
+        "error": m(st.fixed_dictionaries({}, optional={"code": m(strs), "message": m(strs)})),
+        "incomplete_details": m(st.fixed_dictionaries({}, optional={"reason": m(strs)})),
+        "metadata": m(st.dictionaries(st.text(max_size=4), json_value, max_size=3)),
+        "prompt": m(st.fixed_dictionaries({}, optional={"id": m(strs)})),
+        "conversation": m(st.one_of(strs, st.fixed_dictionaries(
+            {}, optional={"id": m(strs)}))),
+        "usage": m(usage_object),
+        "output": m(st.lists(m(item), max_size=3)),
+        "tools": json_value,
+    })
+    stream_event = st.fixed_dictionaries({"type": st.sampled_from(EVENT_TYPES)}, optional={
+        "sequence_number": m(ints), "output_index": m(ints),
+        "item_id": m(st.sampled_from(["it_1", "it_2", "msg_A"])),
+        "response": m(response_object), "item": m(item), "delta": m(strs),
+        "arguments": m(strs), "input": m(strs), "code": m(strs),
+        "message": m(strs), "logprobs": json_value,
+    })
+    output_item = st.fixed_dictionaries({"type": st.sampled_from(
+        ["function_call_output", "custom_tool_call_output", "local_shell_call_output",
+         "message", "function_call"])}, optional={
+        "call_id": m(st.sampled_from(["call_A", "call_B"])), "id": m(strs),
+        "output": json_value, "status": m(strs)})
+    request_body = st.fixed_dictionaries({"model": strs}, optional={
+        "input": m(st.one_of(strs, st.lists(st.one_of(
+            output_item, output_item, st.fixed_dictionaries({"role": strs, "content": strs}),
+            m(output_item)), max_size=4))),
+        "previous_response_id": m(ids)})
+    return response_object, stream_event, output_item, request_body
+
+
+def _right(strategy: st.SearchStrategy) -> st.SearchStrategy:
+    return st.one_of(strategy, strategy, strategy, strategy, st.none())
+
+
+VALID = _strategies(_right)
+LOOSE = _strategies(maybe)
+response_object, stream_event, output_item, request_body = (
+    st.one_of(v, v, lo) for v, lo in zip(VALID, LOOSE, strict=True))
+conversation = st.fixed_dictionaries({"object": st.just("conversation")}, optional={
+    "id": json_value, "metadata": json_value})
+records = st.one_of(response_object, stream_event, stream_event, stream_event, output_item,
+                    request_body, conversation,
+                    st.fixed_dictionaries({"object": st.just("thread.run")}, optional={
+                        "id": maybe(st.just("run_A")), "status": maybe(strs)}))
+
+
+def _corpus() -> list[dict]:
+    """Valid records to start from: the builders' streams, and real recorded lines."""
+    fs = {"id": "fs_1", "type": "file_search_call", "status": "completed", "queries": ["q"],
+          "results": [{"score": 0.1}, {"score": 2}, {"file_id": "f"}, {"score": 0.9375}]}
+    ci = {"id": "ci_1", "type": "code_interpreter_call", "status": "completed", "code": "1",
+          "outputs": [{"type": "logs", "logs": "é\n"}, {"type": "image", "url": "u"}]}
+    built = [*stream(response(), function_call(), message(), cut=True),
+             response("completed", fs, ci, created_at=R0 + 0.5),
+             event("response.output_item.done", 7, output_index=0, item=fs),
+             *stream(response(id="resp_B", usage=usage(cached=30)), message(id="msg_B")),
+             request(function_call_output()), response("queued")]
+    real = [orjson.loads(x) for path in sorted(REAL_RESPONSES.glob("*/*.jsonl"))[:12]
+            for x in path.read_bytes().splitlines()[:25]]
+    return built + real
+
+
+CORPUS = _corpus()
+
+
+@st.composite
+def values(draw) -> object:
+    """A Responses record, an envelope around one, a page of them, or odd JSON."""
+    kind = draw(st.integers(0, 11))
+    if kind >= 10:
+        return draw(st.sampled_from(CORPUS))
+    if kind <= 5:
+        return draw(records)
+    if kind == 6:
+        return {"event": draw(st.one_of(st.sampled_from(EVENT_TYPES), json_value)),
+                "data": draw(st.one_of(records, json_value))}
+    if kind <= 8:
+        items = draw(st.lists(st.one_of(output_item, output_item, response_object, records,
+                                        json_value), max_size=4))
+        return {"object": "list", "data": items, "has_more": False}
+    return draw(json_value)
+
+
+# Item events are only recorded after a lifecycle event of their file: most generated
+# lists start with one.
+START = event("response.created", 0, response=response("in_progress"))
+
+
+@st.composite
+def value_lists(draw, max_size: int) -> list:
+    items = draw(st.lists(values(), min_size=1, max_size=max_size))
+    return [START, *items] if draw(st.integers(0, 3)) else items
+
+
+@FUZZ
+@given(value_lists(12), st.randoms(use_true_random=False))
+def test_fast_path_equals_careful_path_on_generated_lines(items, rng):
+    lines = [(n, mutate(serialize(v, rng), rng)) for n, v in enumerate(items, 1)]
+    assert_same(parse_lines("/x/f.jsonl", lines), parse_lines("/x/f.jsonl", lines, careful=True))
+    data = b"\n".join(raw for _, raw in lines) + b"\n"
+    assert_same(parse_block("/x/f.jsonl", 1, data),
+                parse_lines("/x/f.jsonl", list(enumerate(data.split(b"\n")[:-1], 1)),
+                            careful=True))
+
+
+@FUZZ
+@given(value_lists(8), st.randoms(use_true_random=False))
+def test_fast_path_equals_careful_path_on_sse_blocks(items, rng):
+    blocks = []
+    for value in items:
+        data = mutate(serialize(value, rng), rng)
+        name = value.get("type") if isinstance(value, dict) else None
+        if isinstance(name, str) and rng.random() < 0.8:
+            if rng.random() < 0.2:
+                name = "thread.message.delta"  # the data's type is the truth, not the name
+            blocks.append(b"event: " + name.encode() + b"\ndata: " + data + b"\n\n")
+        else:
+            blocks.append(b"data: " + data + b"\n\n")
+    lines = list(enumerate(b"".join(blocks).split(b"\n"), 1))
+    events = list(sse_events(lines))
+    assert_same(parse_events("/x/f.sse", events), parse_events("/x/f.sse", events, careful=True))
+
+
+def _real_lines() -> list[bytes]:
+    return [line for path in sorted(REAL_RESPONSES.glob("*/*.jsonl"))
+            for line in path.read_bytes().splitlines()]
+
+
+def test_fast_path_equals_careful_path_on_the_real_recordings():
+    numbered = list(enumerate(_real_lines(), 1))
+    fast = parse_lines("f", numbered)
+    assert_same(fast, parse_lines("f", numbered, careful=True))
+    assert fast.response_records.height and fast.response_items.height
+    assert fast.response_events.height and fast.response_outputs.height
+    for path in sorted(REAL_RESPONSES.glob("*/stream.sse")):
+        events = list(sse_events(enumerate(path.read_bytes().split(b"\n"), 1)))
+        assert_same(parse_events(str(path), events),
+                    parse_events(str(path), events, careful=True))
+
+
+def test_the_real_recordings_take_the_fast_path():
+    """Every real line is recorded by a fast path, none by the careful checker."""
+    decoder = _Decoder("f")
+    for n, raw in enumerate(_real_lines(), 1):
+        taken = not decoder.fast.lines([n], [raw], set()).declined
+        assert taken or decoder.responses.fast_line(n, raw), raw[:200]
+
+
+# ---- one test per shape: the fast path itself records it ---------------------------------
+
+
+def fast_only(*lines: bytes) -> ParsedBatch:
+    """Decode with the Responses fast path; fail if it declines any line."""
+    decoder = _Decoder("/x/f.jsonl")
+    for n, raw in enumerate(lines, 1):
+        records = decoder.responses.fast_line(n, raw)
+        assert records, raw
+        decoder.records_read += records
+    return decoder.result()
+
+
+def test_shape_response():
+    rec = response("incomplete", message(status="incomplete"),
+                   {"id": "ci_1", "type": "code_interpreter_call", "status": "completed",
+                    "code": "x", "outputs": [{"type": "logs", "logs": "ab"},
+                                             {"type": "image", "url": "u"}]},
+                   created_at=R0 + 0.25, metadata={"b": 1, "a": "é"},
+                   usage=usage(70, 30, cached=40, reasoning=8), prompt={"id": "pmpt_1"},
+                   conversation="conv_1", incomplete_details={"reason": "max_output_tokens"})
+    batch = fast_only(orjson.dumps(rec))
+    row = batch.response_records.row(0, named=True)
+    assert (row["response_id"], row["status"], row["created_us"], row["completed_us"]) == (
+        "resp_A", "incomplete", R0 * 1_000_000 + 250_000, (R0 + 3) * 1_000_000)
+    assert (row["prompt_id"], row["conversation_id"], row["incomplete_reason"]) == (
+        "pmpt_1", "conv_1", "max_output_tokens")
+    assert (row["prompt_tokens"], row["cached_tokens"], row["reasoning_tokens"]) == (70, 40, 8)
+    assert row["metadata"] == '{"a":"é","b":1}' and row["is_event"] is False
+    assert row["canon_size"] == len(orjson.dumps(rec, option=orjson.OPT_SORT_KEYS))
+    items = batch.response_items.rows(named=True)
+    assert [(i["item_index"], i["type"]) for i in items] == [
+        (0, "message"), (1, "code_interpreter_call")]
+    assert (items[1]["code_log_chars"], items[1]["code_image_count"]) == (2, 1)
+
+
+def test_shape_stream_events():
+    events = stream(response(), cut=True)[:2] + [event(
+        "response.output_item.added", 2, output_index=0,
+        item=function_call(arguments={"city": "Paris"}))]
+    batch = fast_only(*[orjson.dumps(e) for e in events],
+                      orjson.dumps(event("error", 9, code="server_error", message="m")))
+    assert batch.response_records["seq"].to_list() == [0, 1]
+    assert batch.response_records["pos"].to_list() == [0, 1]
+    rows = batch.response_events.rows(named=True)
+    assert [(r["type"], r["seq"], r["pos"]) for r in rows] == [
+        ("response.output_item.added", 2, 2), ("error", 9, 3)]
+    assert (rows[1]["error_code"], rows[1]["error_message"]) == ("server_error", "m")
+    (it,) = batch.response_items.rows(named=True)
+    assert (it["item_index"], it["arguments"], it["arguments_is_text"]) == (
+        -1, '{"city":"Paris"}', False)
+
+
+def test_shape_outputs_requests_and_pages():
+    page = {"object": "list", "data": [message(id="msg_U"),
+                                       function_call_output("call_B", {"t": 1}, id="fco_1")]}
+    body = request(function_call_output(output="sunny", status="failed"),
+                   {"role": "user", "content": "hi"})
+    batch = fast_only(orjson.dumps(body), orjson.dumps(page),
+                      orjson.dumps(request(input="just text")),
+                      orjson.dumps({"object": "conversation", "id": "conv_1"}))
+    rows = batch.response_outputs.rows(named=True)
+    assert [(r["call_key"], r["output_canon"], r["failed"], r["rec_item"]) for r in rows] == [
+        ("call_A", b'"sunny"', True, -1), ("call_B", b'{"t":1}', False, 1)]
+    assert batch.skipped["shape"].to_list() == ["item:message", "request", "conversation"]
+    assert batch.records_read == 5
+
+
+def test_shape_sse_block():
+    text = sse(stream(response(), message()))
+    events = list(sse_events(enumerate(text.encode().split(b"\n"), 1)))
+    decoder = _Decoder("/x/f.sse")
+    for line_no, name, data in events:
+        assert decoder.responses.fast_block(line_no, name, data.strip())
+    batch = decoder.result()
+    assert batch.response_records["rec_line"].to_list() == [2, 5, 14]
+
+
+@pytest.mark.parametrize("line", [
+    orjson.dumps(response(id=None)),
+    orjson.dumps(response(created_at=True)),
+    orjson.dumps(response(metadata=[])),
+    orjson.dumps(response(usage={"input_tokens": 1.0})),
+    orjson.dumps(event("response.created", 0, response=None)),
+    orjson.dumps(event("response.output_item.added", 0, item="x")),
+    orjson.dumps(request(function_call_output(call_id=5))),
+    orjson.dumps({"object": "list", "data": [run(), function_call_output()]}),
+    orjson.dumps({"event": "response.created", "data": event("response.created",
+                                                            response=response())}),
+])
+def test_the_fast_path_leaves_what_it_cannot_judge_to_the_careful_checker(line):
+    assert not _Decoder("f").responses.fast_line(1, line)
+    assert_same(parse_lines("f", [(1, line)]), parse_lines("f", [(1, line)], careful=True))
