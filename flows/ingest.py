@@ -1,8 +1,10 @@
 """The ingest flow: new input → record segments → recomputed rows → a new snapshot.
 
 A handful of coarse Prefect tasks (discover, parse, rebuild, publish, views); the logic
-lives in `transforms/` (pure Polars), the storage in `segments.py`, `snapshots.py`,
-`views.py`, the row recomputation in `rebuild.py`, the accounting in `summary.py`.
+lives in `transforms/` (pure Polars), the storage engine in `flows/store/` (record
+segments in `records.py`, the manifest and what a batch changes in `manifest.py`,
+`snapshots.py`, `views.py`, the row recomputation in `rebuild.py`, the accounting in
+`summary.py`).
 Incremental by default (README, "Incremental ingestion"): only new files and appended
 tails are read, and only the rows of the ids they touch are recomputed. Run it as
 `steplens ingest PATH...`, or call `ingest(paths=[...])` inside a Prefect context (tests
@@ -31,26 +33,11 @@ from steplens.flows.lifeline import die_with_parent
 from steplens.flows.preflight import check_readable, input_files
 from steplens.flows.settings import PARALLEL_MIN_BYTES, Settings
 from steplens.flows.store import integrity, records, remote, snapshots, views
-from steplens.flows.store.manifest import (
-    FileEntry,
-    FileRead,
-    Manifest,
-    file_reads,
-    fingerprint,
-    plan,
-    work_units,
-)
+from steplens.flows.store.manifest import Manifest, after_batch, file_reads, plan, work_units
 from steplens.flows.store.rebuild import STAGING, rebuild_tables
 from steplens.flows.store.records import Range, UnitResult
 from steplens.flows.store.snapshots import Change
-from steplens.flows.store.summary import (
-    TOTAL_KEYS,
-    batch_counts,
-    rows_written,
-    skipped_by_shape,
-    summary_markdown,
-    warehouse_totals,
-)
+from steplens.flows.store.summary import assemble, batch_counts, rows_written, summary_markdown
 
 
 @task(cache_policy=NO_CACHE)
@@ -134,57 +121,6 @@ def parse_distributed(root: Path, units: list[list[Range]], settings: Settings
     return results  # type: ignore[return-value]
 
 
-def update_manifest(root: Path, manifest: Manifest, reads: list[FileRead],
-                    results: list[UnitResult], full: bool = False
-                    ) -> tuple[Manifest, pl.Series, pl.Series, pl.Series]:
-    """The manifest after this batch, and the (step ids, run ids, call keys) whose rows
-    must change (run ids include Responses API response ids; call keys are the call ids
-    whose tool-output copies changed, whose winner must be chosen again).
-
-    Rows of rewritten files, and of an unterminated last line that has since grown, are
-    removed from the old segments first; then the new segments are added. On a `full`
-    build every id changes, and the id lists (millions, at scale) are not built at all.
-    """
-    segments = dict(manifest.segments)
-    removed_steps, removed_runs, removed_calls = [], [], []
-    for fr in reads:
-        p = fr.plan
-        from_line = 1 if p.action == "replace" else p.drop_from_line
-        if from_line is not None:
-            segments, s_ids, r_ids, c_ids = records.remove_file_rows(root, segments, p.path,
-                                                                     from_line)
-            removed_steps.append(s_ids)
-            removed_runs.append(r_ids)
-            removed_calls.append(c_ids)
-    new_segments = {info.segment_id: info for r in results for info in r.infos}
-    step_ids, run_ids = (records.keys(root, new_segments) if not full else
-                         (pl.Series("step_id", [], pl.String), pl.Series("run_id", [], pl.String)))
-    call_keys = (records.call_keys(root, new_segments) if not full
-                 else pl.Series("call_key", [], pl.String))
-    segments.update(new_segments)
-
-    lines_read = Counter()
-    for r in results:
-        for (path, _start), n in r.lines.items():
-            lines_read[path] += n
-    files = dict(manifest.files)
-    read_again = set().union(*(r.read_again for r in results))
-    for fr in reads:
-        p = fr.plan
-        consumed_lines = fr.consumed_lines if fr.consumed_lines is not None else lines_read[p.path]
-        files[p.path] = FileEntry(  # mtime -1: changed while read, so read it again next time
-            path=p.path, kind=p.kind, size=p.size,
-            mtime_ns=-1 if p.path in read_again else p.mtime_ns,
-            consumed_bytes=fr.consumed_bytes, consumed_lines=consumed_lines,
-            fingerprint="" if p.path in read_again else fingerprint(p.path, fr.consumed_bytes),
-            tail_line=fr.tail_line,
-        )
-    affected_steps = pl.concat([step_ids, *removed_steps]).unique()
-    affected_runs = pl.concat([run_ids, *removed_runs]).unique()
-    affected_calls = pl.concat([call_keys, *removed_calls]).unique()
-    return Manifest(files, segments), affected_steps, affected_runs, affected_calls
-
-
 @task(cache_policy=NO_CACHE)
 def rebuild(root: Path, prev: Path | None, manifest: Manifest, affected_steps: pl.Series,
             affected_runs: pl.Series, full: bool, granularity: str,
@@ -255,7 +191,7 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
             results = (parse_distributed(root, units, settings) if distributed
                        else parse_units(root, units, settings))
             checkpoint("after_parse")
-            manifest, affected_steps, affected_runs, affected_calls = update_manifest(
+            manifest, affected_steps, affected_runs, affected_calls = after_batch(
                 root, manifest, reads, results, full=prev is None)
             checkpoint("after_remove")
             changes = rebuild(root, prev, manifest, affected_steps, affected_runs,
@@ -272,32 +208,12 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
             if settings.remote:
                 push_warehouse(root, settings.remote)
         else:
-            batch = {"lines_read": 0, "bytes_read": 0, "records_read": 0, "rejected": 0,
-                     "skipped": 0, "step_ids_recomputed": 0, "run_ids_recomputed": 0}
+            batch = {**batch_counts([]), "step_ids_recomputed": 0, "run_ids_recomputed": 0}
             logger.info("no changes: %d files unchanged", actions["unchanged"])
         build_views(settings)
         no_op = not reads and prev is not None
-        # A no-op changed nothing: the last summary's warehouse totals still hold.
-        last = snapshots.read_json(prev, snapshots.SUMMARY) if no_op else None
-        if last and all(k in last for k in (*TOTAL_KEYS, "tables", "skipped_by_shape")):
-            totals = {k: last[k] for k in (*TOTAL_KEYS, "tables")}
-            shapes = last["skipped_by_shape"]
-        else:
-            totals = warehouse_totals(root, manifest)
-            shapes = skipped_by_shape(root, manifest)
-        seconds = time.perf_counter() - started
-        summary = {
-            "files": len(files),
-            **{f"files_{a}": actions[a] for a in ("new", "appended", "replaced", "unchanged")},
-            **totals,
-            "batch": batch,
-            "skipped_by_shape": shapes,
-            "seconds": round(seconds, 3),
-            "mb_per_s": round(batch["bytes_read"] / 1e6 / seconds, 2) if seconds else None,
-            "no_op": no_op,
-        }
-        summary["files_appended"] = actions["append"]
-        summary["files_replaced"] = actions["replace"]
+        summary = assemble(root, manifest, prev, len(files), actions, batch, no_op,
+                           time.perf_counter() - started)
         snapshots.write_summary(root, summary)
     logger.info("ingest summary: %s", {k: v for k, v in summary.items()
                                        if k != "skipped_by_shape"})

@@ -19,8 +19,12 @@ as ingesting them again.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
+
+import polars as pl
 
 from steplens.flows.io import storage
 from steplens.flows.io.inputs import (
@@ -31,9 +35,13 @@ from steplens.flows.io.inputs import (
     split_points,
     starts_with_stream,
 )
-from steplens.flows.store.records import Range, SegmentInfo
+from steplens.flows.store import records
+from steplens.flows.store.records import Range, SegmentInfo, UnitResult
 
 SAMPLE = 1024 * 1024
+
+# What a batch does with a file (the module docstring says when).
+Action = Literal["new", "append", "replace", "unchanged"]
 
 
 def fingerprint(path: str | Path, length: int) -> str:
@@ -102,7 +110,7 @@ class FilePlan:
     """What a batch does with one file: read `[start, size)` from line `first_line`."""
 
     path: str
-    action: str  # "new", "append", "replace", "unchanged"
+    action: Action
     kind: str
     size: int
     mtime_ns: int
@@ -199,3 +207,52 @@ def work_units(reads: list[FileRead], chunk_bytes: int) -> list[list[Range]]:
     return units
 
 
+def after_batch(root: Path, manifest: Manifest, reads: list[FileRead],
+                results: list[UnitResult], full: bool = False
+                ) -> tuple[Manifest, pl.Series, pl.Series, pl.Series]:
+    """The manifest after this batch, and the (step ids, run ids, call keys) whose rows
+    must change (run ids include Responses API response ids; call keys are the call ids
+    whose tool-output copies changed, whose winner must be chosen again).
+
+    Rows of rewritten files, and of an unterminated last line that has since grown, are
+    removed from the old segments first; then the new segments are added. On a `full`
+    build every id changes, and the id lists (millions, at scale) are not built at all.
+    """
+    segments = dict(manifest.segments)
+    removed_steps, removed_runs, removed_calls = [], [], []
+    for fr in reads:
+        p = fr.plan
+        from_line = 1 if p.action == "replace" else p.drop_from_line
+        if from_line is not None:
+            segments, s_ids, r_ids, c_ids = records.remove_file_rows(root, segments, p.path,
+                                                                     from_line)
+            removed_steps.append(s_ids)
+            removed_runs.append(r_ids)
+            removed_calls.append(c_ids)
+    new_segments = {info.segment_id: info for r in results for info in r.infos}
+    step_ids, run_ids = (records.keys(root, new_segments) if not full else
+                         (pl.Series("step_id", [], pl.String), pl.Series("run_id", [], pl.String)))
+    call_keys = (records.call_keys(root, new_segments) if not full
+                 else pl.Series("call_key", [], pl.String))
+    segments.update(new_segments)
+
+    lines_read = Counter()
+    for r in results:
+        for (path, _start), n in r.lines.items():
+            lines_read[path] += n
+    files = dict(manifest.files)
+    read_again = set().union(*(r.read_again for r in results))
+    for fr in reads:
+        p = fr.plan
+        consumed_lines = fr.consumed_lines if fr.consumed_lines is not None else lines_read[p.path]
+        files[p.path] = FileEntry(  # mtime -1: changed while read, so read it again next time
+            path=p.path, kind=p.kind, size=p.size,
+            mtime_ns=-1 if p.path in read_again else p.mtime_ns,
+            consumed_bytes=fr.consumed_bytes, consumed_lines=consumed_lines,
+            fingerprint="" if p.path in read_again else fingerprint(p.path, fr.consumed_bytes),
+            tail_line=fr.tail_line,
+        )
+    affected_steps = pl.concat([step_ids, *removed_steps]).unique()
+    affected_runs = pl.concat([run_ids, *removed_runs]).unique()
+    affected_calls = pl.concat([call_keys, *removed_calls]).unique()
+    return Manifest(files, segments), affected_steps, affected_runs, affected_calls

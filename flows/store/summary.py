@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from steplens.flows.store import records, snapshots
-from steplens.flows.store.manifest import Manifest
+from steplens.flows.store.manifest import Action, Manifest
 from steplens.flows.store.records import UnitResult
 from steplens.flows.store.snapshots import Change
 from steplens.transforms import schemas
@@ -119,3 +119,31 @@ def batch_counts(results: list[UnitResult]) -> dict[str, int]:
     }
 
 
+# The plan's action per file (flows/store/manifest.py) -> the summary's count of it.
+FILE_ACTIONS: dict[Action, str] = {"new": "files_new", "append": "files_appended",
+                                   "replace": "files_replaced", "unchanged": "files_unchanged"}
+
+
+def assemble(root: Path, manifest: Manifest, prev: Path | None, files: int,
+             actions: Counter, batch: dict, no_op: bool, seconds: float) -> dict:
+    """The ingest summary: files by action, the warehouse totals, what this batch read.
+
+    A no-op changed nothing, so the last summary's warehouse totals still hold and are
+    reused (counting them again reads every segment's footer)."""
+    last = snapshots.read_json(prev, snapshots.SUMMARY) if no_op else None
+    if last and all(k in last for k in (*TOTAL_KEYS, "tables", "skipped_by_shape")):
+        totals = {k: last[k] for k in (*TOTAL_KEYS, "tables")}
+        shapes = last["skipped_by_shape"]
+    else:
+        totals = warehouse_totals(root, manifest)
+        shapes = skipped_by_shape(root, manifest)
+    return {
+        "files": files,
+        **{key: actions[action] for action, key in FILE_ACTIONS.items()},
+        **totals,
+        "batch": batch,
+        "skipped_by_shape": shapes,
+        "seconds": round(seconds, 3),
+        "mb_per_s": round(batch["bytes_read"] / 1e6 / seconds, 2) if seconds else None,
+        "no_op": no_op,
+    }

@@ -110,8 +110,7 @@ def test_a_whole_file_replaced_while_it_was_read_is_kept_and_flagged(tmp_path):
 
 
 def test_a_file_that_vanished_while_read_is_read_again_by_the_next_ingest(tmp_path):
-    from steplens.flows.ingest import update_manifest
-    from steplens.flows.store.manifest import Manifest, file_reads, plan
+    from steplens.flows.store.manifest import Manifest, after_batch, file_reads, plan
     from steplens.flows.store.records import parse_unit
 
     path = tmp_path / "export.jsonl.gz"
@@ -121,7 +120,7 @@ def test_a_file_that_vanished_while_read_is_read_again_by_the_next_ingest(tmp_pa
     path.unlink()  # gone between the plan and the read
     result = parse_unit(str(tmp_path / "wh"), "seg", reads[0].ranges)
     assert result.read_again == {str(path)}
-    manifest, _, _, _ = update_manifest(tmp_path / "wh", Manifest(), reads, [result])
+    manifest, _, _, _ = after_batch(tmp_path / "wh", Manifest(), reads, [result])
     path.write_bytes(saved)  # back, as it was (same size; its time is restored too)
     os.utime(path, ns=(reads[0].plan.mtime_ns, reads[0].plan.mtime_ns))
     (again,) = plan([str(path)], manifest)
