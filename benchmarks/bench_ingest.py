@@ -204,25 +204,34 @@ def phase_ingest(paths: list[str], warehouse: str, workers: int) -> dict:
 SAMPLE = REPO / "data" / "sample"
 
 
+FIXED_MODES = (  # (key, Prefect API, STEPLENS_ORCHESTRATION)
+    ("no_server", "none running: direct (the default for a small batch)", "auto"),
+    ("temporary_server", "none running, --orchestration prefect: temporary server",
+     "prefect"),
+    ("steplens_server", "`steplens server start` left running: a flow run there", "auto"),
+)
+
+
 def fixed_costs(env: dict[str, str], logs: Path, work: Path) -> dict:
-    """`steplens ingest data/sample` (new warehouse, then a no-op re-run), process wall,
-    with no Prefect server and with one left running by `steplens server start`."""
+    """`steplens ingest data/sample` (new warehouse, then a no-op re-run), process wall:
+    with no Prefect server (run directly, and forced through a temporary server), and
+    with one left running by `steplens server start` (a flow run recorded there)."""
     cli = [sys.executable, "-m", "steplens.flows.cli"]
     bare = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
     out: dict = {}
-    for mode in ("no server", "steplens server"):
-        if mode == "steplens server":
+    for key, label, orchestration in FIXED_MODES:
+        run_env = {**bare, "STEPLENS_ORCHESTRATION": orchestration}
+        if key == "steplens_server":
             subprocess.run([*cli, "server", "start", "--port", str(_free_port())], env=bare,
                            check=True, capture_output=True, cwd=REPO, timeout=180)
         try:
-            wh = work / f"fixed-{mode.replace(' ', '-')}"
-            key = mode.replace(" ", "_")
+            wh = work / f"fixed-{key}"
             for run in ("new", "noop"):
-                log(f"fixed cost, {mode}: steplens ingest data/sample ({run})")
+                log(f"fixed cost, {label}: steplens ingest data/sample ({run})")
                 out[f"{key}_{run}"] = measure([*cli, "ingest", str(SAMPLE), "-w", str(wh)],
-                                              bare, logs, f"fixed_{key}_{run}")
+                                              run_env, logs, f"fixed_{key}_{run}")
         finally:
-            if mode == "steplens server":
+            if key == "steplens_server":
                 subprocess.run([*cli, "server", "stop"], env=bare, capture_output=True,
                                cwd=REPO, timeout=60)
     return out
@@ -241,10 +250,8 @@ def print_fixed_costs(fig: dict) -> None:
     print_table("fixed cost of the command: steplens ingest data/sample, process wall "
                 "(targets: new <= 3 s, no-op <= 1.5 s)",
                 ["Prefect API", "new warehouse s", "no-op re-run s", "tree RSS MB (new)"], [
-        ["none running (temporary server, started early)", fc["no_server_new"]["wall_s"],
-         fc["no_server_noop"]["wall_s"], fc["no_server_new"]["peak_tree_rss_mb"]],
-        ["`steplens server start` left running", fc["steplens_server_new"]["wall_s"],
-         fc["steplens_server_noop"]["wall_s"], fc["steplens_server_new"]["peak_tree_rss_mb"]],
+        *([label, fc[f"{key}_new"]["wall_s"], fc[f"{key}_noop"]["wall_s"],
+           fc[f"{key}_new"]["peak_tree_rss_mb"]] for key, label, _ in FIXED_MODES),
         ["(trivial Prefect flow, temporary server, warm)", warm, None, None],
     ])
 

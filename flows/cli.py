@@ -162,8 +162,14 @@ def ingest(
     dask_address: Annotated[str | None, typer.Option(
         "--dask-address", help="Parse on an existing Dask cluster, e.g. tcp://HOST:8786; "
         "its workers need PREFECT_API_URL of a running Prefect server")] = None,
+    orchestration: Annotated[str | None, typer.Option(
+        "--orchestration", metavar="auto|prefect|direct",
+        help="auto: a batch under 64 MB runs without Prefect unless a Prefect server is "
+        "configured or running; prefect: always a flow run; direct: never "
+        "\\[env STEPLENS_ORCHESTRATION]")] = None,
 ) -> None:
-    """Ingest exported Assistants data (JSON lines, list pages, streams, SSE).
+    """Ingest exported Assistants and Responses API data (JSON lines, list pages,
+    streams, SSE).
 
     Incremental: files already ingested and unchanged are not read again; grown files
     are read from where the last run stopped. With nothing to do it returns at once.
@@ -182,8 +188,8 @@ def ingest(
         except SteplensError as e:
             fail(str(e))
     launch.quiet_prefect_console()
-    settings = Settings.from_env(warehouse=warehouse,
-                                 prices=prices).resolved()
+    settings = Settings.from_env(warehouse=warehouse, prices=prices,
+                                 orchestration=orchestration).resolved()
     reporter = progress.RichReporter(errors)
     try:
         with progress.reporting(reporter):

@@ -2,6 +2,8 @@
 
 1. `preflight` (no Prefect): inputs found and readable, warehouse whole, the plan. With
    nothing to do it returns the last summary at once: no server, no flow run.
+   A small batch with no Prefect server configured or running is then ingested
+   directly (`flows/pipeline.py`, `use_prefect` below); the rest goes on with Prefect.
 2. The warehouse lock, taken here (a second ingest is told at once, and `--wait` waits
    while nothing else has started); the flow takes it again (re-entrant).
 3. The Prefect API (`flows/server.py`): a configured or standing server, or a temporary
@@ -20,10 +22,11 @@ import os
 from collections.abc import Iterator
 from dataclasses import replace
 
-from steplens.flows import prefetch, server
+from steplens.flows import pipeline, prefetch, server
+from steplens.flows.errors import InputError
 from steplens.flows.faults import checkpoint
-from steplens.flows.preflight import preflight
-from steplens.flows.settings import Settings
+from steplens.flows.preflight import Preflight, preflight
+from steplens.flows.settings import DIRECT_MAX_BYTES, ORCHESTRATIONS, Settings
 from steplens.flows.store import snapshots
 
 
@@ -41,9 +44,15 @@ def run_ingest(paths: list[str], settings: Settings, *, workers: int | None = No
     `api`: an API the caller already holds (`watch` keeps one for all its batches);
     otherwise one is found or started for this call and stopped at its end.
     """
-    pre = preflight(paths, settings, full_refresh)
+    distributed = dask or bool(dask_address)
+    prefect = use_prefect(pre := preflight(paths, settings, full_refresh), distributed,
+                          api is not None)
     if pre.no_op and prices is None:
         return pre.summary()
+    if not prefect:
+        return pipeline.run_direct(
+            paths, replace(settings, workers=workers if workers is not None
+                           else settings.workers), full_refresh, wait)
     with snapshots.ingest_lock(settings.warehouse, wait=wait), _api(api) as held:
         checkpoint("api_starting")
         try:
@@ -56,9 +65,35 @@ def run_ingest(paths: list[str], settings: Settings, *, workers: int | None = No
             with server.active(held), _runner(ingest_flow, dask, dask_address, workers) as flow:
                 return flow(paths=list(paths), warehouse_dir=destination(settings),
                             workers=workers, full_refresh=full_refresh, wait=wait,
-                            prices=prices, distributed=dask or bool(dask_address))
+                            prices=prices, distributed=distributed)
         finally:
             prefetch.close()
+
+
+def use_prefect(pre: Preflight, distributed: bool, api_held: bool) -> bool:
+    """Whether this batch runs as the Prefect flow, or directly (`settings.orchestration`).
+
+    "auto": the flow when the work is distributed (Dask), when the caller holds an API
+    (`watch`), when a Prefect server is configured (PREFECT_API_URL) or running
+    (`steplens server start`: the user wants runs recorded there), or when the batch
+    parses DIRECT_MAX_BYTES or more (or its size is not known before the flow:
+    object storage); otherwise directly. Prefect's imports and temporary server would
+    cost more than the work of a small batch, and a temporary server's flow run is
+    seen by nobody.
+    """
+    mode = pre.settings.orchestration
+    if mode not in ORCHESTRATIONS:
+        raise InputError(f"orchestration {mode!r}: give one of {', '.join(ORCHESTRATIONS)}")
+    if mode == "direct":
+        if distributed:
+            raise InputError("--dask/--dask-address run through Prefect: leave out "
+                             "--orchestration direct (STEPLENS_ORCHESTRATION)")
+        return False
+    if mode == "prefect" or distributed or api_held:
+        return True
+    if server.configured_url() or server.standing_server():
+        return True
+    return pre.batch_bytes is None or pre.batch_bytes >= DIRECT_MAX_BYTES
 
 
 @contextlib.contextmanager

@@ -58,11 +58,13 @@ def wait_until(predicate, timeout: float = 60.0, every: float = 0.1):
     return predicate()
 
 
-def _ingest(export: Path, wh: Path, tag: str, **env: str) -> subprocess.Popen:
-    """`steplens ingest` in a child process with no Prefect API configured."""
+def _ingest(export: Path, wh: Path, tag: str, orchestration: str = "prefect",
+            **env: str) -> subprocess.Popen:
+    """`steplens ingest` in a child process with no Prefect API configured: as a flow
+    run on a temporary server it starts itself, unless `orchestration` says direct."""
     child_env = {k: v for k, v in os.environ.items()
                  if k not in ("PREFECT_API_URL", "PYTEST_CURRENT_TEST")}
-    child_env.update({MARK: tag, **env})
+    child_env.update({MARK: tag, "STEPLENS_ORCHESTRATION": orchestration, **env})
     return subprocess.Popen(
         [sys.executable, "-m", "steplens.flows.cli", "ingest", str(export), "-w", str(wh)],
         env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -97,10 +99,11 @@ def test_sigkill_while_the_temporary_server_starts_leaves_no_process(export, tmp
 
 
 @pytest.mark.flow
+@pytest.mark.parametrize("orchestration", ["prefect", "direct"])
 @pytest.mark.parametrize("point", ["after_parse", "publish_partial", "publish_swapped"])
-def test_sigkill_inside_the_flow_leaves_no_process(export, tmp_path, point):
+def test_sigkill_inside_the_flow_leaves_no_process(export, tmp_path, point, orchestration):
     tag = uuid.uuid4().hex
-    proc = _ingest(export, tmp_path / "wh", tag, STEPLENS_FAULT=f"kill@{point}")
+    proc = _ingest(export, tmp_path / "wh", tag, orchestration, STEPLENS_FAULT=f"kill@{point}")
     try:
         out, _ = proc.communicate(timeout=180)
         assert proc.returncode == -signal.SIGKILL, out  # it got as far as `point`

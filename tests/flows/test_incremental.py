@@ -132,10 +132,17 @@ def _cli(wh: Path, export: Path, **env: str) -> subprocess.Popen:
     )
 
 
-@pytest.mark.parametrize("point", ["after_parse", "after_remove", "publish_partial",
-                                   "publish_renamed", "publish_swapped"])
+KILL_POINTS = ("after_parse", "after_remove", "publish_partial", "publish_renamed",
+               "publish_swapped")
+
+
+# Every point in a flow run; two of them in a direct run (flows/pipeline.py: the same
+# steps, no Prefect), which must be just as safe.
+@pytest.mark.parametrize("point,orchestration", [
+    *((p, "prefect") for p in KILL_POINTS), ("after_remove", "direct"),
+    ("publish_renamed", "direct")])
 def test_killed_run_leaves_a_readable_warehouse_and_the_next_run_completes(
-        prefect_server, export, tmp_path, point):
+        prefect_server, export, tmp_path, point, orchestration):
     lines = real_lines("openai-dotnet/steps_and_runs.jsonl")
     (export / "a.jsonl").write_bytes(b"".join(lines[:70]))
     (export / "b.jsonl").write_bytes(b"".join(real_lines("ruby-openai/steps_and_runs.jsonl")))
@@ -146,7 +153,8 @@ def test_killed_run_leaves_a_readable_warehouse_and_the_next_run_completes(
         out.write(b"".join(lines[70:]))
     (export / "b.jsonl").write_bytes(b"".join(real_lines("ruby-openai/steps_and_runs.jsonl")[::2]))
 
-    proc = _cli(wh, export, STEPLENS_FAULT=f"kill@{point}")
+    proc = _cli(wh, export, STEPLENS_FAULT=f"kill@{point}",
+                STEPLENS_ORCHESTRATION=orchestration)
     proc.communicate(timeout=120)
     assert proc.returncode == -9
 
