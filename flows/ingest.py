@@ -42,6 +42,8 @@ from steplens.flows.store.manifest import (
 )
 from steplens.flows.store.rebuild import STAGING, rebuild_tables
 from steplens.flows.store.records import Range, UnitResult
+from steplens.flows.store.redaction import recorded as recorded_redaction
+from steplens.flows.store.redaction import resolve as resolve_redaction
 from steplens.flows.store.snapshots import Change
 from steplens.flows.store.summary import (
     TOTAL_KEYS,
@@ -51,6 +53,7 @@ from steplens.flows.store.summary import (
     summary_markdown,
     warehouse_totals,
 )
+from steplens.transforms.redact import Redaction
 
 
 @task(cache_policy=NO_CACHE)
@@ -73,11 +76,14 @@ def _unit_cost(unit: list[Range]) -> float:
 
 
 @task(cache_policy=NO_CACHE)
-def parse_units(root: Path, units: list[list[Range]], settings: Settings) -> list[UnitResult]:
-    """Parse every work unit into a record segment, in parallel processes when it pays."""
+def parse_units(root: Path, units: list[list[Range]], settings: Settings,
+                redaction: Redaction | None = None) -> list[UnitResult]:
+    """Parse every work unit into a record segment, in parallel processes when it pays;
+    content redacted as `redaction` says before it is written."""
     total = sum(_unit_size(u) for u in units)
     progress.start(len({r.path for u in units for r in u}), total)
-    ahead = prefetch.claim(root, units)  # started while the server started (prefetch.py)
+    # started while the server started (prefetch.py)
+    ahead = prefetch.claim(root, units, redaction or Redaction())
     if ahead is not None:
         try:
             return ahead.results(progress.advance)
@@ -95,7 +101,7 @@ def parse_units(root: Path, units: list[list[Range]], settings: Settings) -> lis
                                  initializer=die_with_parent,  # even on kill -9
                                  initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(records.parse_unit, str(root), ids[i], units[i],
-                                   settings.chunk_bytes): i
+                                   settings.chunk_bytes, redaction): i
                        for i in order}
             for future in as_completed(futures):
                 i = futures[future]
@@ -103,29 +109,32 @@ def parse_units(root: Path, units: list[list[Range]], settings: Settings) -> lis
                 progress.advance(len({r.path for r in units[i]}), _unit_size(units[i]))
     else:
         for i, unit in enumerate(units):
-            results[i] = records.parse_unit(str(root), ids[i], unit, settings.chunk_bytes)
+            results[i] = records.parse_unit(str(root), ids[i], unit, settings.chunk_bytes,
+                                            redaction)
             progress.advance(len({r.path for r in unit}), _unit_size(unit))
     return results  # type: ignore[return-value]
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
-def parse_remote_unit(ranges: list[Range], max_bytes: int) -> UnitResult:
+def parse_remote_unit(ranges: list[Range], max_bytes: int,
+                      redaction: Redaction | None = None) -> UnitResult:
     """Parse one work unit on any worker (a Dask worker, say) and return its records.
 
     The worker reads its inputs itself (local paths it can see, or `s3://` URLs) and
     never touches the warehouse: the coordinator writes the returned batches. Retried,
     because reading object storage over the network can fail transiently.
     """
-    return records.parse_unit(None, "", ranges, max_bytes)
+    return records.parse_unit(None, "", ranges, max_bytes, redaction)
 
 
-def parse_distributed(root: Path, units: list[list[Range]], settings: Settings
-                      ) -> list[UnitResult]:
+def parse_distributed(root: Path, units: list[list[Range]], settings: Settings,
+                      redaction: Redaction | None = None) -> list[UnitResult]:
     """Fan the work units out through the flow's task runner (e.g. prefect-dask)."""
     from prefect.futures import as_completed as futures_completed
 
     progress.start(len({r.path for u in units for r in u}), sum(_unit_size(u) for u in units))
-    futures = {parse_remote_unit.submit(u, settings.chunk_bytes): i for i, u in enumerate(units)}
+    futures = {parse_remote_unit.submit(u, settings.chunk_bytes, redaction): i
+               for i, u in enumerate(units)}
     results: list[UnitResult | None] = [None] * len(units)
     for future in futures_completed(list(futures)):
         i = futures[future]
@@ -215,7 +224,8 @@ def build_views(settings: Settings) -> str:
 @flow(name="steplens-ingest")
 def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | None = None,
            chunk_mb: int | None = None, full_refresh: bool = False, wait: bool = False,
-           prices: str | None = None, distributed: bool = False) -> dict:
+           prices: str | None = None, distributed: bool = False, redact: str | None = None,
+           redact_fields: str | None = None) -> dict:
     """Ingest exported Assistants data under `paths` into the warehouse, incrementally.
 
     Returns the summary (also logged, written beside the snapshot and published as the
@@ -225,7 +235,9 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
     (run it as `ingest.with_options(task_runner=DaskTaskRunner(...))`), else through
     local processes. `prices` is a CSV overriding the shipped model prices
     (`flows/store/prices.py`); the key metric views are published as table artifacts too
-    (`flows/artifacts.py`).
+    (`flows/artifacts.py`). `redact` (`content`, `hash`, `none`) and `redact_fields`
+    (comma-separated `table.column` names) redact content before anything is written
+    (README, "Redaction"); None goes on as the warehouse was built.
     """
     logger = get_run_logger()
     settings = Settings.from_env(
@@ -247,16 +259,20 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
         if prev is not None:  # a damaged warehouse is refused, never half-updated
             integrity.verify(root)
         manifest = Manifest.from_json(snapshots.read_json(prev, snapshots.MANIFEST))
+        redaction = resolve_redaction(redact, redact_fields,
+                                      recorded_redaction(current, prev is None),
+                                      prev is None, root)
         plans = plan(files, manifest, full_refresh=full_refresh)
         actions = Counter(p.action for p in plans)
         reads = prefetch.planned_reads(root, plans) or file_reads(plans, settings.chunk_bytes)
         if reads or prev is None:
             units = work_units(reads, settings.chunk_bytes)
-            results = (parse_distributed(root, units, settings) if distributed
-                       else parse_units(root, units, settings))
+            results = (parse_distributed(root, units, settings, redaction) if distributed
+                       else parse_units(root, units, settings, redaction))
             checkpoint("after_parse")
             manifest, affected_steps, affected_runs, affected_calls = update_manifest(
                 root, manifest, reads, results, full=prev is None)
+            manifest.redaction = redaction.record() if redaction.active else None
             checkpoint("after_remove")
             changes = rebuild(root, prev, manifest, affected_steps, affected_runs,
                               full=prev is None, granularity=settings.partition,
@@ -295,6 +311,7 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
             "seconds": round(seconds, 3),
             "mb_per_s": round(batch["bytes_read"] / 1e6 / seconds, 2) if seconds else None,
             "no_op": no_op,
+            "redaction": redaction.record(),
         }
         summary["files_appended"] = actions["append"]
         summary["files_replaced"] = actions["replace"]

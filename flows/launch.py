@@ -35,13 +35,14 @@ def destination(settings: Settings) -> str:
 def run_ingest(paths: list[str], settings: Settings, *, workers: int | None = None,
                full_refresh: bool = False, wait: bool = False, prices: str | None = None,
                dask: bool = False, dask_address: str | None = None,
-               api: server.Api | None = None) -> dict:
+               api: server.Api | None = None, redact: str | None = None,
+               redact_fields: str | None = None) -> dict:
     """Ingest `paths` into `settings.warehouse`; the summary (see `flows/ingest.py`).
 
     `api`: an API the caller already holds (`watch` keeps one for all its batches);
     otherwise one is found or started for this call and stopped at its end.
     """
-    pre = preflight(paths, settings, full_refresh)
+    pre = preflight(paths, settings, full_refresh, redact, redact_fields)
     if pre.no_op and prices is None:
         return pre.summary()
     with snapshots.ingest_lock(settings.warehouse, wait=wait), _api(api) as held:
@@ -50,13 +51,14 @@ def run_ingest(paths: list[str], settings: Settings, *, workers: int | None = No
             if (settings.overlap_parse and held.temporary is not None
                     and not (dask or dask_address or settings.remote)):
                 prefetch.start(pre.files, replace(settings, workers=workers or settings.workers),
-                               full_refresh)
+                               full_refresh, pre.redaction)
             from steplens.flows.ingest import ingest as ingest_flow  # while the server starts
 
             with server.active(held), _runner(ingest_flow, dask, dask_address, workers) as flow:
                 return flow(paths=list(paths), warehouse_dir=destination(settings),
                             workers=workers, full_refresh=full_refresh, wait=wait,
-                            prices=prices, distributed=dask or bool(dask_address))
+                            prices=prices, distributed=dask or bool(dask_address),
+                            redact=redact, redact_fields=redact_fields)
         finally:
             prefetch.close()
 

@@ -22,8 +22,10 @@ from steplens.flows.errors import InputError, NoInputFiles
 from steplens.flows.io import storage
 from steplens.flows.io.inputs import discover
 from steplens.flows.settings import Settings
-from steplens.flows.store import integrity, snapshots
+from steplens.flows.store import integrity, redaction, snapshots
 from steplens.flows.store.manifest import FilePlan, Manifest, plan
+from steplens.flows.store.redaction import resolve
+from steplens.transforms.redact import Redaction
 
 INPUT_KINDS = ".jsonl, .ndjson, .json, .jsonl.gz, .sse"
 
@@ -68,6 +70,7 @@ class Preflight:
     last_summary: dict | None = None
     views_current: bool = False
     seconds: float = 0.0
+    redaction: Redaction | None = None  # None: decided by the flow (a remote warehouse)
 
     @property
     def no_op(self) -> bool:
@@ -91,16 +94,23 @@ class Preflight:
         return last
 
 
-def preflight(paths: list[str], settings: Settings, full_refresh: bool = False) -> Preflight:
-    """Inputs found and readable, the warehouse whole, and the plan of the batch."""
+def preflight(paths: list[str], settings: Settings, full_refresh: bool = False,
+              redact: str | None = None, redact_fields: str | None = None) -> Preflight:
+    """Inputs found and readable, the redaction asked for consistent with the
+    warehouse's, the warehouse whole, and the plan of the batch."""
     started = time.perf_counter()
     root = settings.warehouse
     files = input_files(paths, root)
     check_readable(files)
     pre = Preflight(settings, files)
-    if settings.remote or full_refresh:
-        return pre  # a remote warehouse is pulled first; a full refresh always works
-    pre.prev = snapshots.current_snapshot(root)
+    if settings.remote:
+        return pre  # a remote warehouse is pulled first
+    current = snapshots.current_snapshot(root)
+    pre.redaction = resolve(redact, redact_fields, redaction.recorded(current, full_refresh),
+                            full_refresh or current is None, root)
+    if full_refresh:
+        return pre  # a full refresh always works
+    pre.prev = current
     if pre.prev is None:
         return pre
     integrity.verify(root)
