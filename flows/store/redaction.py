@@ -74,6 +74,8 @@ def _key(warehouse: Path) -> bytes:
 def _describe(record: dict) -> str:
     if record.get("mode", "none") == "none":
         return "no redaction"
+    if set(record["fields"]) == set(CONTENT):
+        return f"--redact {record['mode']}"
     return f"--redact {record['mode']} --redact-fields {','.join(record['fields'])}"
 
 
