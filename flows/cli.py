@@ -128,6 +128,10 @@ def print_summary(summary: dict, warehouse: str | None = None) -> None:
         table.add_row(key, "", str(summary[key]))
     for name, rows in summary["tables"].items():
         table.add_row(f"table {name}", "", str(rows))
+    red = summary.get("redaction") or {}
+    if red.get("mode", "none") != "none":
+        key = f", key {red['key_fingerprint']}" if red.get("key_fingerprint") else ""
+        table.add_row("redaction", "", f"{red['mode']} ({len(red['fields'])} fields{key})")
     table.add_row("seconds", str(summary["seconds"]), "")
     table.add_row("MB/s", str(summary["mb_per_s"]), "")
     balanced = "[green]yes[/]" if summary["balanced"] else "[red]NO[/]"
@@ -167,6 +171,16 @@ def ingest(
         help="auto: a batch under 64 MB runs without Prefect unless a Prefect server is "
         "configured or running; prefect: always a flow run; direct: never "
         "\\[env STEPLENS_ORCHESTRATION]")] = None,
+    redact: Annotated[str | None, typer.Option(
+        "--redact", metavar="content|hash|none",
+        help="Redact content before anything is written: `content` drops the values "
+        "(lengths and JSON validity kept), `hash` keeps a keyed hash (equal values still "
+        "group; key \\[env STEPLENS_REDACT_KEY]). Default: as the warehouse was built "
+        "(README, Redaction)")] = None,
+    redact_fields: Annotated[str | None, typer.Option(
+        "--redact-fields", metavar="TABLE.COLUMN,...",
+        help="Redact only these content fields (default: all), e.g. "
+        "tool_calls.function_arguments,runs.metadata")] = None,
 ) -> None:
     """Ingest exported Assistants and Responses API data (JSON lines, list pages,
     streams, SSE).
@@ -196,7 +210,8 @@ def ingest(
             summary = launch.run_ingest(
                 list(paths), settings, workers=workers, full_refresh=full_refresh,
                 wait=wait, prices=str(prices) if prices is not None else None,
-                dask=dask, dask_address=dask_address)
+                dask=dask, dask_address=dask_address, redact=redact,
+                redact_fields=redact_fields)
     except SteplensError as e:
         fail(str(e))
     finally:

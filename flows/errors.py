@@ -43,3 +43,8 @@ class WarehouseDamaged(SteplensError):
 
 class ServerError(SteplensError):
     """The Prefect API steplens needs could not be started or reached."""
+
+
+class RedactionError(SteplensError):
+    """A `--redact` request that cannot be honoured (an unknown field, or a mode or key
+    that differs from the one the warehouse was built with)."""

@@ -28,6 +28,7 @@ from steplens.flows.store.rebuild import rebuild_tables
 from steplens.flows.store.records import Range, UnitResult
 from steplens.flows.store.snapshots import Change
 from steplens.flows.store.summary import summary_markdown
+from steplens.transforms.redact import Redaction
 
 
 @task(cache_policy=NO_CACHE)
@@ -37,30 +38,34 @@ def discover_inputs(paths: list[str], warehouse_root: Path | None = None) -> lis
 
 
 @task(cache_policy=NO_CACHE)
-def parse_units(root: Path, units: list[list[Range]], settings: Settings) -> list[UnitResult]:
-    """Parse every work unit into a record segment, in parallel processes when it pays."""
-    return pipeline.parse_units(root, units, settings)
+def parse_units(root: Path, units: list[list[Range]], settings: Settings,
+                redaction: Redaction | None = None) -> list[UnitResult]:
+    """Parse every work unit into a record segment, in parallel processes when it pays;
+    content redacted as `redaction` says before it is written."""
+    return pipeline.parse_units(root, units, settings, redaction)
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
-def parse_remote_unit(ranges: list[Range], max_bytes: int) -> UnitResult:
+def parse_remote_unit(ranges: list[Range], max_bytes: int,
+                      redaction: Redaction | None = None) -> UnitResult:
     """Parse one work unit on any worker (a Dask worker, say) and return its records.
 
     The worker reads its inputs itself (local paths it can see, or `s3://` URLs) and
     never touches the warehouse: the coordinator writes the returned batches. Retried,
     because reading object storage over the network can fail transiently.
     """
-    return records.parse_unit(None, "", ranges, max_bytes)
+    return records.parse_unit(None, "", ranges, max_bytes, redaction)
 
 
-def parse_distributed(root: Path, units: list[list[Range]], settings: Settings
-                      ) -> list[UnitResult]:
+def parse_distributed(root: Path, units: list[list[Range]], settings: Settings,
+                      redaction: Redaction | None = None) -> list[UnitResult]:
     """Fan the work units out through the flow's task runner (e.g. prefect-dask)."""
     from prefect.futures import as_completed as futures_completed
 
     progress.start(len({r.path for u in units for r in u}),
                    sum(pipeline.unit_size(u) for u in units))
-    futures = {parse_remote_unit.submit(u, settings.chunk_bytes): i for i, u in enumerate(units)}
+    futures = {parse_remote_unit.submit(u, settings.chunk_bytes, redaction): i
+               for i, u in enumerate(units)}
     results: list[UnitResult | None] = [None] * len(units)
     for future in futures_completed(list(futures)):
         i = futures[future]
@@ -103,7 +108,8 @@ TASKS = pipeline.Steps(discover=discover_inputs, parse=parse_units, rebuild=rebu
 @flow(name="steplens-ingest")
 def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | None = None,
            chunk_mb: int | None = None, full_refresh: bool = False, wait: bool = False,
-           prices: str | None = None, distributed: bool = False) -> dict:
+           prices: str | None = None, distributed: bool = False, redact: str | None = None,
+           redact_fields: str | None = None) -> dict:
     """Ingest exported Assistants and Responses API data under `paths` into the
     warehouse, incrementally (flows/pipeline.py).
 
@@ -111,14 +117,17 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
     `ingest-summary` artifact). With `distributed`, parsing fans out through the flow's
     task runner, else through local processes. `prices` is a CSV overriding the shipped
     model prices (`flows/store/prices.py`); the key metric views are published as table
-    artifacts too (`flows/artifacts.py`).
+    artifacts too (`flows/artifacts.py`). `redact` (`content`, `hash`, `none`) and
+    `redact_fields` (comma-separated `table.column` names) redact content before
+    anything is written (README, "Redaction"); None goes on as the warehouse was built.
     """
     settings = Settings.from_env(
         warehouse=warehouse_dir, workers=workers,
         chunk_bytes=chunk_mb * 1024 * 1024 if chunk_mb else None, prices=prices,
     ).resolved()
     steps = replace(TASKS, parse=parse_distributed) if distributed else TASKS
-    summary = pipeline.run(paths, settings, steps, get_run_logger(), full_refresh, wait)
+    summary = pipeline.run(paths, settings, steps, get_run_logger(), full_refresh, wait,
+                           redact, redact_fields)
     create_markdown_artifact(key="ingest-summary", markdown=summary_markdown(summary),
                              description="steplens ingest accounting")
     if not summary["no_op"] or prices:  # otherwise the published tables are still current

@@ -38,34 +38,36 @@ def destination(settings: Settings) -> str:
 def run_ingest(paths: list[str], settings: Settings, *, workers: int | None = None,
                full_refresh: bool = False, wait: bool = False, prices: str | None = None,
                dask: bool = False, dask_address: str | None = None,
-               api: server.Api | None = None) -> dict:
+               api: server.Api | None = None, redact: str | None = None,
+               redact_fields: str | None = None) -> dict:
     """Ingest `paths` into `settings.warehouse`; the summary (see `flows/ingest.py`).
 
     `api`: an API the caller already holds (`watch` keeps one for all its batches);
     otherwise one is found or started for this call and stopped at its end.
     """
     distributed = dask or bool(dask_address)
-    prefect = use_prefect(pre := preflight(paths, settings, full_refresh), distributed,
-                          api is not None)
+    pre = preflight(paths, settings, full_refresh, redact, redact_fields)
+    prefect = use_prefect(pre, distributed, api is not None)
     if pre.no_op and prices is None:
         return pre.summary()
     if not prefect:
         return pipeline.run_direct(
             paths, replace(settings, workers=workers if workers is not None
-                           else settings.workers), full_refresh, wait)
+                           else settings.workers), full_refresh, wait, redact, redact_fields)
     with snapshots.ingest_lock(settings.warehouse, wait=wait), _api(api) as held:
         checkpoint("api_starting")
         try:
             if (settings.overlap_parse and held.temporary is not None
                     and not (dask or dask_address or settings.remote)):
                 prefetch.start(pre.files, replace(settings, workers=workers or settings.workers),
-                               full_refresh)
+                               full_refresh, pre.redaction)
             from steplens.flows.ingest import ingest as ingest_flow  # while the server starts
 
             with server.active(held), _runner(ingest_flow, dask, dask_address, workers) as flow:
                 return flow(paths=list(paths), warehouse_dir=destination(settings),
                             workers=workers, full_refresh=full_refresh, wait=wait,
-                            prices=prices, distributed=distributed)
+                            prices=prices, distributed=distributed,
+                            redact=redact, redact_fields=redact_fields)
         finally:
             prefetch.close()
 

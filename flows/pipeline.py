@@ -41,8 +41,11 @@ from steplens.flows.store import integrity, records, remote, snapshots, views
 from steplens.flows.store.manifest import Manifest, after_batch, file_reads, plan, work_units
 from steplens.flows.store.rebuild import rebuild_tables
 from steplens.flows.store.records import Range, UnitResult
+from steplens.flows.store.redaction import recorded as recorded_redaction
+from steplens.flows.store.redaction import resolve as resolve_redaction
 from steplens.flows.store.snapshots import Change
 from steplens.flows.store.summary import assemble, batch_counts, rows_written
+from steplens.transforms.redact import Redaction
 
 LOGGER = logging.getLogger("steplens.ingest")
 
@@ -69,11 +72,14 @@ def unit_files(unit: list[Range]) -> int:
     return len({r.path for r in unit})
 
 
-def parse_units(root: Path, units: list[list[Range]], settings: Settings) -> list[UnitResult]:
-    """Parse every work unit into a record segment, in parallel processes when it pays."""
+def parse_units(root: Path, units: list[list[Range]], settings: Settings,
+                redaction: Redaction | None = None) -> list[UnitResult]:
+    """Parse every work unit into a record segment, in parallel processes when it pays;
+    content redacted as `redaction` says before it is written."""
     total = sum(unit_size(u) for u in units)
     progress.start(len({r.path for u in units for r in u}), total)
-    ahead = prefetch.claim(root, units)  # started while the server started (prefetch.py)
+    # started while the server started (prefetch.py)
+    ahead = prefetch.claim(root, units, redaction or Redaction())
     if ahead is not None:
         try:
             return ahead.results(progress.advance)
@@ -91,7 +97,7 @@ def parse_units(root: Path, units: list[list[Range]], settings: Settings) -> lis
                                  initializer=die_with_parent,  # even on kill -9
                                  initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(records.parse_unit, str(root), ids[i], units[i],
-                                   settings.chunk_bytes): i
+                                   settings.chunk_bytes, redaction): i
                        for i in order}
             for future in as_completed(futures):
                 i = futures[future]
@@ -99,7 +105,8 @@ def parse_units(root: Path, units: list[list[Range]], settings: Settings) -> lis
                 progress.advance(unit_files(units[i]), unit_size(units[i]))
     else:
         for i, unit in enumerate(units):
-            results[i] = records.parse_unit(str(root), ids[i], unit, settings.chunk_bytes)
+            results[i] = records.parse_unit(str(root), ids[i], unit, settings.chunk_bytes,
+                                            redaction)
             progress.advance(unit_files(unit), unit_size(unit))
     return results  # type: ignore[return-value]
 
@@ -114,7 +121,7 @@ class Steps:
     """How each step runs: plain functions (`DIRECT`), or Prefect tasks (flows/ingest.py)."""
 
     discover: Callable[[list[str], Path | None], list[str]]
-    parse: Callable[[Path, list[list[Range]], Settings], list[UnitResult]]
+    parse: Callable[[Path, list[list[Range]], Settings, Redaction], list[UnitResult]]
     rebuild: Callable[..., dict[str, Change]]
     pull: Callable[[str, Path], str | None]
     push: Callable[[Path, str], str | None]
@@ -126,11 +133,13 @@ DIRECT = Steps(discover=discover_inputs, parse=parse_units, rebuild=rebuild_tabl
 
 
 def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logger
-        | logging.LoggerAdapter, full_refresh: bool = False, wait: bool = False) -> dict:
+        | logging.LoggerAdapter, full_refresh: bool = False, wait: bool = False,
+        redact: str | None = None, redact_fields: str | None = None) -> dict:
     """One ingest of `paths` into `settings.warehouse` (resolved); the summary.
 
     Its `totals` cover everything the warehouse holds and balance: `records_read = kept
-    + superseded + rejected + skipped`; `batch` is what this run read.
+    + superseded + rejected + skipped`; `batch` is what this run read. `redact` and
+    `redact_fields` (README, "Redaction"): None goes on as the warehouse was built.
     """
     root = settings.warehouse
     started = time.perf_counter()
@@ -147,15 +156,19 @@ def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logg
         if prev is not None:  # a damaged warehouse is refused, never half-updated
             integrity.verify(root)
         manifest = Manifest.from_json(snapshots.read_json(prev, snapshots.MANIFEST))
+        redaction = resolve_redaction(redact, redact_fields,
+                                      recorded_redaction(current, prev is None),
+                                      prev is None, root)
         plans = plan(files, manifest, full_refresh=full_refresh)
         actions = Counter(p.action for p in plans)
         reads = prefetch.planned_reads(root, plans) or file_reads(plans, settings.chunk_bytes)
         if reads or prev is None:
             units = work_units(reads, settings.chunk_bytes)
-            results = steps.parse(root, units, settings)
+            results = steps.parse(root, units, settings, redaction)
             checkpoint("after_parse")
             manifest, affected_steps, affected_runs, affected_calls = after_batch(
                 root, manifest, reads, results, full=prev is None)
+            manifest.redaction = redaction.record() if redaction.active else None
             checkpoint("after_remove")
             changes = steps.rebuild(root, prev, manifest, affected_steps, affected_runs,
                                     full=prev is None, granularity=settings.partition,
@@ -177,6 +190,7 @@ def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logg
         no_op = not reads and prev is not None
         summary = assemble(root, manifest, prev, len(files), actions, batch, no_op,
                            time.perf_counter() - started)
+        summary["redaction"] = redaction.record()
         snapshots.write_summary(root, summary)
     logger.info("ingest summary: %s", {k: v for k, v in summary.items()
                                        if k != "skipped_by_shape"})
@@ -186,8 +200,10 @@ def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logg
 
 
 def run_direct(paths: list[str], settings: Settings, full_refresh: bool = False,
-               wait: bool = False) -> dict:
+               wait: bool = False, redact: str | None = None,
+               redact_fields: str | None = None) -> dict:
     """The ingest without Prefect: every step a plain call in this process."""
-    summary = run(paths, settings.resolved(), DIRECT, LOGGER, full_refresh, wait)
+    summary = run(paths, settings.resolved(), DIRECT, LOGGER, full_refresh, wait, redact,
+                  redact_fields)
     summary["orchestration"] = "direct"
     return summary

@@ -19,7 +19,7 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from steplens.flows.lifeline import die_with_parent
@@ -34,6 +34,7 @@ from steplens.flows.store.manifest import (
     work_units,
 )
 from steplens.flows.store.records import Range, UnitResult
+from steplens.transforms.redact import Redaction
 
 
 def unit_size(unit: list[Range]) -> int:
@@ -50,6 +51,7 @@ class Prefetch:
     pool: ProcessPoolExecutor
     plans: list[FilePlan] | None = None
     reads: list[FileRead] | None = None
+    redaction: Redaction = field(default_factory=Redaction)
 
     def results(self, advance: Callable[[int, int], None]) -> list[UnitResult]:
         """Every unit's result, in unit order; `advance(files, bytes)` as each is done."""
@@ -78,7 +80,8 @@ def _worker_start(parent: int) -> None:
     os.nice(NICE)
 
 
-def start(paths_files: list[str], settings: Settings, full_refresh: bool) -> Prefetch | None:
+def start(paths_files: list[str], settings: Settings, full_refresh: bool,
+          redaction: Redaction | None = None) -> Prefetch | None:
     """Plan the batch as the flow will and start parsing it, when that pays."""
     global _offered
     root = settings.warehouse
@@ -92,9 +95,10 @@ def start(paths_files: list[str], settings: Settings, full_refresh: bool) -> Pre
         return None
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(
         "spawn"), initializer=_worker_start, initargs=(os.getpid(),))
+    redaction = redaction or Redaction()
     futures = [pool.submit(records.parse_unit, str(root), records.new_segment_id(), u,
-                           settings.chunk_bytes) for u in units]
-    _offered = Prefetch(root, units, futures, pool, plans, reads)
+                           settings.chunk_bytes, redaction) for u in units]
+    _offered = Prefetch(root, units, futures, pool, plans, reads, redaction)
     return _offered
 
 
@@ -108,14 +112,16 @@ def planned_reads(root: Path, plans: list[FilePlan]) -> list[FileRead] | None:
     return offered.reads
 
 
-def claim(root: Path, units: list[list[Range]]) -> Prefetch | None:
-    """The prefetch of exactly these units, taken over by the caller; else None (and a
-    prefetch of other units is stopped)."""
+def claim(root: Path, units: list[list[Range]], redaction: Redaction | None = None
+          ) -> Prefetch | None:
+    """The prefetch of exactly these units under the same redaction, taken over by the
+    caller; else None (and a prefetch of other units is stopped)."""
     global _offered
     offered, _offered = _offered, None
     if offered is None:
         return None
-    if offered.root == root and offered.units == units:
+    if (offered.root == root and offered.units == units
+            and offered.redaction == (redaction or Redaction())):
         return offered
     offered.close()
     return None

@@ -22,8 +22,10 @@ from steplens.flows.errors import InputError, NoInputFiles
 from steplens.flows.io import storage
 from steplens.flows.io.inputs import discover
 from steplens.flows.settings import Settings
-from steplens.flows.store import integrity, snapshots
+from steplens.flows.store import integrity, redaction, snapshots
 from steplens.flows.store.manifest import FilePlan, Manifest, plan
+from steplens.flows.store.redaction import resolve
+from steplens.transforms.redact import Redaction
 
 INPUT_KINDS = ".jsonl, .ndjson, .json, .jsonl.gz, .sse"
 
@@ -71,6 +73,7 @@ class Preflight:
     # About how many bytes the batch parses, gzip counted as it inflates (x7, as in
     # exports); None when not known before the flow (object storage).
     batch_bytes: int | None = None
+    redaction: Redaction | None = None  # None: decided by the flow (a remote warehouse)
 
     @property
     def no_op(self) -> bool:
@@ -99,8 +102,10 @@ def _parse_bytes(plans: list[FilePlan]) -> int:
                if p.action != "unchanged")
 
 
-def preflight(paths: list[str], settings: Settings, full_refresh: bool = False) -> Preflight:
-    """Inputs found and readable, the warehouse whole, and the plan of the batch."""
+def preflight(paths: list[str], settings: Settings, full_refresh: bool = False,
+              redact: str | None = None, redact_fields: str | None = None) -> Preflight:
+    """Inputs found and readable, the redaction asked for consistent with the
+    warehouse's, the warehouse whole, and the plan of the batch."""
     started = time.perf_counter()
     root = settings.warehouse
     files = input_files(paths, root)
@@ -108,7 +113,10 @@ def preflight(paths: list[str], settings: Settings, full_refresh: bool = False) 
     pre = Preflight(settings, files)
     if settings.remote or any(storage.is_url(f) for f in files):
         return pre  # a remote warehouse is pulled first
-    pre.prev = None if full_refresh else snapshots.current_snapshot(root)
+    current = snapshots.current_snapshot(root)
+    pre.redaction = resolve(redact, redact_fields, redaction.recorded(current, full_refresh),
+                            full_refresh or current is None, root)
+    pre.prev = None if full_refresh else current
     if pre.prev is None:  # a new warehouse, or a full refresh: every file is read
         pre.batch_bytes = _parse_bytes(plan(files, Manifest(), full_refresh=True))
         pre.seconds = time.perf_counter() - started

@@ -17,6 +17,9 @@ from pathlib import Path
 ENV_PREFIX = "STEPLENS_"  # STEPLENS_<FIELD> overrides a Settings field
 ENV_CACHE = "STEPLENS_CACHE"  # where local mirrors of remote warehouses live
 ENV_FAULT = "STEPLENS_FAULT"  # crash-test fault points (flows/faults.py)
+# The key of `--redact hash` (flows/store/redaction.py); else one generated per warehouse
+# and kept under $STEPLENS_CACHE/keys, outside the warehouse users share.
+ENV_REDACT_KEY = "STEPLENS_REDACT_KEY"
 # OpenTelemetry's own variables, read by `steplens export otlp` (flows/export/)
 ENV_OTLP_HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"  # key=value,... sent to the collector
 ENV_OTLP_TRACES_HEADERS = "OTEL_EXPORTER_OTLP_TRACES_HEADERS"  # the same, traces only
@@ -64,6 +67,13 @@ def mirror_dir(url: str, cache: Path | None = None) -> Path:
     """The local directory mirroring the remote warehouse at `url`."""
     base = cache or cache_dir()
     return (base / "warehouses" / hashlib.sha256(url.encode()).hexdigest()[:16]).resolve()
+
+
+def redact_key_path(warehouse: Path, cache: Path | None = None) -> Path:
+    """Where the generated `--redact hash` key of the warehouse at `warehouse` is kept."""
+    base = cache or cache_dir()
+    name = hashlib.sha256(str(warehouse.expanduser().resolve()).encode()).hexdigest()[:16]
+    return base / "keys" / f"{name}.key"
 
 
 @dataclass(frozen=True)

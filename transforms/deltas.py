@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from steplens.transforms import schemas
+
 _ORDER = ["rec_file", "rec_line", "rec_item", "pos"]
 
 
@@ -96,16 +98,23 @@ def delta_steps(delta_events: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _chars(col: str) -> pl.Expr:
+    """Length of the concatenation of the pieces (each piece's own length, or the one
+    kept when it was redacted), NULL when there were none."""
+    piece = pl.coalesce(pl.col(f"{col}_chars"), pl.col(col).str.len_chars().cast(pl.Int64))
+    return (pl.when(piece.count() > 0).then(piece.sum()).otherwise(None)
+            .cast(pl.Int64).alias(f"{col}_chars"))
+
+
 def reassembled_outputs(delta_outputs: pl.DataFrame) -> pl.DataFrame:
     """Per (step id, call index): log characters and image count of rebuilt outputs."""
     outputs = (
-        delta_outputs.sort(_ORDER)
+        schemas.with_companions(delta_outputs, "delta_outputs").sort(_ORDER)
         .group_by("step_id", "call_index", "output_index", maintain_order=True)
-        .agg(_last("output_type"), _joined("logs"))
+        .agg(_last("output_type"), _chars("logs"))
     )
     return outputs.group_by("step_id", "call_index").agg(
-        code_log_chars=pl.col("logs")
-        .str.len_chars()
+        code_log_chars=pl.col("logs_chars")
         .filter(pl.col("output_type") == "logs")
         .sum()
         .cast(pl.Int64),
@@ -116,7 +125,7 @@ def reassembled_outputs(delta_outputs: pl.DataFrame) -> pl.DataFrame:
 def reassembled_calls(delta_calls: pl.DataFrame, delta_outputs: pl.DataFrame) -> pl.DataFrame:
     """One row per (step id, call index) rebuilt from its fragments."""
     calls = (
-        delta_calls.sort(_ORDER)
+        schemas.with_companions(delta_calls, "delta_calls").sort(_ORDER)
         .group_by("step_id", "call_index", maintain_order=True)
         .agg(
             _last("tool_call_id"),
@@ -125,6 +134,7 @@ def reassembled_calls(delta_calls: pl.DataFrame, delta_outputs: pl.DataFrame) ->
             _joined("function_arguments"),
             _joined("function_output"),
             _joined("code_input"),
+            *(_chars(c) for c in ("function_arguments", "function_output", "code_input")),
             _last("file_search_result_count"),
             # the score belongs to the latest fragment that sent results, even a NULL one
             pl.col("file_search_max_score")

@@ -351,6 +351,10 @@ TOOL_CALLS = pl.Schema(
         "created_at": TS,
         "day": Day,
         "call_failed": pl.Boolean,
+        # lengths in characters of the content columns, kept when they are redacted
+        "function_arguments_chars": Int,
+        "function_output_chars": Int,
+        "code_input_chars": Int,
     }
 )
 
@@ -405,6 +409,7 @@ RESPONSE_OUTPUT_COPIES = pl.Schema({
     "output": Str,
     "failed": pl.Boolean,
     "day": Day,
+    "output_chars": Int,  # its length, kept when it is redacted
 })
 
 
@@ -451,6 +456,106 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in REGISTRY}
 # Tables whose rows are recomputed per id and stored in partitions.
 KEYED: dict[str, TableSpec] = {t.name: t for t in REGISTRY if t.partitioned}
 PUBLIC_TABLES: tuple[str, ...] = tuple(t.name for t in REGISTRY if t.public)
+
+
+# ---- content: what users and tools said (README, "What each table holds") ---------------
+@dataclass(frozen=True)
+class Content:
+    """A record column holding content, redacted before any segment is written
+    (transforms/redact.py).
+
+    `kind`: "text" (the whole value: NULL or a keyed hash), "fragment" (a streamed piece
+    of a value: NULL in every mode, since a hash of a piece groups nothing), "json_values"
+    (a metadata object: its values redacted, its keys kept), "canon" (a tool output's
+    canonical JSON bytes), "raw" (a rejected line). `chars`: keep the original length in
+    `<column>_chars`; `valid`: keep whether it parsed as JSON in `<column>_valid`.
+    `types`: only rows whose `type` is one of these (stream events carry several fields).
+    """
+
+    frame: str
+    column: str
+    kind: str
+    chars: bool = True
+    valid: bool = False
+    types: tuple[str, ...] | None = None
+
+
+_ARG_EVENTS = ("response.function_call_arguments", "response.mcp_call_arguments",
+               "response.custom_tool_call_input")
+_CODE_EVENTS = ("response.code_interpreter_call_code",)
+
+
+def _events(prefixes: tuple[str, ...], suffix: str) -> tuple[str, ...]:
+    return tuple(f"{p}.{suffix}" for p in prefixes)
+
+
+# Every redactable field, named `table.column` as users see it (`--redact-fields`), with
+# the record columns holding it. `tool_calls.code_logs` is kept in records only (the
+# table has `code_log_chars`); file-search result content is never stored.
+CONTENT: dict[str, tuple[Content, ...]] = {
+    "runs.metadata": (Content("run_records", "metadata", "json_values", chars=False),
+                      Content("response_records", "metadata", "json_values", chars=False)),
+    "steps.metadata": (Content("step_records", "metadata", "json_values", chars=False),),
+    "tool_calls.function_arguments": (
+        Content("tool_call_records", "function_arguments", "text", valid=True),
+        Content("delta_calls", "function_arguments", "fragment"),
+        Content("response_items", "arguments", "text", valid=True),
+        Content("response_items", "input", "text"),
+        Content("response_events", "delta", "fragment", types=_events(_ARG_EVENTS, "delta")),
+        Content("response_events", "done_value", "text", valid=True,
+                types=_events(_ARG_EVENTS, "done")),
+    ),
+    "tool_calls.function_output": (
+        Content("tool_call_records", "function_output", "text"),
+        Content("delta_calls", "function_output", "fragment"),
+        Content("response_items", "output", "text"),
+        Content("response_outputs", "output_canon", "canon"),
+    ),
+    "tool_calls.code_input": (
+        Content("tool_call_records", "code_input", "text"),
+        Content("delta_calls", "code_input", "fragment"),
+        Content("response_items", "code", "text"),
+        Content("response_events", "delta", "fragment", types=_events(_CODE_EVENTS, "delta")),
+        Content("response_events", "done_value", "text", types=_events(_CODE_EVENTS, "done")),
+    ),
+    "tool_calls.code_logs": (Content("delta_outputs", "logs", "fragment"),),
+    "rejects.raw": (Content("rejects", "raw", "raw", chars=False),),
+}
+
+
+def companions(frame: str) -> dict[str, pl.DataType]:
+    """The columns a redacted record frame adds: original lengths and JSON validity."""
+    out: dict[str, pl.DataType] = {}
+    for cols in CONTENT.values():
+        for c in cols:
+            if c.frame == frame and c.chars:
+                out[f"{c.column}_chars"] = Int
+            if c.frame == frame and c.valid:
+                out[f"{c.column}_valid"] = pl.Boolean
+    return out
+
+
+# Record frames as stored in segments: a redacted segment also holds the companions
+# (NULL, or absent in segments written in clear, where lengths come from the values).
+STORED_FRAMES: dict[str, pl.Schema] = {
+    name: pl.Schema({**schema, **companions(name)}) for name, schema in RECORD_FRAMES.items()
+}
+
+
+def with_companions(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+    """`frame` with the companion columns of record frame `name` (NULL where missing: a
+    frame parsed in clear, whose lengths come from its values)."""
+    extra = {c: t for c, t in companions(name).items() if c not in frame.columns}
+    if not extra:
+        return frame
+    return frame.with_columns(pl.lit(None, dtype=t).alias(c) for c, t in extra.items())
+
+
+def content_chars(column: str) -> pl.Expr:
+    """The original length of a content column: its companion when it was redacted,
+    else the length of its value."""
+    return pl.coalesce(pl.col(f"{column}_chars"),
+                       pl.col(column).str.len_chars().cast(Int)).alias(f"{column}_chars")
 
 
 def empty(schema: pl.Schema) -> pl.DataFrame:

@@ -16,6 +16,7 @@ from steplens.transforms.timestamps import ended_at, seconds_between, to_timesta
 _TIMESTAMPS = ("created_at", "completed_at", "failed_at", "cancelled_at", "expired_at",
                "ended_at")
 _PROVENANCE = list(schemas.PROVENANCE)
+_CHARS = ("function_arguments", "function_output", "code_input")
 
 
 def step_winners(step_records: pl.DataFrame, tool_call_records: pl.DataFrame) -> pl.DataFrame:
@@ -83,10 +84,14 @@ def by_type(calls: pl.DataFrame) -> pl.DataFrame:
     other type (`retrieval`, a future `mcp`) keeps id and type only.
     """
     kind = pl.col("type")
+    present = set(calls.columns)  # lengths and validity kept of redacted content
+    function_cols = [c for c in ("function_name", "function_arguments", "function_output",
+                                 "function_arguments_chars", "function_output_chars",
+                                 "function_arguments_valid") if c in present]
+    code_cols = [c for c in ("code_input", "code_input_chars") if c in present]
     return calls.with_columns(
-        *(pl.when(kind == "function").then(c).alias(c)
-          for c in ("function_name", "function_arguments", "function_output")),
-        pl.when(kind == "code_interpreter").then("code_input").alias("code_input"),
+        *(pl.when(kind == "function").then(c).alias(c) for c in function_cols),
+        *(pl.when(kind == "code_interpreter").then(c).alias(c) for c in code_cols),
         *(pl.when(kind == "code_interpreter").then(pl.col(c).fill_null(0)).alias(c)
           for c in ("code_log_chars", "code_image_count")),
         *(pl.when(kind == "file_search").then(c).alias(c)
@@ -97,14 +102,15 @@ def by_type(calls: pl.DataFrame) -> pl.DataFrame:
 def tool_calls(step_rows: pl.DataFrame, tool_call_records: pl.DataFrame,
                reassembled_calls: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame:
     """One row per tool call of each step, from the winning record or from deltas."""
-    from_records = tool_call_records.join(
+    from_records = schemas.with_companions(tool_call_records, "tool_call_records").join(
         step_rows.filter(~pl.col("use_deltas")).select(_PROVENANCE), on=_PROVENANCE,
         how="semi",
     ).drop(_PROVENANCE)
     from_deltas = reassembled_calls.join(
         step_rows.filter(pl.col("use_deltas")).select("step_id"), on="step_id", how="semi"
     )
-    calls = by_type(pl.concat([from_records, from_deltas], how="diagonal_relaxed"))
+    calls = by_type(pl.concat([from_records, from_deltas], how="diagonal_relaxed")
+                    .with_columns(schemas.content_chars(c) for c in _CHARS))
     step_cols = step_rows.select(
         "step_id", "run_id", "thread_id", "assistant_id",
         pl.col("status").alias("step_status"), pl.col("type").alias("step_type"),
@@ -114,9 +120,11 @@ def tool_calls(step_rows: pl.DataFrame, tool_call_records: pl.DataFrame,
         calls.join(step_cols, on="step_id", how="left")
         .join(runs.select("run_id", "model"), on="run_id", how="left")
         .with_columns(
-            arguments_valid_json=pl.col("function_arguments").map_batches(
-                _json_valid, return_dtype=pl.Boolean
-            ),
+            # kept when the arguments were redacted; unknown (NULL) for redacted ones
+            # rebuilt from stream fragments (transforms/redact.py)
+            arguments_valid_json=pl.coalesce(
+                "function_arguments_valid",
+                pl.col("function_arguments").map_batches(_json_valid, return_dtype=pl.Boolean)),
             created_at=to_timestamp("created_at"),
             api=pl.lit("assistants"),
             # a call of the Assistants API fails with its step (README, "Tables")

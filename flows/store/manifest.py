@@ -78,12 +78,18 @@ class Manifest:
 
     files: dict[str, FileEntry] = field(default_factory=dict)
     segments: dict[str, SegmentInfo] = field(default_factory=dict)
+    # What the segments' content was redacted with (`Redaction.record()`; None: clear,
+    # as every warehouse written before redaction existed). flows/store/redaction.py
+    redaction: dict | None = None
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "files": {p: asdict(e) for p, e in sorted(self.files.items())},
             "segments": {s: i.to_json() for s, i in sorted(self.segments.items())},
         }
+        if self.redaction is not None:
+            out["redaction"] = self.redaction
+        return out
 
     @classmethod
     def from_json(cls, data: dict | None) -> Manifest:
@@ -92,6 +98,7 @@ class Manifest:
         return cls(
             {p: FileEntry(**e) for p, e in data.get("files", {}).items()},
             {s: SegmentInfo.from_json(s, i) for s, i in data.get("segments", {}).items()},
+            data.get("redaction"),
         )
 
 

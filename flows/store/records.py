@@ -27,12 +27,15 @@ from steplens.flows.io.inputs import Chunk, parse_chunk_batches
 from steplens.flows.settings import RECORDS
 from steplens.transforms import schemas
 from steplens.transforms.parse import ParsedBatch
+from steplens.transforms.redact import Redaction, redact
 
 ROW_GROUP = 16_384  # rows per Parquet row group in segments: the unit a bucket read skips
 STEP_KEYED = ("step_records", "tool_call_records", "delta_events", "delta_calls",
               "delta_outputs")
 RESPONSE_KEYED = ("response_records", "response_items", "response_events")
-FRAME_SCHEMAS = schemas.RECORD_FRAMES
+# As stored: with the lengths kept of redacted content (transforms/redact.py); segments
+# written in clear lack those columns, and read them as NULL.
+FRAME_SCHEMAS = schemas.STORED_FRAMES
 # The id each record frame is keyed (and bucketed) by; rejects and skipped have none.
 FRAME_KEYS = {**dict.fromkeys(STEP_KEYED, "step_id"), "run_records": "run_id",
               **dict.fromkeys(RESPONSE_KEYED, "response_id"), "response_outputs": "call_key"}
@@ -159,13 +162,15 @@ def _file_stats(batch: ParsedBatch) -> dict[str, dict[str, int]]:
 
 
 def parse_unit(root: str | None, segment_id: str, ranges: list[Range],
-               max_bytes: int = 32 * 1024 * 1024) -> UnitResult:
+               max_bytes: int = 32 * 1024 * 1024,
+               redaction: Redaction | None = None) -> UnitResult:
     """Worker entry point: parse ranges with their real line numbers into segments.
 
     A unit normally makes one segment (`segment_id`); a large gzip or SSE file, which
     cannot be split into ranges beforehand, is cut into one segment per `max_bytes` of
     input as it is read, so memory stays bounded. With `root` None nothing is written:
-    the batches come back in the result.
+    the batches come back in the result. Content is redacted as `redaction` says before
+    anything is written or returned (README, "Redaction").
     """
     pending: list[ParsedBatch] = []
     infos: list[SegmentInfo] = []
@@ -177,7 +182,7 @@ def parse_unit(root: str | None, segment_id: str, ranges: list[Range],
     def flush() -> None:
         if not pending:
             return
-        batch = ParsedBatch.concat(pending)
+        batch = redact(ParsedBatch.concat(pending), redaction or Redaction())
         pending.clear()
         if root is None:
             kept.append(batch)
@@ -212,7 +217,8 @@ def scan(root: Path, segments: dict[str, SegmentInfo], frame: str) -> pl.LazyFra
         return pl.LazyFrame(schema=FRAME_SCHEMAS[frame])
     # extra columns: segments written before December 2026 also hold `canon_size` and
     # `canon_crc`, which ties no longer need (transforms/ranking.py)
-    return pl.scan_parquet(paths, schema=FRAME_SCHEMAS[frame], extra_columns="ignore")
+    return pl.scan_parquet(paths, schema=FRAME_SCHEMAS[frame], extra_columns="ignore",
+                           missing_columns="insert")
 
 
 def keys(root: Path, segments: dict[str, SegmentInfo]) -> tuple[pl.Series, pl.Series]:

@@ -856,6 +856,12 @@ def usage_columns(usage: dict | None) -> dict:
     }
 
 
+def content_chars(row: dict) -> dict:
+    """Lengths (code points) of a `tool_calls` row's content columns, NULL for NULL."""
+    return {f"{c}_chars": None if row[c] is None else len(row[c])
+            for c in ("function_arguments", "function_output", "code_input")}
+
+
 def valid_json(text: str | None) -> bool | None:
     if text is None:
         return None
@@ -922,6 +928,7 @@ def tool_call_row(call: dict, call_index: int, step: dict) -> dict:
         "day": step["day"],
         "api": "assistants",
         "call_failed": step["status"] == "failed",  # a call fails with its step
+        **content_chars(values),
     }
     return row
 

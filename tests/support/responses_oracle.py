@@ -762,7 +762,7 @@ def tool_call_row(item: dict, index: int, step: dict, output: Any, output_failed
     outputs = item.get("outputs") or []
     results = item.get("results")
     ci, fs = kind == "code_interpreter", kind == "file_search"
-    return {
+    row = {
         "api": API,
         "tool_call_id": item.get("call_id") if item.get("call_id") is not None else item.get(
             "id"),
@@ -781,6 +781,7 @@ def tool_call_row(item: dict, index: int, step: dict, output: Any, output_failed
         "call_failed": (item.get("status") == "failed" or item.get("error") is not None
                         or output_failed),
     }
+    return {**row, **oracle.content_chars(row)}
 
 
 # --------------------------------------------------------------------------- main entry

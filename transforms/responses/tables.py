@@ -33,8 +33,11 @@ PROVENANCE = list(schemas.PROVENANCE)
 ITEM_COLUMNS = ["item_id", "type", "status", "call_id", "name", "arguments",
                 "arguments_is_text", "input", "code", "code_log_chars", "code_image_count",
                 "results_count", "results_max_score", "output", "error_present", "error_code",
-                "error_message"]
-ANSWERS = pl.Schema({"call_key": pl.String, "output": pl.String, "failed": pl.Boolean})
+                "error_message",
+                # lengths and validity kept of redacted content (transforms/redact.py)
+                *schemas.companions("response_items")]
+ANSWERS = pl.Schema({"call_key": pl.String, "output": pl.String, "failed": pl.Boolean,
+                     "output_chars": pl.Int64})
 THREADS = pl.Schema({"run_id": pl.String, "thread_id": pl.String})
 HEADS = pl.Schema({"run_id": pl.String, "conversation_id": pl.String,
                    "previous_response_id": pl.String})
@@ -56,7 +59,7 @@ class ResponsesTables:
 def _output_text(canon: bytes | None) -> str | None:
     """The `function_output` text of an output's canonical bytes: a string as sent,
     other JSON as sorted JSON text (which the canonical bytes already are)."""
-    if canon is None or canon == b"null":
+    if canon is None or canon in (b"null", b""):  # b"": redacted (transforms/redact.py)
         return None
     if canon[:1] == b'"':
         return orjson.loads(canon)
@@ -70,6 +73,7 @@ def output_copies(copies: pl.DataFrame) -> pl.DataFrame:
     first of those by provenance is `chosen`."""
     if copies.height == 0:
         return schemas.empty(schemas.RESPONSE_OUTPUT_COPIES)
+    copies = schemas.with_companions(copies, "response_outputs")
     ranked = (
         copies.with_columns(
             _size=pl.col("output_canon").bin.size(),
@@ -86,6 +90,8 @@ def output_copies(copies: pl.DataFrame) -> pl.DataFrame:
                 _output_text, return_dtype=pl.String)),
             failed=pl.when(first).then("failed"),
             day=pl.lit(None, dtype=pl.Date))
+        .with_columns(output_chars=pl.when(first).then(pl.coalesce(
+            "output_canon_chars", pl.col("output").str.len_chars().cast(pl.Int64))))
         .select(schemas.RESPONSE_OUTPUT_COPIES.names())
         .cast(dict(schemas.RESPONSE_OUTPUT_COPIES))
         .sort("call_key", *PROVENANCE, "copy_index")
@@ -238,24 +244,43 @@ def _replay(output: list[dict], events: list[dict], event_items: dict[tuple, dic
         if entry is None:
             continue
         item = entry[2]
-        if t in spec.DELTA_FIELD and ev["delta"] is not None:
+        if t in spec.DELTA_FIELD and (ev["delta"] is not None
+                                      or ev.get("delta_chars") is not None):
             name = spec.DELTA_FIELD[t]
-            item[name] = (item[name] or "") + ev["delta"]
+            before = _chars(item, name)
+            if ev["delta"] is None:  # a redacted piece: the value is no longer known
+                item[name] = None
+                item[f"{name}_chars"] = (before or 0) + ev["delta_chars"]
+            else:
+                item[name] = ((item[name] or "") + ev["delta"]
+                              if item[name] is not None or before is None else None)
+                item[f"{name}_chars"] = (before or 0) + len(ev["delta"])
             if name == "arguments":
                 item["arguments_is_text"] = True
-        elif t in spec.DONE_FIELD and ev["done_value"] is not None:
+                item["arguments_valid"] = None
+        elif t in spec.DONE_FIELD and (ev["done_value"] is not None
+                                       or ev.get("done_value_chars") is not None):
             name = spec.DONE_FIELD[t]
             item[name] = ev["done_value"]
+            item[f"{name}_chars"] = ev.get("done_value_chars")
             if name == "arguments":
                 item["arguments_is_text"] = True
+                item["arguments_valid"] = ev.get("done_value_valid")
         elif (p := spec.progress(t)) is not None and item["type"] == p[0]:
             item["status"] = p[1]
     return [e[2] for e in sorted(items.values(), key=lambda e: (e[0], e[1]))], error
 
 
+def _chars(item: dict, name: str) -> int | None:
+    """The length of an item's field: kept when it was redacted, else its value's."""
+    if item.get(f"{name}_chars") is not None:
+        return item[f"{name}_chars"]
+    return None if item[name] is None else len(item[name])
+
+
 def _item_schema() -> dict:
-    return {"response_id": pl.String, "index": pl.Int64,
-            **{c: schemas.RESPONSE_ITEMS[c] for c in ITEM_COLUMNS}}
+    stored = schemas.STORED_FRAMES["response_items"]
+    return {"response_id": pl.String, "index": pl.Int64, **{c: stored[c] for c in ITEM_COLUMNS}}
 
 
 def final_items(winning: pl.DataFrame, items: pl.DataFrame, events: pl.DataFrame,
@@ -264,6 +289,8 @@ def final_items(winning: pl.DataFrame, items: pl.DataFrame, events: pl.DataFrame
 
     A response that is not replayed has its winner's own items; a replayed one has the
     winner's items after its unique item events (see `_replay`)."""
+    items = schemas.with_companions(items, "response_items")
+    events = schemas.with_companions(events, "response_events")
     plain = winning.filter(~pl.col("replay") & pl.col("rec_file").is_not_null())
     own = (items.filter(pl.col("item_index") >= 0)
            .join(plain.select(PROVENANCE), on=PROVENANCE, how="semi")
@@ -393,18 +420,23 @@ def tool_call_rows(items: pl.DataFrame, runs: pl.DataFrame, answer: pl.DataFrame
             .sort("response_id", "index")
             .unique(["response_id", "call_key"], keep="first", maintain_order=True)
             .select("response_id", "call_key", same_output="output",
+                    same_output_chars=schemas.content_chars("output"),
                     same_failed=pl.col("status") == "failed"))
     answered = answer.select("call_key", copy_output="output", copy_failed="failed",
-                             has_copy=pl.lit(True))
+                             copy_output_chars="output_chars", has_copy=pl.lit(True))
     kind = pl.col("type").str.strip_suffix("_call").str.strip_suffix("_tool")
     ci, fs, custom = kind == "code_interpreter", kind == "file_search", kind == "custom"
-    args_valid = (pl.when(custom | pl.col("arguments").is_null()).then(None)
+    args_valid = (pl.when(custom | (pl.col("arguments").is_null()
+                                    & pl.col("arguments_chars").is_null())).then(None)
                   .when(~pl.col("arguments_is_text")).then(True)
-                  .otherwise(pl.col("arguments").map_batches(_valid_json,
-                                                             return_dtype=pl.Boolean)))
+                  .otherwise(pl.coalesce("arguments_valid", pl.col("arguments").map_batches(
+                      _valid_json, return_dtype=pl.Boolean))))
+    # the item's own output when it has one (even redacted), else the call's answer
+    own_output = pl.col("output").is_not_null() | pl.col("output_chars").is_not_null()
     has_copy = pl.col("has_copy").fill_null(False)
     answer_output = pl.when(has_copy).then("copy_output").otherwise("same_output")
     answer_failed = pl.when(has_copy).then("copy_failed").otherwise("same_failed")
+    answer_chars = pl.when(has_copy).then("copy_output_chars").otherwise("same_output_chars")
     run = runs.select("run_id", "thread_id", "assistant_id", "model", "created_at", "day")
     calls = items.filter(pl.col("type").str.ends_with("_call").fill_null(False))
     return (
@@ -417,9 +449,14 @@ def tool_call_rows(items: pl.DataFrame, runs: pl.DataFrame, answer: pl.DataFrame
             step_id=_step_ids(), run_id="response_id", call_index="index", type=kind,
             function_name="name",
             function_arguments=pl.when(custom).then("input").otherwise("arguments"),
-            function_output=pl.coalesce("output", answer_output),
+            function_output=pl.when(own_output).then("output").otherwise(answer_output),
             arguments_valid_json=args_valid,
             code_input=pl.when(ci).then("code"),
+            function_arguments_chars=pl.when(custom).then(schemas.content_chars("input"))
+            .otherwise(schemas.content_chars("arguments")),
+            function_output_chars=pl.when(own_output).then(schemas.content_chars("output"))
+            .otherwise(answer_chars),
+            code_input_chars=pl.when(ci).then(schemas.content_chars("code")),
             code_log_chars=pl.when(ci).then("code_log_chars"),
             code_image_count=pl.when(ci).then("code_image_count"),
             file_search_result_count=pl.when(fs).then("results_count"),

@@ -8,6 +8,7 @@
 --   step_p50_s, step_p95_s       latency_s of the completed steps holding these calls,
 --                                each step counted once
 --   args_chars_*, output_chars_* length in characters of function arguments / output
+--                                (`*_chars` columns: known even when content is redacted)
 --   invalid_json_args            calls whose arguments are not valid JSON
 --                                (arguments_valid_json = false); the rate is over calls
 --                                that have arguments; both NULL when no call has any
@@ -26,8 +27,8 @@ with calls as (
         tool_calls.step_id,
         tool_calls.step_status,
         tool_calls.call_failed,
-        length(tool_calls.function_arguments) as args_chars,
-        length(tool_calls.function_output) as output_chars,
+        tool_calls.function_arguments_chars as args_chars,  -- kept when redacted
+        tool_calls.function_output_chars as output_chars,
         tool_calls.arguments_valid_json,
         tool_calls.file_search_result_count,
         tool_calls.file_search_max_score,
