@@ -205,17 +205,16 @@ SAMPLE = REPO / "data" / "sample"
 
 
 FIXED_MODES = (  # (key, Prefect API, STEPLENS_ORCHESTRATION)
-    ("no_server", "none running: direct (the default for a small batch)", "auto"),
-    ("temporary_server", "none running, --orchestration prefect: temporary server",
-     "prefect"),
-    ("steplens_server", "`steplens server start` left running: a flow run there", "auto"),
+    ("no_server", "none running: a temporary server (the default)", "prefect"),
+    ("steplens_server", "`steplens server start` left running", "prefect"),
+    ("direct", "--orchestration direct: no Prefect", "direct"),
 )
 
 
 def fixed_costs(env: dict[str, str], logs: Path, work: Path) -> dict:
     """`steplens ingest data/sample` (new warehouse, then a no-op re-run), process wall:
-    with no Prefect server (run directly, and forced through a temporary server), and
-    with one left running by `steplens server start` (a flow run recorded there)."""
+    a flow run with no Prefect server (a temporary one), with one left running by
+    `steplens server start`, and the same steps without Prefect (`direct`)."""
     cli = [sys.executable, "-m", "steplens.flows.cli"]
     bare = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
     out: dict = {}

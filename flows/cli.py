@@ -167,9 +167,9 @@ def ingest(
         "--dask-address", help="Parse on an existing Dask cluster, e.g. tcp://HOST:8786; "
         "its workers need PREFECT_API_URL of a running Prefect server")] = None,
     orchestration: Annotated[str | None, typer.Option(
-        "--orchestration", metavar="auto|prefect|direct",
-        help="auto: a batch under 64 MB runs without Prefect unless a Prefect server is "
-        "configured or running; prefect: always a flow run; direct: never "
+        "--orchestration", metavar="prefect|direct",
+        help="prefect (default): a Prefect flow run with its tasks and artifacts; direct: "
+        "the same steps without Prefect (faster start for small batches) "
         "\\[env STEPLENS_ORCHESTRATION]")] = None,
     redact: Annotated[str | None, typer.Option(
         "--redact", metavar="content|hash|none",

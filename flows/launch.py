@@ -2,8 +2,8 @@
 
 1. `preflight` (no Prefect): inputs found and readable, warehouse whole, the plan. With
    nothing to do it returns the last summary at once: no server, no flow run.
-   A small batch with no Prefect server configured or running is then ingested
-   directly (`flows/pipeline.py`, `use_prefect` below); the rest goes on with Prefect.
+   With `--orchestration direct` the batch is then ingested without Prefect
+   (`flows/pipeline.py`, `use_prefect` below); by default it goes on as a flow run.
 2. The warehouse lock, taken here (a second ingest is told at once, and `--wait` waits
    while nothing else has started); the flow takes it again (re-entrant).
 3. The Prefect API (`flows/server.py`): a configured or standing server, or a temporary
@@ -26,7 +26,7 @@ from steplens.flows import pipeline, prefetch, server
 from steplens.flows.errors import InputError
 from steplens.flows.faults import checkpoint
 from steplens.flows.preflight import Preflight, preflight
-from steplens.flows.settings import DIRECT_MAX_BYTES, ORCHESTRATIONS, Settings
+from steplens.flows.settings import ORCHESTRATIONS, Settings
 from steplens.flows.store import snapshots
 
 
@@ -47,7 +47,7 @@ def run_ingest(paths: list[str], settings: Settings, *, workers: int | None = No
     """
     distributed = dask or bool(dask_address)
     pre = preflight(paths, settings, full_refresh, redact, redact_fields)
-    prefect = use_prefect(pre, distributed, api is not None)
+    prefect = use_prefect(pre, distributed)
     if pre.no_op and prices is None:
         return pre.summary()
     if not prefect:
@@ -72,30 +72,23 @@ def run_ingest(paths: list[str], settings: Settings, *, workers: int | None = No
             prefetch.close()
 
 
-def use_prefect(pre: Preflight, distributed: bool, api_held: bool) -> bool:
-    """Whether this batch runs as the Prefect flow, or directly (`settings.orchestration`).
+def use_prefect(pre: Preflight, distributed: bool) -> bool:
+    """Whether this batch runs as the Prefect flow (the default), or directly
+    (`settings.orchestration`, README "Prefect or direct").
 
-    "auto": the flow when the work is distributed (Dask), when the caller holds an API
-    (`watch`), when a Prefect server is configured (PREFECT_API_URL) or running
-    (`steplens server start`: the user wants runs recorded there), or when the batch
-    parses DIRECT_MAX_BYTES or more (or its size is not known before the flow:
-    object storage); otherwise directly. Prefect's imports and temporary server would
-    cost more than the work of a small batch, and a temporary server's flow run is
-    seen by nobody.
+    Every ingest that does work is a flow run unless the user asks for `direct`: the
+    flow run is the record of what ran (tasks, logs, artifacts) that a scheduled or
+    watched warehouse is operated by. `direct` runs the same steps without importing
+    Prefect, for scripts and small batches where Prefect's start-up (5 to 9 s with a
+    temporary server) would cost more than the work.
     """
     mode = pre.settings.orchestration
     if mode not in ORCHESTRATIONS:
         raise InputError(f"orchestration {mode!r}: give one of {', '.join(ORCHESTRATIONS)}")
-    if mode == "direct":
-        if distributed:
-            raise InputError("--dask/--dask-address run through Prefect: leave out "
-                             "--orchestration direct (STEPLENS_ORCHESTRATION)")
-        return False
-    if mode == "prefect" or distributed or api_held:
-        return True
-    if server.configured_url() or server.standing_server():
-        return True
-    return pre.batch_bytes is None or pre.batch_bytes >= DIRECT_MAX_BYTES
+    if mode == "direct" and distributed:
+        raise InputError("--dask/--dask-address run through Prefect: leave out "
+                         "--orchestration direct (STEPLENS_ORCHESTRATION)")
+    return mode == "prefect"
 
 
 @contextlib.contextmanager

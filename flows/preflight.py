@@ -70,9 +70,6 @@ class Preflight:
     last_summary: dict | None = None
     views_current: bool = False
     seconds: float = 0.0
-    # About how many bytes the batch parses, gzip counted as it inflates (x7, as in
-    # exports); None when not known before the flow (object storage).
-    batch_bytes: int | None = None
     redaction: Redaction | None = None  # None: decided by the flow (a remote warehouse)
 
     @property
@@ -97,11 +94,6 @@ class Preflight:
         return last
 
 
-def _parse_bytes(plans: list[FilePlan]) -> int:
-    return sum((p.size - p.start) * (7 if p.compressed else 1) for p in plans
-               if p.action != "unchanged")
-
-
 def preflight(paths: list[str], settings: Settings, full_refresh: bool = False,
               redact: str | None = None, redact_fields: str | None = None) -> Preflight:
     """Inputs found and readable, the redaction asked for consistent with the
@@ -111,20 +103,17 @@ def preflight(paths: list[str], settings: Settings, full_refresh: bool = False,
     files = input_files(paths, root)
     check_readable(files)
     pre = Preflight(settings, files)
-    if settings.remote or any(storage.is_url(f) for f in files):
+    if settings.remote:
         return pre  # a remote warehouse is pulled first
     current = snapshots.current_snapshot(root)
     pre.redaction = resolve(redact, redact_fields, redaction.recorded(current, full_refresh),
                             full_refresh or current is None, root)
     pre.prev = None if full_refresh else current
     if pre.prev is None:  # a new warehouse, or a full refresh: every file is read
-        pre.batch_bytes = _parse_bytes(plan(files, Manifest(), full_refresh=True))
-        pre.seconds = time.perf_counter() - started
         return pre
     integrity.verify(root)
     manifest = Manifest.from_json(snapshots.read_json(pre.prev, snapshots.MANIFEST))
     pre.plans = plan(files, manifest)
-    pre.batch_bytes = _parse_bytes(pre.plans)
     if all(p.action == "unchanged" for p in pre.plans):
         from steplens.flows.store import views
 

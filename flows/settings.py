@@ -32,11 +32,8 @@ INPUT_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".jso
 # Below this much input, starting parse worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 # How `steplens ingest` runs a batch (flows/launch.py, README "Prefect or direct"):
-# "auto" runs a batch that parses less than DIRECT_MAX_BYTES directly, without Prefect,
-# unless a Prefect server is configured or running; "prefect" always runs the flow;
-# "direct" never starts Prefect.
-ORCHESTRATIONS = ("auto", "prefect", "direct")
-DIRECT_MAX_BYTES = 64 * 1024 * 1024
+# "prefect" (the default) as a flow run, "direct" without Prefect.
+ORCHESTRATIONS = ("prefect", "direct")
 
 # ---- the warehouse directory (README, "Warehouse layout") ------------------------------------
 DEFAULT_WAREHOUSE = Path("data/warehouse")
@@ -95,8 +92,8 @@ class Settings:
     # Start parsing a big batch while Prefect's temporary server starts (flows/prefetch.py);
     # STEPLENS_OVERLAP_PARSE=0 turns it off (the benchmark's A/B).
     overlap_parse: bool = True
-    # "auto", "prefect" or "direct" (ORCHESTRATIONS above); STEPLENS_ORCHESTRATION.
-    orchestration: str = "auto"
+    # "prefect" or "direct" (ORCHESTRATIONS above); STEPLENS_ORCHESTRATION.
+    orchestration: str = "prefect"
     # A warehouse on object storage (`s3://bucket/prefix`): `warehouse` is then its local
     # mirror (flows/store/remote.py), under $STEPLENS_CACHE (default ~/.cache/steplens).
     remote: str | None = None

@@ -1,5 +1,6 @@
-"""Prefect or direct (flows/pipeline.py, flows/launch.py): a small batch with no Prefect
-server configured runs without Prefect, and gives exactly what the flow gives."""
+"""Prefect or direct (flows/pipeline.py, flows/launch.py): every ingest is a flow run
+unless the user asks for `direct`, which runs the same steps without Prefect and gives
+exactly what the flow gives."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from steplens.flows import launch, pipeline, server
+from steplens.flows import launch, pipeline
 from steplens.flows.errors import InputError
 from steplens.flows.preflight import Preflight
-from steplens.flows.settings import DIRECT_MAX_BYTES, Settings
+from steplens.flows.settings import Settings
 from steplens.flows.store import snapshots
 from steplens.transforms import schemas
 from tests.support.paths import SAMPLE, SAMPLE_RESPONSES
@@ -24,45 +25,22 @@ from tests.support.paths import SAMPLE, SAMPLE_RESPONSES
 VOLATILE = {"seconds", "mb_per_s", "orchestration"}
 
 
-def _pre(batch_bytes: int | None, orchestration: str = "auto") -> Preflight:
-    return Preflight(Settings(orchestration=orchestration), files=["x.jsonl"],
-                     batch_bytes=batch_bytes)
+def _pre(orchestration: str) -> Preflight:
+    return Preflight(Settings(orchestration=orchestration), files=["x.jsonl"])
 
 
-@pytest.fixture
-def no_server(monkeypatch):
-    monkeypatch.setattr(server, "configured_url", lambda: None)
-    monkeypatch.setattr(server, "standing_server", lambda: None)
+def test_every_ingest_is_a_flow_run_unless_asked_otherwise():
+    assert Settings().orchestration == "prefect"
+    assert launch.use_prefect(_pre("prefect"), False) is True
+    assert launch.use_prefect(_pre("prefect"), True) is True
+    assert launch.use_prefect(_pre("direct"), False) is False
 
 
-@pytest.mark.parametrize("batch_bytes,distributed,api_held,want", [
-    (1000, False, False, False),                  # small: direct
-    (DIRECT_MAX_BYTES - 1, False, False, False),
-    (DIRECT_MAX_BYTES, False, False, True),       # large: a flow run
-    (None, False, False, True),                   # size unknown (object storage)
-    (1000, True, False, True),                    # Dask needs the flow's task runner
-    (1000, False, True, True),                    # `watch` holds an API for every batch
-])
-def test_auto_runs_small_batches_directly(no_server, batch_bytes, distributed, api_held,
-                                          want):
-    assert launch.use_prefect(_pre(batch_bytes), distributed, api_held) is want
-
-
-def test_auto_records_runs_on_a_server_the_user_runs(monkeypatch):
-    monkeypatch.setattr(server, "configured_url", lambda: "http://127.0.0.1:4200/api")
-    assert launch.use_prefect(_pre(1000), False, False) is True
-    monkeypatch.setattr(server, "configured_url", lambda: None)
-    monkeypatch.setattr(server, "standing_server", lambda: {"url": "http://127.0.0.1:1/api"})
-    assert launch.use_prefect(_pre(1000), False, False) is True
-
-
-def test_explicit_modes(no_server):
-    assert launch.use_prefect(_pre(1000, "prefect"), False, False) is True
-    assert launch.use_prefect(_pre(10**12, "direct"), False, True) is False
+def test_direct_with_dask_or_an_unknown_mode_is_one_clear_error():
     with pytest.raises(InputError, match="--dask"):
-        launch.use_prefect(_pre(1000, "direct"), True, False)
-    with pytest.raises(InputError, match="auto, prefect, direct"):
-        launch.use_prefect(_pre(1000, "sometimes"), False, False)
+        launch.use_prefect(_pre("direct"), True)
+    with pytest.raises(InputError, match="prefect, direct"):
+        launch.use_prefect(_pre("sometimes"), False)
 
 
 def _tables(wh: Path) -> dict[str, pl.DataFrame]:
@@ -93,8 +71,8 @@ def test_direct_gives_what_the_flow_gives(prefect_server, tmp_path):
     assert direct["balanced"]
 
 
-def test_a_small_ingest_never_imports_prefect(tmp_path):
-    """`steplens ingest` of the sample, no Prefect server anywhere: no Prefect import, no
+def test_a_direct_ingest_never_imports_prefect(tmp_path):
+    """`--orchestration direct` (here through the environment): no Prefect import, no
     server process, the warehouse complete."""
     wh = tmp_path / "wh"
     script = (
@@ -107,7 +85,8 @@ def test_a_small_ingest_never_imports_prefect(tmp_path):
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))\n"
     )
     env = {k: v for k, v in os.environ.items()
-           if k not in ("PREFECT_API_URL", "STEPLENS_ORCHESTRATION", "PYTEST_CURRENT_TEST")}
+           if k not in ("PREFECT_API_URL", "PYTEST_CURRENT_TEST")}
+    env["STEPLENS_ORCHESTRATION"] = "direct"
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
