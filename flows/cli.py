@@ -188,7 +188,7 @@ def ingest(
     Incremental: files already ingested and unchanged are not read again; grown files
     are read from where the last run stopped. With nothing to do it returns at once.
     """
-    from steplens.flows import launch, progress
+    from steplens.flows import progress, server
 
     _missing(paths)
     if dask_address and not _prefect_server_url():
@@ -201,17 +201,30 @@ def ingest(
             read_prices(prices)
         except SteplensError as e:
             fail(str(e))
-    launch.quiet_prefect_console()
     settings = Settings.from_env(warehouse=warehouse, prices=prices,
                                  orchestration=orchestration).resolved()
+    prices_path = str(prices.resolve()) if prices is not None else None
     reporter = progress.RichReporter(errors)
+    runner = (server.standing_runner() if settings.orchestration == "prefect"
+              and not (dask or dask_address) else None)
     try:
-        with progress.reporting(reporter):
-            summary = launch.run_ingest(
-                list(paths), settings, workers=workers, full_refresh=full_refresh,
-                wait=wait, prices=str(prices) if prices is not None else None,
-                dask=dask, dask_address=dask_address, redact=redact,
-                redact_fields=redact_fields)
+        if runner is not None:  # the warm runner beside `steplens server start`
+            from steplens.flows import runner_client
+
+            summary = runner_client.submit(runner, {
+                "paths": [p if "://" in p else str(Path(p).resolve()) for p in paths],
+                "warehouse": settings.remote or str(settings.warehouse), "workers": workers,
+                "full_refresh": full_refresh, "wait": wait, "prices": prices_path,
+                "redact": redact, "redact_fields": redact_fields}, reporter)
+        else:
+            from steplens.flows import launch
+
+            launch.quiet_prefect_console()
+            with progress.reporting(reporter):
+                summary = launch.run_ingest(
+                    list(paths), settings, workers=workers, full_refresh=full_refresh,
+                    wait=wait, prices=prices_path, dask=dask, dask_address=dask_address,
+                    redact=redact, redact_fields=redact_fields)
     except SteplensError as e:
         fail(str(e))
     finally:
@@ -440,7 +453,8 @@ app.add_typer(server_app, name="server")
 
 @server_app.command("start")
 def server_start(port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 4200) -> None:
-    """Start a Prefect server in the background; steplens commands then use it."""
+    """Start a Prefect server in the background, and the warm ingest runner beside it
+    (flow runs without Prefect's start-up); steplens commands then use them."""
     from steplens.flows import server
 
     try:
@@ -449,8 +463,9 @@ def server_start(port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 
         fail(str(e))
     ui = state["url"].removesuffix("/api")
     console.print(f"Prefect server {'already ' if state.get('already') else ''}running at "
-                  f"{state['url']} (pid {state['pid']}; UI {ui}); steplens commands use "
-                  "it until `steplens server stop`", highlight=False)
+                  f"{state['url']} (pid {state['pid']}; UI {ui}), with the ingest runner "
+                  "that takes steplens ingest's flow runs; steplens commands use them until "
+                  "`steplens server stop`", highlight=False)
 
 
 @server_app.command("stop")
@@ -474,7 +489,9 @@ def server_status() -> None:
         up = "answers" if server.healthy(configured) else "does NOT answer"
         console.print(f"PREFECT_API_URL={configured} ({up})", highlight=False)
     elif state:
-        console.print(f"steplens server at {state['url']} (pid {state['pid']})",
+        runner = server.standing_runner()
+        console.print(f"steplens server at {state['url']} (pid {state['pid']}); ingest runner "
+                      + (f"at {runner}" if runner else "not answering: ingests run in-process"),
                       highlight=False)
     else:
         console.print("no server running: each ingest that has work starts a temporary "

@@ -48,3 +48,8 @@ class ServerError(SteplensError):
 class RedactionError(SteplensError):
     """A `--redact` request that cannot be honoured (an unknown field, or a mode or key
     that differs from the one the warehouse was built with)."""
+
+
+class RunnerBug(Exception):
+    """An unexpected error inside the warm ingest runner (flows/runner.py): not a user
+    error, so the command shows its traceback, which is the message."""

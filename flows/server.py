@@ -5,9 +5,11 @@ In this order:
 1. `PREFECT_API_URL` (environment, a Prefect profile, or a test harness): a server the
    user runs; used as is.
 2. A server started on purpose with `steplens server start`: a `prefect server start`
-   in the background, whose URL is remembered in `$PREFECT_HOME/steplens-server.json`.
-   It keeps running (with the UI, schedules and history) until `steplens server stop`;
-   every command then skips the server start-up (about 5 s here).
+   in the background, whose URL is remembered in `$PREFECT_HOME/steplens-server.json`,
+   and beside it the warm ingest runner (`flows/runner.py`) that `steplens ingest` hands
+   its flow runs to. They keep running (with the UI, schedules and history) until
+   `steplens server stop`; every command then skips the server start-up (about 5 s
+   here) and Prefect's imports (about 3 s).
 3. Otherwise a temporary server for this one command, as Prefect itself would start,
    with two differences: it is started the moment the command knows it has work to do,
    so its ~5 s start-up overlaps the imports and the planning instead of following them,
@@ -35,6 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from steplens.flows import runner_client
 from steplens.flows.errors import ServerError
 from steplens.flows.lifeline import guarded
 
@@ -268,8 +271,46 @@ def start_standing(port: int = DEFAULT_PORT) -> dict:
                               f"{_start_timeout():g} s; see {log}")
         time.sleep(0.2)
     state = {"url": url, "pid": process.pid, "log": str(log)}
+    try:
+        state["runner"] = _start_runner(url, home)
+    except ServerError:
+        os.killpg(process.pid, signal.SIGTERM)
+        raise
     (home / STATE_FILE).write_text(json.dumps(state))
     return state
+
+
+def _start_runner(api_url: str, home: Path) -> dict:
+    """The warm ingest runner (flows/runner.py), reporting to the server at `api_url`."""
+    port = _free_port()
+    log = home / "steplens-runner.log"
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "steplens.flows.runner", "--port", str(port)],
+            env={**os.environ, "PREFECT_API_URL": api_url}, stdin=subprocess.DEVNULL,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + _start_timeout()
+    while runner_client.health(url, timeout=0.5) is None:
+        if process.poll() is not None:
+            raise ServerError(f"the steplens ingest runner exited (code {process.returncode});"
+                              f" see {log}")
+        if time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGTERM)
+            raise ServerError(f"the steplens ingest runner did not answer within "
+                              f"{_start_timeout():g} s; see {log}")
+        time.sleep(0.1)
+    return {"url": url, "pid": process.pid, "log": str(log)}
+
+
+def standing_runner() -> str | None:
+    """The URL of the warm ingest runner `steplens server start` left, if it answers
+    and runs this version of steplens (else `steplens ingest` runs in-process)."""
+    if configured_url():  # a server the user configured: its runs, in-process
+        return None
+    state = standing_server()
+    url = (state or {}).get("runner", {}).get("url")
+    return url if runner_client.usable(url) else None
 
 
 def stop_standing() -> dict | None:
@@ -279,12 +320,19 @@ def stop_standing() -> dict | None:
         state = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(int(state["pid"]), signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            os.killpg(int(state["pid"]), 0)
-            time.sleep(0.2)
-        os.killpg(int(state["pid"]), signal.SIGKILL)
+    for pid in (state.get("runner", {}).get("pid"), state["pid"]):
+        if pid is not None:
+            _stop_group(int(pid))
     path.unlink(missing_ok=True)
     return state
+
+
+def _stop_group(pid: int) -> None:
+    """SIGTERM to a process group, then SIGKILL after 10 s if it is still there."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            os.killpg(pid, 0)
+            time.sleep(0.2)
+        os.killpg(pid, signal.SIGKILL)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from steplens.flows import server
+from steplens.flows import runner_client, server
 from tests.support.paths import DATA
 
 pytestmark = pytest.mark.flow
@@ -50,26 +50,40 @@ def test_a_standing_server_is_used_by_ingest_and_survives_its_kill(tmp_path):
     state = json.loads((home / server.STATE_FILE).read_text())
     try:
         assert server.healthy(state["url"])
-        assert state["url"] in steplens("server", "status").stdout
+        status = steplens("server", "status").stdout
+        assert state["url"] in status and state["runner"]["url"] in status
 
         export = tmp_path / "export"
         export.mkdir()
         (export / "a.jsonl").write_bytes(
             (DATA / "real" / "openai-dotnet" / "steps_and_runs.jsonl").read_bytes())
-        done = steplens("ingest", str(export), "-w", str(tmp_path / "wh"))
-        assert done.returncode == 0, done.stdout + done.stderr
+        # through the warm runner: a flow run on that server, no Prefect in the command
+        probe = ("import sys\nfrom steplens.flows.cli import app\n"
+                 "try:\n    app(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
+                 "print('PREFECT' if 'prefect' in sys.modules else 'NO-PREFECT', code)\n")
+        done = subprocess.run([sys.executable, "-c", probe, "ingest", str(export), "-w",
+                               str(tmp_path / "wh")], env=env, capture_output=True, text=True,
+                              timeout=180)
+        assert done.stdout.strip().endswith("NO-PREFECT 0"), done.stdout + done.stderr
         runs = _flow_runs(state["url"])
         assert [r["state_type"] for r in runs] == ["COMPLETED"]  # reported to that server
+        assert "table steps" in done.stdout  # the summary came back
 
+        # an in-process ingest on the same server (PREFECT_API_URL), killed: it stays
         killed = subprocess.run([*cli, "ingest", str(export), "-w", str(tmp_path / "wh2")],
-                                env={**env, "STEPLENS_FAULT": "kill@after_parse"},
+                                env={**env, "STEPLENS_FAULT": "kill@after_parse",
+                                     "PREFECT_API_URL": state["url"]},
                                 capture_output=True, timeout=180)
         assert killed.returncode == -signal.SIGKILL
         assert server.healthy(state["url"])  # started on purpose: it stays
+        assert runner_client.health(state["runner"]["url"])  # and so does the runner
     finally:
         stopped = steplens("server", "stop")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
     assert not server.healthy(state["url"])
+    assert runner_client.health(state["runner"]["url"]) is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(state["runner"]["pid"], 0)
     assert not (home / server.STATE_FILE).exists()
     assert "no server running" in steplens("server", "status").stdout
 

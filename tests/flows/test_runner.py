@@ -1,0 +1,99 @@
+"""The warm ingest runner's protocol (flows/runner.py, flows/runner_client.py), against a
+runner served by the test on 127.0.0.1 with the ingest itself replaced; the real thing,
+end to end, is in test_server.py."""
+
+from __future__ import annotations
+
+import os
+import threading
+from http.server import HTTPServer
+
+import pytest
+
+from steplens.flows import runner, runner_client
+from steplens.flows.errors import RunnerBug, SteplensError
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def start(self, files: int, nbytes: int) -> None:
+        self.calls.append(("start", files, nbytes))
+
+    def advance(self, files: int, nbytes: int) -> None:
+        self.calls.append(("advance", files, nbytes))
+
+
+@pytest.fixture
+def served(monkeypatch):
+    """A runner whose ingest answers as the request's `script` says."""
+    seen: list[dict] = []
+
+    def fake(request: dict, lines, api_url: str) -> None:
+        seen.append({**request, "api": api_url, "env_now": dict(os.environ)})
+        lines.start(2, 300)
+        lines.advance(1, 100)
+        kind = request["paths"][0]
+        if kind == "ok":
+            lines.send({"summary": {"files": 2, "balanced": True}})
+        elif kind == "error":
+            lines.send({"error": "no input files under x: give the folder"})
+        elif kind == "bug":
+            lines.send({"bug": "Traceback ...\nKeyError: 'x'"})
+
+    monkeypatch.setattr(runner, "run_request", fake)
+    httpd = HTTPServer(("127.0.0.1", 0), runner._handler("http://127.0.0.1:9/api"))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", seen
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_summary_and_progress_come_back(served, monkeypatch):
+    url, seen = served
+    monkeypatch.setenv("STEPLENS_REDACT_KEY", "k1")
+    monkeypatch.setenv("STEPLENS_FAULT", "kill@after_parse")
+    reporter = Recorder()
+    summary = runner_client.submit(url, {"paths": ["ok"], "warehouse": "/w"}, reporter)
+    assert summary == {"files": 2, "balanced": True}
+    assert reporter.calls == [("start", 2, 300), ("advance", 1, 100)]
+    (request,) = seen
+    assert request["api"] == "http://127.0.0.1:9/api" and request["warehouse"] == "/w"
+    # the command's settings travel; its crash-test hook does not (it would kill the runner)
+    assert request["env"] == {"STEPLENS_REDACT_KEY": "k1"}
+
+
+def test_a_user_error_is_one_line_and_a_bug_keeps_its_traceback(served):
+    url, _ = served
+    with pytest.raises(SteplensError, match="^no input files under x"):
+        runner_client.submit(url, {"paths": ["error"], "warehouse": "/w"})
+    with pytest.raises(RunnerBug, match="KeyError"):
+        runner_client.submit(url, {"paths": ["bug"], "warehouse": "/w"})
+    with pytest.raises(RunnerBug, match="without an answer"):
+        runner_client.submit(url, {"paths": ["silent"], "warehouse": "/w"})
+
+
+def test_only_a_runner_of_this_version_is_used(served, monkeypatch):
+    url, _ = served
+    assert runner_client.health(url)["version"] == runner_client.steplens_version()
+    assert runner_client.usable(url)
+    monkeypatch.setattr(runner_client, "steplens_version", lambda: "0.0.0-other")
+    assert not runner_client.usable(url)
+    assert not runner_client.usable("http://127.0.0.1:9")  # nothing answers there
+    assert not runner_client.usable(None)
+
+
+def test_the_request_environment_is_applied_for_one_ingest_only(monkeypatch):
+    monkeypatch.setenv("STEPLENS_WAREHOUSE", "/runner/own")
+    monkeypatch.setenv("OTHER", "kept")
+    with runner._environment({"STEPLENS_PRICES": "/p.csv", "PATH": "/evil"}):
+        assert os.environ.get("STEPLENS_PRICES") == "/p.csv"
+        assert "STEPLENS_WAREHOUSE" not in os.environ  # the runner's own: hidden
+        assert os.environ["PATH"] != "/evil"  # only STEPLENS_* are taken
+        assert os.environ["OTHER"] == "kept"
+    assert os.environ["STEPLENS_WAREHOUSE"] == "/runner/own"
+    assert "STEPLENS_PRICES" not in os.environ
