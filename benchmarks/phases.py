@@ -36,11 +36,17 @@ def _cpu() -> float:
 
 
 def run(data: Path, workers: int, warehouse: Path) -> list[tuple[str, float, float]]:
-    from steplens.flows import ingest as flow
+    from steplens.flows import pipeline
     from steplens.flows.settings import Settings
     from steplens.flows.store import records, snapshots, views
-    from steplens.flows.store.manifest import Manifest, file_reads, plan, work_units
-    from steplens.flows.store.rebuild import STAGING
+    from steplens.flows.store.manifest import (
+        Manifest,
+        after_batch,
+        file_reads,
+        plan,
+        work_units,
+    )
+    from steplens.flows.store.rebuild import STAGING, rebuild_tables
     from steplens.flows.store.summary import skipped_by_shape, warehouse_totals
 
     settings = Settings.from_env(warehouse=str(warehouse), workers=workers).resolved()
@@ -54,18 +60,17 @@ def run(data: Path, workers: int, warehouse: Path) -> list[tuple[str, float, flo
         mark[:] = [wall, cpu]
 
     with snapshots.ingest_lock(root):
-        files = flow.discover_inputs.fn([str(data)], root)
+        files = pipeline.discover_inputs([str(data)], root)
         manifest = Manifest()
         reads = file_reads(plan(files, manifest), settings.chunk_bytes)
         units = work_units(reads, settings.chunk_bytes)
         lap("plan")
-        results = flow.parse_units.fn(root, units, settings)
+        results = pipeline.parse_units(root, units, settings)
         lap("parse")
-        manifest, steps, runs, _ = flow.update_manifest(root, manifest, reads, results,
-                                                        full=True)
+        manifest, steps, runs, _ = after_batch(root, manifest, reads, results, full=True)
         lap("manifest")
-        changes = flow.rebuild.fn(root, None, manifest, steps, runs, full=True,
-                                  granularity=settings.partition)
+        changes = rebuild_tables(root, None, manifest, steps, runs, full=True,
+                                 granularity=settings.partition)
         lap("rebuild")
         snapshots.publish(root, changes, records.rejects(root, manifest.segments),
                           manifest.to_json(), {}, settings.partition, full=True,
