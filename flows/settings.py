@@ -89,9 +89,11 @@ class Settings:
     # A CSV of model prices overriding the shipped table model by model
     # (flows/store/prices.py); remembered in the warehouse as prices.csv once given.
     prices: Path | None = None
-    # Start parsing a big batch while Prefect's temporary server starts (flows/prefetch.py);
-    # STEPLENS_OVERLAP_PARSE=0 turns it off (the benchmark's A/B).
-    overlap_parse: bool = True
+    # Start parsing a big batch while Prefect's temporary server starts (flows/prefetch.py):
+    # off by default, STEPLENS_OVERLAP_PARSE=1 turns it on. Measured on 2 shared cores it
+    # gained nothing at 1 GB (21.7/23.6 s on, 21.3/22.1 s off) and lost at 4 GB (82 s
+    # on, 67 s off; 143 s while its workers were niced): benchmarks/README.md.
+    overlap_parse: bool = False
     # "prefect" or "direct" (ORCHESTRATIONS above); STEPLENS_ORCHESTRATION.
     orchestration: str = "prefect"
     # A warehouse on object storage (`s3://bucket/prefix`): `warehouse` is then its local
