@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import orjson
 import polars as pl
 
-from steplens.transforms import decode, record_spec, schemas
+from steplens.transforms import config, decode, record_spec, schemas
 from steplens.transforms.record_spec import type_name
 from steplens.transforms.responses import decoder as responses
 from steplens.transforms.responses.decoder import StreamState
@@ -404,7 +404,7 @@ def _run(o: dict) -> list[tuple[str, list[tuple]]]:
         g("created_at"), g("started_at"), g("completed_at"), g("failed_at"),
         g("cancelled_at"), g("expires_at"), error.get("code"), error.get("message"),
         _dict(g("incomplete_details")).get("reason"),
-        *_usage(o), _metadata(o),
+        *_usage(o), _metadata(o), *config.assistants(g),
     )
     return [("run_records", [run])]
 

@@ -37,6 +37,17 @@ USAGE_FIELDS: dict[str, pl.DataType] = {
     "reasoning_tokens": Int,
 }
 
+# An assistant's configuration as a run records it, after `model` (README, "Assistant
+# versions"; derived by transforms/config.py from the record's JSON values).
+CONFIG_FIELDS: dict[str, pl.DataType] = {
+    "instructions_hash": Str,
+    "tools": pl.List(Str),
+    "temperature": pl.Float64,
+    "top_p": pl.Float64,
+    "response_format": Str,
+    "reasoning_effort": Str,
+}
+
 STEP_RECORDS = pl.Schema(
     {
         **PROVENANCE,
@@ -100,6 +111,7 @@ RUN_RECORDS = pl.Schema(
         "incomplete_reason": Str,
         **USAGE_FIELDS,
         "metadata": Str,
+        **CONFIG_FIELDS,
     }
 )
 
@@ -172,6 +184,7 @@ RESPONSE_RECORDS = pl.Schema(
         "metadata": Str,
         "canon_size": Int,
         "canon_crc": Int,
+        **CONFIG_FIELDS,
     }
 )
 
@@ -323,6 +336,7 @@ RUNS = pl.Schema(
         "metadata": Str,
         "day": Day,
         "previous_response_id": Str,
+        **CONFIG_FIELDS,
     }
 )
 

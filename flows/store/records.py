@@ -211,8 +211,11 @@ def scan(root: Path, segments: dict[str, SegmentInfo], frame: str) -> pl.LazyFra
     if not paths:
         return pl.LazyFrame(schema=FRAME_SCHEMAS[frame])
     # extra columns: segments written before December 2026 also hold `canon_size` and
-    # `canon_crc`, which ties no longer need (transforms/ranking.py)
-    return pl.scan_parquet(paths, schema=FRAME_SCHEMAS[frame], extra_columns="ignore")
+    # `canon_crc`, which ties no longer need (transforms/ranking.py); missing columns:
+    # segments written before the configuration columns (README, "Assistant versions")
+    # read them as NULL until their files are read again (`steplens ingest --full-refresh`)
+    return pl.scan_parquet(paths, schema=FRAME_SCHEMAS[frame], extra_columns="ignore",
+                           missing_columns="insert")
 
 
 def keys(root: Path, segments: dict[str, SegmentInfo]) -> tuple[pl.Series, pl.Series]:
