@@ -26,9 +26,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from tests.support import oracle
+from tests.support import oracle, versions_oracle
 from tests.support import responses_oracle as ro
-from tests.support import versions_oracle
 from tests.support.generate_responses import generate_mixed_export
 from tests.support.paths import REAL_RESPONSES, real_responses_dirs
 from tests.test_against_oracle import (
