@@ -306,6 +306,9 @@ class _Taken:
 
 
 _RESPONSES_OBJECTS = ("response", "conversation")
+# Objects of the organization Usage/Costs API exports (and a `page` with `data`).
+_BILLING = frozenset(("bucket", "organization.usage.completions.result",
+                      "organization.costs.result"))
 
 
 def _responses_shaped(o: Any) -> bool:
@@ -436,6 +439,8 @@ class FastPath:
             return self._envelope(taken, pos, o.event, o.data)
         if _responses_shaped(o):
             return False  # the Responses decoder's
+        if kind in _BILLING or (kind == "page" and o.data is not _UNSET):
+            return False  # a Usage/Costs API export: read carefully (transforms/billing.py)
         taken.skip_pos.append(pos)
         taken.skip_shape.append(kind if kind.__class__ is str else "unknown")
         return True
@@ -481,6 +486,8 @@ class FastPath:
                 return False  # a nested page, or an envelope as an item: rare
             if _responses_shaped(o):
                 return False  # the Responses decoder's
+            if kind == "bucket":
+                return False  # billing buckets in a JSON array (transforms/billing.py)
             k = _KIND.get(kind)
             if k is not None and o.id is None:
                 return False

@@ -5,7 +5,7 @@ both APIs: generated configurations, wrong types included, never reject the run.
 from __future__ import annotations
 
 import orjson
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from steplens.transforms.parse import parse_lines
@@ -33,7 +33,10 @@ responses_config = {
 
 
 def _check(frame_name: str, record: dict, expected: dict) -> None:
-    line = orjson.dumps(record)
+    try:
+        line = orjson.dumps(record)
+    except TypeError:  # an integer orjson cannot write: not a line an export holds
+        assume(False)
     for careful in (False, True):
         batch = parse_lines("/x/f.jsonl", [(1, line)], careful=careful)
         assert batch.rejects.height == 0, batch.rejects.to_dicts()
