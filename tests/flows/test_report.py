@@ -98,7 +98,8 @@ def test_html_report_is_self_contained_and_its_charts_draw_in_chromium(mixed_war
     assert report_html.is_self_contained(text)
     assert "<script src" not in text and "<link" not in text
     charts = text.count('<figure class="chart"')
-    assert charts == 12
+    assert charts == 14
+    assert "Assistant versions" in text and "Cost against the bill" in text
     assert "Responses API and the migration" in text and 'id="chart-migration"' in text
     dom = subprocess.run(
         [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
