@@ -9,6 +9,7 @@ flow; the views must equal the oracles' plain-Python computations.
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 
 import duckdb
@@ -105,3 +106,32 @@ def test_the_change_that_made_runs_fail_more_shows(depth):
         mine = [r for r in rows if r["assistant_id"] == change["assistant_id"]
                 and change["field"] in r["changed"]]
         assert any(r["failure_rate_after"] > r["failure_rate_before"] for r in mine), mine
+
+
+def test_billing_files_added_and_rewritten_later_are_incremental(depth, tmp_path):
+    """A second ingest brings the re-exports and rewrites a file: the billing tables and
+    the accounting are those of the final files (the oracle over them)."""
+    from steplens.flows.ingest import ingest
+
+    bills, wh = tmp_path / "bills", tmp_path / "wh"
+    bills.mkdir()
+    later = ("usage_completions_rerun.jsonl", "costs_rerun.json")
+    for f in depth["bills"].iterdir():
+        if f.name not in later:
+            shutil.copy(f, bills / f.name)
+    first = ingest(paths=[str(bills)], warehouse_dir=str(wh))
+    assert first["balanced"] == 1
+    for name in later:
+        shutil.copy(depth["bills"] / name, bills / name)
+    by_project = bills / "usage_by_project.jsonl"
+    by_project.write_bytes(b"".join(by_project.read_bytes().splitlines(keepends=True)[1:]))
+    summary = ingest(paths=[str(bills)], warehouse_dir=str(wh))
+    expected = bo.compute([bills])
+    for k in ("kept", "superseded", "skipped"):
+        assert summary[k] == expected.counts[k], k
+    assert summary["balanced"] == 1
+    with duckdb.connect(str(wh / "steplens.duckdb"), read_only=True) as con:
+        compare_rows("billing_usage", view_rows(con, "billing_usage"), expected.billing_usage,
+                     ("start_time", "end_time", *bo.USAGE_DIMENSIONS))
+        compare_rows("billing_costs", view_rows(con, "billing_costs"), expected.billing_costs,
+                     ("start_time", "end_time", *bo.COSTS_DIMENSIONS))
