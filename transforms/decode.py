@@ -358,7 +358,7 @@ class FastPath:
         self.source_file = source_file
         self.buckets: dict[str, int] = {}
         self.metadata: dict[bytes, str] = {}
-        self.configs: dict[tuple, tuple] = {}
+        self.configs: dict[bytes, tuple] = {}
 
     # ---- entry points -----------------------------------------------------------------
 
@@ -591,13 +591,17 @@ class FastPath:
         cache, out, bad = self.configs, [], []
         if len(cache) > _CONFIG_CACHE:
             cache.clear()
+        join = _SEPARATOR.join
         for j, o in enumerate(runs):
-            key = (bytes(o.instructions), bytes(o.tools), bytes(o.temperature),
-                   bytes(o.top_p), bytes(o.response_format), bytes(o.reasoning_effort))
+            # one key of the six raw texts (no JSON text holds a NUL byte: a control
+            # character must be escaped in a string, and cannot appear outside one)
+            key = join((o.instructions, o.tools, o.temperature, o.top_p, o.response_format,
+                        o.reasoning_effort))
             value = cache.get(key)
             if value is None:
                 try:
-                    values = dict(zip(_CONFIG_KEYS, map(_json, key), strict=True))
+                    values = dict(zip(_CONFIG_KEYS, map(_json, key.split(_SEPARATOR)),
+                                      strict=True))
                 except orjson.JSONDecodeError:
                     bad.append(j)
                     value = _NO_CONFIG
@@ -610,6 +614,7 @@ class FastPath:
 _CONFIG_KEYS = ("instructions", "tools", "temperature", "top_p", "response_format",
                 "reasoning_effort")
 _NO_CONFIG = (None,) * len(config.COLUMNS)
+_SEPARATOR = b"\x00"
 _CONFIG_CACHE = 4096  # distinct configurations kept per file before the cache restarts
 
 
