@@ -178,7 +178,8 @@ def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logg
                          run_ids_recomputed=rows_written(changes["runs"]))
             snapshots.publish(root, changes, records.rejects(root, manifest.segments),
                               manifest.to_json(), {}, settings.partition,
-                              full=prev is None, keep=settings.keep_snapshots)
+                              full=prev is None, keep=settings.keep_snapshots,
+                              whole=records.billing_tables(root, manifest.segments))
             records.prune(root, set(manifest.segments))
             shutil.rmtree(root / STAGING, ignore_errors=True)
             if settings.remote:

@@ -21,7 +21,7 @@ os.environ.pop("STEPLENS_PRICES", None)
 
 import pytest  # noqa: E402
 
-from tests.support.paths import SAMPLE, SAMPLE_RESPONSES  # noqa: E402
+from tests.support.paths import SAMPLE, SAMPLE_BILLING, SAMPLE_RESPONSES  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -35,20 +35,23 @@ def prefect_server():
 
 @pytest.fixture(scope="session")
 def sample_warehouse(tmp_path_factory, prefect_server) -> Path:
-    """data/sample ingested by the flow, with the shipped prices (report, notebook)."""
+    """data/sample and its billing exports (data/sample-billing) ingested by the flow, with
+    the shipped prices (report, notebook)."""
     from steplens.flows.ingest import ingest
 
     wh = tmp_path_factory.mktemp("sample") / "wh"
-    ingest(paths=[str(SAMPLE)], warehouse_dir=str(wh))
+    ingest(paths=[str(SAMPLE), str(SAMPLE_BILLING)], warehouse_dir=str(wh))
     return wh
 
 
 @pytest.fixture(scope="session")
 def mixed_warehouse(tmp_path_factory, prefect_server) -> Path:
     """data/sample and data/sample-responses ingested together: both APIs in one warehouse
-    (the report's and the notebook's Responses / migration sections)."""
+    (the report's and the notebook's Responses / migration sections), with data/sample's
+    billing exports (cost reconciliation)."""
     from steplens.flows.ingest import ingest
 
     wh = tmp_path_factory.mktemp("mixed") / "wh"
-    ingest(paths=[str(SAMPLE), str(SAMPLE_RESPONSES)], warehouse_dir=str(wh))
+    ingest(paths=[str(SAMPLE), str(SAMPLE_RESPONSES), str(SAMPLE_BILLING)],
+           warehouse_dir=str(wh))
     return wh

@@ -31,7 +31,7 @@ from steplens.flows.store.manifest import file_kind
 from steplens.flows.store.records import Range
 from steplens.transforms.parse import ParsedBatch
 from steplens.transforms.tables import build_tables
-from tests.support import oracle
+from tests.support import oracle, versions_oracle
 from tests.support.builders import T0, delta, run, step
 from tests.support.generate import generate_export
 from tests.support.paths import REAL, SAMPLE
@@ -132,6 +132,8 @@ def compare_to_oracle(paths, expected: oracle.Result | None = None,
                       shuffle_seed: int | None = None):
     """The product's tables and accounting for `paths` against the oracle's."""
     expected = expected or oracle.compute(paths)
+    expected.runs = versions_oracle.with_configs(expected.runs,
+                                                 versions_oracle.run_configs(paths))
     batch, tables = product_tables(paths, shuffle_seed)
     for name, key in TABLE_KEYS.items():
         got, want = getattr(tables, name).to_dicts(), getattr(expected, name)
@@ -749,6 +751,8 @@ def test_flow_and_duckdb_views_match_the_oracle(prefect_server, exports, tmp_pat
                  "duplicate-streams", "timestamps-in-range", "columns"):
         write_files(src / "rules" / rule, RULES[rule])
     expected = oracle.compute([src])
+    expected.runs = versions_oracle.with_configs(expected.runs,
+                                                 versions_oracle.run_configs([src]))
     wh = tmp_path.resolve() / "wh"
     summary = ingest(paths=[str(src)], warehouse_dir=str(wh))
 

@@ -26,7 +26,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from tests.support import oracle
+from tests.support import oracle, versions_oracle
 from tests.support import responses_oracle as ro
 from tests.support.generate_responses import generate_mixed_export
 from tests.support.paths import REAL_RESPONSES, real_responses_dirs
@@ -72,8 +72,16 @@ def skipped_both(expected: ro.Result) -> dict[str, int]:
                         + Counter(expected.assistants.skipped_by_shape)).items()))
 
 
+def with_configs(expected: ro.Result, paths) -> ro.Result:
+    """The oracle's runs of both APIs with their configuration columns (versions_oracle)."""
+    configs = versions_oracle.run_configs(paths)
+    expected.runs = versions_oracle.with_configs(expected.runs, configs)
+    expected.assistants.runs = versions_oracle.with_configs(expected.assistants.runs, configs)
+    return expected
+
+
 def compare_to_oracle(paths, shuffle_seed: int | None = None) -> tuple[ro.Result, object]:
-    expected = ro.compute(paths)
+    expected = with_configs(ro.compute(paths), paths)
     batch, tables = product_tables(paths, shuffle_seed)
     compare_both({n: getattr(tables, n).to_dicts() for n in (*RESPONSE_KEYS, "rejects")},
                  expected)
@@ -240,7 +248,7 @@ def test_flow_ingests_both_apis_into_one_warehouse(prefect_server, mixed, tmp_pa
     polls.write_bytes(b"".join(x + b"\n" for x in reversed(polls.read_bytes().splitlines())))
     summary = ingest(paths=[str(src)], warehouse_dir=str(wh))
 
-    expected = ro.compute([src])
+    expected = with_configs(ro.compute([src]), [src])
     got = {k: summary[k] for k in ACCOUNTING}
     assert got == expected.total_counts, _pair(got, expected.total_counts)
     assert summary["balanced"] == 1 and summary["lines_read"] == expected.lines_read

@@ -39,8 +39,8 @@ import msgspec
 import orjson
 import polars as pl
 
-from steplens.transforms import record_spec, schemas
-from steplens.transforms.record_spec import ARRAY, ID, INT, MAX_TS, NUM, OBJ, STR, TS
+from steplens.transforms import config, record_spec, schemas
+from steplens.transforms.record_spec import ANY, ARRAY, ID, INT, MAX_TS, NUM, OBJ, STR, TS
 
 _UNSET = msgspec.UNSET
 _NULL = msgspec.Raw(b"null")
@@ -61,7 +61,9 @@ def _fields(name: str, spec: dict) -> list[tuple[str, Any, Any]]:
     """msgspec fields accepting exactly what `record_spec.check(·, spec)` accepts.
 
     `OBJ` leaves (metadata) are kept as raw JSON text and read with orjson, so their
-    canonical text is orjson's own.
+    canonical text is orjson's own. `ANY` leaves (a run's configuration) are raw JSON
+    too: any value decodes, so they can never decline a line, and they are read with
+    orjson once per distinct text (`FastPath._configs`).
     """
     fields = []
     for key, sub in spec.items():
@@ -69,7 +71,7 @@ def _fields(name: str, spec: dict) -> list[tuple[str, Any, Any]]:
             fields.append((key, _struct(f"{name}_{key}", sub) | None, None))
         elif type(sub) is list:
             fields.append((key, list[_struct(f"{name}_{key}", sub[0])] | None, None))
-        elif sub is OBJ:
+        elif sub is OBJ or sub is ANY:
             fields.append((key, msgspec.Raw, _NULL))
         else:
             fields.append((key, _LEAVES[sub], None))
@@ -236,10 +238,28 @@ class Columns:
         return _frame(self.schema, columns)
 
 
-def _frame(schema: pl.Schema, columns: Sequence[Sequence]) -> pl.DataFrame:
-    return pl.DataFrame([pl.Series(name, values, dtype=dtype)
+def _frame(schema: pl.Schema, columns: Sequence[Sequence | pl.Series]) -> pl.DataFrame:
+    return pl.DataFrame([values.alias(name) if isinstance(values, pl.Series)
+                         else pl.Series(name, values, dtype=dtype)
                          for (name, dtype), values in zip(schema.items(), columns,
                                                           strict=True)])
+
+
+def _shared_lists(values: Sequence[list | None], dtype: pl.DataType) -> pl.Series:
+    """A LIST column whose rows share a few list objects (a run's tools, from the
+    configuration cache): each distinct object is converted once and gathered. Polars
+    builds a Series per Python list otherwise: measured, a third of the decode time of
+    the benchmark export."""
+    index: dict[int, int] = {}
+    distinct: list = []
+    codes = []
+    for v in values:
+        code = index.get(id(v))
+        if code is None:
+            code = index[id(v)] = len(distinct)
+            distinct.append(v)
+        codes.append(code)
+    return pl.Series(distinct, dtype=dtype).gather(pl.Series(codes, dtype=pl.UInt32))
 
 
 # ---- decoding a batch: one msgspec call per line, Python only to dispatch ---------------
@@ -304,6 +324,9 @@ class _Taken:
 
 
 _RESPONSES_OBJECTS = ("response", "conversation")
+# Objects of the organization Usage/Costs API exports (and a `page` with `data`).
+_BILLING = frozenset(("bucket", "organization.usage.completions.result",
+                      "organization.costs.result"))
 
 
 def _responses_shaped(o: Any) -> bool:
@@ -335,6 +358,7 @@ class FastPath:
         self.source_file = source_file
         self.buckets: dict[str, int] = {}
         self.metadata: dict[bytes, str] = {}
+        self.configs: dict[bytes, tuple] = {}
 
     # ---- entry points -----------------------------------------------------------------
 
@@ -433,6 +457,8 @@ class FastPath:
             return self._envelope(taken, pos, o.event, o.data)
         if _responses_shaped(o):
             return False  # the Responses decoder's
+        if kind in _BILLING or (kind == "page" and o.data is not _UNSET):
+            return False  # a Usage/Costs API export: read carefully (transforms/billing.py)
         taken.skip_pos.append(pos)
         taken.skip_shape.append(kind if kind.__class__ is str else "unknown")
         return True
@@ -478,6 +504,8 @@ class FastPath:
                 return False  # a nested page, or an envelope as an item: rare
             if _responses_shaped(o):
                 return False  # the Responses decoder's
+            if kind == "bucket":
+                return False  # billing buckets in a JSON array (transforms/billing.py)
             k = _KIND.get(kind)
             if k is not None and o.id is None:
                 return False
@@ -505,11 +533,14 @@ class FastPath:
         late.update(taken.pos[0][j] for j in bad)
         run_meta, bad = self._metadata(runs)
         late.update(taken.pos[1][j] for j in bad)
+        configs, bad = self._configs(runs)
+        late.update(taken.pos[1][j] for j in bad)
         if late:
             declined |= late
             taken.drop(late)
             step_meta, _ = self._metadata(steps)
             run_meta, _ = self._metadata(runs)
+            configs, _ = self._configs(runs)
         result = Result(declined=sorted(declined))
         fast_lines = len(raws) - len(declined)
         result.records = fast_lines + sum(taken.pages.values()) - len(taken.pages)
@@ -517,7 +548,7 @@ class FastPath:
         frames = result.frames
         frames["step_records"], frames["tool_call_records"] = _step_frames(
             heads[0], steps, step_meta)
-        frames["run_records"] = _run_frame(heads[1], runs, run_meta)
+        frames["run_records"] = _run_frame(heads[1], runs, run_meta, configs)
         (frames["delta_events"], frames["delta_calls"],
          frames["delta_outputs"]) = _delta_frames(heads[2], taken.records[2])
         frames["skipped"] = _frame(schemas.SKIPPED, [
@@ -551,6 +582,44 @@ class FastPath:
                     cache[text] = value
             out.append(value if value is not _NONE else None)
         return out, bad
+
+
+    def _configs(self, runs: list) -> tuple[list[tuple], list[int]]:
+        """The configuration columns of each run (transforms/config.py), computed once
+        per distinct raw text (an assistant's runs mostly repeat one configuration), and
+        the indices of runs whose values orjson refuses (the careful path judges them)."""
+        cache, out, bad = self.configs, [], []
+        if len(cache) > _CONFIG_CACHE:
+            cache.clear()
+        join = _SEPARATOR.join
+        for j, o in enumerate(runs):
+            # one key of the six raw texts (no JSON text holds a NUL byte: a control
+            # character must be escaped in a string, and cannot appear outside one)
+            key = join((o.instructions, o.tools, o.temperature, o.top_p, o.response_format,
+                        o.reasoning_effort))
+            value = cache.get(key)
+            if value is None:
+                try:
+                    values = dict(zip(_CONFIG_KEYS, map(_json, key.split(_SEPARATOR)),
+                                      strict=True))
+                except orjson.JSONDecodeError:
+                    bad.append(j)
+                    value = _NO_CONFIG
+                else:
+                    value = cache[key] = config.assistants(values.get)
+            out.append(value)
+        return out, bad
+
+
+_CONFIG_KEYS = ("instructions", "tools", "temperature", "top_p", "response_format",
+                "reasoning_effort")
+_NO_CONFIG = (None,) * len(config.COLUMNS)
+_SEPARATOR = b"\x00"
+_CONFIG_CACHE = 4096  # distinct configurations kept per file before the cache restarts
+
+
+def _json(raw: bytes) -> Any:
+    return None if raw == b"null" else orjson.loads(raw)
 
 
 _NONE = ""  # cached canonical text of a null metadata (identity-compared)
@@ -674,9 +743,13 @@ def _step_frames(head: tuple, steps: list, metadata: list) -> tuple[pl.DataFrame
     return step, tool_calls
 
 
-def _run_frame(head: tuple, runs: list, metadata: list) -> pl.DataFrame:
+def _run_frame(head: tuple, runs: list, metadata: list, configs: list[tuple]
+               ) -> pl.DataFrame:
     files, lines, items, buckets, ids = head
     errors = [o.last_error or _NO_ERROR for o in runs]
+    config_columns: list = list(zip(*configs, strict=True)) if configs else [()] * len(
+        config.COLUMNS)
+    config_columns[1] = _shared_lists(config_columns[1], schemas.CONFIG_FIELDS["tools"])
     return _frame(schemas.RUN_RECORDS, [
         files, lines, items, buckets, ids, [o.thread_id for o in runs],
         [o.assistant_id for o in runs], [o.model for o in runs], [o.status for o in runs],
@@ -685,7 +758,7 @@ def _run_frame(head: tuple, runs: list, metadata: list) -> pl.DataFrame:
         [o.cancelled_at for o in runs], [o.expires_at for o in runs],
         [e.code for e in errors], [e.message for e in errors],
         [(o.incomplete_details or _NO_INCOMPLETE).reason for o in runs],
-        *_usage_columns(runs), metadata])
+        *_usage_columns(runs), metadata, *config_columns])
 
 
 def _delta_frames(head: tuple, deltas: list) -> tuple[pl.DataFrame, pl.DataFrame,

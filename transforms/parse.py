@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import orjson
 import polars as pl
 
-from steplens.transforms import decode, record_spec, schemas
+from steplens.transforms import billing, config, decode, record_spec, schemas
 from steplens.transforms.record_spec import type_name
 from steplens.transforms.responses import decoder as responses
 from steplens.transforms.responses.decoder import StreamState
@@ -168,6 +168,12 @@ class _Decoder:
         # The Responses API side (issue 12): what the Assistants fast path declines is
         # tried by its own fast path, then read carefully; both dispatch there.
         self.responses = responses.Decoder(source_file, self.columns, self._reject, stream)
+        # Usage and Costs API exports (README, "Reconciling estimated cost with the
+        # bill"): read here only, the fast paths decline them (a few lines a day).
+        self.billing = billing.Reader(
+            lambda line_no, item: (source_file, line_no, item),
+            self.columns["billing_usage_records"].add,
+            self.columns["billing_costs_records"].add, self._reject, self._skip)
 
     # ---- entry points ---------------------------------------------------------------
 
@@ -270,6 +276,9 @@ class _Decoder:
 
     def _top(self, line_no: int, value: object, text: bytes) -> None:
         """A whole line (or bare SSE payload): a list page, or one record."""
+        if billing.is_billing(value) and not _is_page(value):
+            self.records_read += self.billing.value(line_no, value, text)
+            return
         if _is_page(value):
             self._list_page(line_no, value, text)  # counts one record per item
             return
@@ -286,7 +295,12 @@ class _Decoder:
             self.records_read += 1
             self._skip(line_no, "empty_list")
             return
+        buckets = billing.has_buckets(page["data"])
+        context = billing.container_kind(page["data"]) if buckets else None
         for n, (where, item, problem) in enumerate(items):
+            if buckets and problem is None and item.get("object") == "bucket":
+                self.records_read += self.billing.bucket(line_no, n, item, context, where)
+                continue
             self.records_read += 1
             if problem is not None:
                 self._reject(line_no, f"{where}{problem}", text if where == "" else _show(item))
@@ -404,7 +418,7 @@ def _run(o: dict) -> list[tuple[str, list[tuple]]]:
         g("created_at"), g("started_at"), g("completed_at"), g("failed_at"),
         g("cancelled_at"), g("expires_at"), error.get("code"), error.get("message"),
         _dict(g("incomplete_details")).get("reason"),
-        *_usage(o), _metadata(o),
+        *_usage(o), _metadata(o), *config.assistants(g),
     )
     return [("run_records", [run])]
 
@@ -451,6 +465,8 @@ class ParsedBatch:
     response_items: pl.DataFrame
     response_events: pl.DataFrame
     response_outputs: pl.DataFrame
+    billing_usage_records: pl.DataFrame
+    billing_costs_records: pl.DataFrame
     rejects: pl.DataFrame
     skipped: pl.DataFrame
     lines_read: int = 0

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import orjson
 import polars as pl
 
-from steplens.transforms import schemas
+from steplens.transforms import config, schemas
 from steplens.transforms.statuses import (
     RUN_STATE_RANK,
     RUN_TERMINAL,
@@ -64,22 +64,39 @@ def run_state_rank() -> pl.Expr:
     )
 
 
-def canonical(contents: pl.DataFrame, key: str) -> pl.DataFrame:
-    """(provenance, canon_size, canon_crc) of tied records whose contents differ.
-
-    `contents`: provenance, `key` and the content columns of the tied records (a step's
-    `tool_calls` as a list of structs). Ids whose tied records are all equal are left
-    out: any of them gives the same rows.
-    """
-    columns = [c for c in contents.columns if c not in PROVENANCE]
-    differ = contents.filter(pl.struct(columns).hash().n_unique().over(key) > 1)
+def _canon(rows: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
+    """Size and crc32 of each row as sorted-keys JSON."""
     sizes, crcs = [], []
-    for row in differ.select(columns).iter_rows(named=True):
+    for row in rows.iter_rows(named=True):
         data = orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
         sizes.append(len(data))
         crcs.append(zlib.crc32(data))
-    return differ.select(PROVENANCE).with_columns(
-        canon_size=pl.Series(sizes, dtype=pl.Int64), canon_crc=pl.Series(crcs, dtype=pl.Int64))
+    return pl.Series(sizes, dtype=pl.Int64), pl.Series(crcs, dtype=pl.Int64)
+
+
+def canonical(contents: pl.DataFrame, key: str, tiebreak: pl.DataFrame | None = None
+              ) -> pl.DataFrame:
+    """(provenance, canon_size, canon_crc, tie_size, tie_crc) of tied records that differ.
+
+    `contents`: provenance, `key` and the content columns of the tied records (a step's
+    `tool_calls` as a list of structs). `tiebreak`: provenance and the columns that
+    decide only between records of equal content (a run's configuration, README
+    "Assistant versions"), so they never change which record wins a row. Ids whose tied
+    records are all equal are left out: any of them gives the same rows.
+    """
+    columns = [c for c in contents.columns if c not in PROVENANCE]
+    extra = [c for c in tiebreak.columns if c not in PROVENANCE] if tiebreak is not None else []
+    if extra:
+        contents = contents.join(tiebreak.rename({c: f"_tie_{c}" for c in extra}),
+                                 on=PROVENANCE, how="left")
+    compared = columns + [f"_tie_{c}" for c in extra]
+    differ = contents.filter(pl.struct(compared).hash().n_unique().over(key) > 1)
+    size, crc = _canon(differ.select(columns))
+    out = differ.select(PROVENANCE).with_columns(canon_size=size, canon_crc=crc)
+    if extra:
+        size, crc = _canon(differ.select(pl.col(f"_tie_{c}").alias(c) for c in extra))
+        return out.with_columns(tie_size=size, tie_crc=crc)
+    return out.with_columns(tie_size=pl.lit(None, pl.Int64), tie_crc=pl.lit(None, pl.Int64))
 
 
 def _stages_123(state_rank: pl.Expr, timestamps: tuple[str, ...]) -> pl.Expr:
@@ -92,13 +109,15 @@ def _stages_123(state_rank: pl.Expr, timestamps: tuple[str, ...]) -> pl.Expr:
 
 def winners(records: pl.DataFrame, key: str, state_rank: pl.Expr,
             timestamps: tuple[str, ...],
-            contents: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
+            contents: Callable[[pl.DataFrame], pl.DataFrame],
+            tiebreak: tuple[str, ...] = ()) -> pl.DataFrame:
     """One row per `key`: the best record by the README ranking, plus `n_records`.
 
     One sort by (key, stages 1-3) decides every id whose best record is alone at the
     top; `contents(tied)` gives the canonical content columns (see
     `canonical`) of the records tied at the top, and only those ids are decided again
-    on stages 4 and 5. (Window functions over the string key cost more than the sort.)
+    on stages 4 and 5, then on the `tiebreak` columns' canonical bytes (see `canonical`).
+    (Window functions over the string key cost more than the sort.)
     """
     ranked = (
         records.with_columns(_rank=_stages_123(state_rank, timestamps))
@@ -115,13 +134,20 @@ def winners(records: pl.DataFrame, key: str, state_rank: pl.Expr,
     in_contest = pl.col("_group").is_in(contested.implode())
     tied = ranked.filter(pl.col("_top") & in_contest)
     decided = (
-        tied.join(canonical(contents(tied), key), on=PROVENANCE, how="left")
-        .sort(["_group", "canon_size", "canon_crc", *PROVENANCE],
-              descending=[False, True, True, False, False, False], nulls_last=True)
+        tied.join(canonical(contents(tied), key,
+                            tied.select(*PROVENANCE, *tiebreak) if tiebreak else None),
+              on=PROVENANCE, how="left")
+        .sort(["_group", "canon_size", "canon_crc", "tie_size", "tie_crc", *PROVENANCE],
+              descending=[False, True, True, True, True, False, False, False],
+              nulls_last=True)
         .filter(pl.col("_group").is_first_distinct())
-        .drop("canon_size", "canon_crc")
+        .drop("canon_size", "canon_crc", "tie_size", "tie_crc")
     )
     return pl.concat([firsts.filter(~in_contest), decided]).drop("_rank", "_group", "_top")
+
+
+# A run's configuration (README, "Assistant versions", V9): the last tie-break.
+RUN_TIEBREAK = config.FIELDS
 
 
 def run_contents(tied: pl.DataFrame) -> pl.DataFrame:

@@ -15,7 +15,8 @@ _TIMESTAMPS = ("created_at", "started_at", "completed_at", "failed_at", "cancell
 def run_winners(run_records: pl.DataFrame) -> pl.DataFrame:
     """The winning record per run id (most advanced state), with `n_records`."""
     return ranking.winners(run_records, "run_id", ranking.run_state_rank(),
-                           ranking.RUN_TIMESTAMPS, ranking.run_contents)
+                           ranking.RUN_TIMESTAMPS, ranking.run_contents,
+                           ranking.RUN_TIEBREAK)
 
 
 def runs(run_winners: pl.DataFrame) -> pl.DataFrame:

@@ -37,6 +37,17 @@ USAGE_FIELDS: dict[str, pl.DataType] = {
     "reasoning_tokens": Int,
 }
 
+# An assistant's configuration as a run records it, after `model` (README, "Assistant
+# versions"; derived by transforms/config.py from the record's JSON values).
+CONFIG_FIELDS: dict[str, pl.DataType] = {
+    "instructions_hash": Str,
+    "tools": pl.List(Str),
+    "temperature": pl.Float64,
+    "top_p": pl.Float64,
+    "response_format": Str,
+    "reasoning_effort": Str,
+}
+
 STEP_RECORDS = pl.Schema(
     {
         **PROVENANCE,
@@ -100,6 +111,7 @@ RUN_RECORDS = pl.Schema(
         "incomplete_reason": Str,
         **USAGE_FIELDS,
         "metadata": Str,
+        **CONFIG_FIELDS,
     }
 )
 
@@ -172,6 +184,7 @@ RESPONSE_RECORDS = pl.Schema(
         "metadata": Str,
         "canon_size": Int,
         "canon_crc": Int,
+        **CONFIG_FIELDS,
     }
 )
 
@@ -238,6 +251,27 @@ RESPONSE_OUTPUTS = pl.Schema(
     }
 )
 
+# ---- billing records (transforms/billing.py): one row per Usage/Costs API result ---------
+# Bucket times in Unix seconds; `canon_*`: size and crc32 of the row's canonical content
+# (the last tie-break between duplicates). An empty bucket is a row (`empty_bucket`).
+
+_BUCKET_TIMES: dict[str, pl.DataType] = {"start_s": Int, "end_s": Int,
+                                          "empty_bucket": pl.Boolean}
+_USAGE_VALUES: dict[str, pl.DataType] = {
+    "model": Str, "project_id": Str, "user_id": Str, "api_key_id": Str, "batch": pl.Boolean,
+    "service_tier": Str, "api_source": Str, "num_model_requests": Int, "input_tokens": Int,
+    "output_tokens": Int, "input_cached_tokens": Int, "input_audio_tokens": Int,
+    "output_audio_tokens": Int,
+}
+_COSTS_VALUES: dict[str, pl.DataType] = {
+    "line_item": Str, "model": Str, "cost_kind": Str, "project_id": Str, "user_id": Str,
+    "api_key_id": Str, "api_source": Str, "amount_value": pl.Float64, "currency": Str,
+    "quantity": pl.Float64, "quantity_unit": Str,
+}
+_CANON: dict[str, pl.DataType] = {"canon_size": Int, "canon_crc": Int}
+BILLING_USAGE_RECORDS = pl.Schema({**PROVENANCE, **_BUCKET_TIMES, **_USAGE_VALUES, **_CANON})
+BILLING_COSTS_RECORDS = pl.Schema({**PROVENANCE, **_BUCKET_TIMES, **_COSTS_VALUES, **_CANON})
+
 REJECTS = pl.Schema({"source_file": Str, "line_no": Int, "reason": Str, "raw": Str})
 
 # One row per record counted and skipped (blank line, message event, unknown object...).
@@ -255,6 +289,8 @@ RECORD_FRAMES: dict[str, pl.Schema] = {
     "response_items": RESPONSE_ITEMS,
     "response_events": RESPONSE_EVENTS,
     "response_outputs": RESPONSE_OUTPUTS,
+    "billing_usage_records": BILLING_USAGE_RECORDS,
+    "billing_costs_records": BILLING_COSTS_RECORDS,
     "rejects": REJECTS,
     "skipped": SKIPPED,
 }
@@ -323,6 +359,7 @@ RUNS = pl.Schema(
         "metadata": Str,
         "day": Day,
         "previous_response_id": Str,
+        **CONFIG_FIELDS,
     }
 )
 
@@ -374,6 +411,13 @@ USAGE = pl.Schema(
         "reasoning_tokens": Int,
     }
 )
+
+# Billing exports (README, "Reconciling estimated cost with the bill"): one row per bucket
+# x grouping (x line item), de-duplicated; `day` is the UTC date of `start_time`.
+_BILLED_TIMES: dict[str, pl.DataType] = {"start_time": TS, "end_time": TS, "day": Day,
+                                         "bucket_width_s": Int, "empty_bucket": pl.Boolean}
+BILLING_USAGE = pl.Schema({**_BILLED_TIMES, **_USAGE_VALUES})
+BILLING_COSTS = pl.Schema({**_BILLED_TIMES, **_COSTS_VALUES})
 
 # Internal, per step: where its row came from. Kept beside the tables so that the
 # warehouse-wide accounting balances after any number of incremental batches.
@@ -446,6 +490,8 @@ REGISTRY: tuple[TableSpec, ...] = (
     TableSpec("tool_calls", TOOL_CALLS, "step_id", partitioned=True),
     TableSpec("usage", USAGE, "step_id", partitioned=True, null_key_from="run_id"),
     TableSpec("rejects", REJECTS, None, partitioned=False),
+    TableSpec("billing_usage", BILLING_USAGE, None, partitioned=False),
+    TableSpec("billing_costs", BILLING_COSTS, None, partitioned=False),
     TableSpec("_step_sources", STEP_SOURCES, "step_id", partitioned=True, public=False),
     TableSpec("_response_sources", RESPONSE_SOURCES, "run_id", partitioned=True,
               public=False),

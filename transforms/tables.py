@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from steplens.transforms import deltas, runs, schemas, steps
+from steplens.transforms import billing, deltas, runs, schemas, steps
 from steplens.transforms.parse import ParsedBatch
 from steplens.transforms.responses import tables as responses
 
@@ -42,10 +42,13 @@ class Tables:
     skipped: pl.DataFrame | None = None
     response_sources: pl.DataFrame | None = None
     response_outputs: pl.DataFrame | None = None
+    billing_usage: pl.DataFrame | None = None
+    billing_costs: pl.DataFrame | None = None
 
     def frames(self) -> dict[str, pl.DataFrame]:
         return {"runs": self.runs, "steps": self.steps, "tool_calls": self.tool_calls,
-                "usage": self.usage, "rejects": self.rejects}
+                "usage": self.usage, "rejects": self.rejects,
+                "billing_usage": self.billing_usage, "billing_costs": self.billing_costs}
 
 
 def build_runs(run_records: pl.DataFrame) -> pl.DataFrame:
@@ -92,18 +95,22 @@ def balance(counts: dict[str, int]) -> dict[str, int]:
     Needs: records_read, step_records, run_records, delta_events, rejected, skipped,
     runs (Assistants rows), steps_with_record, deltas_applied; and for the Responses API
     the kept and superseded records of its responses and of its tool-output holders
-    (`responses_kept`, `responses_superseded`, counted per response id and per record).
+    (`responses_kept`, `responses_superseded`, counted per response id and per record);
+    for billing exports the records read and the rows of both billing tables
+    (`billing_records`, `billing_rows`: each row keeps one record, the rest are
+    superseded duplicates).
     """
     out = dict(counts)
-    out.setdefault("responses_kept", 0)
-    out.setdefault("responses_superseded", 0)
+    for k in ("responses_kept", "responses_superseded", "billing_records", "billing_rows"):
+        out.setdefault(k, 0)
     out["kept"] = (counts["runs"] + counts["steps_with_record"] + counts["deltas_applied"]
-                   + out["responses_kept"])
+                   + out["responses_kept"] + out["billing_rows"])
     out["superseded"] = (
         counts["run_records"] - counts["runs"]
         + counts["step_records"] - counts["steps_with_record"]
         + counts["delta_events"] - counts["deltas_applied"]
         + out["responses_superseded"]
+        + out["billing_records"] - out["billing_rows"]
     )
     out["balanced"] = int(
         out["records_read"] == out["kept"] + out["superseded"] + out["rejected"] + out["skipped"]
@@ -113,7 +120,8 @@ def balance(counts: dict[str, int]) -> dict[str, int]:
 
 def accounting(batch: ParsedBatch, runs_table: pl.DataFrame,
                step_sources: pl.DataFrame, response_sources: pl.DataFrame | None = None,
-               response_outputs: pl.DataFrame | None = None) -> dict[str, int]:
+               response_outputs: pl.DataFrame | None = None, billing_rows: int = 0
+               ) -> dict[str, int]:
     """Counts for the summary; `records_read` equals the sum of the four buckets.
     `runs_table`: the Assistants runs."""
     kept = superseded = 0
@@ -126,6 +134,9 @@ def accounting(batch: ParsedBatch, runs_table: pl.DataFrame,
     return balance({
         "responses_kept": kept,
         "responses_superseded": superseded,
+        "billing_records": (batch.billing_usage_records.height
+                            + batch.billing_costs_records.height),
+        "billing_rows": billing_rows,
         "lines_read": batch.lines_read,
         "bytes_read": batch.bytes_read,
         "records_read": batch.records_read,
@@ -149,6 +160,8 @@ def build_tables(batch: ParsedBatch) -> Tables:
     copies = responses.output_copies(batch.response_outputs)
     r = responses.build(batch.response_records, batch.response_items, batch.response_events,
                         responses.answers(copies))
+    usage_bill = billing.usage_table(batch.billing_usage_records)
+    costs_bill = billing.costs_table(batch.billing_costs_records)
     return Tables(
         runs=pl.concat([runs_table, r.runs]),
         steps=pl.concat([step_tables.steps, r.steps]),
@@ -156,9 +169,12 @@ def build_tables(batch: ParsedBatch) -> Tables:
         usage=pl.concat([step_tables.usage, r.usage]),
         rejects=batch.rejects.sort("source_file", "line_no", "reason"),
         step_sources=step_tables.step_sources,
-        accounting=accounting(batch, runs_table, step_tables.step_sources, r.sources, copies),
+        accounting=accounting(batch, runs_table, step_tables.step_sources, r.sources, copies,
+                              usage_bill.height + costs_bill.height),
         skipped=batch.skipped,
         response_sources=r.sources,
         response_outputs=copies,
+        billing_usage=usage_bill,
+        billing_costs=costs_bill,
     )
 

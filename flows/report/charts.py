@@ -356,3 +356,54 @@ def chart_migration(con) -> str:
     ax_time.invert_yaxis()
     ax_time.legend(frameon=False, ncols=2, loc="lower center", bbox_to_anchor=(0.5, 1.0))
     return _svg(fig, "migration")
+
+
+def chart_version_changes(con, limit: int = 10) -> str:
+    """Run failure rate before and after each configuration change that moved it most
+    (changes with at least 5 runs on each side)."""
+    _, rows = query(con, """
+        select assistant_id, previous_version, version, array_to_string(changed, ', '),
+               failure_rate_before, failure_rate_after
+        from version_comparison
+        where runs_before >= 5 and runs_after >= 5
+          and failure_rate_before is not null and failure_rate_after is not null
+        order by abs(failure_rate_after - failure_rate_before) desc, assistant_id, version
+        limit $n""", {"n": limit})
+    fig = _figure(height=max(2.6, 0.4 * (len(rows) + 2)))
+    ax = fig.add_subplot()
+    if not rows:
+        _no_data(ax, "no configuration change with 5 runs on each side")
+        return _svg(fig, "version-changes")
+    labels = [f"{_short(a, 16)} v{p}->v{v}: {_short(c, 30)}" for a, p, v, c, _, _ in rows]
+    y = list(range(len(rows)))
+    ax.barh([v - 0.2 for v in y], [r[4] for r in rows], height=0.4, color=PALETTE[0],
+            label="before")
+    ax.barh([v + 0.2 for v in y], [r[5] for r in rows], height=0.4, color=PALETTE[1],
+            label="after")
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("run failure rate")
+    ax.legend(frameon=False, ncols=2, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    return _svg(fig, "version-changes")
+
+
+def chart_bill(con) -> str:
+    """Estimated (export, list prices) against billed (Costs API) USD per month, over
+    the days the Costs API export covers."""
+    _, rows = query(con, """
+        select date_trunc('month', day)::date, sum(estimated_cost_usd), sum(billed_cost_usd)
+        from cost_reconciliation where billed_cost_usd is not null
+        group by 1 order by 1""")
+    fig = _figure(height=3.0)
+    ax = fig.add_subplot()
+    if not rows:
+        _no_data(ax, "no Costs API export ingested")
+        return _svg(fig, "bill")
+    months = [r[0] for r in rows]
+    ax.plot(months, [r[1] for r in rows], marker="o", markersize=3, color=PALETTE[0],
+            label="estimated from the export")
+    ax.plot(months, [r[2] for r in rows], marker="s", markersize=3, color=PALETTE[3],
+            label="billed")
+    ax.set_ylabel("USD per month")
+    ax.legend(frameon=False)
+    return _svg(fig, "bill")

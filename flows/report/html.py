@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 
 from steplens.flows.report.charts import (
+    chart_bill,
     chart_cost_by,
     chart_cost_over_time,
     chart_failure_funnel,
@@ -26,6 +27,7 @@ from steplens.flows.report.charts import (
     chart_slowest_functions,
     chart_thread_cost,
     chart_thread_turns,
+    chart_version_changes,
     time_unit,
     usd,
 )
@@ -184,6 +186,9 @@ def html(con: duckdb.DuckDBPyConnection, title: str = "steplens report",
          chart_prompt_growth(con)),
         ("migration", "Assistants API vs Responses API: time and cost per run, by model",
          chart_migration(con)),
+        ("version-changes", "Configuration changes that moved the run failure rate most",
+         chart_version_changes(con)),
+        ("bill", "Estimated cost against the bill, per month", chart_bill(con)),
     ]
     figures = {key: f'<figure class="chart" id="chart-{key}"><figcaption>{_e(caption)}'
                     f"</figcaption>{svg}</figure>" for key, caption, svg in charts}
@@ -250,6 +255,19 @@ def html(con: duckdb.DuckDBPyConnection, title: str = "steplens report",
 {html_table(api_overview(con))}
 {figures['migration']}
 {html_table(tables['migration'])}
+
+<h2>Assistant versions</h2>
+<p>Each distinct configuration of an assistant (model, instructions, tools, sampling,
+reasoning effort) is a version; every change against the version it replaced, over all
+runs of each (<code>version_comparison</code>).</p>
+{figures['version-changes']}
+{html_table(tables['version_comparison'])}
+
+<h2>Cost against the bill</h2>
+<p>The organization Usage and Costs API exports against the export, per day and model
+family (<code>cost_reconciliation</code>); the days and models that disagree.</p>
+{figures['bill']}
+{html_table(tables['cost_reconciliation'])}
 """
     return f"""<!doctype html>
 <html lang="en">

@@ -23,6 +23,8 @@ def cell_text(v: object) -> str:
         return f"{v:.4g}" if abs(v) < 1e6 else f"{v:.0f}"
     if isinstance(v, dt.datetime):
         return v.isoformat(sep=" ")
+    if isinstance(v, list | tuple):  # a LIST column (version_comparison.changed)
+        return ", ".join(cell_text(x) for x in v)
     return str(v)
 
 
@@ -34,6 +36,8 @@ def json_value(v: object) -> object:
         return None
     if isinstance(v, int | float | str | bool) or v is None:
         return v
+    if isinstance(v, list | tuple):  # a LIST column: a JSON array
+        return [json_value(x) for x in v]
     return str(v)
 
 

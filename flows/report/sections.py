@@ -85,6 +85,21 @@ SECTIONS: tuple[Section, ...] = (
             "order by prompt_growth_per_turn desc, thread_id limit 10",
             "Context bloat: prompt tokens added per turn (least-squares slope over the "
             "turns that report usage)."),
+    Section("version_comparison", "version_comparison (latest configuration changes)",
+            "select assistant_id, version, previous_version, changed, changed_at, "
+            "runs_before, runs_after, p95_duration_s_before, p95_duration_s_after, "
+            "failure_rate_before, failure_rate_after, cost_per_run_usd_before, "
+            "cost_per_run_usd_after from version_comparison "
+            "order by changed_at desc nulls last, assistant_id, version limit 10",
+            "Each change of an assistant's configuration (model, instructions, tools, "
+            "sampling) against the version it replaced, over all runs of each version."),
+    Section("cost_reconciliation", "cost_reconciliation (days and models off the bill)",
+            "select day, model, finding, requests_seen, requests_billed, request_gap, "
+            "estimated_cost_usd, billed_cost_usd, cost_gap_usd, cost_gap_pct "
+            "from cost_reconciliation where finding not in ('ok', 'no_billing_data') "
+            "order by day desc, model nulls last limit 15",
+            "The Usage and Costs API exports against the export: billed minus seen "
+            "(positive: the bill holds more than the export explains)."),
 )
 
 

@@ -25,7 +25,7 @@ import polars as pl
 
 from steplens.flows.io.inputs import Chunk, parse_chunk_batches
 from steplens.flows.settings import RECORDS
-from steplens.transforms import schemas
+from steplens.transforms import billing, schemas
 from steplens.transforms.parse import ParsedBatch
 from steplens.transforms.redact import Redaction, redact
 
@@ -216,7 +216,9 @@ def scan(root: Path, segments: dict[str, SegmentInfo], frame: str) -> pl.LazyFra
     if not paths:
         return pl.LazyFrame(schema=FRAME_SCHEMAS[frame])
     # extra columns: segments written before December 2026 also hold `canon_size` and
-    # `canon_crc`, which ties no longer need (transforms/ranking.py)
+    # `canon_crc`, which ties no longer need (transforms/ranking.py); missing columns:
+    # segments written before the configuration columns (README, "Assistant versions")
+    # read them as NULL until their files are read again (`steplens ingest --full-refresh`)
     return pl.scan_parquet(paths, schema=FRAME_SCHEMAS[frame], extra_columns="ignore",
                            missing_columns="insert")
 
@@ -287,6 +289,15 @@ def rows_of(segments: dict[str, SegmentInfo], names: Iterable[str]) -> int:
 
 def rejects(root: Path, segments: dict[str, SegmentInfo]) -> pl.DataFrame:
     return scan(root, segments, "rejects").collect().sort("source_file", "line_no", "reason")
+
+
+def billing_tables(root: Path, segments: dict[str, SegmentInfo]) -> dict[str, pl.DataFrame]:
+    """`billing_usage` and `billing_costs` from every billing record of the live segments
+    (a few rows a day: rebuilt whole by each ingest, like `rejects`)."""
+    return {"billing_usage": billing.usage_table(
+                scan(root, segments, "billing_usage_records").collect()),
+            "billing_costs": billing.costs_table(
+                scan(root, segments, "billing_costs_records").collect())}
 
 
 def remove_file_rows(root: Path, segments: dict[str, SegmentInfo], path: str,

@@ -40,6 +40,8 @@ from steplens.flows.settings import CURRENT, LOCK, MANIFEST, SNAPSHOTS, SUMMARY
 from steplens.flows.store.integrity import recovery, write_inventory
 from steplens.transforms import schemas
 
+# Tables rewritten whole by every ingest besides `rejects` (billing exports).
+UNKEYED = tuple(t.name for t in schemas.REGISTRY if not t.partitioned and t.name != "rejects")
 EMPTY = "_empty"  # holds an empty file so a table with no rows still has a schema
 
 GRANULARITY = {"month": "%Y-%m", "day": "%Y-%m-%d"}
@@ -138,6 +140,8 @@ def table_files(snapshot: Path | None, table: str) -> list[Path]:
 def outdated(snapshot: Path) -> bool:
     """Whether a snapshot was written by an older steplens whose tables lack columns or
     tables of the registry (e.g. `api`, issue 12): such a warehouse is rebuilt whole."""
+    if any(not (snapshot / table).exists() for table in UNKEYED):
+        return True
     for table, spec in schemas.KEYED.items():
         if not (snapshot / table).exists():
             return True
@@ -145,6 +149,15 @@ def outdated(snapshot: Path) -> bool:
         if files and not set(spec.schema.names()) <= set(pl.read_parquet_schema(files[0])):
             return True
     return False
+
+
+def read_whole(snapshot: Path | None, table: str) -> pl.LazyFrame:
+    """An unkeyed table (`rejects`, billing) of a snapshot: one file, or none (empty)."""
+    schema = schemas.TABLES[table].schema
+    path = None if snapshot is None else snapshot / table / "part-0.parquet"
+    if path is None or not path.exists():
+        return pl.LazyFrame(schema=schema)
+    return pl.scan_parquet(path, schema=schema)
 
 
 def read_table(snapshot: Path | None, table: str, schema: pl.Schema) -> pl.LazyFrame:
@@ -225,10 +238,13 @@ def _sink(frame: pl.LazyFrame, path: Path) -> None:
 
 def publish(root: Path, changes: dict[str, Change], rejects: pl.DataFrame, manifest: dict,
             summary: dict, granularity: str = "month", full: bool = False,
-            keep: int = 2) -> tuple[Path, dict[str, dict[str, int]]]:
+            keep: int = 2, whole: dict[str, pl.DataFrame] | None = None
+            ) -> tuple[Path, dict[str, dict[str, int]]]:
     """Make a new snapshot from the current one plus `changes`, and swap it in.
 
     With `full`, the previous snapshot is ignored: every table is exactly `changes`.
+    `whole`: the other unkeyed tables (billing), written whole like `rejects`; one
+    missing is written empty, so its view binds.
     """
     prev = None if full else current_snapshot(root)
     snapshots = root / SNAPSHOTS
@@ -243,6 +259,10 @@ def publish(root: Path, changes: dict[str, Change], rejects: pl.DataFrame, manif
         stats[table] = _upsert(prev, staging, table, change, granularity)
         checkpoint("publish_partial")
     _write(rejects, staging / schemas.TABLES["rejects"].name / "part-0.parquet")
+    for table in UNKEYED:
+        frame = (whole or {}).get(table)
+        _write(schemas.empty(schemas.TABLES[table].schema) if frame is None else frame,
+               staging / table / "part-0.parquet")
     (staging / MANIFEST).write_text(json.dumps(manifest, sort_keys=True))
     (staging / SUMMARY).write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
     write_inventory(root, staging, manifest, previous=prev)

@@ -23,7 +23,8 @@ from steplens.transforms.tables import balance
 # response objects / lifecycle events and other stream events, every reject and skip;
 # plus the records holding tool-output copies (`SegmentInfo.output_records`).
 COUNTED = ("step_records", "run_records", "delta_events", "response_records",
-           "response_events", "rejects", "skipped")
+           "response_events", "billing_usage_records", "billing_costs_records", "rejects",
+           "skipped")
 
 
 def _counted(info: records.SegmentInfo) -> dict[str, int]:
@@ -51,6 +52,8 @@ def warehouse_totals(root: Path, manifest: Manifest) -> dict[str, int]:
     tables = {t: snapshots.read_table(snap, t, spec.schema).select(pl.len()).collect().item()
               for t, spec in schemas.KEYED.items() if spec.public}
     tables["rejects"] = rows["rejects"]
+    for table in snapshots.UNKEYED:
+        tables[table] = snapshots.read_whole(snap, table).select(pl.len()).collect().item()
     runs_by_api = dict(snapshots.read_table(snap, "runs", schemas.RUNS).group_by("api").len()
                        .collect().iter_rows())
     responses = (snapshots.read_table(snap, "_response_sources", schemas.RESPONSE_SOURCES)
@@ -75,6 +78,8 @@ def warehouse_totals(root: Path, manifest: Manifest) -> dict[str, int]:
         "steps": sources["steps"],
         "steps_with_record": int(sources["steps_with_record"] or 0),
         "deltas_applied": int(sources["deltas_applied"] or 0),
+        "billing_records": rows["billing_usage_records"] + rows["billing_costs_records"],
+        "billing_rows": sum(tables[t] for t in snapshots.UNKEYED),
     })
     totals["tables"] = tables
     return totals

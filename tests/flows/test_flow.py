@@ -61,7 +61,9 @@ def test_ingest_flow_end_to_end(prefect_server, export_dir, tmp_path):
             # cost_usd exists only in the views (transforms/sql/priced/)
             got = con.sql(f"select * from {name}").pl().drop("cost_usd", strict=False)
             sort = {"rejects": ["source_file", "line_no"], "runs": ["run_id"],
-                    "tool_calls": ["step_id", "call_index"]}.get(name, ["step_id"])
+                    "tool_calls": ["step_id", "call_index"],
+                    "billing_usage": ["start_time"], "billing_costs": ["start_time"]
+                    }.get(name, ["step_id"])
             assert_frame_equal(got.sort(sort), frame.sort(sort), check_dtypes=False)
         rejects = con.sql("select line_no, reason from rejects order by line_no").fetchall()
         assert [r[0] for r in rejects] == [1, 3, 5]

@@ -17,7 +17,9 @@ from typer.testing import CliRunner
 from steplens.flows.cli import app
 from steplens.flows.report import html as report_html
 from steplens.flows.report import sections as report_sections
-from tests.support.paths import DATA
+from tests.support import billing_oracle as bo
+from tests.support import versions_oracle as vo
+from tests.support.paths import DATA, SAMPLE, SAMPLE_BILLING
 
 pytestmark = pytest.mark.flow
 
@@ -45,6 +47,26 @@ def test_default_output_is_tables_of_every_section(sample_warehouse):
     assert result.exit_code == 0, result.output
     for section in report_sections.SECTIONS:
         assert section.title in result.output
+
+
+def test_versions_and_reconciliation_sections_hold_the_oracles_rows(sample_warehouse):
+    """The report's two issue-13 sections: the latest configuration changes and the
+    (day, model) rows off the bill, as the independent oracles compute them."""
+    doc = json.loads(run("report", "-w", str(sample_warehouse), "-f", "json").output)
+    changes = sorted(vo.compute([SAMPLE]).comparison, key=lambda r: (
+        r["changed_at"] is None, -(r["changed_at"].timestamp() if r["changed_at"] else 0),
+        r["assistant_id"], r["version"]))[:10]
+    assert [(r["assistant_id"], r["version"], r["changed"])
+            for r in doc["version_comparison"]] == [
+        (r["assistant_id"], r["version"], r["changed"]) for r in changes]
+    off = sorted((r for r in bo.reconcile([SAMPLE], [SAMPLE_BILLING])
+                  if r["finding"] not in ("ok", "no_billing_data")),
+                 key=lambda r: (-r["day"].toordinal(), r["model"] is None, r["model"] or ""))
+    assert {"missing_in_export", "mispriced", "incomplete_export"} <= {
+        r["finding"] for r in off}
+    assert [(str(r["day"]), r["model"], r["finding"])
+            for r in doc["cost_reconciliation"]] == [
+        (str(r["day"]), r["model"], r["finding"]) for r in off[:15]]
 
 
 def test_markdown_and_json_hold_the_same_sections(sample_warehouse):
@@ -76,7 +98,8 @@ def test_html_report_is_self_contained_and_its_charts_draw_in_chromium(mixed_war
     assert report_html.is_self_contained(text)
     assert "<script src" not in text and "<link" not in text
     charts = text.count('<figure class="chart"')
-    assert charts == 12
+    assert charts == 14
+    assert "Assistant versions" in text and "Cost against the bill" in text
     assert "Responses API and the migration" in text and 'id="chart-migration"' in text
     dom = subprocess.run(
         [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",

@@ -33,10 +33,12 @@ def test_notebook_runs_against_a_read_only_warehouse_and_changes_nothing(mixed_w
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 7  # every chart drew
+    assert len(images) >= 9  # every chart drew
     tables = [o for o in outputs if "text/html" in o.get("data", {})]
-    assert len(tables) >= 10  # and the frames printed
+    assert len(tables) >= 15  # and the frames printed
     html = "".join(o["data"]["text/html"] for o in tables)
     assert "prompt_growth_per_turn" in html and "cost_p95_usd" in html  # threads (section 6)
     assert "responses_cost_per_run_usd" in html and "responses" in html  # migration (7)
+    assert "failure_rate_after" in html and "tokens_per_run_after" in html  # versions (8)
+    assert "missing_in_export" in html and "billed_cost_usd" in html  # the bill (9)
     assert listing(wh) == before

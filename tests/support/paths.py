@@ -11,6 +11,7 @@ REAL_RESPONSES = DATA / "real-responses"
 ROOT = TESTS.parent
 SAMPLE = ROOT / "data" / "sample"
 SAMPLE_RESPONSES = ROOT / "data" / "sample-responses"  # the Responses API beside it
+SAMPLE_BILLING = ROOT / "data" / "sample-billing"  # Usage/Costs API exports of SAMPLE
 NOTEBOOK = ROOT / "notebooks" / "steplens_analysis.ipynb"
 
 

@@ -312,7 +312,7 @@ def test_oracle_on_the_export(export):
     assert {t["type"] for t in result.tool_calls} == {
         "function", "code_interpreter", "file_search", "retrieval", "mcp"}
     assert {r["dimension"] for r in result.step_latency} == {
-        "all", "api", "assistant_id", "model", "day", "type"}
+        "all", "assistant_id", "model", "day", "type", "api"}
     assert all(r["failure_rate"] is not None for r in result.tool_stats
                if r["function_name"] is None and r["tool_type"] == "function")
 

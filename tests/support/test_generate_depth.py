@@ -19,6 +19,7 @@ from tests.support import billing_oracle as bo
 from tests.support import versions_oracle as vo
 from tests.support.generate import LEGACY_RUN_BEFORE, generate_export
 from tests.support.generate_billing import FILES, billed_name, generate_billing
+from tests.support.paths import SAMPLE, SAMPLE_BILLING
 from tests.support.sdk_validation import errors, json_lines, records
 
 PRICES = bo.PriceTable.shipped()
@@ -205,3 +206,13 @@ def test_without_the_option_configurations_do_not_change(tmp_path):
     assert {r.get("top_p", 1.0) for r in runs} == {1.0}
     assert {str(r.get("response_format", "auto")) for r in runs} == {"auto"}
     assert not any("escalate_to_human" in orjson.dumps(r["tools"]).decode() for r in runs)
+
+
+def test_data_sample_billing_is_what_its_readme_command_makes(tmp_path):
+    """data/sample-billing: the billing of data/sample's usage (see its README)."""
+    generate_billing(tmp_path, bo.seen_usage([SAMPLE], PRICES), seed=5, bad_pages=False)
+    made = sorted(p.name for p in tmp_path.iterdir())
+    committed = sorted(p.name for p in SAMPLE_BILLING.iterdir() if p.name != "README.md")
+    assert made == committed
+    for name in made:
+        assert (SAMPLE_BILLING / name).read_bytes() == (tmp_path / name).read_bytes(), name

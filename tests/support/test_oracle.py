@@ -209,7 +209,7 @@ def test_delta_only_step_has_only_status_type_and_message_id(tmp_path):
     assert row["status"] == "in_progress" and row["type"] == "tool_calls"
     assert row["tool_call_count"] == 1
     assert {k for k, v in row.items() if v is not None} == {
-        "step_id", "api", "status", "type", "tool_call_count"}
+        "api", "step_id", "status", "type", "tool_call_count"}
 
 
 def test_delta_only_message_step(tmp_path):

@@ -389,14 +389,25 @@ class Result:
     version_of_run: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
-def compute(paths, cost: Callable[[dict], float | None] | None = None) -> Result:
-    """Expected `assistant_versions` and `version_comparison` for the files under `paths`
-    (both APIs). `cost(run_row)` gives a run's `cost_usd` (None: unpriced); without it
-    every run is unpriced."""
+def run_configs(paths) -> dict[str, dict]:
+    """V1/V9: run id -> the seven configuration values of its winning record (both APIs)."""
     a_read, r_read = responses_oracle.read_inputs(paths)
     configs = {rid: assistants_config(winning_run(recs)) for rid, recs in a_read.runs.items()}
     configs.update({rid: responses_config(rec)
                     for rid, rec in winning_responses(r_read).items()})
+    return configs
+
+
+def with_configs(runs: list[dict], configs: dict[str, dict]) -> list[dict]:
+    """Run rows of the other oracles with the V1 columns of `runs` (as the product has)."""
+    return [dict(r, **configs[r["run_id"]]) for r in runs]
+
+
+def compute(paths, cost: Callable[[dict], float | None] | None = None) -> Result:
+    """Expected `assistant_versions` and `version_comparison` for the files under `paths`
+    (both APIs). `cost(run_row)` gives a run's `cost_usd` (None: unpriced); without it
+    every run is unpriced."""
+    configs = run_configs(paths)
     tables = responses_oracle.compute(paths)
     runs = [dict(r, api="assistants") for r in tables.assistants.runs] + tables.runs
     calls = list(tables.assistants.tool_calls) + tables.tool_calls

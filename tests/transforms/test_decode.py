@@ -94,11 +94,25 @@ common = {
     "metadata": maybe(st.dictionaries(text, json_value, max_size=4)),
     "unknown": json_value,
 }
+# A run's configuration (README, "Assistant versions"): any value is read, none rejects.
+config = {
+    "instructions": maybe(st.one_of(strs, st.lists(json_value, max_size=2))),
+    "tools": maybe(st.lists(maybe(st.fixed_dictionaries(
+        {"type": maybe(st.sampled_from(["function", "code_interpreter", "file_search"]))},
+        optional={"function": maybe(st.fixed_dictionaries({}, optional={
+            "name": maybe(strs), "parameters": json_value}))})), max_size=3)),
+    "temperature": maybe(st.one_of(st.floats(0, 2), ints)),
+    "top_p": maybe(st.floats(0, 1)),
+    "response_format": maybe(st.one_of(st.just("auto"), st.fixed_dictionaries(
+        {"type": maybe(st.sampled_from(["text", "json_schema"]))}, optional={
+            "json_schema": maybe(st.fixed_dictionaries({}, optional={"name": maybe(strs)}))}))),
+    "reasoning_effort": maybe(strs),
+}
 records = st.one_of(
     st.fixed_dictionaries({"object": st.just("thread.run.step")}, optional={
         **common, "run_id": maybe(strs), "type": maybe(strs), "step_details": maybe(details)}),
     st.fixed_dictionaries({"object": st.just("thread.run")}, optional={
-        **common, "model": maybe(strs),
+        **common, "model": maybe(strs), **config,
         "incomplete_details": maybe(st.fixed_dictionaries({}, optional={"reason": maybe(strs)}))}),
     st.fixed_dictionaries({"object": st.just("thread.run.step.delta")}, optional={
         "id": maybe(st.sampled_from(["step_A", "step_B"])),

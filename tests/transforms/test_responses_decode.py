@@ -98,7 +98,17 @@ def _strategies(m):
             {}, optional={"id": m(strs)}))),
         "usage": m(usage_object),
         "output": m(st.lists(m(item), max_size=3)),
-        "tools": json_value,
+        # the configuration columns (README, "Assistant versions"): read, never checked
+        "tools": m(st.lists(m(st.fixed_dictionaries({"type": m(st.sampled_from(
+            ["function", "mcp", "web_search", "custom"]))}, optional={
+                "name": m(strs), "server_label": m(strs)})), max_size=3)),
+        "instructions": m(st.one_of(strs, st.lists(json_value, max_size=2))),
+        "temperature": m(st.one_of(st.floats(0, 2), ints)),
+        "top_p": m(st.floats(0, 1)),
+        "text": m(st.fixed_dictionaries({}, optional={"format": m(st.fixed_dictionaries(
+            {"type": m(st.sampled_from(["text", "json_schema", "json_object"]))},
+            optional={"name": m(strs)}))})),
+        "reasoning": m(st.fixed_dictionaries({}, optional={"effort": m(strs)})),
     })
     stream_event = st.fixed_dictionaries({"type": st.sampled_from(EVENT_TYPES)}, optional={
         "sequence_number": m(ints), "output_index": m(ints),

@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from steplens.transforms import schemas
+from steplens.transforms import config, schemas
 from steplens.transforms.responses import fast, spec
 
 _SORT = orjson.OPT_SORT_KEYS
@@ -164,9 +164,11 @@ def _get_attr(o: Any, key: str) -> Any:
 
 
 def response_row(r: Any, get: Callable, metadata: str | None, conversation: str | None,
-                 is_event: bool, seq: int | None, pos: int | None, canon: bytes) -> tuple:
+                 is_event: bool, seq: int | None, pos: int | None, value: dict) -> tuple:
     """A `response_records` row (after provenance and bucket) from a checked response
-    (a dict with `get=_get_dict`, a `fast.Response` with `get=_get_attr`)."""
+    (a dict with `get=_get_dict`, a `fast.Response` with `get=_get_attr`) and its JSON
+    `value` (for the canonical bytes and the configuration, transforms/config.py)."""
+    canon = canonical(value)
     error, incomplete, prompt = get(r, "error"), get(r, "incomplete_details"), get(r, "prompt")
     return (
         get(r, "id"), is_event, seq, pos, get(r, "status"), get(r, "model"),
@@ -177,7 +179,7 @@ def response_row(r: Any, get: Callable, metadata: str | None, conversation: str 
         None if error is None else get(error, "message"),
         None if incomplete is None else get(incomplete, "reason"),
         *_usage(get(r, "usage"), get), metadata,
-        len(canon), zlib.crc32(canon),
+        len(canon), zlib.crc32(canon), *config.responses(value),
     )
 
 
@@ -278,7 +280,7 @@ class Decoder:
         m = r.get("metadata")
         metadata = None if m is None else orjson.dumps(m, option=_SORT).decode()
         return response_row(r, _get_dict, metadata, spec.conversation_id(r.get("conversation")),
-                            is_event, seq, pos, canonical(r))
+                            is_event, seq, pos, r)
 
     def _careful_event(self, line_no: int, item: int, ev: dict, raw: bytes | str,
                        prefix: str) -> None:
@@ -414,7 +416,7 @@ class Decoder:
         conv = r.conversation
         conversation = conv if conv is None or type(conv) is str else conv.id
         row = response_row(r, _get_attr, text, conversation, is_event, seq, pos,
-                           canonical(orjson.loads(bytes(raw))))
+                           orjson.loads(bytes(raw)))
         return row, [_struct_item(i) for i in r.output or ()]
 
     def _fast_event(self, line_no: int, item: int, raw: bytes) -> int:

@@ -20,11 +20,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from steplens.transforms.record_spec import I64, ID, INT, MAX_TS, NUM, OBJ, STR, Kind
+from steplens.transforms.record_spec import ANY, I64, ID, INT, MAX_TS, NUM, OBJ, STR, Kind
 
 TS_NUM = Kind("number timestamp")  # Unix seconds, int or float (the SDK writes 1741476542.0)
 CONV = Kind("conversation")  # an object with `id`, or the id itself as a string
-ANY = Kind("any")  # read, never checked (an item's `arguments`, `output`, `error`...)
 
 
 @dataclass(frozen=True)
