@@ -211,7 +211,7 @@ def ingest(
         if runner is not None:  # the warm runner beside `steplens server start`
             from steplens.flows import runner_client
 
-            summary = runner_client.submit(runner, {
+            summary = runner_client.submit(runner["url"], runner["token"], {
                 "paths": [p if "://" in p else str(Path(p).resolve()) for p in paths],
                 "warehouse": settings.remote or str(settings.warehouse), "workers": workers,
                 "full_refresh": full_refresh, "wait": wait, "prices": prices_path,
@@ -491,8 +491,8 @@ def server_status() -> None:
     elif state:
         runner = server.standing_runner()
         console.print(f"steplens server at {state['url']} (pid {state['pid']}); ingest runner "
-                      + (f"at {runner}" if runner else "not answering: ingests run in-process"),
-                      highlight=False)
+                      + (f"at {runner['url']}" if runner else
+                         "not answering: ingests run in-process"), highlight=False)
     else:
         console.print("no server running: each ingest that has work starts a temporary "
                       "one (about 5 s); `steplens server start` removes that cost",

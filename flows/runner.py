@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hmac
 import json
 import os
 import sys
@@ -34,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from steplens.flows import launch, progress, server
 from steplens.flows.errors import SteplensError
 from steplens.flows.runner_client import steplens_version
-from steplens.flows.settings import ENV_PREFIX, Settings
+from steplens.flows.settings import ENV_PREFIX, ENV_RUNNER_TOKEN, Settings
 
 
 @contextlib.contextmanager
@@ -94,7 +95,10 @@ def run_request(request: dict, lines: _Lines, api_url: str) -> None:
         lines.send({"bug": traceback.format_exc()})
 
 
-def _handler(api_url: str) -> type[BaseHTTPRequestHandler]:
+def _handler(api_url: str, token: str) -> type[BaseHTTPRequestHandler]:
+    """Requests to the runner; an ingest needs the token `steplens server start` gave it
+    (in the owner-only state file), so another user of the machine cannot have the
+    runner read or write files as its owner."""
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.0"  # the answer ends when the connection closes
 
@@ -114,6 +118,10 @@ def _handler(api_url: str) -> type[BaseHTTPRequestHandler]:
             if self.path != "/ingest":
                 self.send_error(404)
                 return
+            if not hmac.compare_digest(self.headers.get("Authorization", ""),
+                                       f"Bearer {token}"):
+                self.send_error(403)
+                return
             request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             self.send_response(200)
             self.send_header("Content-Type", "application/x-ndjson")
@@ -132,12 +140,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
     api_url = os.environ.get("PREFECT_API_URL")
-    if not api_url:
-        sys.exit("steplens-runner: PREFECT_API_URL must name the Prefect server")
+    token = os.environ.pop(ENV_RUNNER_TOKEN, "")
+    if not api_url or not token:
+        sys.exit(f"steplens-runner: PREFECT_API_URL must name the Prefect server and "
+                 f"{ENV_RUNNER_TOKEN} hold the token (`steplens server start` sets both)")
     launch.quiet_prefect_console()
     import steplens.flows.ingest  # noqa: F401 - Prefect and the flow, imported once, now
 
-    HTTPServer(("127.0.0.1", args.port), _handler(api_url)).serve_forever()
+    HTTPServer(("127.0.0.1", args.port), _handler(api_url, token)).serve_forever()
 
 
 if __name__ == "__main__":

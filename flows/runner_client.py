@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.error
 import urllib.request
 from importlib.metadata import version
 from typing import Any
@@ -33,16 +34,24 @@ def usable(url: str | None) -> bool:
     return bool(state) and state.get("version") == steplens_version()
 
 
-def submit(url: str, request: dict, reporter: Any = None) -> dict:
-    """Send one ingest to the runner at `url`; its summary. A user error comes back as
-    `SteplensError` (one line), anything else as `RunnerBug` with the traceback."""
+def submit(url: str, token: str, request: dict, reporter: Any = None) -> dict:
+    """Send one ingest to the runner at `url` (with its `token`); its summary. A user
+    error comes back as `SteplensError` (one line), anything else as `RunnerBug` with
+    the traceback."""
     # The command's STEPLENS_* settings, but not its crash-test hook: that one kills the
     # process it is set in (flows/faults.py), here the command, never the runner.
     env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX) and k != ENV_FAULT}
     body = json.dumps({**request, "env": env}).encode()
     post = urllib.request.Request(f"{url}/ingest", data=body, method="POST",
-                                  headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(post) as answer:
+                                  headers={"Content-Type": "application/json",
+                                           "Authorization": f"Bearer {token}"})
+    try:
+        answer = urllib.request.urlopen(post)
+    except urllib.error.HTTPError as e:
+        raise SteplensError(f"the ingest runner at {url} refused the request ({e.code}): "
+                            "restart it with `steplens server stop` and `steplens server "
+                            "start`") from None
+    with answer:
         for line in answer:
             message = json.loads(line)
             if "progress" in message and reporter is not None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -40,6 +41,7 @@ from pathlib import Path
 from steplens.flows import runner_client
 from steplens.flows.errors import ServerError
 from steplens.flows.lifeline import guarded
+from steplens.flows.settings import ENV_RUNNER_TOKEN
 
 STATE_FILE = "steplens-server.json"  # in $PREFECT_HOME: the server `steplens server` started
 DEFAULT_PORT = 4200
@@ -276,18 +278,28 @@ def start_standing(port: int = DEFAULT_PORT) -> dict:
     except ServerError:
         os.killpg(process.pid, signal.SIGTERM)
         raise
-    (home / STATE_FILE).write_text(json.dumps(state))
+    _write_private(home / STATE_FILE, json.dumps(state))
     return state
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read: the state holds the runner's token."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(path, 0o600)
 
 
 def _start_runner(api_url: str, home: Path) -> dict:
     """The warm ingest runner (flows/runner.py), reporting to the server at `api_url`."""
     port = _free_port()
+    token = secrets.token_urlsafe(24)  # who may hand it an ingest: this user's commands
     log = home / "steplens-runner.log"
     with open(log, "ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "steplens.flows.runner", "--port", str(port)],
-            env={**os.environ, "PREFECT_API_URL": api_url}, stdin=subprocess.DEVNULL,
+            env={**os.environ, "PREFECT_API_URL": api_url, ENV_RUNNER_TOKEN: token},
+            stdin=subprocess.DEVNULL,
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + _start_timeout()
@@ -300,17 +312,16 @@ def _start_runner(api_url: str, home: Path) -> dict:
             raise ServerError(f"the steplens ingest runner did not answer within "
                               f"{_start_timeout():g} s; see {log}")
         time.sleep(0.1)
-    return {"url": url, "pid": process.pid, "log": str(log)}
+    return {"url": url, "pid": process.pid, "log": str(log), "token": token}
 
 
-def standing_runner() -> str | None:
-    """The URL of the warm ingest runner `steplens server start` left, if it answers
-    and runs this version of steplens (else `steplens ingest` runs in-process)."""
+def standing_runner() -> dict | None:
+    """The warm ingest runner `steplens server start` left (`url`, `token`), if it
+    answers and runs this version of steplens (else `steplens ingest` runs in-process)."""
     if configured_url():  # a server the user configured: its runs, in-process
         return None
-    state = standing_server()
-    url = (state or {}).get("runner", {}).get("url")
-    return url if runner_client.usable(url) else None
+    runner = (standing_server() or {}).get("runner") or {}
+    return runner if runner_client.usable(runner.get("url")) else None
 
 
 def stop_standing() -> dict | None:

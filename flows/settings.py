@@ -17,6 +17,8 @@ from pathlib import Path
 ENV_PREFIX = "STEPLENS_"  # STEPLENS_<FIELD> overrides a Settings field
 ENV_CACHE = "STEPLENS_CACHE"  # where local mirrors of remote warehouses live
 ENV_FAULT = "STEPLENS_FAULT"  # crash-test fault points (flows/faults.py)
+# The warm ingest runner's secret, given to it at start (flows/runner.py, flows/server.py)
+ENV_RUNNER_TOKEN = "STEPLENS_RUNNER_TOKEN"
 # The key of `--redact hash` (flows/store/redaction.py); else one generated per warehouse
 # and kept under $STEPLENS_CACHE/keys, outside the warehouse users share.
 ENV_REDACT_KEY = "STEPLENS_REDACT_KEY"

@@ -13,6 +13,8 @@ import pytest
 from steplens.flows import runner, runner_client
 from steplens.flows.errors import RunnerBug, SteplensError
 
+TOKEN = "t0ken"
+
 
 class Recorder:
     def __init__(self) -> None:
@@ -43,7 +45,7 @@ def served(monkeypatch):
             lines.send({"bug": "Traceback ...\nKeyError: 'x'"})
 
     monkeypatch.setattr(runner, "run_request", fake)
-    httpd = HTTPServer(("127.0.0.1", 0), runner._handler("http://127.0.0.1:9/api"))
+    httpd = HTTPServer(("127.0.0.1", 0), runner._handler("http://127.0.0.1:9/api", TOKEN))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -58,7 +60,7 @@ def test_summary_and_progress_come_back(served, monkeypatch):
     monkeypatch.setenv("STEPLENS_REDACT_KEY", "k1")
     monkeypatch.setenv("STEPLENS_FAULT", "kill@after_parse")
     reporter = Recorder()
-    summary = runner_client.submit(url, {"paths": ["ok"], "warehouse": "/w"}, reporter)
+    summary = runner_client.submit(url, TOKEN, {"paths": ["ok"], "warehouse": "/w"}, reporter)
     assert summary == {"files": 2, "balanced": True}
     assert reporter.calls == [("start", 2, 300), ("advance", 1, 100)]
     (request,) = seen
@@ -70,11 +72,19 @@ def test_summary_and_progress_come_back(served, monkeypatch):
 def test_a_user_error_is_one_line_and_a_bug_keeps_its_traceback(served):
     url, _ = served
     with pytest.raises(SteplensError, match="^no input files under x"):
-        runner_client.submit(url, {"paths": ["error"], "warehouse": "/w"})
+        runner_client.submit(url, TOKEN, {"paths": ["error"], "warehouse": "/w"})
     with pytest.raises(RunnerBug, match="KeyError"):
-        runner_client.submit(url, {"paths": ["bug"], "warehouse": "/w"})
+        runner_client.submit(url, TOKEN, {"paths": ["bug"], "warehouse": "/w"})
     with pytest.raises(RunnerBug, match="without an answer"):
-        runner_client.submit(url, {"paths": ["silent"], "warehouse": "/w"})
+        runner_client.submit(url, TOKEN, {"paths": ["silent"], "warehouse": "/w"})
+
+
+def test_an_ingest_without_the_token_is_refused_in_one_line(served):
+    url, seen = served
+    for token in ("wrong", ""):
+        with pytest.raises(SteplensError, match="refused the request \\(403\\)"):
+            runner_client.submit(url, token, {"paths": ["ok"], "warehouse": "/w"})
+    assert seen == []  # nothing ran
 
 
 def test_only_a_runner_of_this_version_is_used(served, monkeypatch):

@@ -50,6 +50,7 @@ def test_a_standing_server_is_used_by_ingest_and_survives_its_kill(tmp_path):
     state = json.loads((home / server.STATE_FILE).read_text())
     try:
         assert server.healthy(state["url"])
+        assert (home / server.STATE_FILE).stat().st_mode & 0o077 == 0  # holds the token
         status = steplens("server", "status").stdout
         assert state["url"] in status and state["runner"]["url"] in status
 
