@@ -20,6 +20,14 @@ os.environ.pop("STEPLENS_WAREHOUSE", None)
 os.environ.pop("STEPLENS_PRICES", None)
 
 import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# Property tests share 2 cores with flow tests and other work: generation speed and
+# per-example time are not what they test (benchmarks/ measure speed), so neither may fail
+# them. Loaded before the test modules, so `@settings(...)` there inherits it.
+settings.register_profile("steplens", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("steplens")
 
 from tests.support.paths import SAMPLE, SAMPLE_BILLING, SAMPLE_RESPONSES  # noqa: E402
 
