@@ -164,6 +164,14 @@ def costs_error(r: dict) -> str | None:
     return None
 
 
+# A line item after its service-tier prefix: what precedes the first comma, and whether a
+# comma (and what follows it) is there at all.
+_ITEM = re.compile(r"(?P<head>[^,]*)(?P<detail>,.*)?\Z", re.S)
+_WORD = re.compile(r"\S+")
+# The first of these found in the text after the comma names the kind.
+_KINDS = (("cached", "cached_input"), ("input", "input"), ("output", "output"))
+
+
 def parse_line_item(line_item: str | None) -> tuple[str | None, str | None]:
     """(model, cost_kind) of a Costs API line item.
 
@@ -175,19 +183,15 @@ def parse_line_item(line_item: str | None) -> tuple[str | None, str | None]:
     """
     if line_item is None:
         return None, None
-    text = line_item.strip()
-    if " | " in text:
-        text = text.rsplit(" | ", 1)[1].strip()
-    head, comma, rest = text.partition(",")
-    words = head.split()
-    if not comma:
+    item = _ITEM.match(line_item.strip().split(" | ")[-1].strip())
+    words = _WORD.findall(item["head"]) if item else []
+    detail = item["detail"] if item else None
+    if detail is None:
         return (words[0].lower(), "other") if len(words) == 1 else (None, None)
     if not words:
         return None, None
-    rest = rest.strip().lower()
-    kind = ("cached_input" if "cached" in rest else "input" if "input" in rest
-            else "output" if "output" in rest else "other")
-    return words[0].lower(), kind
+    found = next((kind for needle, kind in _KINDS if needle in detail.lower()), "other")
+    return words[0].lower(), found
 
 
 # ---- rows ---------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from steplens.transforms import billing
 from tests.support import billing_oracle as bo
@@ -71,6 +73,16 @@ def test_billing_tables_rejects_and_accounting_equal_the_oracle(bills):
 ])
 def test_line_items_parse_as_the_oracle(line_item, expected):
     assert billing.parse_line_item(line_item) == bo.parse_line_item(line_item) == expected
+
+
+# line items made of the pieces that matter: words, commas, tier pipes, kind words, spaces
+_PIECES = st.sampled_from(["gpt-4o", "GPT-5", "web", "search", ",", " | ", "|", " ", "\t",
+                           "cached", "input", "output", "Input", "audio", "é", ""])
+
+
+@given(st.lists(_PIECES, max_size=8).map("".join) | st.text(max_size=20))
+def test_line_items_parse_as_the_oracle_on_any_text(line_item):
+    assert billing.parse_line_item(line_item) == bo.parse_line_item(line_item)
 
 
 @pytest.mark.parametrize("value", [1.5, 2, "1.2345", " 3e2 ", None])
