@@ -61,7 +61,7 @@ def step_rows(step_winners: pl.DataFrame, delta_steps: pl.DataFrame) -> pl.DataF
     ).drop("delta_type", "delta_message_id")
 
 
-def _json_valid(args: pl.Series) -> pl.Series:
+def json_valid(args: pl.Series) -> pl.Series:
     """Whether each string parses as JSON (NULL for NULL): Polars has no validator."""
     out = []
     for text in args:
@@ -124,7 +124,7 @@ def tool_calls(step_rows: pl.DataFrame, tool_call_records: pl.DataFrame,
             # rebuilt from stream fragments (transforms/redact.py)
             arguments_valid_json=pl.coalesce(
                 "function_arguments_valid",
-                pl.col("function_arguments").map_batches(_json_valid, return_dtype=pl.Boolean)),
+                pl.col("function_arguments").map_batches(json_valid, return_dtype=pl.Boolean)),
             created_at=to_timestamp("created_at"),
             api=pl.lit("assistants"),
             # a call of the Assistants API fails with its step (README, "Tables")

@@ -27,6 +27,7 @@ from steplens.transforms.statuses import (
     RESPONSE_TERMINAL,
     RESPONSE_TERMINAL_RANK,
 )
+from steplens.transforms.steps import json_valid
 
 API = "responses"
 PROVENANCE = list(schemas.PROVENANCE)
@@ -395,20 +396,6 @@ def step_rows(items: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _valid_json(args: pl.Series) -> pl.Series:
-    out = []
-    for text in args:
-        if text is None:
-            out.append(None)
-            continue
-        try:
-            orjson.loads(text)
-            out.append(True)
-        except orjson.JSONDecodeError:
-            out.append(False)
-    return pl.Series(args.name, out, dtype=pl.Boolean)
-
-
 def tool_call_rows(items: pl.DataFrame, runs: pl.DataFrame, answer: pl.DataFrame
                    ) -> pl.DataFrame:
     """R17: one row per item whose type ends `_call`."""
@@ -430,7 +417,7 @@ def tool_call_rows(items: pl.DataFrame, runs: pl.DataFrame, answer: pl.DataFrame
                                     & pl.col("arguments_chars").is_null())).then(None)
                   .when(~pl.col("arguments_is_text")).then(True)
                   .otherwise(pl.coalesce("arguments_valid", pl.col("arguments").map_batches(
-                      _valid_json, return_dtype=pl.Boolean))))
+                      json_valid, return_dtype=pl.Boolean))))
     # the item's own output when it has one (even redacted), else the call's answer
     own_output = pl.col("output").is_not_null() | pl.col("output_chars").is_not_null()
     has_copy = pl.col("has_copy").fill_null(False)
