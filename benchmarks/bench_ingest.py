@@ -5,7 +5,7 @@ One run, on the same files (README in this folder for what is measured and how):
 1. a seeded mixed export of `--size-mb` MiB (`flows.generate.generate_export`), or `--data`;
 2. Prefect's fixed start-up (a trivial flow in a fresh process, cold and warm), then the
    steplens ingest end to end as the `steplens ingest` command runs it
-   (`flows.launch.run_ingest` in its own process: preflight, Prefect's server started
+   (`flows.orchestration.launch.run_ingest` in its own process: preflight, Prefect's server started
    early, the flow): wall seconds, MB/s, steps/s, CPU seconds and peak memory of its
    whole process tree;
 3. (a) a DuckDB-alone pipeline (lines as VARCHAR, SQL json functions, de-duplicated
@@ -181,10 +181,10 @@ def phase_prefect_noop() -> dict:
 
 
 def phase_ingest(paths: list[str], warehouse: str, workers: int) -> dict:
-    """The steplens ingest as the command runs it (`flows/launch.py`), in a fresh process:
-    preflight (a no-op returns there), Prefect's API started early, then the flow."""
+    """The steplens ingest as the command runs it (`flows/orchestration/launch.py`), in a
+    fresh process: preflight (a no-op returns there), Prefect's API started early, then the flow."""
     t = time.perf_counter()
-    from steplens.flows.launch import quiet_prefect_console, run_ingest
+    from steplens.flows.orchestration.launch import quiet_prefect_console, run_ingest
     from steplens.flows.settings import Settings
 
     imported = time.perf_counter() - t
@@ -1052,7 +1052,7 @@ def report(fig: dict, size: int) -> None:
 
     t_imp, t_done = res.get("import_s", 0), res.get("flow_done_at_s", 0)
     print_table("where the ingest process's wall time went", ["part", "seconds"], [
-        ["interpreter start + imports (flows.launch: Prefect comes later)", t_done
+        ["interpreter start + imports (flows.orchestration.launch: Prefect comes later)", t_done
          - res.get("flow_call_s", 0)],
         ["  of which importing flows.launch", t_imp],
         ["run_ingest (preflight; Prefect imported while its server starts; flow + tasks + "

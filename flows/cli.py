@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 # Before Prefect is imported: no telemetry, patient start-up. (Prefect's console lines
-# are silenced by the commands that run flows: flows/launch.py quiet_prefect_console.)
+# are silenced by the commands that run flows: orchestration/launch.py quiet_prefect_console.)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")  # Prefect's client-side telemetry: no network
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
@@ -63,11 +63,6 @@ def _missing(paths: list[str]) -> None:
     missing = [p for p in paths if not storage.exists(p)]
     if missing:
         fail(f"no such file or directory: {', '.join(missing)}")
-
-
-def _destination(settings: Settings) -> str:
-    """What flows are given as the warehouse: the remote URL, or the local directory."""
-    return settings.remote or str(settings.warehouse)
 
 
 def _warehouse_flag(warehouse: str | None) -> str:
@@ -188,7 +183,8 @@ def ingest(
     Incremental: files already ingested and unchanged are not read again; grown files
     are read from where the last run stopped. With nothing to do it returns at once.
     """
-    from steplens.flows import progress, server
+    from steplens.flows import progress
+    from steplens.flows.orchestration import server
 
     _missing(paths)
     if dask_address and not _prefect_server_url():
@@ -209,7 +205,7 @@ def ingest(
               and not (dask or dask_address) else None)
     try:
         if runner is not None:  # the warm runner beside `steplens server start`
-            from steplens.flows import runner_client
+            from steplens.flows.orchestration import runner_client
 
             summary = runner_client.submit(runner["url"], runner["token"], {
                 "paths": [p if "://" in p else str(Path(p).resolve()) for p in paths],
@@ -217,7 +213,7 @@ def ingest(
                 "full_refresh": full_refresh, "wait": wait, "prices": prices_path,
                 "redact": redact, "redact_fields": redact_fields}, reporter)
         else:
-            from steplens.flows import launch
+            from steplens.flows.orchestration import launch
 
             launch.quiet_prefect_console()
             with progress.reporting(reporter):
@@ -238,7 +234,7 @@ def ingest(
 
 def _prefect_server_url() -> str | None:
     """A server the user runs: PREFECT_API_URL, or the one `steplens server start` left."""
-    from steplens.flows import server
+    from steplens.flows.orchestration import server
 
     state = server.standing_server()
     return server.configured_url() or (state["url"] if state else None)
@@ -281,7 +277,7 @@ def serve(
     settings = _warehouse(warehouse)
     console.print(f"serving deployment {deployment.DEPLOYMENT!r} "
                   f"({'cron ' + cron if cron else f'every {interval:g} s'}); Ctrl-C stops")
-    deployment.serve(list(paths), _destination(settings), cron, interval)
+    deployment.serve(list(paths), settings.destination, cron, interval)
 
 
 @app.command()
@@ -292,7 +288,7 @@ def watch(
     max_batches: Annotated[int | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Ingest new data in micro-batches until Ctrl-C (which stops after the current batch)."""
-    from steplens.flows import launch
+    from steplens.flows.orchestration import launch
 
     _missing(paths)
     if every <= 0:
@@ -455,7 +451,7 @@ app.add_typer(server_app, name="server")
 def server_start(port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 4200) -> None:
     """Start a Prefect server in the background, and the warm ingest runner beside it
     (flow runs without Prefect's start-up); steplens commands then use them."""
-    from steplens.flows import server
+    from steplens.flows.orchestration import server
 
     try:
         state = server.start_standing(port)
@@ -471,7 +467,7 @@ def server_start(port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 
 @server_app.command("stop")
 def server_stop() -> None:
     """Stop the server `steplens server start` started."""
-    from steplens.flows import server
+    from steplens.flows.orchestration import server
 
     state = server.stop_standing()
     console.print(f"stopped the Prefect server at {state['url']}" if state else
@@ -481,7 +477,7 @@ def server_stop() -> None:
 @server_app.command("status")
 def server_status() -> None:
     """Which Prefect API steplens commands report to."""
-    from steplens.flows import server
+    from steplens.flows.orchestration import server
 
     configured = server.configured_url()
     state = server.standing_server()

@@ -51,5 +51,5 @@ class RedactionError(SteplensError):
 
 
 class RunnerBug(Exception):
-    """An unexpected error inside the warm ingest runner (flows/runner.py): not a user
+    """An unexpected error inside the warm ingest runner (flows/orchestration/runner.py): not a user
     error, so the command shows its traceback, which is the message."""

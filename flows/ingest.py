@@ -6,7 +6,7 @@ an ingest does, are defined once in `flows/pipeline.py` (which a small batch run
 directly, without Prefect: README, "Prefect or direct"). Run it as `steplens ingest
 PATH...`, or call `ingest(paths=[...])` inside a Prefect context (tests use
 `prefect_test_harness`); with `distributed`, parsing fans out through the flow's task
-runner (`ingest.with_options(task_runner=DaskTaskRunner(...))`, flows/dask.py).
+runner (`ingest.with_options(task_runner=DaskTaskRunner(...))`, flows/orchestration/dask.py).
 """
 
 from __future__ import annotations

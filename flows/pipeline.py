@@ -2,21 +2,22 @@
 
 One definition of what an ingest does, run two ways (README, "Prefect or direct"):
 
-- as the Prefect flow `steplens-ingest` (`flows/ingest.py`), each step a task: what
-  `steplens ingest` runs for a large batch, a scheduled deployment, `watch`, `--dask`,
-  and whenever a Prefect API is configured;
-- directly, the steps as plain calls in this process (`run_direct`): what `steplens
-  ingest` runs for a small batch when no Prefect API is configured. Importing Prefect
-  and starting its temporary API server costs 5 to 9 s here, ten times the work of a
-  typical daily export; a flow run on a temporary server that stops with the command
-  would record nothing a user could look at later anyway.
+- as the Prefect flow `steplens-ingest` (`flows/ingest.py`), each step a task: the
+  default (`Settings.orchestration == "prefect"`), and always for a scheduled
+  deployment, `watch`, `--dask` and the warm runner;
+- directly, the steps as plain calls in this process (`run_direct`), with
+  `--orchestration direct`: for scripts and small batches where Prefect's start-up
+  (5 to 9 s with a temporary server) would cost more than the work.
 
 Both go through `run` below, so they give the same tables, summary and accounting;
-tests hold them equal. The logic lives in `transforms/` (pure Polars) and the storage
-engine in `flows/store/` (record segments, the manifest and what a batch changes,
-snapshots, views, the row recomputation, the accounting). Incremental by default
-(README, "Incremental ingestion"): only new files and appended tails are read, and only
-the rows of the ids they touch are recomputed. This module never imports Prefect.
+tests hold them equal. `run` takes the warehouse lock and makes the plan (`plan_batch`)
+once per ingest; the early answer before Prefect starts (`flows/orchestration/
+preflight.py`) calls the same `plan_batch` without the lock and writes nothing. The
+logic lives in `transforms/` (pure Polars) and the storage engine in `flows/store/`
+(record segments, the manifest and what a batch changes, snapshots, views, the row
+recomputation, the accounting). Incremental by default: only new files and appended
+tails are read, and only the rows of the ids they touch are recomputed. This module
+never imports Prefect.
 """
 
 from __future__ import annotations
@@ -32,13 +33,22 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from steplens.flows import prefetch, progress
+from steplens.flows import progress
+from steplens.flows.errors import InputError, NoInputFiles
 from steplens.flows.faults import checkpoint
-from steplens.flows.lifeline import die_with_parent
-from steplens.flows.preflight import check_readable, input_files
+from steplens.flows.io import storage
+from steplens.flows.io.inputs import discover
+from steplens.flows.orchestration.lifeline import die_with_parent
 from steplens.flows.settings import PARALLEL_MIN_BYTES, STAGING, Settings
 from steplens.flows.store import integrity, records, remote, snapshots, views
-from steplens.flows.store.manifest import Manifest, after_batch, file_reads, plan, work_units
+from steplens.flows.store.manifest import (
+    FilePlan,
+    Manifest,
+    after_batch,
+    file_reads,
+    plan,
+    work_units,
+)
 from steplens.flows.store.rebuild import rebuild_tables
 from steplens.flows.store.records import Range, UnitResult
 from steplens.flows.store.redaction import recorded as recorded_redaction
@@ -50,15 +60,48 @@ from steplens.transforms.redact import Redaction
 LOGGER = logging.getLogger("steplens.ingest")
 
 
+INPUT_KINDS = ".jsonl, .ndjson, .json, .jsonl.gz, .sse"
+
+
+def input_files(paths: list[str], warehouse_root: Path | None = None) -> list[str]:
+    """Every input file under `paths`; `InputError` when there is none.
+
+    Files inside the warehouse itself (its manifest and summary are `.json`) are never
+    inputs, even when a path given is a parent of the warehouse, such as `data/`.
+    """
+    files = discover(paths)
+    if warehouse_root is not None:
+        inside = str(warehouse_root.resolve()) + "/"
+        files = [f for f in files if not f.startswith(inside)]
+    if not files:
+        raise NoInputFiles(f"no input files ({INPUT_KINDS}) under {', '.join(map(str, paths))}: "
+                           "give the folder or files of your export")
+    return files
+
+
+def check_readable(files: list[str]) -> None:
+    """`InputError` naming the first local file that cannot be opened for reading."""
+    for name in files:
+        if storage.is_url(name):
+            continue  # object storage: checked when read
+        try:
+            with open(name, "rb") as f:
+                f.read(1)
+        except OSError as e:
+            raise InputError(f"cannot read {name}: {e.strerror or e}; fix its permissions "
+                             "or leave it out of the paths") from None
+
+
 def discover_inputs(paths: list[str], warehouse_root: Path | None = None) -> list[str]:
-    """Every readable input file under `paths` (flows/preflight.py); an error when there
-    is none, or one cannot be read."""
+    """Every readable input file under `paths`; an error when there is none, or one
+    cannot be read. Nothing is created: a mistake in the paths leaves no warehouse."""
     files = input_files(paths, warehouse_root)
     check_readable(files)
     return files
 
 
 def unit_size(unit: list[Range]) -> int:
+    """The bytes a work unit reads (what progress counts)."""
     return sum(r.chunk().size for r in unit)
 
 
@@ -78,13 +121,6 @@ def parse_units(root: Path, units: list[list[Range]], settings: Settings,
     content redacted as `redaction` says before it is written."""
     total = sum(unit_size(u) for u in units)
     progress.start(len({r.path for u in units for r in u}), total)
-    # started while the server started (prefetch.py)
-    ahead = prefetch.claim(root, units, redaction or Redaction())
-    if ahead is not None:
-        try:
-            return ahead.results(progress.advance)
-        finally:
-            ahead.close()
     ids = [records.new_segment_id() for _ in units]
     workers = min(settings.parse_workers, len(units))
     results: list[UnitResult | None] = [None] * len(units)
@@ -116,6 +152,48 @@ def build_views(settings: Settings) -> str:
     return str(views.build_duckdb(settings.warehouse, settings.prices))
 
 
+@dataclass
+class Batch:
+    """What one ingest will do, decided from the inputs and the current snapshot."""
+
+    files: list[str]
+    current: Path | None  # the snapshot in use, if any
+    prev: Path | None  # the snapshot built on: None for a new warehouse or a full refresh
+    manifest: Manifest
+    redaction: Redaction
+    plans: list[FilePlan]
+
+    @property
+    def unchanged(self) -> bool:
+        """Every input already ingested as it is: nothing to read."""
+        return (self.prev is not None and self.plans != []
+                and all(p.action == "unchanged" for p in self.plans))
+
+
+def plan_batch(root: Path, files: list[str], full_refresh: bool = False,
+               redact: str | None = None, redact_fields: str | None = None,
+               logger: logging.Logger | logging.LoggerAdapter = LOGGER) -> Batch:
+    """The plan of one ingest: the snapshot it builds on, the manifest, the redaction
+    (the one asked for, consistent with the warehouse's) and each file's action.
+
+    Reads only (a damaged warehouse is refused here, never half-updated). `run` calls it
+    under the warehouse lock; the early answer before Prefect starts calls it without.
+    """
+    current = snapshots.current_snapshot(root)
+    if not full_refresh and current is not None:
+        integrity.verify(root)  # a damaged warehouse is refused, never half-updated
+        if snapshots.outdated(current):
+            logger.info("the warehouse was written by an older steplens (tables without "
+                        "`api`): rebuilding it whole from the inputs")
+            full_refresh = True
+    prev = None if full_refresh else current
+    manifest = Manifest.from_json(snapshots.read_json(prev, snapshots.MANIFEST))
+    redaction = resolve_redaction(redact, redact_fields,
+                                  recorded_redaction(current, prev is None), prev is None, root)
+    return Batch(files, current, prev, manifest, redaction,
+                 plan(files, manifest, full_refresh=full_refresh))
+
+
 @dataclass(frozen=True)
 class Steps:
     """How each step runs: plain functions (`DIRECT`), or Prefect tasks (flows/ingest.py)."""
@@ -144,24 +222,14 @@ def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logg
     root = settings.warehouse
     started = time.perf_counter()
     files = steps.discover(paths, root)  # before the lock: no input, nothing created
-    with snapshots.ingest_lock(root, wait=wait):
+    with snapshots.ingest_lock(root, wait=wait):  # the one lock of an ingest
         if settings.remote:
             steps.pull(settings.remote, root)
-        current = snapshots.current_snapshot(root)
-        if not full_refresh and current is not None and snapshots.outdated(current):
-            logger.info("the warehouse was written by an older steplens (tables without "
-                        "`api`): rebuilding it whole from the inputs")
-            full_refresh = True
-        prev = None if full_refresh else current
-        if prev is not None:  # a damaged warehouse is refused, never half-updated
-            integrity.verify(root)
-        manifest = Manifest.from_json(snapshots.read_json(prev, snapshots.MANIFEST))
-        redaction = resolve_redaction(redact, redact_fields,
-                                      recorded_redaction(current, prev is None),
-                                      prev is None, root)
-        plans = plan(files, manifest, full_refresh=full_refresh)
+        batch_plan = plan_batch(root, files, full_refresh, redact, redact_fields, logger)
+        prev, manifest, redaction = batch_plan.prev, batch_plan.manifest, batch_plan.redaction
+        plans = batch_plan.plans
         actions = Counter(p.action for p in plans)
-        reads = prefetch.planned_reads(root, plans) or file_reads(plans, settings.chunk_bytes)
+        reads = file_reads(plans, settings.chunk_bytes)
         if reads or prev is None:
             units = work_units(reads, settings.chunk_bytes)
             results = steps.parse(root, units, settings, redaction)

@@ -17,7 +17,7 @@ from pathlib import Path
 ENV_PREFIX = "STEPLENS_"  # STEPLENS_<FIELD> overrides a Settings field
 ENV_CACHE = "STEPLENS_CACHE"  # where local mirrors of remote warehouses live
 ENV_FAULT = "STEPLENS_FAULT"  # crash-test fault points (flows/faults.py)
-# The warm ingest runner's secret, given to it at start (flows/runner.py, flows/server.py)
+# The warm ingest runner's secret, given to it at start (flows/orchestration/)
 ENV_RUNNER_TOKEN = "STEPLENS_RUNNER_TOKEN"
 # The key of `--redact hash` (flows/store/redaction.py); else one generated per warehouse
 # and kept under $STEPLENS_CACHE/keys, outside the warehouse users share.
@@ -33,7 +33,8 @@ INPUT_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".jso
 
 # Below this much input, starting parse worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
-# How `steplens ingest` runs a batch (flows/launch.py, README "Prefect or direct"):
+# How `steplens ingest` runs a batch (flows/orchestration/launch.py; README "Prefect or
+# direct"):
 # "prefect" (the default) as a flow run, "direct" without Prefect.
 ORCHESTRATIONS = ("prefect", "direct")
 
@@ -91,16 +92,16 @@ class Settings:
     # A CSV of model prices overriding the shipped table model by model
     # (flows/store/prices.py); remembered in the warehouse as prices.csv once given.
     prices: Path | None = None
-    # Start parsing a big batch while Prefect's temporary server starts (flows/prefetch.py):
-    # off by default, STEPLENS_OVERLAP_PARSE=1 turns it on. Measured on 2 shared cores it
-    # gained nothing at 1 GB (21.7/23.6 s on, 21.3/22.1 s off) and lost at 4 GB (82 s
-    # on, 67 s off; 143 s while its workers were niced): benchmarks/README.md.
-    overlap_parse: bool = False
     # "prefect" or "direct" (ORCHESTRATIONS above); STEPLENS_ORCHESTRATION.
     orchestration: str = "prefect"
     # A warehouse on object storage (`s3://bucket/prefix`): `warehouse` is then its local
     # mirror (flows/store/remote.py), under $STEPLENS_CACHE (default ~/.cache/steplens).
     remote: str | None = None
+
+    @property
+    def destination(self) -> str:
+        """What flows are given as the warehouse: the remote URL, or the local directory."""
+        return self.remote or str(self.warehouse)
 
     @property
     def duckdb_path(self) -> Path:

@@ -1,8 +1,8 @@
 """Continuous ingestion (`steplens watch`): one incremental ingest every N seconds.
 
 Each batch that finds new data is one flow run; a batch that finds nothing new costs a
-manifest check and no flow run (flows/launch.py), and a folder that holds no input file
-yet is waited on. One Prefect API serves every batch. A reader of the warehouse sees
+manifest check and no flow run (flows/orchestration/launch.py), and a folder that holds
+no input file yet is waited on. One Prefect API serves every batch. A reader of the warehouse sees
 either the previous snapshot or the new one, never a half-written batch. The first
 Ctrl-C stops after the current batch, a second one at once (safe too: crash safety,
 README).
@@ -14,9 +14,9 @@ import signal
 import time
 from collections.abc import Callable
 
-from steplens.flows import server
 from steplens.flows.errors import NoInputFiles
-from steplens.flows.launch import run_ingest
+from steplens.flows.orchestration import server
+from steplens.flows.orchestration.launch import run_ingest
 from steplens.flows.settings import Settings
 
 

@@ -121,7 +121,7 @@ def test_parse_workers_die_with_their_parent(tmp_path):
     script = (
         "import multiprocessing, os, time\n"
         "from concurrent.futures import ProcessPoolExecutor\n"
-        "from steplens.flows.lifeline import die_with_parent\n"
+        "from steplens.flows.orchestration.lifeline import die_with_parent\n"
         "if __name__ == '__main__':\n"
         "    ctx = multiprocessing.get_context('spawn')\n"
         "    pool = ProcessPoolExecutor(2, mp_context=ctx, initializer=die_with_parent,\n"

@@ -1,5 +1,5 @@
-"""Prefect or direct (flows/pipeline.py, flows/launch.py): every ingest is a flow run
-unless the user asks for `direct`, which runs the same steps without Prefect and gives
+"""Prefect or direct (flows/pipeline.py, flows/orchestration/launch.py): every ingest is a
+flow run unless the user asks for `direct`, which runs the same steps without Prefect and gives
 exactly what the flow gives."""
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from steplens.flows import launch, pipeline
+from steplens.flows import pipeline
 from steplens.flows.errors import InputError
-from steplens.flows.preflight import Preflight
+from steplens.flows.orchestration import launch
+from steplens.flows.orchestration.preflight import Preflight
 from steplens.flows.settings import Settings
 from steplens.flows.store import snapshots
 from steplens.transforms import schemas
@@ -77,7 +78,7 @@ def test_a_direct_ingest_never_imports_prefect(tmp_path):
     wh = tmp_path / "wh"
     script = (
         "import sys\n"
-        "from steplens.flows.launch import run_ingest\n"
+        "from steplens.flows.orchestration.launch import run_ingest\n"
         "from steplens.flows.settings import Settings\n"
         f"summary = run_ingest([{str(SAMPLE)!r}], Settings.from_env(warehouse={str(wh)!r}))\n"
         "assert summary['orchestration'] == 'direct', summary.get('orchestration')\n"

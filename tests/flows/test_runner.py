@@ -1,5 +1,5 @@
-"""The warm ingest runner's protocol (flows/runner.py, flows/runner_client.py), against a
-runner served by the test on 127.0.0.1 with the ingest itself replaced; the real thing,
+"""The warm ingest runner's protocol (flows/orchestration/runner.py, runner_client.py),
+against a runner served by the test on 127.0.0.1 with the ingest itself replaced; the real thing,
 end to end, is in test_server.py."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from http.server import HTTPServer
 
 import pytest
 
-from steplens.flows import runner, runner_client
 from steplens.flows.errors import RunnerBug, SteplensError
+from steplens.flows.orchestration import runner, runner_client
 
 TOKEN = "t0ken"
 

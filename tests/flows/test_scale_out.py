@@ -84,8 +84,8 @@ def local_tables(root) -> dict[str, pl.DataFrame]:
 def test_ingest_from_and_to_s3_on_dask_equals_a_local_run(prefect_server, s3, tmp_path):
     from prefect_dask import DaskTaskRunner
 
-    from steplens.flows.dask import shared_api
     from steplens.flows.ingest import ingest
+    from steplens.flows.orchestration.dask import shared_api
     from steplens.flows.store import remote
     from tests.support.generate import generate_export
 

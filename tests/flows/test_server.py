@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from steplens.flows import runner_client, server
+from steplens.flows.orchestration import runner_client, server
 from tests.support.paths import DATA
 
 pytestmark = pytest.mark.flow

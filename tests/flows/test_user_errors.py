@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from steplens.flows import preflight
+from steplens.flows import pipeline
 from steplens.flows.cli import app
 from tests.support.cli import one_error_line
 from tests.support.paths import SAMPLE
@@ -77,7 +77,7 @@ def test_unreadable_input_file_is_named(tmp_path, export, monkeypatch):
             raise PermissionError(13, "Permission denied", target)
         return real_open(name, *args, **kwargs)
 
-    monkeypatch.setattr(preflight, "open", denying_open, raising=False)
+    monkeypatch.setattr(pipeline, "open", denying_open, raising=False)
     line = one_error_line(run("ingest", str(export), "-w", str(tmp_path / "wh")))
     assert f"cannot read {target}: Permission denied" in line and "permissions" in line
     assert not (tmp_path / "wh").exists()

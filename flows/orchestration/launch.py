@@ -1,18 +1,19 @@
 """One ingest as the `steplens` command runs it: the early answer, then the flow.
 
-1. `preflight` (no Prefect): inputs found and readable, warehouse whole, the plan. With
-   nothing to do it returns the last summary at once: no server, no flow run.
-   With `--orchestration direct` the batch is then ingested without Prefect
-   (`flows/pipeline.py`, `use_prefect` below); by default it goes on as a flow run.
-2. The warehouse lock, taken here (a second ingest is told at once, and `--wait` waits
-   while nothing else has started); the flow takes it again (re-entrant).
-3. The Prefect API (`flows/server.py`): a configured or standing server, or a temporary
-   one started now, tied to this process, so its start-up overlaps the imports below
-   and, for a big batch, the parse itself (`flows/prefetch.py`).
-4. The flow run (`flows/ingest.py`), with all its tasks and artifacts, once the API
-   answers.
+Every ingest that does work is a Prefect flow run by default (`Settings.orchestration`,
+README "Prefect or direct"); `--orchestration direct` runs the same steps without
+Prefect (`flows/pipeline.py`).
 
-`steplens ingest`, `steplens watch` and the benchmark all go through `run_ingest`.
+1. `preflight` (no Prefect): inputs found and readable, no other ingest holding the
+   warehouse (said at once; `--wait` waits in the ingest instead), warehouse whole, the
+   plan. With nothing to do it returns the last summary at once: no server, no flow run.
+2. The Prefect API (`server.py`): a configured or standing server, or a temporary one
+   started now, tied to this process, so its start-up overlaps the imports below.
+3. The flow run (`flows/ingest.py`), with all its tasks and artifacts, once the API
+   answers. The ingest takes the warehouse lock and plans under it (`pipeline.run`).
+
+`steplens ingest`, `steplens watch`, the warm runner and the benchmark all go through
+`run_ingest`.
 """
 
 from __future__ import annotations
@@ -22,17 +23,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import replace
 
-from steplens.flows import pipeline, prefetch, server
+from steplens.flows import pipeline
 from steplens.flows.errors import InputError
 from steplens.flows.faults import checkpoint
-from steplens.flows.preflight import Preflight, preflight
+from steplens.flows.orchestration import server
+from steplens.flows.orchestration.preflight import Preflight, preflight
 from steplens.flows.settings import ORCHESTRATIONS, Settings
-from steplens.flows.store import snapshots
-
-
-def destination(settings: Settings) -> str:
-    """What flows are given as the warehouse: the remote URL, or the local directory."""
-    return settings.remote or str(settings.warehouse)
 
 
 def run_ingest(paths: list[str], settings: Settings, *, workers: int | None = None,
@@ -46,7 +42,7 @@ def run_ingest(paths: list[str], settings: Settings, *, workers: int | None = No
     otherwise one is found or started for this call and stopped at its end.
     """
     distributed = dask or bool(dask_address)
-    pre = preflight(paths, settings, full_refresh, redact, redact_fields)
+    pre = preflight(paths, settings, full_refresh, redact, redact_fields, wait)
     prefect = use_prefect(pre, distributed)
     if pre.no_op and prices is None:
         return pre.summary()
@@ -54,22 +50,15 @@ def run_ingest(paths: list[str], settings: Settings, *, workers: int | None = No
         return pipeline.run_direct(
             paths, replace(settings, workers=workers if workers is not None
                            else settings.workers), full_refresh, wait, redact, redact_fields)
-    with snapshots.ingest_lock(settings.warehouse, wait=wait), _api(api) as held:
+    with _api(api) as held:
         checkpoint("api_starting")
-        try:
-            if (settings.overlap_parse and held.temporary is not None
-                    and not (dask or dask_address or settings.remote)):
-                prefetch.start(pre.files, replace(settings, workers=workers or settings.workers),
-                               full_refresh, pre.redaction)
-            from steplens.flows.ingest import ingest as ingest_flow  # while the server starts
+        from steplens.flows.ingest import ingest as ingest_flow  # while the server starts
 
-            with server.active(held), _runner(ingest_flow, dask, dask_address, workers) as flow:
-                return flow(paths=list(paths), warehouse_dir=destination(settings),
-                            workers=workers, full_refresh=full_refresh, wait=wait,
-                            prices=prices, distributed=distributed,
-                            redact=redact, redact_fields=redact_fields)
-        finally:
-            prefetch.close()
+        with server.active(held), _runner(ingest_flow, dask, dask_address, workers) as flow:
+            return flow(paths=list(paths), warehouse_dir=settings.destination,
+                        workers=workers, full_refresh=full_refresh, wait=wait,
+                        prices=prices, distributed=distributed,
+                        redact=redact, redact_fields=redact_fields)
 
 
 def use_prefect(pre: Preflight, distributed: bool) -> bool:
@@ -106,7 +95,7 @@ def _runner(flow, dask: bool, address: str | None, workers: int | None) -> Itera
     if not dask and not address:
         yield flow
         return
-    from steplens.flows.dask import dask_ingest
+    from steplens.flows.orchestration.dask import dask_ingest
 
     with dask_ingest(flow, workers, address) as on_dask:
         yield on_dask

@@ -17,7 +17,7 @@ applies them for that ingest only. If the command goes away (Ctrl-C, a closed te
 the ingest it asked for still completes: it is a flow run on the server, like a
 scheduled one. Protocol: `GET /health` answers the runner's version; `POST /ingest`
 takes a JSON request and answers JSON lines (`progress`, then `summary` or `error` or
-`bug`); the command's side is `flows/runner_client.py`.
+`bug`); the command's side is `flows/orchestration/runner_client.py`.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ import traceback
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from steplens.flows import launch, progress, server
+from steplens.flows import progress
 from steplens.flows.errors import SteplensError
-from steplens.flows.runner_client import steplens_version
+from steplens.flows.orchestration import launch, server
+from steplens.flows.orchestration.runner_client import steplens_version
 from steplens.flows.settings import ENV_PREFIX, ENV_RUNNER_TOKEN, Settings
 
 
@@ -135,7 +136,7 @@ def _handler(api_url: str, token: str) -> type[BaseHTTPRequestHandler]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m steplens.flows.runner --port N`: serve until terminated."""
+    """`python -m steplens.flows.orchestration.runner --port N`: serve until terminated."""
     parser = argparse.ArgumentParser(prog="steplens-runner")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)

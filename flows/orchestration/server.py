@@ -6,14 +6,14 @@ In this order:
    user runs; used as is.
 2. A server started on purpose with `steplens server start`: a `prefect server start`
    in the background, whose URL is remembered in `$PREFECT_HOME/steplens-server.json`,
-   and beside it the warm ingest runner (`flows/runner.py`) that `steplens ingest` hands
+   and beside it the warm ingest runner (`runner.py`) that `steplens ingest` hands
    its flow runs to. They keep running (with the UI, schedules and history) until
    `steplens server stop`; every command then skips the server start-up (about 5 s
    here) and Prefect's imports (about 3 s).
 3. Otherwise a temporary server for this one command, as Prefect itself would start,
    with two differences: it is started the moment the command knows it has work to do,
    so its ~5 s start-up overlaps the imports and the planning instead of following them,
-   and it is started through `flows/lifeline.py`, so it dies with the command even
+   and it is started through `lifeline.py`, so it dies with the command even
    under `kill -9` (Prefect's own temporary server then lives on, re-parented to init).
 
 Nothing here imports Prefect: a command that finds nothing to do never pays for it.
@@ -38,9 +38,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from steplens.flows import runner_client
 from steplens.flows.errors import ServerError
-from steplens.flows.lifeline import guarded
+from steplens.flows.orchestration import runner_client
+from steplens.flows.orchestration.lifeline import guarded
 from steplens.flows.settings import ENV_RUNNER_TOKEN
 
 STATE_FILE = "steplens-server.json"  # in $PREFECT_HOME: the server `steplens server` started
@@ -291,13 +291,13 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _start_runner(api_url: str, home: Path) -> dict:
-    """The warm ingest runner (flows/runner.py), reporting to the server at `api_url`."""
+    """The warm ingest runner (runner.py), reporting to the server at `api_url`."""
     port = _free_port()
     token = secrets.token_urlsafe(24)  # who may hand it an ingest: this user's commands
     log = home / "steplens-runner.log"
     with open(log, "ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "steplens.flows.runner", "--port", str(port)],
+            [sys.executable, "-m", "steplens.flows.orchestration.runner", "--port", str(port)],
             env={**os.environ, "PREFECT_API_URL": api_url, ENV_RUNNER_TOKEN: token},
             stdin=subprocess.DEVNULL,
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

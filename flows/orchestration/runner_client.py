@@ -1,4 +1,4 @@
-"""The command's side of the warm ingest runner (`flows/runner.py`): is one there, and
+"""The command's side of the warm ingest runner (`flows/orchestration/runner.py`): is one there, and
 send it an ingest. Standard library only, so `steplens ingest` stays light when a
 runner takes its flow run."""
 

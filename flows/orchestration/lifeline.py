@@ -68,7 +68,8 @@ def die_with_parent(parent: int | None = None) -> None:
 
 def guarded(argv: list[str]) -> list[str]:
     """`argv` wrapped so that the process it starts dies with the calling process."""
-    return [sys.executable, "-m", "steplens.flows.lifeline", str(os.getpid()), "--", *argv]
+    return [sys.executable, "-m", "steplens.flows.orchestration.lifeline", str(os.getpid()),
+            "--", *argv]
 
 
 def _launch(parent: int, argv: list[str]) -> int:
@@ -89,5 +90,6 @@ def _launch(parent: int, argv: list[str]) -> int:
     return child.returncode
 
 
-if __name__ == "__main__":  # python -m steplens.flows.lifeline PARENT_PID -- COMMAND...
+# python -m steplens.flows.orchestration.lifeline PARENT_PID -- COMMAND...
+if __name__ == "__main__":
     sys.exit(_launch(int(sys.argv[1]), sys.argv[sys.argv.index("--") + 1:]))
