@@ -175,7 +175,7 @@ tool_spans as (
     where since is null or coalesce(r.created_at, s.created_at) >= since
 ),
 
-spans as (
+final as (
     from run_spans
     union all by name
     from step_spans
@@ -184,6 +184,6 @@ spans as (
 )
 
 select * exclude (_run_start, _run_key, _step_start, _step_key, _call_index)
-from spans
+from final
 order by _run_start, _run_key nulls first, _step_start nulls first, _step_key nulls first,
     _call_index nulls first, span_id;

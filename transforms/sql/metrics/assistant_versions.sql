@@ -47,37 +47,40 @@ heads as (
         on
             versions.assistant_id = before.assistant_id
             and versions.first_position - 1 = before.position
+),
+
+final as (
+    select
+        v.api,
+        v.assistant_id,
+        v.version,
+        v.first_run_id,
+        v.first_seen,
+        v.last_seen,
+        v.runs,
+        v.model,
+        v.instructions_hash,
+        v.tools,
+        v.temperature,
+        v.top_p,
+        v.response_format,
+        v.reasoning_effort,
+        v.previous_version,
+        case when v.previous_version is not null then list_filter([
+            case when v.model is distinct from p.model then 'model' end,
+            case when v.instructions_hash is distinct from p.instructions_hash
+                then 'instructions_hash' end,
+            case when v.tools is distinct from p.tools then 'tools' end,
+            case when v.temperature is distinct from p.temperature then 'temperature' end,
+            case when v.top_p is distinct from p.top_p then 'top_p' end,
+            case when v.response_format is distinct from p.response_format
+                then 'response_format' end,
+            case when v.reasoning_effort is distinct from p.reasoning_effort
+                then 'reasoning_effort' end
+        ], lambda x: x is not null) end as changed
+    from heads as v
+    left join heads as p
+        on v.assistant_id = p.assistant_id and v.previous_version = p.version
 )
 
-select
-    v.api,
-    v.assistant_id,
-    v.version,
-    v.first_run_id,
-    v.first_seen,
-    v.last_seen,
-    v.runs,
-    v.model,
-    v.instructions_hash,
-    v.tools,
-    v.temperature,
-    v.top_p,
-    v.response_format,
-    v.reasoning_effort,
-    v.previous_version,
-    case when v.previous_version is not null then list_filter([
-        case when v.model is distinct from p.model then 'model' end,
-        case when v.instructions_hash is distinct from p.instructions_hash
-            then 'instructions_hash' end,
-        case when v.tools is distinct from p.tools then 'tools' end,
-        case when v.temperature is distinct from p.temperature then 'temperature' end,
-        case when v.top_p is distinct from p.top_p then 'top_p' end,
-        case when v.response_format is distinct from p.response_format
-            then 'response_format' end,
-        case when v.reasoning_effort is distinct from p.reasoning_effort
-            then 'reasoning_effort' end
-    ], lambda x: x is not null) end as changed
-from heads as v
-left join heads as p
-    on v.assistant_id = p.assistant_id and v.previous_version = p.version
-order by v.assistant_id, v.version;
+select * from final order by assistant_id, version;

@@ -6,13 +6,11 @@
 --   once per step. requests_seen, input_tokens_seen (prompt_tokens), cached_tokens_seen,
 --   output_tokens_seen (completion_tokens), estimated_cost_usd (list-price cost_usd of the
 --   priced rows), unpriced_requests (usage but no price).
--- Billed (billing_usage, billing_costs): per day one layout (bucket width x grouping
---   dimensions) is summed, so a day exported both by model and by model x project counts
---   once: grouped by model (costs: line_item) first, then the widest bucket, then the
---   fewest dimensions, then the grouping's name. billed_cost_usd: USD line items (currency
---   `usd` in any case, or none) attributed by their parsed model. On a day a table covers
---   (it has any row that day, an empty bucket included) a family without rows is billed 0;
---   on a day it does not cover, its billed columns are NULL.
+-- Billed (billed_by_family over billing_rows): per source and day one layout is summed
+--   (see billed_by_family). billed_cost_usd: USD line items attributed by their parsed
+--   model. On a day a table covers (it has any row that day, an empty bucket included)
+--   a family without rows is billed 0; on a day it does not cover, its billed columns
+--   are NULL.
 -- Gaps: billed - seen (positive: the bill holds more than the export explains); *_pct =
 --   100 x gap / billed, NULL when billed is NULL or 0.
 -- finding, the first that applies: no_billing_data, unattributed (family NULL: usage
@@ -40,105 +38,18 @@ with seen as (
     group by 1, 2
 ),
 
-usage_layouts as (
+billed_usage as (select * from billed_by_family where source = 'usage'),
+
+billed_costs as (select * from billed_by_family where source = 'costs'),
+
+covered as (
     select
-        *,
-        concat_ws(
-            ',',
-            case when model is not null then 'model' end,
-            case when project_id is not null then 'project_id' end,
-            case when user_id is not null then 'user_id' end,
-            case when api_key_id is not null then 'api_key_id' end,
-            case when batch is not null then 'batch' end,
-            case when service_tier is not null then 'service_tier' end,
-            case when api_source is not null then 'api_source' end
-        ) as grouping_name,
-        (model is not null)::int + (project_id is not null)::int
-        + (user_id is not null)::int + (api_key_id is not null)::int
-        + (batch is not null)::int + (service_tier is not null)::int
-        + (api_source is not null)::int as dimensions
-    from billing_usage
+        day,
+        bool_or(source = 'usage') as usage_covered,
+        bool_or(source = 'costs') as costs_covered
+    from billing_rows
+    group by day
 ),
-
-usage_choice as (
-    select day, bucket_width_s, grouping_name
-    from (select distinct day, bucket_width_s, grouping_name, dimensions from usage_layouts)
-    qualify row_number() over (
-        partition by day
-        order by
-            list_contains(string_split(grouping_name, ','), 'model') desc,
-            bucket_width_s desc, dimensions asc, grouping_name asc
-    ) = 1
-),
-
-billed_usage as (
-    select
-        u.day,
-        model_family(u.model) as family,
-        list(distinct u.model) filter (where u.model is not null) as models,
-        sum(u.num_model_requests)::bigint as requests,
-        sum(u.input_tokens)::bigint as input_tokens,
-        sum(coalesce(u.input_cached_tokens, 0))::bigint as cached_tokens,
-        sum(u.output_tokens)::bigint as output_tokens
-    from usage_layouts as u
-    inner join usage_choice as c
-        on
-            u.day = c.day
-            and u.bucket_width_s = c.bucket_width_s
-            and u.grouping_name = c.grouping_name
-    where not u.empty_bucket
-    group by 1, 2
-),
-
-costs_layouts as (
-    select
-        *,
-        concat_ws(
-            ',',
-            case when line_item is not null then 'line_item' end,
-            case when project_id is not null then 'project_id' end,
-            case when user_id is not null then 'user_id' end,
-            case when api_key_id is not null then 'api_key_id' end,
-            case when api_source is not null then 'api_source' end
-        ) as grouping_name,
-        (line_item is not null)::int + (project_id is not null)::int
-        + (user_id is not null)::int + (api_key_id is not null)::int
-        + (api_source is not null)::int as dimensions
-    from billing_costs
-),
-
-costs_choice as (
-    select day, bucket_width_s, grouping_name
-    from (select distinct day, bucket_width_s, grouping_name, dimensions from costs_layouts)
-    qualify row_number() over (
-        partition by day
-        order by
-            list_contains(string_split(grouping_name, ','), 'line_item') desc,
-            bucket_width_s desc, dimensions asc, grouping_name asc
-    ) = 1
-),
-
-billed_costs as (
-    select
-        u.day,
-        model_family(u.model) as family,
-        list(distinct u.model) filter (where u.model is not null) as models,
-        coalesce(sum(u.amount_value) filter (
-            where u.amount_value is not null and lower(coalesce(u.currency, 'usd')) = 'usd'
-        ), 0.0)::double as cost_usd
-    from costs_layouts as u
-    inner join costs_choice as c
-        on
-            u.day = c.day
-            and u.bucket_width_s = c.bucket_width_s
-            and u.grouping_name = c.grouping_name
-    where not u.empty_bucket
-    group by 1, 2
-),
-
-usage_days as (select distinct day from billing_usage),
-
-costs_days as (select distinct day from billing_costs),
 
 keys as (
     select day, family from seen
@@ -156,27 +67,23 @@ joined as (
         list_sort(list_distinct(list_concat(coalesce(u.models, []), coalesce(c.models, []))))
             as billed_models,
         coalesce(s.requests, 0) as requests_seen,
-        case when ud.day is not null then coalesce(u.requests, 0) end as requests_billed,
+        case when v.usage_covered then coalesce(u.requests, 0) end as requests_billed,
         coalesce(s.input_tokens, 0) as input_tokens_seen,
-        case when ud.day is not null then coalesce(u.input_tokens, 0) end
-            as input_tokens_billed,
+        case when v.usage_covered then coalesce(u.input_tokens, 0) end as input_tokens_billed,
         coalesce(s.cached_tokens, 0) as cached_tokens_seen,
-        case when ud.day is not null then coalesce(u.cached_tokens, 0) end
-            as cached_tokens_billed,
+        case when v.usage_covered then coalesce(u.cached_tokens, 0) end as cached_tokens_billed,
         coalesce(s.output_tokens, 0) as output_tokens_seen,
-        case when ud.day is not null then coalesce(u.output_tokens, 0) end
-            as output_tokens_billed,
+        case when v.usage_covered then coalesce(u.output_tokens, 0) end as output_tokens_billed,
         coalesce(s.estimated_cost_usd, 0.0) as estimated_cost_usd,
         coalesce(s.unpriced_requests, 0) as unpriced_requests,
-        case when cd.day is not null then coalesce(c.cost_usd, 0.0) end as billed_cost_usd,
-        ud.day is not null as usage_covered,
-        cd.day is not null as costs_covered
+        case when v.costs_covered then coalesce(c.cost_usd, 0.0) end as billed_cost_usd,
+        coalesce(v.usage_covered, false) as usage_covered,
+        coalesce(v.costs_covered, false) as costs_covered
     from keys as k
     left join seen as s on k.day = s.day and k.family is not distinct from s.family
     left join billed_usage as u on k.day = u.day and k.family is not distinct from u.family
     left join billed_costs as c on k.day = c.day and k.family is not distinct from c.family
-    left join usage_days as ud on k.day = ud.day
-    left join costs_days as cd on k.day = cd.day
+    left join covered as v on k.day = v.day
 ),
 
 gaps as (
@@ -193,54 +100,57 @@ gaps as (
         100.0::double * (billed_cost_usd - estimated_cost_usd) / nullif(billed_cost_usd, 0)
             as cost_gap_pct
     from joined
+),
+
+final as (
+    select
+        day,
+        model,
+        seen_models,
+        billed_models,
+        requests_seen,
+        requests_billed,
+        request_gap,
+        request_gap_pct,
+        input_tokens_seen,
+        input_tokens_billed,
+        input_token_gap_pct,
+        cached_tokens_seen,
+        cached_tokens_billed,
+        output_tokens_seen,
+        output_tokens_billed,
+        output_token_gap_pct,
+        estimated_cost_usd,
+        unpriced_requests,
+        billed_cost_usd,
+        cost_gap_usd,
+        cost_gap_pct,
+        case
+            when not usage_covered and not costs_covered then 'no_billing_data'
+            when model is null then 'unattributed'
+            when
+                requests_seen = 0
+                and (coalesce(requests_billed, 0) > 0 or coalesce(billed_cost_usd, 0) > 0)
+                then 'missing_in_export'
+            when
+                requests_seen > 0
+                and coalesce(requests_billed, 0) = 0 and coalesce(billed_cost_usd, 0) = 0
+                then 'not_billed'
+            when
+                requests_billed > requests_seen
+                or input_tokens_billed > input_tokens_seen
+                or output_tokens_billed > output_tokens_seen
+                then 'incomplete_export'
+            when
+                requests_seen > requests_billed
+                or input_tokens_seen > input_tokens_billed
+                or output_tokens_seen > output_tokens_billed
+                then 'exceeds_bill'
+            when unpriced_requests > 0 then 'unpriced'
+            when abs(cost_gap_pct) > 1.0 then 'mispriced'
+            else 'ok'
+        end as finding
+    from gaps
 )
 
-select
-    day,
-    model,
-    seen_models,
-    billed_models,
-    requests_seen,
-    requests_billed,
-    request_gap,
-    request_gap_pct,
-    input_tokens_seen,
-    input_tokens_billed,
-    input_token_gap_pct,
-    cached_tokens_seen,
-    cached_tokens_billed,
-    output_tokens_seen,
-    output_tokens_billed,
-    output_token_gap_pct,
-    estimated_cost_usd,
-    unpriced_requests,
-    billed_cost_usd,
-    cost_gap_usd,
-    cost_gap_pct,
-    case
-        when not usage_covered and not costs_covered then 'no_billing_data'
-        when model is null then 'unattributed'
-        when
-            requests_seen = 0
-            and (coalesce(requests_billed, 0) > 0 or coalesce(billed_cost_usd, 0) > 0)
-            then 'missing_in_export'
-        when
-            requests_seen > 0
-            and coalesce(requests_billed, 0) = 0 and coalesce(billed_cost_usd, 0) = 0
-            then 'not_billed'
-        when
-            requests_billed > requests_seen
-            or input_tokens_billed > input_tokens_seen
-            or output_tokens_billed > output_tokens_seen
-            then 'incomplete_export'
-        when
-            requests_seen > requests_billed
-            or input_tokens_seen > input_tokens_billed
-            or output_tokens_seen > output_tokens_billed
-            then 'exceeds_bill'
-        when unpriced_requests > 0 then 'unpriced'
-        when abs(cost_gap_pct) > 1.0 then 'mispriced'
-        else 'ok'
-    end as finding
-from gaps
-order by day, model nulls last;
+select * from final order by day, model nulls last;

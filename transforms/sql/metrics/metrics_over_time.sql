@@ -28,9 +28,10 @@ create or replace macro metrics_over_time(unit) as table
     ),
 
     bucketed as (
-        from step_rows
-        union all by name
-        from response_usage
+        select
+            *,
+            case when status = 'completed' then latency_s end as completed_latency_s
+        from (from step_rows union all by name from response_usage)
     ),
 
     grouped as (
@@ -38,11 +39,11 @@ create or replace macro metrics_over_time(unit) as table
             grouping(assistant_id, model, api) as grouping_id,
             bucket, assistant_id, model, api,
             count(*) filter (where is_step) as steps,
-            count(latency_s) filter (where status = 'completed') as completed_with_latency,
-            quantile_cont(latency_s, 0.50) filter (where status = 'completed') as p50_s,
-            quantile_cont(latency_s, 0.90) filter (where status = 'completed') as p90_s,
-            quantile_cont(latency_s, 0.95) filter (where status = 'completed') as p95_s,
-            quantile_cont(latency_s, 0.99) filter (where status = 'completed') as p99_s,
+            count(completed_latency_s) as completed_with_latency,
+            p50(completed_latency_s) as p50_s,
+            p90(completed_latency_s) as p90_s,
+            p95(completed_latency_s) as p95_s,
+            p99(completed_latency_s) as p99_s,
             count(*) filter (where is_terminal(status)) as terminal,
             count(*) filter (where status = 'failed') as failed,
             count(*) filter (where status = 'cancelled') as cancelled,

@@ -36,9 +36,13 @@ configured as (
             response_format, reasoning_effort
         ) as first_position
     from ordered
+),
+
+final as (
+    select
+        *,
+        dense_rank() over (partition by assistant_id order by first_position) as version
+    from configured
 )
 
-select
-    *,
-    dense_rank() over (partition by assistant_id order by first_position) as version
-from configured;
+select * from final;

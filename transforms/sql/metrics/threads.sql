@@ -48,7 +48,7 @@ turn_totals as (
         max(prompt_tokens) as max_turn_prompt_tokens,
         count(prompt_tokens) as turns_with_usage,
         regr_slope(prompt_tokens, turn) as prompt_growth_per_turn,
-        quantile_cont(cost_usd, 0.95) as turn_cost_p95_usd,
+        p95(cost_usd) as turn_cost_p95_usd,
         count(*) filter (where prompt_tokens is not null and cost_usd is null)
             as unpriced_turns
     from turns

@@ -4,7 +4,7 @@
 -- wherever they fall (a version is one configuration), so a version's figures are the
 -- same in every row that names it.
 --   runs                            runs of the version
---   p50_duration_s, p95_duration_s  quantile_cont of duration_s over runs that have one
+--   p50_duration_s, p95_duration_s  p50/p95 of duration_s over runs that have one
 --   failure_rate                    is_failure runs / runs in a terminal state
 --   tokens_per_run                  mean total_tokens over runs with usage
 --   cost_per_run_usd                mean cost_usd over priced runs
@@ -22,8 +22,8 @@ with run_metrics as (
         v.assistant_id,
         v.version,
         count(*) as runs,
-        quantile_cont(r.duration_s, 0.5) as p50_duration_s,
-        quantile_cont(r.duration_s, 0.95) as p95_duration_s,
+        p50(r.duration_s) as p50_duration_s,
+        p95(r.duration_s) as p95_duration_s,
         (count(*) filter (where is_run_terminal(r.status) and is_failure(r.status)))
         / nullif(count(*) filter (where is_run_terminal(r.status)), 0) as failure_rate,
         avg(r.total_tokens) as tokens_per_run,
@@ -62,34 +62,37 @@ metrics as (
     from run_metrics as r
     left join call_metrics as c
         on r.assistant_id = c.assistant_id and r.version = c.version
+),
+
+final as (
+    select
+        v.api,
+        v.assistant_id,
+        v.version,
+        v.previous_version,
+        v.changed,
+        v.first_seen as changed_at,
+        b.runs as runs_before,
+        a.runs as runs_after,
+        b.p50_duration_s as p50_duration_s_before,
+        a.p50_duration_s as p50_duration_s_after,
+        b.p95_duration_s as p95_duration_s_before,
+        a.p95_duration_s as p95_duration_s_after,
+        b.failure_rate as failure_rate_before,
+        a.failure_rate as failure_rate_after,
+        b.tokens_per_run as tokens_per_run_before,
+        a.tokens_per_run as tokens_per_run_after,
+        b.cost_per_run_usd as cost_per_run_usd_before,
+        a.cost_per_run_usd as cost_per_run_usd_after,
+        b.tool_calls as tool_calls_before,
+        a.tool_calls as tool_calls_after,
+        b.tool_failure_rate as tool_failure_rate_before,
+        a.tool_failure_rate as tool_failure_rate_after
+    from assistant_versions as v
+    inner join metrics as a on v.assistant_id = a.assistant_id and v.version = a.version
+    inner join metrics as b
+        on v.assistant_id = b.assistant_id and v.previous_version = b.version
+    where v.previous_version is not null
 )
 
-select
-    v.api,
-    v.assistant_id,
-    v.version,
-    v.previous_version,
-    v.changed,
-    v.first_seen as changed_at,
-    b.runs as runs_before,
-    a.runs as runs_after,
-    b.p50_duration_s as p50_duration_s_before,
-    a.p50_duration_s as p50_duration_s_after,
-    b.p95_duration_s as p95_duration_s_before,
-    a.p95_duration_s as p95_duration_s_after,
-    b.failure_rate as failure_rate_before,
-    a.failure_rate as failure_rate_after,
-    b.tokens_per_run as tokens_per_run_before,
-    a.tokens_per_run as tokens_per_run_after,
-    b.cost_per_run_usd as cost_per_run_usd_before,
-    a.cost_per_run_usd as cost_per_run_usd_after,
-    b.tool_calls as tool_calls_before,
-    a.tool_calls as tool_calls_after,
-    b.tool_failure_rate as tool_failure_rate_before,
-    a.tool_failure_rate as tool_failure_rate_after
-from assistant_versions as v
-inner join metrics as a on v.assistant_id = a.assistant_id and v.version = a.version
-inner join metrics as b
-    on v.assistant_id = b.assistant_id and v.previous_version = b.version
-where v.previous_version is not null
-order by v.assistant_id, v.version;
+select * from final order by assistant_id, version;
