@@ -1,13 +1,14 @@
 """Every analytics view against an independent plain-Python computation.
 
-The warehouse is ingested by the flow from generated data of both APIs (Assistants:
-`tests/support/generate.py`, 300 runs, seed 7; Responses: `generate_responses.py`, 150
-responses, seed 7), with a test price table built to hit every matching rule: exact names, snapshot
-names matched by prefix, a `gpt-4` row that must not price `gpt-4o` or `gpt-4.1`, prices
-that change on a date, a user override, a model priced only from a later date, and a
-model with no price at all. The expected values are computed here from the base tables
-(`runs`, `steps`, `tool_calls`, `usage` without their cost column) with nothing but the
-standard library: no SQL of the views is reused.
+The warehouse is ingested (directly, without Prefect) from generated data of both APIs
+(Assistants: `tests/support/generate.py`, 300 runs, seed 7; Responses:
+`generate_responses.py`, 150 responses, seed 7), with a test price table built to hit
+every matching rule: exact names, snapshot names matched by prefix, a `gpt-4` row that
+must not price `gpt-4o` or `gpt-4.1`, prices that change on a date, a user override, a
+model priced only from a later date, and a model with no price at all. The expected
+values are computed here from the base tables (`runs`, `steps`, `tool_calls`, `usage`
+without their cost column) with nothing but the standard library: no SQL of the views is
+reused.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ import pytest
 from steplens.flows.store import prices
 from tests.support.generate import generate_export
 from tests.support.generate_responses import generate_mixed_export
-
-pytestmark = pytest.mark.flow
+from tests.support.ingest import ingest_direct
 
 SHIPPED_FOR_TEST = """\
 # test prices: every rule of the matcher
@@ -50,9 +50,7 @@ RUN_TERMINAL = ("completed", "incomplete", "failed", "cancelled", "expired")
 
 
 @pytest.fixture(scope="module")
-def wh(tmp_path_factory, prefect_server) -> Path:
-    from steplens.flows.ingest import ingest
-
+def wh(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("analytics")
     generate_export(base / "export", runs=300, seed=7)
     generate_mixed_export(base / "export" / "responses-api", responses=150, seed=7,
@@ -62,7 +60,7 @@ def wh(tmp_path_factory, prefect_server) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(prices, "shipped_prices",
                    lambda: prices.parse_prices(SHIPPED_FOR_TEST, "test", "shipped"))
-        ingest(paths=[str(base / "export")], warehouse_dir=str(base / "wh"), prices=str(user))
+        ingest_direct([str(base / "export")], str(base / "wh"), prices=str(user))
     return base / "wh"
 
 

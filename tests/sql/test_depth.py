@@ -1,10 +1,11 @@
-"""Assistant versions and cost reconciliation (issue 13, parts 3-4) through the real flow,
-against the independent oracles (tests/support/versions_oracle.py, billing_oracle.py).
+"""Assistant versions and cost reconciliation (issue 13, parts 3-4) through the real
+ingest (directly, without Prefect), against the independent oracles
+(tests/support/versions_oracle.py, billing_oracle.py).
 
 One seeded export with scheduled configuration changes (`config_changes=True`: one change
 makes runs fail more) and, in the same folder, Usage/Costs API exports built from the
-export's own usage with known gaps (tests/support/generate_billing.py), ingested by the
-flow; the views must equal the oracles' plain-Python computations.
+export's own usage with known gaps (tests/support/generate_billing.py), ingested directly;
+the views must equal the oracles' plain-Python computations.
 """
 
 from __future__ import annotations
@@ -20,23 +21,21 @@ from tests.support import responses_oracle as ro
 from tests.support import versions_oracle as vo
 from tests.support.generate import generate_export
 from tests.support.generate_billing import generate_billing
+from tests.support.ingest import ingest_direct
 from tests.test_against_oracle import ACCOUNTING, compare_rows, view_rows
 from tests.test_against_responses_oracle import skipped_both
 
-pytestmark = pytest.mark.flow
 PRICES = bo.PriceTable.shipped()
 
 
 @pytest.fixture(scope="module")
-def depth(tmp_path_factory, prefect_server):
-    from steplens.flows.ingest import ingest
-
+def depth(tmp_path_factory):
     base = tmp_path_factory.mktemp("depth").resolve()
     src, bills = base / "export", base / "billing"
     changes = generate_export(src, runs=300, seed=7, config_changes=True)["config_changes"]
     truth = generate_billing(bills, bo.seen_usage([src], PRICES), seed=5)
     wh = base / "wh"
-    summary = ingest(paths=[str(src), str(bills)], warehouse_dir=str(wh))
+    summary = ingest_direct([str(src), str(bills)], str(wh))
     con = duckdb.connect(str(wh / "steplens.duckdb"), read_only=True)
     yield {"src": src, "bills": bills, "wh": wh, "summary": summary, "con": con,
            "changes": changes, "truth": truth}
@@ -111,21 +110,19 @@ def test_the_change_that_made_runs_fail_more_shows(depth):
 def test_billing_files_added_and_rewritten_later_are_incremental(depth, tmp_path):
     """A second ingest brings the re-exports and rewrites a file: the billing tables and
     the accounting are those of the final files (the oracle over them)."""
-    from steplens.flows.ingest import ingest
-
     bills, wh = tmp_path / "bills", tmp_path / "wh"
     bills.mkdir()
     later = ("usage_completions_rerun.jsonl", "costs_rerun.json")
     for f in depth["bills"].iterdir():
         if f.name not in later:
             shutil.copy(f, bills / f.name)
-    first = ingest(paths=[str(bills)], warehouse_dir=str(wh))
+    first = ingest_direct([str(bills)], str(wh))
     assert first["balanced"] == 1
     for name in later:
         shutil.copy(depth["bills"] / name, bills / name)
     by_project = bills / "usage_by_project.jsonl"
     by_project.write_bytes(b"".join(by_project.read_bytes().splitlines(keepends=True)[1:]))
-    summary = ingest(paths=[str(bills)], warehouse_dir=str(wh))
+    summary = ingest_direct([str(bills)], str(wh))
     expected = bo.compute([bills])
     for k in ("kept", "superseded", "skipped"):
         assert summary[k] == expected.counts[k], k

@@ -1,6 +1,6 @@
 """The `threads` view against a plain-Python computation over the same runs.
 
-The warehouse is ingested by the flow from generated data of both APIs
+The warehouse is ingested (directly, without Prefect) from generated data of both APIs
 (`tests/support/generate.py` and `generate_responses.py`, seed 13: Responses threads are
 conversations and previous_response_id chains), with a price file that starts
 gpt-4o-mini's price after the data, so some turns have usage but no price. The expected
@@ -20,8 +20,7 @@ import pytest
 
 from tests.support.generate import generate_export
 from tests.support.generate_responses import generate_mixed_export
-
-pytestmark = pytest.mark.flow
+from tests.support.ingest import ingest_direct
 
 RUN_TERMINAL = ("completed", "incomplete", "failed", "cancelled", "expired")
 FAILURE = ("failed", "expired")
@@ -32,16 +31,14 @@ gpt-4o-mini,2030-01-01,1,0.5,2
 
 
 @pytest.fixture(scope="module")
-def con(tmp_path_factory, prefect_server):
-    from steplens.flows.ingest import ingest
-
+def con(tmp_path_factory):
     base = tmp_path_factory.mktemp("threads")
     generate_export(base / "export", runs=300, seed=13)
     generate_mixed_export(base / "export" / "responses-api", responses=120, seed=13,
                           assistants_runs=0)
     prices = base / "late.csv"
     prices.write_text(LATE_PRICE)
-    ingest(paths=[str(base / "export")], warehouse_dir=str(base / "wh"), prices=str(prices))
+    ingest_direct([str(base / "export")], str(base / "wh"), prices=str(prices))
     with duckdb.connect(str(Path(base / "wh" / "steplens.duckdb")), read_only=True) as c:
         yield c
 

@@ -6,6 +6,7 @@ import datetime as dt
 import gzip
 import zlib
 
+import duckdb
 import orjson
 import pytest
 
@@ -523,7 +524,6 @@ def test_quantile_cont(values, q, expected):
 
 
 def test_quantile_cont_matches_duckdb():
-    duckdb = pytest.importorskip("duckdb")
     values = [0, 0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55]
     for q in (0.5, 0.9, 0.95, 0.99):
         (got,) = duckdb.sql(f"select quantile_cont(v, {q}) from unnest({values}) t(v)").fetchall()
