@@ -63,3 +63,14 @@ def mixed_warehouse(tmp_path_factory, prefect_server) -> Path:
     ingest(paths=[str(SAMPLE), str(SAMPLE_RESPONSES), str(SAMPLE_BILLING)],
            warehouse_dir=str(wh))
     return wh
+
+
+def pytest_collection_modifyitems(config, items):
+    """The fast tier (`pytest -m "not flow"`) starts no Prefect server: a test that uses
+    one (through `prefect_server`, or a warehouse a flow built) must be marked `flow`."""
+    unmarked = [item.nodeid for item in items
+                if "prefect_server" in getattr(item, "fixturenames", ())
+                and item.get_closest_marker("flow") is None]
+    if unmarked:
+        raise pytest.UsageError("tests using a Prefect server must be marked flow: "
+                                + ", ".join(unmarked))

@@ -4,7 +4,6 @@ that matches a model and a day to a price (inline micro-tables, in-memory DuckDB
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from importlib import resources
 
 import duckdb
@@ -12,6 +11,8 @@ import pytest
 
 from steplens.flows.errors import InputError
 from steplens.flows.store import prices, views
+from tests.support.ingest import ingest_direct
+from tests.support.paths import SAMPLE
 
 HEADER = "model,effective_from,prompt_usd_per_1m,cached_prompt_usd_per_1m,completion_usd_per_1m\n"
 D = dt.date.fromisoformat
@@ -170,10 +171,9 @@ def test_with_cost_usd_keeps_every_row(micro):
 
 # ---- the override reaches the warehouse and is remembered --------------------------------
 
-def test_override_is_remembered_and_changes_rebuild_the_duckdb_file(tmp_path,
-                                                                      sample_warehouse):
+def test_override_is_remembered_and_changes_rebuild_the_duckdb_file(tmp_path):
     wh = tmp_path / "wh"
-    shutil.copytree(sample_warehouse, wh, symlinks=True)
+    ingest_direct([SAMPLE], wh)
     (wh / "steplens.duckdb").unlink()
 
     def gpt4o_price() -> tuple:
