@@ -22,7 +22,6 @@ from steplens.flows.errors import RedactionError
 from steplens.flows.ingest import ingest
 from steplens.flows.report import html as report_html
 from steplens.flows.settings import ENV_REDACT_KEY
-from steplens.flows.store import redaction
 from steplens.transforms import schemas
 from steplens.transforms.redact import Redaction, fingerprint, redact
 from steplens.transforms.tables import build_tables
@@ -112,26 +111,6 @@ def test_hash_redaction_end_to_end(prefect_server, tmp_path, monkeypatch):
                        "count(function_arguments_chars), count(function_output) "
                        "from tool_calls").fetchall()[0]
     assert args[0] == 0 and args[1] > 0 and args[2] > 0
-
-
-def test_unknown_field_is_one_line_naming_the_valid_ones(tmp_path):
-    with pytest.raises(RedactionError) as e:
-        redaction.resolve("content", "tool_calls.arguments", None, True, tmp_path)
-    message = str(e.value)
-    assert "'tool_calls.arguments'" in message and "\n" not in message
-    assert all(f in message for f in schemas.CONTENT)
-
-
-def test_generated_key_lives_outside_the_warehouse(tmp_path, monkeypatch):
-    monkeypatch.delenv(ENV_REDACT_KEY, raising=False)
-    monkeypatch.setenv("STEPLENS_CACHE", str(tmp_path / "cache"))
-    wh = tmp_path / "wh"
-    first = redaction.resolve("hash", None, None, True, wh)
-    again = redaction.resolve("hash", None, first.record(), False, wh)
-    assert first.key == again.key and len(first.key) == 32
-    (key_file,) = (tmp_path / "cache" / "keys").iterdir()
-    assert key_file.stat().st_mode & 0o077 == 0  # readable by its owner only
-    assert not wh.exists()
 
 
 def test_html_report_embeds_no_content(mixed_warehouse, tmp_path):

@@ -18,8 +18,6 @@ import pytest
 from steplens.flows.orchestration import runner_client, server
 from tests.support.paths import DATA
 
-pytestmark = pytest.mark.flow
-
 
 def _port() -> int:
     with socket.socket() as s:
@@ -34,6 +32,7 @@ def _flow_runs(url: str) -> list[dict]:
         return json.loads(response.read())
 
 
+@pytest.mark.flow
 def test_a_standing_server_is_used_by_ingest_and_survives_its_kill(tmp_path):
     home = tmp_path / "prefect-home"
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL",

@@ -10,8 +10,6 @@ from nbclient import NotebookClient
 from tests.support.files import listing, read_only_copy
 from tests.support.paths import NOTEBOOK
 
-pytestmark = pytest.mark.flow
-
 
 def test_notebook_is_committed_without_outputs():
     nb = nbformat.read(NOTEBOOK, as_version=4)
@@ -19,6 +17,7 @@ def test_notebook_is_committed_without_outputs():
     assert code and all(not c.outputs and c.execution_count is None for c in code)
 
 
+@pytest.mark.flow
 def test_notebook_runs_against_a_read_only_warehouse_and_changes_nothing(mixed_warehouse,
                                                                          tmp_path, monkeypatch):
     wh = read_only_copy(mixed_warehouse, tmp_path / "wh")
