@@ -437,6 +437,9 @@ def check(warehouse: WarehouseOpt = None,
         remote.pull(settings.remote, settings.warehouse)
     root = settings.warehouse
     where = settings.remote or root
+    if not root.is_dir():
+        fail(f"no warehouse at {where}: run `steplens ingest PATH"
+             f"{_warehouse_flag(warehouse)}` first")
     if repair:
         try:
             with snapshots.ingest_lock(root):
@@ -458,9 +461,10 @@ def check(warehouse: WarehouseOpt = None,
         snapshot = snapshots.current_snapshot(root)
         checks.append(summary.accounting_check(root, snapshot))
         checks.append(integrity.check_views(root))
-        duck, note = integrity.check_duckdb(root, settings.prices)
-        checks.append(duck)
-        notes += [note] if note else []
+        if not checks[-1].problems:
+            duck, note = integrity.check_duckdb(root, settings.prices)
+            checks.append(duck)
+            notes += [note] if note else []
     damaged = 0
     for c in checks:
         mark = "[green]ok[/]  " if not c.problems else "[red]FAIL[/]"

@@ -42,7 +42,15 @@ import polars as pl
 
 from steplens.flows.errors import IngestRunning, WarehouseDamaged
 from steplens.flows.faults import checkpoint
-from steplens.flows.settings import INVENTORIES, INVENTORY, LOCK, MANIFEST, SNAPSHOTS, SUMMARY
+from steplens.flows.settings import (
+    INVENTORIES,
+    INVENTORY,
+    LOCK,
+    MANIFEST,
+    RECORDS,
+    SNAPSHOTS,
+    SUMMARY,
+)
 from steplens.flows.store import pointer
 from steplens.flows.store.integrity import recovery, write_inventory
 from steplens.transforms import schemas
@@ -287,10 +295,15 @@ def publish(root: Path, changes: dict[str, Change], rejects: pl.DataFrame, manif
     (staging / SUMMARY).write_text(json.dumps(made, indent=2, sort_keys=True, default=str))
     inventory = write_inventory(root, staging, manifest, previous=prev)
     _fsync_tree(staging)
+    before = set(((read_json(prev, MANIFEST) or {}) if prev is not None else {})
+                 .get("segments", {}))
+    for sid in sorted(set(manifest.get("segments", {})) - before):  # this batch's records
+        if (root / RECORDS / sid).is_dir():
+            _fsync_tree(root / RECORDS / sid)
     # the id is the time of publication: names sort by age, and a snapshot's successor's
     # id says when it was superseded (the retention window counts from there)
-    existing = pointer.snapshot_ids(root)
-    snap_id = f"{max(time.time_ns(), int(existing[-1]) + 1 if existing else 0):020d}"
+    existing = [int(s) for s in pointer.snapshot_ids(root) if s.isdigit()]
+    snap_id = f"{max([time.time_ns(), *(s + 1 for s in existing)]):020d}"
     inv_copy = root / INVENTORIES / f"{snap_id}.json"
     inv_copy.parent.mkdir(parents=True, exist_ok=True)
     pointer.write_atomic(inv_copy, (staging / INVENTORY).read_bytes())

@@ -383,3 +383,103 @@ def test_a_pointer_lost_is_never_pruned_around(two):
     (wh / "HEAD").unlink()
     snapshots.prune(wh, keep=0, retention=0, now=1e12)
     assert pointer.snapshot_ids(wh) == ids
+
+
+# ---- readers during ingests ------------------------------------------------------------------
+
+QUERY = ("select (select count(*) from steps) as n, (select sum(total_tokens) from steps) "
+         "as t, (select count(*) from runs) as r")
+
+READER = r'''
+import json, sys, time
+from pathlib import Path
+import duckdb
+wh, stop, mode, query = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+results, errors = [], []
+held = duckdb.connect(str(wh / "steplens.duckdb"), read_only=True) if mode == "held" else None
+if mode == "sql":
+    from typer.testing import CliRunner
+    from steplens.flows.cli import app
+print("ready", flush=True)
+while True:
+    last = stop.exists()
+    try:
+        if mode == "file":  # a new connection each time, as a notebook re-run would
+            with duckdb.connect(str(wh / "steplens.duckdb"), read_only=True) as con:
+                row = con.sql(query).fetchall()[0]
+        elif mode == "held":  # one connection left open across every ingest
+            row = held.sql(query).fetchall()[0]
+        else:  # `steplens sql`
+            out = CliRunner().invoke(app, ["sql", query, "-w", str(wh), "-f", "json"])
+            if out.exit_code != 0:
+                raise RuntimeError(out.output)
+            got = json.loads(out.output)[0]
+            row = (got["n"], got["t"], got["r"])
+        results.append([int(v or 0) for v in row])
+    except Exception as e:
+        errors.append(repr(e)[:300])
+    if last:
+        break
+print(json.dumps({"results": results, "errors": errors}))
+'''
+
+
+def test_readers_see_one_whole_snapshot_while_ingests_publish(tmp_path, direct):
+    """Readers loop (a new `steplens.duckdb` connection per query, one held open, and
+    `steplens sql`) while ingests publish: no query fails, and every answer is the
+    total of one published snapshot (none mixes two); the held connection keeps the
+    snapshot it opened on."""
+    inputs, wh = tmp_path / "in", tmp_path / "wh"
+    truth = write_steps(inputs, "f0", 30, 0)
+    ingest([inputs], wh)
+    runs = lambda: totals_runs(wh)  # noqa: E731
+    published = {(truth.steps, truth.tokens, runs())}
+    first = (truth.steps, truth.tokens, runs())
+    stop = tmp_path / "stop"
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    readers = {mode: subprocess.Popen([sys.executable, "-c", READER, str(wh), str(stop), mode,
+                                       QUERY], env=env, stdout=subprocess.PIPE, text=True)
+               for mode in ("file", "held", "sql")}
+    try:
+        for proc in readers.values():
+            assert proc.stdout.readline().strip() == "ready"
+        for i in range(1, 7):
+            truth = truth + write_steps(inputs, f"f{i}", 20 + i, i)
+            ingest([inputs], wh, keep_snapshots=2)
+            published.add((truth.steps, truth.tokens, runs()))
+        stop.touch()
+        outs = {mode: json.loads(proc.communicate(timeout=300)[0].splitlines()[-1])
+                for mode, proc in readers.items()}
+    finally:
+        for proc in readers.values():
+            proc.kill()
+    for mode, out in outs.items():
+        assert out["errors"] == [], (mode, out["errors"][:3])
+        assert out["results"], mode
+        seen = {tuple(r) for r in out["results"]}
+        assert seen <= published, (mode, seen - published)
+    assert {tuple(r) for r in outs["held"]["results"]} == {first}
+    assert len({tuple(r) for r in outs["file"]["results"]}) >= 2  # it ran across publishes
+    assert len(pointer.snapshot_ids(wh)) == 7  # all superseded within the window
+
+
+def totals_runs(wh: Path) -> int:
+    from steplens.flows.store import views
+
+    con = views.open_readonly(wh.resolve())
+    try:
+        return con.sql("select count(*) from runs").fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def test_a_warehouse_from_before_head_checks_whole_and_repair_writes_head(two):
+    a, batch_a, b, batch_b, wh = two
+    (wh / "HEAD").unlink()
+    shutil.rmtree(wh / "inventories")
+    checked = cli("check", "-w", str(wh))
+    assert checked.exit_code == 0, checked.output  # no false alarm for an older layout
+    repaired = cli("check", "--repair", "-w", str(wh))
+    assert repaired.exit_code == 0 and "written from the `current` symlink" in repaired.output
+    assert (wh / "HEAD").is_file() and any((wh / "inventories").iterdir())
+    assert cli("check", "-w", str(wh)).exit_code == 0
