@@ -32,7 +32,7 @@ from steplens.flows.errors import SteplensError  # noqa: E402
 from steplens.flows.export import cli as export_cli  # noqa: E402
 from steplens.flows.report import terminal  # noqa: E402
 from steplens.flows.report.terminal import Format  # noqa: E402
-from steplens.flows.settings import CURRENT, Settings  # noqa: E402
+from steplens.flows.settings import Settings  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Analytics for OpenAI agent runs: latency, failures, tokens and cost.")
@@ -75,7 +75,7 @@ def _warehouse_flag(warehouse: str | None) -> str:
 @contextlib.contextmanager
 def _open_readonly(settings: Settings):
     """The warehouse's views in memory (nothing written), or one clear line."""
-    from steplens.flows.store import views
+    from steplens.flows.store import snapshots, views
 
     if settings.remote:  # query the remote warehouse's current snapshot, mirrored locally
         from steplens.flows.store import remote
@@ -84,13 +84,15 @@ def _open_readonly(settings: Settings):
     from steplens.flows.store import integrity
 
     where = str(settings.remote or settings.warehouse)
-    if not (settings.warehouse / CURRENT).is_symlink():
-        fail(f"no warehouse at {where}: run `steplens ingest PATH{_warehouse_flag(where)}` "
-             "first")
     try:
+        # the snapshot in use, resolved once: every query of this command reads it
+        snapshot = snapshots.current_snapshot(settings.warehouse)
+        if snapshot is None:
+            fail(f"no warehouse at {where}: run `steplens ingest PATH"
+                 f"{_warehouse_flag(where)}` first")
         integrity.verify(settings.warehouse)  # a stat per file: no silent wrong answer
         with _read_errors(settings):  # views bind to the files: a damaged one shows here
-            con = views.open_readonly(settings.warehouse)
+            con = views.open_readonly(settings.warehouse, snapshot)
     except SteplensError as e:
         fail(str(e))
     try:
@@ -411,10 +413,18 @@ def sql(
 
 
 @app.command()
-def check(warehouse: WarehouseOpt = None) -> None:
-    """Validate a warehouse end to end: every file present, whole and readable, row
-    counts as written, manifest and summary intact, accounting balanced, views answer."""
-    from steplens.flows.store import integrity
+def check(warehouse: WarehouseOpt = None,
+          repair: Annotated[bool, typer.Option(
+              "--repair", help="Repair what can be repaired without the inputs: a lost or "
+              "broken HEAD (back to the newest complete snapshot whose files match their "
+              "checksums), a missing inventory copy, steplens.duckdb; says what it did"
+          )] = False) -> None:
+    """Validate a warehouse end to end: the snapshot pointer, both inventory copies,
+    every file present with its checksum and row count, manifest and summary intact,
+    accounting balanced (counted again), views answer, steplens.duckdb sound
+    (docs/guarantees.md, "What check verifies")."""
+    from steplens.flows.errors import WarehouseDamaged
+    from steplens.flows.store import integrity, pointer, snapshots, summary
 
     settings = _warehouse(warehouse)
     if settings.remote:
@@ -422,12 +432,35 @@ def check(warehouse: WarehouseOpt = None) -> None:
 
         remote.pull(settings.remote, settings.warehouse)
     root = settings.warehouse
-    if not (root / CURRENT).is_symlink():
-        fail(f"no warehouse at {settings.remote or root}: run `steplens ingest PATH"
+    where = settings.remote or root
+    if not root.is_dir():
+        fail(f"no warehouse at {where}: run `steplens ingest PATH"
+             f"{_warehouse_flag(warehouse)}` first")
+    if repair:
+        try:
+            with snapshots.ingest_lock(root):
+                for line in integrity.repair(root, settings.prices):
+                    console.print(f"repaired: {escape(line)}", highlight=False,
+                                  soft_wrap=True)
+        except SteplensError as e:
+            fail(str(e))
+    try:
+        empty = pointer.read(root) is None
+    except WarehouseDamaged:
+        empty = False
+    if empty:
+        fail(f"no warehouse at {where}: run `steplens ingest PATH"
              f"{_warehouse_flag(warehouse)}` first")
     checks = integrity.check(root)
+    notes: list[str] = []
     if not any(c.problems for c in checks):
+        snapshot = snapshots.current_snapshot(root)
+        checks.append(summary.accounting_check(root, snapshot))
         checks.append(integrity.check_views(root))
+        if not checks[-1].problems:
+            duck, note = integrity.check_duckdb(root, settings.prices)
+            checks.append(duck)
+            notes += [note] if note else []
     damaged = 0
     for c in checks:
         mark = "[green]ok[/]  " if not c.problems else "[red]FAIL[/]"
@@ -436,10 +469,14 @@ def check(warehouse: WarehouseOpt = None) -> None:
             damaged += 1
             console.print(f"       {escape(str(f.path))} {escape(f.problem)}",
                           highlight=False, soft_wrap=True)
+    for note in notes:
+        console.print(f"note {escape(note)}", highlight=False, soft_wrap=True)
     if damaged:
         fail(f"warehouse damaged ({plural(damaged, 'problem')}); "
-             f"{integrity.recovery(settings.remote or root)}")
-    console.print(f"warehouse {settings.remote or root} is whole", highlight=False)
+             + (f"`steplens check --repair{_warehouse_flag(str(where))}` repairs what it can "
+                "without the inputs, else " if not repair else "")
+             + integrity.recovery(where))
+    console.print(f"warehouse {where} is whole", highlight=False)
 
 
 server_app = typer.Typer(no_args_is_help=True, help="A Prefect server that keeps running "

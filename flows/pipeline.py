@@ -244,23 +244,41 @@ def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logg
             batch = batch_counts(results)
             batch.update(step_ids_recomputed=rows_written(changes["steps"]),
                          run_ids_recomputed=rows_written(changes["runs"]))
-            snapshots.publish(root, changes, records.rejects(root, manifest.segments),
-                              manifest.to_json(), {}, settings.partition,
-                              full=prev is None, keep=settings.keep_snapshots,
-                              whole=records.billing_tables(root, manifest.segments))
-            records.prune(root, set(manifest.segments))
+            no_op = False
+            published: dict = {}
+
+            def summarize(staged: Path) -> dict:
+                # counted over the staged snapshot and written inside it before it is
+                # published: no state where the snapshot in use has no summary
+                published.update(assemble(root, manifest, prev, len(files), actions, batch,
+                                          False, time.perf_counter() - started,
+                                          snapshot=staged))
+                published["redaction"] = redaction.record()
+                return published
+
+            snapshots.publish(
+                root, changes, records.rejects(root, manifest.segments), manifest.to_json(),
+                summarize, settings.partition, full=prev is None,
+                keep=settings.keep_snapshots, whole=records.billing_tables(root,
+                                                                           manifest.segments),
+                retention=settings.snapshot_retention_seconds)
+            # segments of every kept snapshot stay (a retained snapshot stays whole)
+            records.prune(root, set(manifest.segments) | snapshots.live_segments(root))
             shutil.rmtree(root / STAGING, ignore_errors=True)
             if settings.remote:
                 steps.push(root, settings.remote)
         else:
             batch = {**batch_counts([]), "step_ids_recomputed": 0, "run_ids_recomputed": 0}
             logger.info("no changes: %d files unchanged", actions["unchanged"])
+            no_op = True
         steps.views(settings)
-        no_op = not reads and prev is not None
-        summary = assemble(root, manifest, prev, len(files), actions, batch, no_op,
-                           time.perf_counter() - started)
-        summary["redaction"] = redaction.record()
-        snapshots.write_summary(root, summary)
+        if no_op:
+            summary = assemble(root, manifest, prev, len(files), actions, batch, no_op,
+                               time.perf_counter() - started)
+            summary["redaction"] = redaction.record()
+            snapshots.write_summary(root, summary)
+        else:
+            summary = published
     logger.info("ingest summary: %s", {k: v for k, v in summary.items()
                                        if k != "skipped_by_shape"})
     if not summary["balanced"]:

@@ -40,8 +40,13 @@ ORCHESTRATIONS = ("prefect", "direct")
 
 # ---- the warehouse directory (README, "Warehouse layout") ------------------------------------
 DEFAULT_WAREHOUSE = Path("data/warehouse")
-DUCKDB_FILE = "steplens.duckdb"  # views and macros over current/
-CURRENT = "current"  # symlink to the snapshot in use, swapped atomically
+DUCKDB_FILE = "steplens.duckdb"  # views and macros over the snapshot in use, replaced whole
+# The truth about which snapshot is in use: a small JSON file (snapshot id, digest of its
+# inventory, when it was published) replaced atomically (flows/store/snapshots.py). Not
+# `CURRENT`: that would be the same name as `current` on a case-insensitive filesystem.
+POINTER = "HEAD"
+CURRENT = "current"  # a symlink to the snapshot in use, for humans only: steplens never reads it
+INVENTORIES = "inventories"  # inventories/<id>.json: second copy of each snapshot's inventory
 SNAPSHOTS = "snapshots"  # snapshots/<id>/<table>/<partition>/part-0.parquet
 MANIFEST = "manifest.json"  # inside a snapshot: files ingested, record segments
 SUMMARY = "summary.json"  # inside a snapshot: the ingest that made it
@@ -85,8 +90,16 @@ class Settings:
     workers: int = 0
     # Large files are split into chunks of about this many bytes, parsed in parallel.
     chunk_bytes: int = 32 * 1024 * 1024
-    # Snapshots of the tables kept for readers still holding an older one.
+    # Snapshots of the tables kept for readers still holding an older one: at least this
+    # many of the newest (never fewer than 2)...
     keep_snapshots: int = 2
+    # ...and every snapshot superseded less than this many seconds ago (Delta's VACUUM
+    # retention; STEPLENS_SNAPSHOT_RETENTION_SECONDS). A reader (a `steplens.duckdb`
+    # connection, `steplens sql`) binds one snapshot when it opens; its files stay this
+    # long after a newer one is published. One day: a notebook left open over a working
+    # day keeps answering, and a daily ingest keeps about two snapshots on disk (only the
+    # partitions an ingest rewrites take new space; the others are hard links).
+    snapshot_retention_seconds: int = 24 * 3600
     # Table partitions: "month" (default: few files, fast scans) or "day".
     partition: str = "month"
     # A CSV of model prices overriding the shipped table model by model

@@ -149,7 +149,8 @@ def empty_warehouse(root: Path) -> Path:
 
 def test_terminal_statuses_agree_between_python_and_sql(tmp_path):
     con = duckdb.connect()
-    views.define(con, empty_warehouse(tmp_path), views.prices.PriceTable(rows=()), "test")
+    views.define(con, empty_warehouse(tmp_path), views.prices.PriceTable(rows=()), "test",
+                 tmp_path / "current")
     every = sorted({*statuses.STEP_TERMINAL, *statuses.RUN_TERMINAL, *statuses.RUN_STATE_RANK,
                     "in_progress", "requires_action", "unknown"})
     for status in every:

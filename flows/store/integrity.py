@@ -14,15 +14,23 @@ from every sum).
   (page checksums and decoding), compares row counts, parses the manifest and the
   summary, checks the accounting, and runs every view.
 
-Snapshots written before inventories existed have none: `verify` passes them, `check`
-still reads every file.
+Where damage cannot erase the file list: the inventory is held twice (inside the
+snapshot, and `inventories/<id>.json`) and `HEAD` carries its digest
+(flows/store/pointer.py). Either copy matching the digest is used; one missing or
+changed is damage `check` reports and `check --repair` rewrites from the other. Both
+gone (or a digest matching neither) is damage, never "no inventory".
+
+Snapshots written before inventories existed have none (and a pointer migrated from
+their `current` symlink holds no digest): `verify` passes them, `check` still reads
+every file.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 import re
+import uuid
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,12 +38,17 @@ from pathlib import Path
 
 from steplens.flows.errors import WarehouseDamaged
 from steplens.flows.settings import (
-    CURRENT,
+    DUCKDB_FILE,
+    INVENTORIES,
     INVENTORY,
     MANIFEST,
+    POINTER,
     RECORDS,
+    SNAPSHOTS,
     SUMMARY,
 )
+from steplens.flows.store import pointer
+from steplens.flows.store.pointer import Pointer
 
 RECOVER = "rebuild it from your exports: `steplens ingest PATH... --full-refresh{w}`"
 
@@ -45,8 +58,7 @@ def recovery(root: Path | str | None = None) -> str:
     return RECOVER.format(w=f" --warehouse {root}" if root is not None else "")
 
 
-def _digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+_digest = pointer.digest
 
 
 def _rows(path: Path) -> int:
@@ -106,9 +118,12 @@ def _inode(path: Path) -> int | None:
 
 
 def write_inventory(root: Path, snapshot: Path, manifest: dict,
-                    previous: Path | None = None) -> None:
-    (snapshot / INVENTORY).write_text(json.dumps(
-        build_inventory(root, snapshot, manifest, previous), sort_keys=True))
+                    previous: Path | None = None) -> str:
+    """Write the snapshot's `inventory.json`; its digest (what `HEAD` will carry)."""
+    raw = json.dumps(build_inventory(root, snapshot, manifest, previous),
+                     sort_keys=True).encode()
+    (snapshot / INVENTORY).write_bytes(raw)
+    return _digest(raw)
 
 
 @dataclass(frozen=True)
@@ -123,13 +138,11 @@ class Finding:
 
 
 def _snapshot(root: Path) -> Path | None:
-    link = root / CURRENT
-    if not link.is_symlink():
-        return None
-    return link.resolve()
+    return pointer.current_snapshot(root)
 
 
 def read_inventory(snapshot: Path) -> dict | None:
+    """A snapshot's own `inventory.json` (None: none written), as it is on disk."""
     path = snapshot / INVENTORY
     if not path.exists():
         return None  # written before inventories existed
@@ -139,6 +152,55 @@ def read_inventory(snapshot: Path) -> dict | None:
         raise WarehouseDamaged(f"warehouse damaged: {path} cannot be read as JSON; "
                                f"{recovery(snapshot.parent.parent)}") from None
     return data
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return b""
+
+
+def inventory_copies(root: Path, snapshot: Path, head: Pointer
+                     ) -> tuple[bytes | None, list[Finding]]:
+    """The inventory of the snapshot `head` names, from whichever copy its digest
+    vouches for, and a finding for each copy missing or changed.
+
+    With no digest (a snapshot from before inventories, or a pointer migrated from the
+    `current` symlink) the snapshot's own copy is taken as it is.
+    """
+    paths = (snapshot / INVENTORY, root / INVENTORIES / f"{snapshot.name}.json")
+    raws = [_read_bytes(p) for p in paths]
+    if head.inventory is None:
+        return raws[0] if raws[0] else raws[1] or None, []
+    good = next((r for r in raws if r and _digest(r) == head.inventory), None)
+    problems = []
+    for path, raw in zip(paths, raws, strict=True):
+        if raw is None and head.migrated and path != paths[0]:
+            continue  # an older steplens kept one copy; `check --repair` writes the second
+        if raw is None:
+            problems.append(Finding(path, "is missing"))
+        elif _digest(raw) != head.inventory:
+            problems.append(Finding(path, f"does not match the digest {root / POINTER} "
+                                          "holds (changed or cut short)"))
+    if good is None and problems:
+        problems = [Finding(paths[0], "and its copy are missing or changed: the snapshot's "
+                                      "files cannot be verified")]
+    return good, problems
+
+
+def _inventory(root: Path, snapshot: Path, head: Pointer) -> tuple[dict | None, list[Finding]]:
+    raw, problems = inventory_copies(root, snapshot, head)
+    if raw is None:
+        return None, problems
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None, [*problems, Finding(snapshot / INVENTORY, "cannot be read as JSON")]
+    return (data, problems) if isinstance(data, dict) else (
+        None, [*problems, Finding(snapshot / INVENTORY, "does not hold a JSON object")])
 
 
 def _size_findings(root: Path, snapshot: Path, inventory: dict) -> list[Finding]:
@@ -170,14 +232,16 @@ def _size_findings(root: Path, snapshot: Path, inventory: dict) -> list[Finding]
 
 
 def findings(root: Path) -> list[Finding]:
-    """The quick check: every file of the current snapshot there, at its size."""
-    snapshot = _snapshot(root)
-    if snapshot is None:
+    """The quick check: the pointer, the inventory (one good copy is enough to answer),
+    every file of the current snapshot there, at its size."""
+    head = pointer.read(root)
+    if head is None:
         return []
-    if not snapshot.is_dir():
-        return [Finding(root / CURRENT, f"points at {snapshot}, which is missing")]
-    inventory = read_inventory(snapshot)
-    return _size_findings(root, snapshot, inventory) if inventory else []
+    snapshot = root.resolve() / SNAPSHOTS / head.snapshot
+    inventory, problems = _inventory(root, snapshot, head)
+    if inventory is None:
+        return problems
+    return _size_findings(root, snapshot, inventory)
 
 
 def verify(root: Path) -> None:
@@ -245,21 +309,31 @@ def _read_files(paths: Iterable[tuple[Path, dict]]) -> tuple[int, list[Finding]]
 
 
 def check(root: Path) -> list[Check]:
-    """Everything `steplens check` verifies, in order; empty problem lists mean whole."""
-    snapshot = _snapshot(root)
-    if snapshot is None or not snapshot.is_dir():
-        return [Check("current snapshot", [Finding(root / CURRENT, "is missing or points "
-                                                   "nowhere")])]
-    out = [Check(f"current snapshot {snapshot.name}", [])]
-    inventory = None
+    """Everything `steplens check` verifies of the files, in order; empty problem lists
+    mean whole. (The accounting and the views are checked by their own modules.)"""
     try:
-        inventory = read_inventory(snapshot)
-    except WarehouseDamaged:
-        out.append(Check("inventory", [Finding(snapshot / INVENTORY, "cannot be read")]))
+        head = pointer.read(root)
+    except WarehouseDamaged as e:
+        return [Check("snapshot pointer", [Finding(root / POINTER,
+                                                   getattr(e, "problem", str(e)))])]
+    if head is None:
+        return [Check("snapshot pointer", [Finding(root / POINTER, "is missing: no snapshot")])]
+    snapshot = root.resolve() / SNAPSHOTS / head.snapshot
+    out = [Check(f"snapshot in use: {snapshot.name} ({POINTER})", [])]
+    inventory, problems = _inventory(root, snapshot, head)
+    if head.inventory is None and inventory is None:
+        listed = "no inventory (written by an older steplens): files read through only"
+    else:
+        listed = "inventory and its copy match the digest in " + POINTER
+    out.append(Check(listed, problems))
     if inventory:
         found = _size_findings(root, snapshot, inventory)
-        listed = len(inventory.get("files", {})) + len(inventory.get("records", {}))
-        out.append(Check(f"{listed} files present at their written size", found))
+        listed_n = len(inventory.get("files", {})) + len(inventory.get("records", {}))
+        out.append(Check(f"{listed_n} files present at their written size", found))
+        extra = [Finding(p, "is not in the inventory (added by hand? the views read it)")
+                 for p in sorted(snapshot.rglob("*.parquet"))
+                 if str(p.relative_to(snapshot)) not in inventory.get("files", {})]
+        out.append(Check("no table file beyond the inventory", extra))
     manifest = _json(snapshot / MANIFEST)
     out.append(Check("manifest.json parses", [] if isinstance(manifest, dict) else
                      [Finding(snapshot / MANIFEST, manifest or "is missing")]))
@@ -268,8 +342,8 @@ def check(root: Path) -> list[Check]:
                      [Finding(snapshot / SUMMARY, summary or "is missing")]))
 
     if inventory:
-        tables = [(snapshot / rel, e) for rel, e in inventory["files"].items()]
-        records = [(root / rel, e) for rel, e in inventory["records"].items()]
+        tables = [(snapshot / rel, e) for rel, e in inventory.get("files", {}).items()]
+        records = [(root / rel, e) for rel, e in inventory.get("records", {}).items()]
     else:
         tables = [(p, {}) for p in sorted(snapshot.rglob("*.parquet"))]
         records = [(root / RECORDS / sid / f"{frame}.parquet", {"rows": n})
@@ -281,11 +355,6 @@ def check(root: Path) -> list[Check]:
     n, found = _read_files(records)
     out.append(Check(f"{n} record segment files read through, checksums and row counts "
                      "match", found))
-    if isinstance(summary, dict):
-        balanced = summary.get("balanced")
-        out.append(Check("accounting balances (records = kept + superseded + rejected + "
-                         "skipped)", [] if balanced in (1, True) else
-                         [Finding(snapshot / SUMMARY, f"says balanced = {balanced}")]))
     return out
 
 
@@ -316,8 +385,165 @@ def check_views(root: Path) -> Check:
             try:
                 con.sql(f'select count(*) from "{name}"').fetchall()
             except duckdb.Error as e:
-                problems.append(Finding(root / CURRENT, f"view {name}: "
+                problems.append(Finding(root / POINTER, f"view {name}: "
                                         f"{str(e).splitlines()[0]}"))
     finally:
         con.close()
     return Check(f"{len(names)} views and tables answer", problems)
+
+
+def check_duckdb(root: Path, prices_file: Path | None = None) -> tuple[Check, str | None]:
+    """Is `steplens.duckdb` sound: a DuckDB file holding steplens's macros, views and
+    price table exactly as steplens would write them now? A file made for an older
+    snapshot (an ingest killed between the switch and the views, a disk that filled) is
+    no damage: a note says the next ingest or `check --repair` rebuilds it."""
+    import duckdb
+
+    from steplens.flows.errors import WarehouseLocked
+    from steplens.flows.store import views
+
+    path = root / DUCKDB_FILE
+    what = f"{DUCKDB_FILE} opens and holds steplens's views"
+    fix = "the next ingest or `steplens check --repair` rebuilds it"
+    if not path.exists():
+        return Check(what, []), f"{path} is missing: {fix}"
+    want = views.expected(root, prices_file)
+    try:
+        got = views.state(path)
+    except WarehouseLocked:
+        return Check(what, []), f"{path} is open for writing in another process: not checked"
+    except duckdb.Error as e:
+        return Check(what, [Finding(path, f"cannot be opened as steplens's DuckDB file "
+                                          f"({str(e).splitlines()[0]}); {fix}")]), None
+    if want is None:
+        return Check(what, []), None
+    problems = []
+    mine = views.open_readonly(root, Path(got[1]) if Path(got[1]).is_dir() else None)
+    try:
+        with views.connect(path, read_only=True) as con:
+            theirs = con.sql("select view_name, sql from duckdb_views() where not internal "
+                             "order by all").fetchall()
+            prices_there = con.sql("select * from model_prices order by all").fetchall()
+        ours = mine.sql("select view_name, sql from duckdb_views() where not internal "
+                        "order by all").fetchall()
+        prices_here = mine.sql("select * from model_prices order by all").fetchall()
+    except duckdb.Error as e:
+        problems.append(Finding(path, f"cannot be read ({str(e).splitlines()[0]}); {fix}"))
+    else:
+        if theirs != ours:
+            differ = sorted({n for n, _ in set(theirs) ^ set(ours)})
+            problems.append(Finding(path, f"views differ from steplens's SQL "
+                                          f"({', '.join(differ[:5])}); {fix}"))
+        if got[2] == want[2] and prices_there != prices_here:
+            problems.append(Finding(path, f"its model_prices table was changed; {fix}"))
+    finally:
+        mine.close()
+    if problems:
+        return Check(what, problems), None
+    if got != want:
+        return Check(what, []), (f"{path} shows snapshot {Path(got[1]).name} (or another "
+                                 f"location or SQL), not the one in use: {fix}")
+    return Check(what + f", pinned to snapshot {Path(got[1]).name}", []), None
+
+
+# ---- steplens check --repair -----------------------------------------------------------
+
+def _candidate(root: Path, sid: str) -> tuple[bytes, dict] | None:
+    """The inventory of snapshot `sid` if every file it lists matches its checksum and
+    row count and no table file is beyond it; None otherwise."""
+    snapshot = root.resolve() / SNAPSHOTS / sid
+    raws = [r for r in (_read_bytes(snapshot / INVENTORY),
+                        _read_bytes(root / INVENTORIES / f"{sid}.json")) if r]
+    for raw in dict.fromkeys(raws):  # each distinct copy, the snapshot's own first
+        try:
+            inventory = json.loads(raw)
+        except ValueError:
+            continue
+        if not isinstance(inventory, dict) or "files" not in inventory:
+            continue
+        if _size_findings(root, snapshot, inventory):
+            continue
+        if any(str(p.relative_to(snapshot)) not in inventory["files"]
+               for p in snapshot.rglob("*.parquet")):
+            continue
+        files = [(snapshot / rel, e) for rel, e in inventory["files"].items()]
+        files += [(root / rel, e) for rel, e in inventory.get("records", {}).items()]
+        if not _read_files(files)[1]:
+            return raw, inventory
+    return None
+
+
+def repair(root: Path, prices_file: Path | None = None) -> list[str]:
+    """`steplens check --repair` (run under the ingest lock): what can be put right
+    without the inputs, one line per thing done. Data damage (a table file or record
+    segment that differs from its checksum) is left for `check` to report: only
+    `--full-refresh` from the exports repairs it.
+
+    - `HEAD` lost, garbled, a directory, or naming a missing snapshot: pointed at the
+      newest complete snapshot whose files all match their checksums (a `HEAD` that is
+      a directory is renamed aside, never deleted);
+    - a warehouse from before `HEAD` (a `current` symlink): `HEAD` written;
+    - one inventory copy missing or changed: rewritten from the copy the digest vouches
+      for; a snapshot with no inventory at all gets one from its files as they read now;
+    - `steplens.duckdb` damaged or made for another snapshot: rebuilt.
+    """
+    from steplens.flows.store import views
+
+    done: list[str] = []
+    try:
+        head = pointer.read(root)
+    except WarehouseDamaged as e:
+        head = None
+        path = root / POINTER
+        if path.is_dir() and not path.is_symlink():
+            aside = path.with_name(f"{POINTER}.damaged-{uuid.uuid4().hex[:8]}")
+            os.rename(path, aside)
+            done.append(f"{path} was a directory: moved aside to {aside}")
+        for sid in reversed(pointer.snapshot_ids(root)):
+            found = _candidate(root, sid)
+            if found is not None:
+                raw, _ = found
+                head = pointer.point(root, sid, _digest(raw))
+                done.append(f"{path} ({getattr(e, 'problem', e)}) now names snapshot {sid}, "
+                            "the newest complete one whose files match their checksums")
+                break
+        else:
+            raise WarehouseDamaged(f"warehouse damaged: {path} cannot be restored: no "
+                                   f"snapshot whose files all match their checksums; "
+                                   f"{recovery(root)}") from None
+    if head is None:
+        return done
+    snapshot = root.resolve() / SNAPSHOTS / head.snapshot
+    copies = (snapshot / INVENTORY, root / INVENTORIES / f"{head.snapshot}.json")
+    if head.migrated:
+        head = pointer.point(root, head.snapshot, head.inventory)
+        done.append(f"{root / POINTER} written from the `current` symlink of an older "
+                    f"steplens (snapshot {head.snapshot})")
+    if head.inventory is None:
+        raw = _read_bytes(copies[0])
+        if not raw:
+            manifest = _json(snapshot / MANIFEST)
+            if isinstance(manifest, dict) and not _read_files(
+                    [(p, {}) for p in sorted(snapshot.rglob("*.parquet"))])[1]:
+                raw = json.dumps(build_inventory(root, snapshot, manifest),
+                                 sort_keys=True).encode()
+                done.append(f"{copies[0]} recorded from the snapshot's files as they read "
+                            "now (it had none)")
+        if raw:
+            head = pointer.point(root, head.snapshot, _digest(raw), head.published)
+            done.append(f"{root / POINTER} now carries the digest of {copies[0]}")
+    if head.inventory is not None:
+        good, _ = inventory_copies(root, snapshot, head)
+        if good is not None:
+            for path in copies:
+                if _read_bytes(path) != good:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    pointer.write_atomic(path, good)
+                    done.append(f"{path} rewritten from its verified copy")
+    pointer.update_link(root, head.snapshot)  # the humans' link, if it is one
+    duck, note = check_duckdb(root, prices_file)
+    if duck.problems or note and "open for writing" not in note:
+        views.build_duckdb(root, prices_file)
+        why = duck.problems[0].problem.split(";")[0] if duck.problems else note.split(":")[0]
+        done.append(f"{root / DUCKDB_FILE} rebuilt for snapshot {head.snapshot} ({why})")
+    return done

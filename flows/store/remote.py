@@ -9,23 +9,38 @@ pushes the new snapshot:
 1. record segments and snapshot files the remote does not have are uploaded (a
    partition the batch did not change is copied server-side from the previous remote
    snapshot, not uploaded again);
-2. the `CURRENT` object, naming the snapshot, is written last, in one PUT: a reader
-   of the remote warehouse sees the old snapshot or the new one, never half of one;
-3. remote snapshots older than the previous one, and segments no snapshot uses, go.
+2. the `CURRENT` object is written last, in one PUT: the same JSON as the local
+   `HEAD` (flows/store/pointer.py: snapshot id, inventory digest; a bare id, as older
+   versions wrote it, still reads), so a reader of the remote warehouse sees the old
+   snapshot or the new one, never half of one;
+3. remote snapshots outside the retention rule (`snapshots.retained`: the newest
+   `keep_snapshots`, and those superseded less than `snapshot_retention_seconds` ago),
+   and segments no kept snapshot uses, go.
 
-Remote layout = local layout, plus `CURRENT`. One writer at a time per remote
-warehouse (the ingest lock is local to the machine holding the mirror).
+Remote layout = local layout, with `CURRENT` for `HEAD` (object stores are case
+sensitive and hold no `current` link). One writer at a time per remote warehouse (the
+ingest lock is local to the machine holding the mirror).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import time
 from pathlib import Path
 
+from steplens.flows.errors import WarehouseDamaged
 from steplens.flows.io import storage
-from steplens.flows.settings import CURRENT_OBJECT, PRICES_COPY, RECORDS
-from steplens.flows.store import snapshots
+from steplens.flows.settings import (
+    CURRENT_OBJECT,
+    INVENTORIES,
+    INVENTORY,
+    PRICES_COPY,
+    RECORDS,
+    Settings,
+)
+from steplens.flows.store import pointer, snapshots
 
 MIRRORED = (PRICES_COPY,)
 
@@ -35,10 +50,22 @@ def _remote(url: str):
     return fs, base
 
 
-def remote_snapshot(url: str) -> str | None:
+def remote_pointer(url: str) -> pointer.Pointer | None:
+    """What the remote `CURRENT` says; None: an empty remote warehouse."""
     fs, base = _remote(url)
     path = f"{base}/{CURRENT_OBJECT}"
-    return fs.cat(path).decode().strip() if fs.exists(path) else None
+    if not fs.exists(path):
+        return None
+    try:
+        return pointer.Pointer.parse(fs.cat(path))
+    except (UnicodeDecodeError, ValueError):
+        raise WarehouseDamaged(f"warehouse damaged: {url}/{CURRENT_OBJECT} is garbled (not "
+                               "a snapshot pointer)") from None
+
+
+def remote_snapshot(url: str) -> str | None:
+    head = remote_pointer(url)
+    return None if head is None else head.snapshot
 
 
 def pull(url: str, local: Path) -> str | None:
@@ -51,7 +78,10 @@ def pull(url: str, local: Path) -> str | None:
             fs.get(f"{base}/{name}", str(local / name))
     if snap_id is None:
         return None
-    current = snapshots.current_snapshot(local)
+    try:
+        current = snapshots.current_snapshot(local)
+    except WarehouseDamaged:  # the mirror's own pointer: the remote's is the truth
+        current = None
     if current is not None and current.name == snap_id:
         return snap_id
     target = local / snapshots.SNAPSHOTS / snap_id
@@ -70,11 +100,15 @@ def pull(url: str, local: Path) -> str | None:
             tmp.parent.mkdir(parents=True, exist_ok=True)
             fs.get(f"{base}/{RECORDS}/{segment}/", str(tmp) + "/", recursive=True)
             os.rename(tmp, seg_dir)
+    inventory = target / INVENTORY
+    if inventory.is_file():  # the local second copy, as a local publish writes it
+        (local / INVENTORIES).mkdir(parents=True, exist_ok=True)
+        pointer.write_atomic(local / INVENTORIES / f"{snap_id}.json", inventory.read_bytes())
     snapshots.point_current(local, target)
     return snap_id
 
 
-def push(local: Path, url: str) -> str | None:
+def push(local: Path, url: str, settings: Settings | None = None) -> str | None:
     """Publish the mirror's current snapshot to the remote; returns its id."""
     fs, base = _remote(url)
     current = snapshots.current_snapshot(local)
@@ -93,9 +127,9 @@ def push(local: Path, url: str) -> str | None:
         fs.put(str(local / RECORDS / segment) + "/", f"{base}/{RECORDS}/{segment}/",
                recursive=True)
     _put_snapshot(fs, base, local, current, remote_id)
-    fs.pipe(f"{base}/{CURRENT_OBJECT}", current.name.encode())  # the switch, one PUT
-    _prune(fs, base, keep={current.name, remote_id} - {None},
-           segments=set(manifest.get("segments", {})))
+    head = pointer.read(local)
+    fs.pipe(f"{base}/{CURRENT_OBJECT}", head.to_bytes())  # the switch, one PUT
+    _prune(fs, base, current.name, local, settings or Settings.from_env())
     return current.name
 
 
@@ -119,11 +153,27 @@ def _put_snapshot(fs, base: str, local: Path, snapshot: Path, previous_id: str |
             fs.put(str(f), target)
 
 
-def _prune(fs, base: str, keep: set[str], segments: set[str]) -> None:
-    for kind, wanted in ((snapshots.SNAPSHOTS, keep), (RECORDS, segments)):
-        folder = f"{base}/{kind}"
-        if not fs.exists(folder):
-            continue
-        for path in fs.ls(folder, detail=False):
-            if path.rstrip("/").rsplit("/", 1)[-1] not in wanted:
+def _prune(fs, base: str, in_use: str, local: Path, settings: Settings,
+           now: float | None = None) -> None:
+    """The local retention rule (`snapshots.retained`) on the remote: snapshots outside
+    it go, then segments no kept snapshot's manifest names."""
+    folder = f"{base}/{snapshots.SNAPSHOTS}"
+    ids = sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(folder, detail=False)
+                 ) if fs.exists(folder) else []
+    kept = snapshots.retained([i for i in ids if not i.startswith(".")], in_use,
+                              settings.keep_snapshots, settings.snapshot_retention_seconds,
+                              time.time() if now is None else now)
+    for sid in ids:
+        if sid not in kept:
+            fs.rm(f"{folder}/{sid}", recursive=True)
+    segments: set[str] = set()
+    for sid in kept:
+        mine = local / snapshots.SNAPSHOTS / sid / snapshots.MANIFEST
+        raw = mine.read_bytes() if mine.is_file() else fs.cat(f"{folder}/{sid}/"
+                                                                f"{snapshots.MANIFEST}")
+        segments |= set(json.loads(raw).get("segments", {}))
+    records = f"{base}/{RECORDS}"
+    if fs.exists(records):
+        for path in fs.ls(records, detail=False):
+            if path.rstrip("/").rsplit("/", 1)[-1] not in segments:
                 fs.rm(path, recursive=True)

@@ -1,22 +1,28 @@
 """Table snapshots: partitioned Parquet, published with one atomic rename.
 
-Layout of a warehouse directory (README, "Warehouse layout"):
+Layout of a warehouse directory (README, "Warehouse layout"; docs/guarantees.md):
 
-    current -> snapshots/<id>                 symlink, replaced atomically
+    HEAD                                      names the snapshot in use (flows/store/pointer.py)
+    current -> snapshots/<id>                 symlink for humans, never read by steplens
     snapshots/<id>/<table>/month=YYYY-MM/part-0.parquet
     snapshots/<id>/rejects/part-0.parquet
     snapshots/<id>/_step_sources/...          internal: per-step accounting
     snapshots/<id>/manifest.json              files ingested, record segments
     snapshots/<id>/summary.json               the ingest that made this snapshot
+    snapshots/<id>/inventory.json             every file's size, rows and checksum
+    inventories/<id>.json                     second copy of that inventory
     records/<segment>/<frame>.parquet         parsed records (flows/store/records.py)
-    steplens.duckdb                           views over current/
+    steplens.duckdb                           views pinned to the snapshot in use
 
 Why: a reader (DuckDB CLI, notebook) must never see half a batch, and a run killed at
 any point must leave the previous state readable. A batch writes a new snapshot
 directory under a temporary name, hard-links every partition file it does not change,
-rewrites only the partitions holding rows it changed, renames the directory into place,
-and only then points `current` at it. The previous snapshots stay for readers that are
-still inside a query, and are pruned later.
+rewrites only the partitions holding rows it changed, writes its summary and inventory,
+fsyncs, renames the directory into place under its id (the time it is published), and
+only then replaces `HEAD`. Readers bind one snapshot's files when they open (views
+pinned to its absolute path), so superseded snapshots stay for the retention window
+(`Settings.snapshot_retention_seconds`, measured from when they were superseded) and at
+least the newest `keep_snapshots`, and are pruned after.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +42,16 @@ import polars as pl
 
 from steplens.flows.errors import IngestRunning, WarehouseDamaged
 from steplens.flows.faults import checkpoint
-from steplens.flows.settings import CURRENT, LOCK, MANIFEST, SNAPSHOTS, SUMMARY
+from steplens.flows.settings import (
+    INVENTORIES,
+    INVENTORY,
+    LOCK,
+    MANIFEST,
+    RECORDS,
+    SNAPSHOTS,
+    SUMMARY,
+)
+from steplens.flows.store import pointer
 from steplens.flows.store.integrity import recovery, write_inventory
 from steplens.transforms import schemas
 
@@ -101,8 +116,9 @@ def ingest_lock(root: Path, wait: bool = False) -> Iterator[None]:
 
 
 def current_snapshot(root: Path) -> Path | None:
-    link = root / CURRENT
-    return link.resolve() if link.is_symlink() else None
+    """The snapshot in use (flows/store/pointer.py): None for an empty warehouse;
+    `WarehouseDamaged` when the pointer is lost or broken while snapshots exist."""
+    return pointer.current_snapshot(root)
 
 
 def read_json(snapshot: Path | None, name: str) -> dict | None:
@@ -237,20 +253,31 @@ def _sink(frame: pl.LazyFrame, path: Path) -> None:
 
 
 def publish(root: Path, changes: dict[str, Change], rejects: pl.DataFrame, manifest: dict,
-            summary: dict, granularity: str = "month", full: bool = False,
-            keep: int = 2, whole: dict[str, pl.DataFrame] | None = None
-            ) -> tuple[Path, dict[str, dict[str, int]]]:
+            summary: dict | Callable[[Path], dict], granularity: str = "month",
+            full: bool = False, keep: int = 2, whole: dict[str, pl.DataFrame] | None = None,
+            retention: float = 0.0) -> tuple[Path, dict[str, dict[str, int]]]:
     """Make a new snapshot from the current one plus `changes`, and swap it in.
 
     With `full`, the previous snapshot is ignored: every table is exactly `changes`.
     `whole`: the other unkeyed tables (billing), written whole like `rejects`; one
-    missing is written empty, so its view binds.
+    missing is written empty, so its view binds. `summary`: the summary, or a function
+    of the staged snapshot directory giving it, so the summary is inside the snapshot
+    before it is published (a kill after the switch cannot leave it without one).
     """
-    prev = None if full else current_snapshot(root)
+    if full:  # the documented way out of a damaged warehouse: a broken pointer is replaced
+        try:
+            head = pointer.read(root)
+        except WarehouseDamaged:
+            head = None
+        prev = None
+    else:
+        head = pointer.read(root)
+        prev = current_snapshot(root)
     snapshots = root / SNAPSHOTS
     snapshots.mkdir(parents=True, exist_ok=True)
-    snap_id = f"{time.time_ns():020d}"  # names sort in creation order
-    staging = snapshots / f".{snap_id}.tmp"
+    if head is not None:
+        _drop_unpublished(root, head.snapshot)
+    staging = snapshots / f".{uuid.uuid4().hex}.tmp"
     staging.mkdir()
     stats = {}
     for table, spec in schemas.KEYED.items():
@@ -264,19 +291,59 @@ def publish(root: Path, changes: dict[str, Change], rejects: pl.DataFrame, manif
         _write(schemas.empty(schemas.TABLES[table].schema) if frame is None else frame,
                staging / table / "part-0.parquet")
     (staging / MANIFEST).write_text(json.dumps(manifest, sort_keys=True))
-    (staging / SUMMARY).write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
-    write_inventory(root, staging, manifest, previous=prev)
+    made = summary(staging) if callable(summary) else summary
+    (staging / SUMMARY).write_text(json.dumps(made, indent=2, sort_keys=True, default=str))
+    inventory = write_inventory(root, staging, manifest, previous=prev)
+    _fsync_tree(staging)
+    before = set(((read_json(prev, MANIFEST) or {}) if prev is not None else {})
+                 .get("segments", {}))
+    for sid in sorted(set(manifest.get("segments", {})) - before):  # this batch's records
+        if (root / RECORDS / sid).is_dir():
+            _fsync_tree(root / RECORDS / sid)
+    # the id is the time of publication: names sort by age, and a snapshot's successor's
+    # id says when it was superseded (the retention window counts from there)
+    existing = [int(s) for s in pointer.snapshot_ids(root) if s.isdigit()]
+    snap_id = f"{max([time.time_ns(), *(s + 1 for s in existing)]):020d}"
+    inv_copy = root / INVENTORIES / f"{snap_id}.json"
+    inv_copy.parent.mkdir(parents=True, exist_ok=True)
+    pointer.write_atomic(inv_copy, (staging / INVENTORY).read_bytes())
     final = snapshots / snap_id
     os.rename(staging, final)
+    pointer.fsync_dir(snapshots)
     checkpoint("publish_renamed")
-    _swap_current(root, final)
+    pointer.point(root, snap_id, inventory, int(snap_id) / 1e9)
     checkpoint("publish_swapped")
-    prune(root, keep)
+    prune(root, keep, retention)
     return final, stats
 
 
+def _fsync_tree(folder: Path) -> None:
+    """Flush every file of a staged snapshot to disk before `HEAD` may name it."""
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+    for path in [folder, *(p for p in folder.rglob("*") if p.is_dir())]:
+        pointer.fsync_dir(path)
+
+
+def _drop_unpublished(root: Path, in_use: str) -> None:
+    """Snapshots newer than the one in use were renamed into place by a run killed before
+    it switched `HEAD`: no reader ever saw them, so they go before a newer one is made
+    (else they would count as the successor of the snapshot in use)."""
+    for sid in pointer.snapshot_ids(root):
+        if sid > in_use:
+            _remove(root, sid)
+
+
+def _remove(root: Path, sid: str) -> None:
+    shutil.rmtree(root / SNAPSHOTS / sid, ignore_errors=True)
+    (root / INVENTORIES / f"{sid}.json").unlink(missing_ok=True)
+
+
 def write_summary(root: Path, summary: dict) -> None:
-    """Write the summary beside the current snapshot (temp file, then rename)."""
+    """Write the summary beside the current snapshot (temp file, then rename): a no-op
+    ingest's summary (a publishing ingest writes it inside the snapshot it makes)."""
     snap = current_snapshot(root)
     if snap is None:
         return
@@ -286,33 +353,82 @@ def write_summary(root: Path, summary: dict) -> None:
 
 
 def point_current(root: Path, snapshot: Path) -> None:
-    """Make `snapshot` the current one (atomic)."""
-    _swap_current(root, snapshot)
+    """Make `snapshot` the current one (atomic): `HEAD` names it, with its inventory's
+    digest."""
+    inv = snapshot / INVENTORY
+    pointer.point(root, snapshot.name,
+                  pointer.digest(inv.read_bytes()) if inv.is_file() else None)
 
 
-def _swap_current(root: Path, snapshot: Path) -> None:
-    tmp = root / f".{CURRENT}.{uuid.uuid4().hex}"
-    os.symlink(Path(SNAPSHOTS) / snapshot.name, tmp)
-    os.replace(tmp, root / CURRENT)  # rename over the old link: atomic on POSIX
-
-
-def kept_snapshots(root: Path, keep: int) -> list[Path]:
-    """The newest `keep` snapshots (always including the current one)."""
-    snapshots = root / SNAPSHOTS
-    if not snapshots.exists():
-        return []
-    done = sorted(p for p in snapshots.iterdir() if not p.name.startswith("."))
-    kept = done[-keep:] if keep > 0 else []
-    current = current_snapshot(root)
-    if current is not None and current not in kept:
-        kept.append(current)
+def retained(ids: list[str], in_use: str, keep: int, retention: float,
+             now: float) -> set[str]:
+    """The snapshots to keep, of `ids` (sorted, oldest first): the one in use, the newest
+    `max(keep, 2)` up to it, and every one superseded less than `retention` seconds
+    before `now`. A snapshot is superseded when its successor is published, and a
+    snapshot's id is the time it was published (ns). Pure, for local and remote prunes.
+    """
+    upto = [s for s in ids if s <= in_use]
+    kept = {in_use, *upto[-max(keep, 2):]}
+    for older, newer in zip(upto, upto[1:], strict=False):
+        try:
+            superseded_at = int(newer) / 1e9
+        except ValueError:
+            kept.add(older)  # a name steplens did not make: not ours to judge
+            continue
+        if now - superseded_at < retention:
+            kept.add(older)
     return kept
 
 
-def prune(root: Path, keep: int) -> None:
-    """Remove older snapshots and the leftovers of killed runs."""
+def kept_snapshots(root: Path, keep: int, retention: float = 0.0,
+                   now: float | None = None) -> list[Path]:
+    """The snapshots `prune` keeps (always including the one in use); none may go when
+    the pointer cannot be read (then every snapshot is listed)."""
+    ids = pointer.snapshot_ids(root)
+    try:
+        head = pointer.read(root)
+    except WarehouseDamaged:
+        head = None
+    if head is None:
+        return [root / SNAPSHOTS / s for s in ids]
+    keep_ids = retained(ids, head.snapshot, keep, retention,
+                        time.time() if now is None else now)
+    return [root / SNAPSHOTS / s for s in ids if s in keep_ids]
+
+
+def prune(root: Path, keep: int, retention: float = 0.0, now: float | None = None) -> None:
+    """Remove snapshots outside the retention rule (`retained`) and the leftovers of
+    killed runs; nothing when the pointer is lost or broken (the snapshots are then the
+    only way back)."""
+    try:
+        head = pointer.read(root)
+    except WarehouseDamaged:
+        return
+    if head is None:
+        return
     snapshots = root / SNAPSHOTS
-    kept = set(kept_snapshots(root, keep))
+    kept = {p.name for p in kept_snapshots(root, keep, retention, now)}
     for path in snapshots.iterdir():
-        if path not in kept:
-            shutil.rmtree(path, ignore_errors=True)
+        if path.name not in kept:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+    copies = root / INVENTORIES
+    if copies.is_dir():
+        for copy in copies.iterdir():
+            if copy.name.endswith(".tmp") or copy.name.removesuffix(".json") not in kept:
+                copy.unlink(missing_ok=True)
+
+
+def live_segments(root: Path) -> set[str]:
+    """The record segments any kept snapshot's manifest names: `records.prune` keeps
+    them, so a retained snapshot stays whole (its views may be rebuilt from records)."""
+    live: set[str] = set()
+    for sid in pointer.snapshot_ids(root):
+        try:
+            manifest = json.loads((root / SNAPSHOTS / sid / MANIFEST).read_text())
+        except (OSError, ValueError):
+            continue
+        live |= set(manifest.get("segments", {}))
+    return live

@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from steplens.flows.store import records, snapshots
+from steplens.flows.store.integrity import Check, Finding
 from steplens.flows.store.manifest import Action, Manifest
 from steplens.flows.store.records import UnitResult
 from steplens.flows.store.snapshots import Change
@@ -37,9 +38,11 @@ TOTAL_KEYS = ("lines_read", "records_read", "step_records", "run_records", "delt
               "balanced")
 
 
-def warehouse_totals(root: Path, manifest: Manifest) -> dict[str, int]:
-    """Accounting over everything the warehouse holds; it must balance."""
-    snap = snapshots.current_snapshot(root)
+def warehouse_totals(root: Path, manifest: Manifest, snapshot: Path | None = None
+                     ) -> dict[str, int]:
+    """Accounting over everything the warehouse holds; it must balance. `snapshot`: the
+    snapshot's directory (a staged one, before it is published), else the one in use."""
+    snap = snapshot if snapshot is not None else snapshots.current_snapshot(root)
     rows = Counter()
     for info in manifest.segments.values():
         rows.update(_counted(info))
@@ -130,17 +133,19 @@ FILE_ACTIONS: dict[Action, str] = {"new": "files_new", "append": "files_appended
 
 
 def assemble(root: Path, manifest: Manifest, prev: Path | None, files: int,
-             actions: Counter, batch: dict, no_op: bool, seconds: float) -> dict:
+             actions: Counter, batch: dict, no_op: bool, seconds: float,
+             snapshot: Path | None = None) -> dict:
     """The ingest summary: files by action, the warehouse totals, what this batch read.
 
     A no-op changed nothing, so the last summary's warehouse totals still hold and are
-    reused (counting them again reads every segment's footer)."""
+    reused (counting them again reads every segment's footer). `snapshot`: the staged
+    snapshot the totals are counted over (see `snapshots.publish`)."""
     last = snapshots.read_json(prev, snapshots.SUMMARY) if no_op else None
     if last and all(k in last for k in (*TOTAL_KEYS, "tables", "skipped_by_shape")):
         totals = {k: last[k] for k in (*TOTAL_KEYS, "tables")}
         shapes = last["skipped_by_shape"]
     else:
-        totals = warehouse_totals(root, manifest)
+        totals = warehouse_totals(root, manifest, snapshot)
         shapes = skipped_by_shape(root, manifest)
     return {
         "files": files,
@@ -152,3 +157,16 @@ def assemble(root: Path, manifest: Manifest, prev: Path | None, files: int,
         "mb_per_s": round(batch["bytes_read"] / 1e6 / seconds, 2) if seconds else None,
         "no_op": no_op,
     }
+
+
+def accounting_check(root: Path, snapshot: Path) -> Check:
+    """`steplens check`'s accounting line, counted again from the snapshot's tables and
+    record segments, not read from `summary.json`: a summary lost or never written (a
+    kill, a full disk) is no false alarm, and one that was edited fools nobody."""
+    head = snapshots.read_json(snapshot, snapshots.MANIFEST)
+    totals = warehouse_totals(root, Manifest.from_json(head), snapshot)
+    what = ("accounting balances (records = kept + superseded + rejected + skipped: "
+            f"{totals['records_read']} = {totals['kept']} + {totals['superseded']} + "
+            f"{totals['rejected']} + {totals['skipped']})")
+    return Check(what, [] if totals["balanced"] else [Finding(
+        snapshot / snapshots.MANIFEST, f"its records do not balance: {totals}")])

@@ -1,19 +1,30 @@
-"""The DuckDB views of a warehouse: the SQL models over the current snapshot.
+"""The DuckDB views of a warehouse: the SQL models over one snapshot, pinned.
+
+Every view reads the files of ONE snapshot, named by its absolute path in the macro
+`steplens_snapshot()` (transforms/sql/macros/warehouse_table.sql), never through a
+pointer that moves: a reader binds a snapshot when it opens and never sees a file of
+another one, and a superseded snapshot's files stay for the retention window
+(flows/store/snapshots.py `retained`). Measured with DuckDB 2.0.1: a table function
+cannot take a subquery, so the path is spliced in when the views are defined.
 
 Two ways to get them. `build_duckdb` writes `steplens.duckdb` for users' own tools
-(DuckDB CLI, notebooks): the views read `current/` (see `flows/store/snapshots.py`), so a
-new snapshot needs no change, and the file is only written when it is new, the SQL or
-prices changed, or the warehouse moved. That matters because DuckDB lets one process
-write a file and, meanwhile, no other process read it: ingests must not lock out
-notebooks that hold it open read-only. `open_readonly` defines the same views in an
-in-memory database for steplens's own read commands, which therefore never write.
+(DuckDB CLI, notebooks), anew for each published snapshot: a new file under a temporary
+name, closed, then renamed over `steplens.duckdb`. A connection already open keeps the
+old file (the old inode: the old snapshot, still on disk); a new one gets the new file.
+The writer never opens the file readers hold, so DuckDB's one-writer lock never stops
+an ingest nor a notebook. (`steplens.duckdb` is derived: tables a user adds to it are
+lost at the next publish; keep them in another database and ATTACH this one.)
+`open_readonly` defines the same views in an in-memory database for steplens's own read
+commands, pinned to the snapshot in use when they open, which therefore never write.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -23,7 +34,7 @@ import duckdb
 
 from steplens.flows.errors import WarehouseLocked
 from steplens.flows.settings import DUCKDB_FILE, SQL_FOLDER, SQL_PACKAGE
-from steplens.flows.store import prices
+from steplens.flows.store import pointer, prices
 from steplens.transforms.statuses import RUN_TERMINAL, STEP_TERMINAL
 
 # The SQL models, layered like dbt's: macros, then base views over the Parquet files,
@@ -116,60 +127,81 @@ def connect(path: Path, read_only: bool = False, memory_limit: str | None = None
         con.close()
 
 
-def _views_current(path: Path, root: Path, version: str) -> bool:
+def state(path: Path) -> tuple[str, str, str]:
+    """(root, snapshot, version) a `steplens.duckdb` file was made for; `duckdb.Error`
+    (or `WarehouseLocked`) when it cannot be opened or is not one of ours."""
+    with connect(path, read_only=True) as con:
+        row = con.sql("select steplens_root(), steplens_snapshot(), "
+                      "steplens_sql_version()").fetchall()[0]
+    return tuple(row)  # type: ignore[return-value]
+
+
+def expected(root: Path, prices_file: Path | None = None, remember: bool = False
+             ) -> tuple[str, str, str] | None:
+    """(root, snapshot, version) `steplens.duckdb` must hold now; None: no snapshot."""
+    snapshot = pointer.current_snapshot(root)
+    if snapshot is None:
+        return None
+    price_table = prices.price_table(root, prices_file, remember=remember)
+    return (str(root), str(snapshot), f"{sql_version()}-{price_table.digest()}")
+
+
+def _views_current(path: Path, want: tuple[str, str, str]) -> bool:
     if not path.exists():
         return False
     try:
-        with connect(path, read_only=True) as con:
-            row = con.sql("select steplens_root(), steplens_sql_version()").fetchall()[0]
+        return state(path) == want
     except (duckdb.Error, WarehouseLocked):
         return False
-    return row == (str(root), version)
 
 
 def is_current(root: Path, prices_file: Path | None = None) -> bool:
-    """Whether `steplens.duckdb` already holds this SQL, these prices and this location
-    (what `build_duckdb` would otherwise rewrite); writes nothing."""
-    price_table = prices.price_table(root, prices_file, remember=False)
-    return _views_current(root / DUCKDB_FILE, root,
-                          f"{sql_version()}-{price_table.digest()}")
+    """Whether `steplens.duckdb` already holds this SQL, these prices, this location and
+    the snapshot in use (what `build_duckdb` would otherwise rewrite); writes nothing."""
+    want = expected(root, prices_file)
+    return want is not None and _views_current(root / DUCKDB_FILE, want)
 
 
 def build_duckdb(root: Path, prices_file: Path | None = None) -> Path:
-    """Create or refresh the views and macros; a no-op when they are already current.
+    """Make `steplens.duckdb` show the snapshot in use; a no-op when it already does.
 
-    The views read `current/`, so new snapshots need no change here: the file is only
-    written when it is new, the SQL or the model prices changed, or the warehouse moved.
-    The root path is the one literal spliced into SQL (DuckDB does not bind parameters
-    in DDL). `prices_file` overrides shipped model prices (see `flows/store/prices.py`).
+    Written whole under a temporary name and renamed over the old file (see the module
+    docstring): readers holding the old file keep their snapshot, and a file cut short
+    or overwritten is simply replaced (it holds nothing but views and the price table).
+    The root and snapshot paths are the literals spliced into SQL (DuckDB does not bind
+    parameters in DDL). `prices_file` overrides shipped model prices
+    (flows/store/prices.py).
     """
     path = root / DUCKDB_FILE
+    snapshot = pointer.current_snapshot(root)
     price_table = prices.price_table(root, prices_file)
     version = f"{sql_version()}-{price_table.digest()}"
-    if _views_current(path, root, version):
+    if snapshot is None or _views_current(path, (str(root), str(snapshot), version)):
         return path
+    tmp = root / f".{DUCKDB_FILE}.{uuid.uuid4().hex}.tmp"
     try:
-        with connect(path) as con:
-            define(con, root, price_table, version)
-    except WarehouseLocked:
-        raise
-    except duckdb.Error:
-        # Not a DuckDB file any more (cut short, overwritten): it holds nothing but
-        # views and the price table, all derived, so it is rewritten from scratch.
-        for damaged in (path, path.with_name(path.name + ".wal")):
-            damaged.unlink(missing_ok=True)
-        with connect(path) as con:
-            define(con, root, price_table, version)
+        with connect(tmp) as con:
+            define(con, root, price_table, version, snapshot)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        # a WAL beside the name would be replayed into the new file: none may stay
+        path.with_name(path.name + ".wal").unlink(missing_ok=True)
+        os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+    pointer.fsync_dir(root)
     return path
 
 
 def define(con: duckdb.DuckDBPyConnection, root: Path, price_table: prices.PriceTable,
-           version: str) -> None:
+           version: str, snapshot: Path) -> None:
     """Create every macro, table and view of the warehouse in `con`.
 
     The root path and the status lists are the only literals spliced into SQL (DuckDB
     does not bind parameters in DDL); the statuses come from `transforms.statuses`, so
     the SQL macros `is_terminal` and `is_run_terminal` cannot disagree with Python.
+    `snapshot`: the directory every view reads (absolute), pinned.
 
     One transaction, with DuckDB's Parquet metadata cache on while the views are bound:
     each view binds the views under it again, reading every partition file's footer
@@ -178,7 +210,7 @@ def define(con: duckdb.DuckDBPyConnection, root: Path, price_table: prices.Price
     con.execute("set parquet_metadata_cache = true")
     con.execute("begin transaction")
     try:
-        _define(con, root, price_table, version)
+        _define(con, root, price_table, version, snapshot)
         con.execute("commit")
     except BaseException:
         with contextlib.suppress(duckdb.Error):
@@ -190,8 +222,9 @@ def define(con: duckdb.DuckDBPyConnection, root: Path, price_table: prices.Price
 
 
 def _define(con: duckdb.DuckDBPyConnection, root: Path, price_table: prices.PriceTable,
-            version: str) -> None:
+            version: str, snapshot: Path) -> None:
     con.execute(f"create or replace macro steplens_root() as {_quote(str(root))}")
+    con.execute(f"create or replace macro steplens_snapshot() as {_quote(str(snapshot))}")
     con.execute(f"create or replace macro steplens_sql_version() as {_quote(version)}")
     for name, values in (("step_terminal_statuses", STEP_TERMINAL),
                          ("run_terminal_statuses", RUN_TERMINAL)):
@@ -202,18 +235,23 @@ def _define(con: duckdb.DuckDBPyConnection, root: Path, price_table: prices.Pric
         con.execute(model.text)
 
 
-def open_readonly(root: Path) -> duckdb.DuckDBPyConnection:
+def open_readonly(root: Path, snapshot: Path | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the warehouse's views over `root`.
 
     What `steplens report` and `steplens sql` query: it reads the Parquet files of the
-    current snapshot and writes nothing, so a read-only warehouse directory still
-    answers, a moved warehouse needs no rebuild, and an ingest holding `steplens.duckdb`
-    does not block it. Prices: the shipped table and the remembered user copy.
+    snapshot in use when it opens (resolved once: `snapshot`, else the pointer's) and
+    writes nothing, so a read-only warehouse directory still answers, a moved warehouse
+    needs no rebuild, an ingest publishing meanwhile changes nothing it sees, and an
+    ingest holding `steplens.duckdb` does not block it. Prices: the shipped table and
+    the remembered user copy.
     """
+    snapshot = snapshot or pointer.current_snapshot(root)
+    if snapshot is None:
+        raise FileNotFoundError(f"no snapshot in {root}")
     price_table = prices.price_table(root, None)
     con = duckdb.connect(":memory:")
     try:
-        define(con, root, price_table, f"{sql_version()}-{price_table.digest()}")
+        define(con, root, price_table, f"{sql_version()}-{price_table.digest()}", snapshot)
     except BaseException:
         con.close()
         raise
