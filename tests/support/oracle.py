@@ -190,6 +190,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 DOCUMENT_MAX_BYTES = 512 * 1024 * 1024
 MAX_TIMESTAMP = 253402300799  # 9999-12-31 23:59:59 UTC
 INT64 = 1 << 63
+TOKEN_LIMIT = 2 ** 53  # the largest token count the API can produce (issue 18)
 STEP_EVENTS = tuple("thread.run.step." + s for s in (
     "created", "in_progress", "completed", "failed", "cancelled", "expired"))
 
@@ -260,6 +261,15 @@ def _is_timestamp(v: Any) -> bool:
     return _is_int(v) and 0 <= v <= MAX_TIMESTAMP
 
 
+def _is_tokens(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= TOKEN_LIMIT
+
+
+def bad_id(v: str) -> bool:
+    """An empty id, or one with a C0/DEL/C1 control character (issue 18)."""
+    return v == "" or any(ord(c) < 32 or 127 <= ord(c) <= 159 for c in v)
+
+
 def _check(obj: dict, keys: tuple[str, ...], ok, what: str, prefix: str) -> str | None:
     for k in keys:
         v = obj.get(k)
@@ -303,7 +313,8 @@ def _usage_error(rec: dict) -> str | None:
         return "wrong type: usage is not an object"
     details = ("prompt_token_details", "prompt_tokens_details", "completion_tokens_details")
     err = _first_error(
-        _ints(usage, ("prompt_tokens", "completion_tokens", "total_tokens"), "usage."),
+        _check(usage, ("prompt_tokens", "completion_tokens", "total_tokens"), _is_tokens,
+               "a token count", "usage."),
         _dicts(usage, details, "usage."),
     )
     if err:
@@ -311,7 +322,7 @@ def _usage_error(rec: dict) -> str | None:
     for d, key in zip(details, ("cached_tokens", "cached_tokens", "reasoning_tokens"),
                       strict=True):
         if isinstance(usage.get(d), dict):
-            err = _ints(usage[d], (key,), f"usage.{d}.")
+            err = _check(usage[d], (key,), _is_tokens, "a token count", f"usage.{d}.")
             if err:
                 return err
     return None
@@ -320,6 +331,8 @@ def _usage_error(rec: dict) -> str | None:
 def _common_error(rec: dict) -> str | None:
     if not isinstance(rec.get("id"), str):
         return "missing id" if rec.get("id") is None else "wrong type: id is not a string"
+    if bad_id(rec["id"]):
+        return "invalid id"
     err = _first_error(
         _timestamps(rec, TIMESTAMPS),
         _dicts(rec, ("last_error", "metadata")),

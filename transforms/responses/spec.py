@@ -20,7 +20,20 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from steplens.transforms.record_spec import ANY, I64, ID, INT, MAX_TS, NUM, OBJ, STR, Kind
+from steplens.transforms.record_spec import (
+    ANY,
+    I64,
+    ID,
+    INT,
+    MAX_TOKENS,
+    MAX_TS,
+    NUM,
+    OBJ,
+    STR,
+    TOKENS,
+    Kind,
+    id_problem,
+)
 
 TS_NUM = Kind("number timestamp")  # Unix seconds, int or float (the SDK writes 1741476542.0)
 CONV = Kind("conversation")  # an object with `id`, or the id itself as a string
@@ -40,10 +53,10 @@ ITEM = {
     "results": [{"score": NUM}],  # file search
     "arguments": ANY, "input": ANY, "output": ANY, "error": ANY,
 }
-USAGE = {
-    "input_tokens": INT, "output_tokens": INT, "total_tokens": INT,
-    "input_tokens_details": {"cached_tokens": INT},
-    "output_tokens_details": {"reasoning_tokens": INT},
+USAGE = {  # token counts: integers in 0..2^53 (record_spec.MAX_TOKENS)
+    "input_tokens": TOKENS, "output_tokens": TOKENS, "total_tokens": TOKENS,
+    "input_tokens_details": {"cached_tokens": TOKENS},
+    "output_tokens_details": {"reasoning_tokens": TOKENS},
 }
 RESPONSE = {
     "id": ID, "created_at": TS_NUM, "completed_at": TS_NUM,
@@ -102,6 +115,7 @@ def progress(event_type: str) -> tuple[str, str] | None:
 # ---- the checker ----------------------------------------------------------------------
 
 WHAT = {STR: "a string", ID: "a string", INT: "an integer", NUM: "a number",
+        TOKENS: "a token count in range (an integer 0..2^53)",
         TS_NUM: "a number timestamp in range", OBJ: "an object", CONV: "an object"}
 
 
@@ -118,6 +132,8 @@ def _leaf_ok(kind: Kind, v: Any) -> bool:
         return type(v) is str
     if kind is INT:
         return is_int(v)
+    if kind is TOKENS:
+        return type(v) is int and 0 <= v <= MAX_TOKENS
     if kind is NUM:
         return is_number(v)
     if kind is TS_NUM:
@@ -155,6 +171,10 @@ def why(record: dict, spec: dict, prefix: str = "") -> str | None:
             if type(v) is not str:
                 return (f"{prefix}missing id" if v is None
                         else f"wrong type: {prefix}id is not a string")
+            problem = id_problem(v)
+            if problem is not None:
+                return f"invalid id: {prefix}id is an {problem}" if not v else (
+                    f"invalid id: {prefix}id holds a {problem}")
             continue
         if v is None:
             if type(sub) is Required:

@@ -28,9 +28,9 @@ with seen as (
         model_family(model) as family,
         list_sort(list(distinct model) filter (where model is not null)) as models,
         count(*) as requests,
-        coalesce(sum(prompt_tokens), 0)::bigint as input_tokens,
-        coalesce(sum(cached_tokens), 0)::bigint as cached_tokens,
-        coalesce(sum(completion_tokens), 0)::bigint as output_tokens,
+        try_cast(coalesce(sum(prompt_tokens), 0) as bigint) as input_tokens,
+        try_cast(coalesce(sum(cached_tokens), 0) as bigint) as cached_tokens,
+        try_cast(coalesce(sum(completion_tokens), 0) as bigint) as output_tokens,
         coalesce(sum(cost_usd), 0.0)::double as estimated_cost_usd,
         count(*) filter (
             where cost_usd is null
@@ -76,10 +76,10 @@ billed_usage as (
         u.day,
         model_family(u.model) as family,
         list(distinct u.model) filter (where u.model is not null) as models,
-        sum(u.num_model_requests)::bigint as requests,
-        sum(u.input_tokens)::bigint as input_tokens,
-        sum(coalesce(u.input_cached_tokens, 0))::bigint as cached_tokens,
-        sum(u.output_tokens)::bigint as output_tokens
+        try_cast(sum(u.num_model_requests) as bigint) as requests,
+        try_cast(sum(u.input_tokens) as bigint) as input_tokens,
+        try_cast(sum(coalesce(u.input_cached_tokens, 0)) as bigint) as cached_tokens,
+        try_cast(sum(u.output_tokens) as bigint) as output_tokens
     from usage_layouts as u
     inner join usage_choice as c
         on
