@@ -76,7 +76,7 @@ class Preflight:
     def no_op(self) -> bool:
         """Nothing to read and nothing to rebuild: the last summary still holds."""
         return (self.prev is not None and self.views_current and self.plans != []
-                and all(p.action == "unchanged" for p in self.plans)
+                and all(p.action == "unchanged" and p.upgrade is None for p in self.plans)
                 and self.last_summary is not None
                 and "tables" in self.last_summary and "skipped_by_shape" in self.last_summary)
 
