@@ -121,7 +121,8 @@ def print_summary(summary: dict, warehouse: str | None = None) -> None:
     table.add_column("this run", justify="right")
     table.add_column("warehouse", justify="right")
     table.add_row("files", f"{summary['files_new']} new, {summary['files_appended']} grown, "
-                  f"{summary['files_replaced']} rewritten", str(summary["files"]))
+                  f"{summary['files_replaced']} rewritten",
+                  str(summary.get("warehouse_files", summary["files"])))
     for key in ("lines_read", "records_read", "rejected", "skipped"):
         table.add_row(key, str(batch.get(key, "")), str(summary[key]))
     for key in ("kept", "superseded"):
