@@ -399,10 +399,9 @@ def watch(
     console.print(f"watching {', '.join(map(str, paths))} every {every:g} s; Ctrl-C stops "
                   "after the current batch")
     try:
-        n = watching.watch(list(paths), settings, every, on_batch=report,
-                           max_batches=max_batches)
-    except SteplensError as e:
-        fail(str(e))
+        with _ingest_errors(settings):
+            n = watching.watch(list(paths), settings, every, on_batch=report,
+                               max_batches=max_batches)
     except KeyboardInterrupt:
         console.print("interrupted")
         raise typer.Exit(130) from None

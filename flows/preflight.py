@@ -52,7 +52,7 @@ def check_readable(files: list[str]) -> None:
         if storage.is_url(name):
             continue  # object storage: checked when read
         try:
-            with open(name, "rb") as f:
+            with storage.open_binary(name) as f:  # non-blocking: a FIFO never hangs here
                 f.read(1)
         except OSError as e:
             raise InputError(f"cannot read {name}: {e.strerror or e}; fix its permissions "
