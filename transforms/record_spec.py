@@ -23,7 +23,8 @@ MAX_TOKENS = 1 << 53
 # key that joins tables, is printed in reports and written to OTLP: an empty or
 # control-character id is an exporter's fault, never a real API id.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"  # the same rule for msgspec (re.search)
+ID_PATTERN = r"\A[^\x00-\x1f\x7f-\x9f]+\Z"  # the same rule for msgspec (re.search;
+# `\Z`, not `$`, which also matches before a final newline)
 
 
 def id_problem(v: str) -> str | None:

@@ -109,3 +109,39 @@ def test_a_legacy_manifest_entry_is_upgraded_once_not_read_again(tmp_path):
     assert (entry.fingerprint, entry.content_hash) == content_hashes(f, st.st_size, st.st_size)
     (again,) = plan([str(f)], upgraded)
     assert again.action == "unchanged" and again.upgrade is None
+
+
+def test_a_legacy_warehouse_upgrades_end_to_end_without_reading_again(tmp_path):
+    """A warehouse whose manifest has the sampled fingerprints of before: the next
+    ingest reads nothing, records the hashes (a new snapshot), and equals a clean run."""
+    import hashlib
+    import json
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jsonl").write_bytes(lines(300, lambda i: 11))
+    wh = tmp_path / "wh"
+    ingest(src, wh)
+    snap = snapshots.current_snapshot(wh)
+    path = snap / snapshots.MANIFEST
+    data = json.loads(path.read_text())
+    for name, e in data["files"].items():  # as an older steplens wrote it
+        e["fingerprint"] = legacy_fingerprint(name, e["consumed_bytes"])
+        e.pop("content_hash")
+    path.write_text(json.dumps(data))
+    inventory = snap / "inventory.json"  # the manifest's size and hash, as written
+    listed = json.loads(inventory.read_text())
+    raw = path.read_bytes()
+    listed["manifest"] = {"bytes": len(raw), "blake2b": hashlib.blake2b(
+        raw, digest_size=16).hexdigest()}
+    inventory.write_text(json.dumps(listed, sort_keys=True))
+    summary = ingest(src, wh)
+    assert (summary["files_unchanged"], summary["batch"]["lines_read"]) == (1, 0)
+    after = Manifest.from_json(snapshots.read_json(snapshots.current_snapshot(wh),
+                                                   snapshots.MANIFEST))
+    assert not any(e.legacy for e in after.files.values())
+    assert ingest(src, wh)["no_op"]
+    clean = tmp_path / "clean"
+    ingest(src, clean)
+    for name, frame in tables(clean).items():
+        assert_frame_equal(tables(wh)[name], frame, check_row_order=False)

@@ -87,7 +87,7 @@ details = st.fixed_dictionaries({}, optional={
 })
 common = {
     "id": maybe(st.sampled_from(["step_A", "step_B", "run_A", "é_id", "", "a\x00b", "x\x1f",
-                                 "del\x7f", "c1\x85"])),
+                                 "del\x7f", "c1\x85", "nl\n"])),
     "thread_id": maybe(strs), "assistant_id": maybe(strs), "status": maybe(strs),
     **{k: maybe(stamps) for k in ("created_at", "started_at", "completed_at", "failed_at",
                                   "cancelled_at", "expired_at", "expires_at")},

@@ -51,7 +51,8 @@ strs = st.one_of(st.sampled_from(["completed", "in_progress", "failed", "queued"
                                   "function_call", "message", "mcp_call", "logs", "image",
                                   "resp_A", "resp_B", "call_A", "é", "\u2028"]),
                  st.text(max_size=8))
-ids = st.sampled_from(["resp_A", "resp_B", "resp_C", "", "resp\x00", "r\x1b", "r\x9f"])
+ids = st.sampled_from(["resp_A", "resp_B", "resp_C", "", "resp\x00", "r\x1b", "r\x9f",
+                      "resp_A\n"])
 scores = st.one_of(st.floats(allow_nan=False, allow_infinity=False), ints)
 
 ITEM_TYPES = ["message", "reasoning", "function_call", "custom_tool_call", "mcp_call",
