@@ -49,6 +49,7 @@ from steplens.transforms.record_spec import (
     MAX_TS,
     NUM,
     OBJ,
+    REF,
     STR,
     TOKENS,
     TS,
@@ -63,6 +64,7 @@ _LEAVES: dict[record_spec.Kind, Any] = {
     # required: checked after decoding (a null id goes careful); an empty or
     # control-character id fails the pattern and goes careful, which names it
     ID: Annotated[str, msgspec.Meta(pattern=record_spec.ID_PATTERN)] | None,
+    REF: Annotated[str, msgspec.Meta(pattern=record_spec.ID_PATTERN)] | None,
     STR: str | None,
     INT: Annotated[int, msgspec.Meta(ge=-record_spec.I64, le=record_spec.I64 - 1)] | None,
     TOKENS: Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)] | None,

@@ -39,7 +39,8 @@ class Kind(str):
     """A leaf type in the spec."""
 
 
-ID = Kind("id")  # a string, required
+ID = Kind("id")  # a string, required: non-empty, no control character (`id_problem`)
+REF = Kind("reference")  # the id of another record (a run, a thread...): an ID or null
 STR = Kind("string")
 INT = Kind("integer")
 TOKENS = Kind("token count")  # an integer in 0..MAX_TOKENS
@@ -88,9 +89,9 @@ def _details(call: dict) -> dict:
 
 STEP = {
     "id": ID,
-    "run_id": STR,
-    "thread_id": STR,
-    "assistant_id": STR,
+    "run_id": REF,
+    "thread_id": REF,
+    "assistant_id": REF,
     "type": STR,
     "status": STR,
     **TIMESTAMPS,
@@ -101,8 +102,8 @@ STEP = {
 }
 RUN = {
     "id": ID,
-    "thread_id": STR,
-    "assistant_id": STR,
+    "thread_id": REF,
+    "assistant_id": REF,
     "model": STR,
     "status": STR,
     **TIMESTAMPS,
@@ -127,7 +128,7 @@ def _leaf(v: object, kind: Kind) -> str | None:
     t = type(v)
     if kind is STR:
         return None if t is str else f"expected string, got {type_name(v)}"
-    if kind is ID:
+    if kind is ID or kind is REF:
         if t is not str:
             return f"expected string, got {type_name(v)}"
         problem = id_problem(v)

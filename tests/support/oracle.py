@@ -97,6 +97,9 @@ Rejection (type checks; bool is never an int)
     only the keys read from them checked: `cached_tokens` of the two prompt details and
     `reasoning_tokens` of `completion_tokens_details` int or null (other keys in them, e.g.
     `reasoning_tokens` in a prompt details object, are ignored).
+    (issue 18) Token counts (those five) must be ints in 0..2^53; `id` must be non-empty
+    with no control character (U+0000-U+001F, U+007F-U+009F), and so must a step's
+    `run_id, thread_id, assistant_id` and a run's `thread_id, assistant_id` when present.
 12. `step_details` (of a step, or `delta.step_details` of a delta; `delta` itself object or
     null): object or null; its `type` str or null (*decided*); `message_creation` object or
     null with `message_id` str or null; `tool_calls` list or null whose items must be
@@ -298,6 +301,11 @@ def _lists(obj, keys, prefix=""):
     return _check(obj, keys, lambda v: isinstance(v, list), "a list", prefix)
 
 
+def _refs(obj, keys) -> str | None:
+    """A reference to another record (a run, thread, assistant id): a valid id or null."""
+    return _check(obj, keys, lambda v: not bad_id(v), "a valid id", "")
+
+
 def _first_error(*checks) -> str | None:
     for c in checks:
         if c is not None:
@@ -423,6 +431,7 @@ def step_error(rec: dict) -> str | None:
     return _first_error(
         _common_error(rec),
         _strs(rec, ("run_id", "thread_id", "assistant_id", "type", "status")),
+        _refs(rec, ("run_id", "thread_id", "assistant_id")),
         _step_details_error(rec.get("step_details"), False, "step_details"),
     )
 
@@ -432,6 +441,7 @@ def run_error(rec: dict) -> str | None:
     err = _first_error(
         _common_error(rec),
         _strs(rec, ("thread_id", "assistant_id", "model", "status")),
+        _refs(rec, ("thread_id", "assistant_id")),
         _dicts(rec, ("incomplete_details",)),
     )
     if err is None and isinstance(rec.get("incomplete_details"), dict):

@@ -114,6 +114,10 @@ def test_event_status_is_the_objects_not_the_events():
          "id: invalid id (control character U+0000)"),
         (b'{"event": "thread.run.completed", "data": {"id": "r\\u001b", '
          b'"object": "thread.run"}}', "data.id: invalid id (control character U+001B)"),
+        (b'{"id": "s", "object": "thread.run.step", "run_id": ""}',
+         "run_id: invalid id (empty string)"),
+        (b'{"id": "r", "object": "thread.run", "thread_id": "t\\n"}',
+         "thread_id: invalid id (control character U+000A)"),
     ],
 )
 @pytest.mark.parametrize("careful", [False, True])
