@@ -275,7 +275,15 @@ def _is_tokens(v: Any) -> bool:
 
 
 def _tokens(obj, keys, prefix=""):
-    return _check(obj, keys, _is_tokens, "a token count in range (an integer 0..2^53)", prefix)
+    """Token counts: an integer (else a wrong type) in 0..2^53 (else out of range)."""
+    for k in keys:
+        v = obj.get(k)
+        if v is not None and not _is_tokens(v):
+            if _is_int(v) or (isinstance(v, int) and not isinstance(v, bool)):
+                return (f"out of range: {prefix}{k} is not a token count "
+                        "(an integer 0..2^53)")
+            return f"wrong type: {prefix}{k} is not an integer"
+    return None
 
 
 def _check(obj: dict, keys, ok, what: str, prefix: str) -> str | None:

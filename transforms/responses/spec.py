@@ -6,7 +6,9 @@ The rulebook of the Responses side (README, "Responses API and Conversations"), 
 say which shape a JSON value is. The fast path (`fast.py`) builds its msgspec structs
 from these same specs, so it cannot accept what the checker rejects; the careful path
 (`careful.py`) calls `why`. Reasons are worded `wrong type: <path> is not <a string|an
-integer|an object|a list|a number|a number timestamp in range>` or `missing id`.
+integer|an object|a list|a number|a number timestamp in range>`, `missing id`, `invalid
+id: <path> is an empty string|holds a control character U+XXXX` or, for a token count
+outside 0..2^53, `out of range: <path> is not a token count (an integer 0..2^53)`.
 
 Fields are checked level by level: every key of an object first (in spec order), then
 the objects and lists below it, in the same order. So a record with two problems names
@@ -115,7 +117,7 @@ def progress(event_type: str) -> tuple[str, str] | None:
 # ---- the checker ----------------------------------------------------------------------
 
 WHAT = {STR: "a string", ID: "a string", INT: "an integer", NUM: "a number",
-        TOKENS: "a token count in range (an integer 0..2^53)",
+        TOKENS: "an integer",
         TS_NUM: "a number timestamp in range", OBJ: "an object", CONV: "an object"}
 
 
@@ -181,6 +183,9 @@ def why(record: dict, spec: dict, prefix: str = "") -> str | None:
                 return f"wrong type: {prefix}{key} is not an object"
             continue
         if not _ok(sub, v):
+            if sub is TOKENS and type(v) is int:
+                return (f"out of range: {prefix}{key} is not a token count "
+                        "(an integer 0..2^53)")
             return f"wrong type: {prefix}{key} is not {_what(sub)}"
     for key, sub in spec.items():
         v = record.get(key)
