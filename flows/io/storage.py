@@ -13,6 +13,7 @@ import errno
 import os
 import stat as stat_mode
 import sys
+import zlib
 from pathlib import Path
 from typing import IO
 
@@ -88,7 +89,15 @@ def stat(name: str | Path) -> tuple[int, int]:
         fs, path = filesystem(str(name))
         info = fs.info(path)
         modified = info.get("LastModified") or info.get("mtime") or info.get("last_modified")
-        stamp = int(modified.timestamp() * 1e9) if hasattr(modified, "timestamp") else 0
+        stamp = int(modified.timestamp()) * 1_000_000_000 if hasattr(
+            modified, "timestamp") else 0
+        # LastModified has whole seconds: an object overwritten within the same second
+        # with the same size would look unchanged. Its ETag (the content's MD5 for a
+        # plain upload) changes with the content: a checksum of it fills the sub-second
+        # part, so that (size, stamp) names one version of the object.
+        etag = info.get("ETag") or info.get("etag")
+        if etag:
+            stamp += zlib.crc32(str(etag).encode()) % 1_000_000_000
         return int(info["size"]), stamp
     st = os.stat(name)
     return st.st_size, st.st_mtime_ns
