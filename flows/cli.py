@@ -69,10 +69,11 @@ def fail(message: str, code: int = 1) -> None:
 
 
 @contextlib.contextmanager
-def _ingest_errors(settings: Settings):
+def _ingest_errors(settings: Settings, held=None):
     """Every way an ingest can fail that is not a bug, as one `error:` line: a user
     error (`SteplensError`), an environment fault (disk full, `ulimit -f`, read-only,
-    quota, permission) or a damaged warehouse file (flows/errors.py describe_fault)."""
+    quota, permission) or a damaged warehouse file (flows/errors.py describe_fault).
+    `held()`: what the warehouse holds now (`_held`), said after an environment fault."""
     from steplens.flows.errors import describe_fault
 
     try:
@@ -86,13 +87,14 @@ def _ingest_errors(settings: Settings):
         message = describe_fault(e, where, integrity.recovery(where))
         if message is None:
             raise  # a bug: its traceback is the report
+        if held is not None and not message.startswith("warehouse damaged"):
+            message += f"; {held()}"
         fail(message)
 
 
-def _on_interrupt(settings: Settings, runner: dict | None) -> None:
-    """Ctrl-C from now on: one line saying what the warehouse holds, exit 130 at once
-    (flows/interrupt.py)."""
-    from steplens.flows import interrupt
+def _held(settings: Settings):
+    """A function saying, in a sentence, whether this run published a snapshot (the
+    current snapshot now against the one when the command started)."""
     from steplens.flows.store import snapshots
 
     where = settings.remote or settings.warehouse
@@ -105,14 +107,26 @@ def _on_interrupt(settings: Settings, runner: dict | None) -> None:
 
     before = current()
 
+    def held() -> str:
+        if current() == before:
+            return f"nothing of this run was published: the warehouse at {where} is unchanged"
+        return (f"this run's snapshot was published before it stopped: the warehouse at "
+                f"{where} holds it (`steplens check` verifies it)")
+
+    return held
+
+
+def _on_interrupt(settings: Settings, runner: dict | None, held) -> None:
+    """Ctrl-C from now on: one line saying what the warehouse holds, exit 130 at once
+    (flows/interrupt.py)."""
+    from steplens.flows import interrupt
+
     def state() -> str:
         if runner is not None:
             return (f"stopped waiting; the ingest goes on in the runner of `steplens server` "
-                    f"({runner['url']}) and publishes to {where} when it ends")
-        if current() == before:
-            return f"nothing of this run was published; the warehouse at {where} is unchanged"
-        return (f"stopped after this run published its snapshot: the warehouse at {where} "
-                "holds it (`steplens check` verifies it)")
+                    f"({runner['url']}) and publishes to {settings.remote or settings.warehouse}"
+                    " when it ends")
+        return held()
 
     interrupt.exit_on_sigint(state)
 
@@ -255,7 +269,7 @@ def ingest(
     """
     from steplens.flows import interrupt
 
-    interrupt.exit_on_sigint(lambda: "stopped before this run wrote anything; the "
+    interrupt.exit_on_sigint(lambda: "stopped before this run wrote anything: the "
                              "warehouse is unchanged")  # refined by _on_interrupt below
     interrupt.ignore_file_size_signal()  # past `ulimit -f`: EFBIG, reported in one line
     from steplens.flows import progress, server
@@ -277,9 +291,10 @@ def ingest(
     reporter = progress.RichReporter(errors)
     runner = (server.standing_runner() if settings.orchestration == "prefect"
               and not (dask or dask_address) else None)
-    _on_interrupt(settings, runner)
+    held = _held(settings)
+    _on_interrupt(settings, runner, held)
     try:
-        with _ingest_errors(settings):
+        with _ingest_errors(settings, held):
             summary = _run(paths, settings, runner, reporter, workers=workers,
                            full_refresh=full_refresh, wait=wait, prices_path=prices_path,
                            dask=dask, dask_address=dask_address, redact=redact,

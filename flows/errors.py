@@ -118,8 +118,7 @@ def describe_fault(exc: BaseException, warehouse: str, recovery: str) -> str | N
             what, fix = _FAULTS[code]
             path = (getattr(e, "filename", None) or getattr(e, "filename2", None)
                     or f"the warehouse at {warehouse}")
-            return (f"{what}: {path}; {fix}. Nothing of this run was published: the "
-                    "warehouse keeps its last snapshot")
+            return f"{what}: {path}; {fix}"
     for e in _chain(exc):
         low = str(e).lower()
         library = type(e).__module__.split(".")[0] in ("polars", "pyarrow", "duckdb")
