@@ -303,7 +303,8 @@ def _lists(obj, keys, prefix=""):
 
 def _refs(obj, keys) -> str | None:
     """A reference to another record (a run, thread, assistant id): a valid id or null."""
-    return _check(obj, keys, lambda v: not bad_id(v), "a valid id", "")
+    return _check(obj, keys, lambda v: not isinstance(v, str) or not bad_id(v),
+                  "a valid id", "")
 
 
 def _first_error(*checks) -> str | None:
