@@ -191,3 +191,28 @@ def test_ctrl_c_is_one_line_exit_130_and_the_warehouse_unchanged(tmp_path, orche
     assert took < 5.0, took  # within a second here; generous for a loaded CI machine
     assert count(wh) == 2000
     shutil.rmtree(tmp_path / "prefect", ignore_errors=True)
+
+
+def test_unwritable_lock_file_is_one_line_naming_it(tmp_path, monkeypatch):
+    """As root, chmod does not stop a write: the refusal is simulated at the open() of
+    `.ingest.lock` (EACCES), in process, through the command itself."""
+    import builtins
+
+    from typer.testing import CliRunner
+
+    from steplens.flows.cli import app
+    from tests.support.cli import one_error_line
+
+    src = export(tmp_path / "in", "a.jsonl", 10)
+    real_open = builtins.open
+
+    def refusing(file, *args, **kwargs):
+        if str(file).endswith(".ingest.lock"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing)
+    result = CliRunner().invoke(app, ["ingest", str(src), "-w", str(tmp_path / "wh"),
+                                      "--orchestration", "direct"])
+    line = one_error_line(result)
+    assert "permission denied" in line and ".ingest.lock" in line and "write access" in line
