@@ -13,7 +13,8 @@ One run, on the same files (README in this folder for what is measured and how):
    every line of every file, one process per core);
 4. the metric views over the warehouse just built, and with `--steps-millions N` over a
    synthetic warehouse of N million steps;
-5. an incremental no-op re-run, against Prefect's start-up plus the manifest check;
+5. an incremental no-op re-run, against Prefect's start-up plus the manifest check
+   (which hashes every input whole: its cost is printed on its own, `--hash-only`);
 6. the fixed cost of the command itself on `data/sample`: `steplens ingest` into a new
    warehouse and a no-op re-run, with no Prefect server running and with one left
    running by `steplens server start` (`--fixed-cost-only` runs just this and step 2).
@@ -807,6 +808,22 @@ def _read_all(files: list[Path]) -> float:
     return time.perf_counter() - t
 
 
+def content_hash_cost(files: list[Path], repeat: int = 3) -> dict[str, float]:
+    """Seconds to hash every input whole (flows/store/manifest.py content_hashes): what
+    an incremental run pays per held file to prove it unchanged; best of `repeat`."""
+    from steplens.flows.store.manifest import content_hash
+
+    size = _dir_bytes(files)
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for f in files:
+            content_hash(f, f.stat().st_size)
+        best = min(best, time.perf_counter() - t)
+    return {"seconds": best, "bytes": size,
+            "mb_per_s": _mb(size) / best if best > 0 else float("inf")}
+
+
 def _mb(n: int) -> float:
     return n / MiB
 
@@ -856,6 +873,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="DuckDB baseline: reassemble multi-line SSE blocks (exact, "
                              "slower) instead of reading each data: line on its own")
     parser.add_argument("--json", type=Path, default=None, help="also write all figures here")
+    parser.add_argument("--hash-only", action="store_true",
+                        help="only the export and the cost of the content hash that "
+                             "change detection reads every input with (no ingest)")
     parser.add_argument("--fixed-cost-only", action="store_true",
                         help="only Prefect's start-up and the command's fixed cost on "
                              "data/sample (no export, no baselines)")
@@ -909,6 +929,14 @@ def main(argv: list[str] | None = None) -> int:
         fig["input"] = {"files": len(files), "bytes": size, "read_s": _read_all(files)}
         log(f"{len(files)} files, {_mb(size):,.1f} MiB on disk; page cache warmed in "
             f"{fig['input']['read_s']:.2f} s")
+        fig["hash"] = content_hash_cost(files)
+        print(f"change detection: xxh3_128 of every input file (page cache warm) "
+              f"{fig['hash']['seconds']:.3f} s, {fig['hash']['mb_per_s']:,.0f} MiB/s; "
+              f"reading the same bytes {fig['input']['read_s']:.3f} s", flush=True)
+        if args.hash_only:
+            if args.json:
+                args.json.write_text(json.dumps(fig, indent=2, default=str))
+            return 0
         load = os.getloadavg()[0]
         if load > 0.5:
             log(f"warning: load average {load:.2f} before measuring: other processes "
@@ -1075,6 +1103,8 @@ def report(fig: dict, size: int) -> None:
         ["  exit", noop["wall_s"] - nres.get("flow_done_at_s", 0)],
         ["Prefect start-up (trivial flow, warm)", startup],
         ["manifest check (discover + read manifest + plan, in process)", mc],
+        ["  of which hashing every file whole (xxh3_128, page cache warm)",
+         fig["hash"]["seconds"]],
         ["start-up + manifest check", startup + mc],
         ["no-op excess over start-up + manifest check", noop["wall_s"] - startup - mc],
         ["ratio no-op / (start-up + manifest check)", noop["wall_s"] / (startup + mc)],

@@ -18,7 +18,22 @@ os.environ.setdefault("DO_NOT_TRACK", "1")  # Prefect's client-side telemetry: n
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import contextlib  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
+
+
+def _interrupted_at_start(*_: object) -> None:
+    """Ctrl-C while the command still imports (seconds on a busy machine): one line."""
+    sys.stderr.write("\ninterrupted: stopped before doing anything; nothing was changed\n")
+    sys.stderr.flush()
+    os._exit(130)
+
+
+# Run as the `steplens` command (not imported by a test or a script): from the first
+# moment, Ctrl-C is one line and exit 130; `_main` hands it on per command.
+_COMMAND = __name__ == "__main__" or os.path.basename(sys.argv[0]) == "steplens"
+if _COMMAND:
+    signal.signal(signal.SIGINT, _interrupted_at_start)
 from enum import StrEnum  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Annotated  # noqa: E402
@@ -51,6 +66,69 @@ PathsArg = Annotated[list[str], typer.Argument(help="Files or directories (or s3
 def fail(message: str, code: int = 1) -> None:
     errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _ingest_errors(settings: Settings, held=None):
+    """Every way an ingest can fail that is not a bug, as one `error:` line: a user
+    error (`SteplensError`), an environment fault (disk full, `ulimit -f`, read-only,
+    quota, permission) or a damaged warehouse file (flows/errors.py describe_fault).
+    `held()`: what the warehouse holds now (`_held`), said after an environment fault."""
+    from steplens.flows.errors import describe_fault
+
+    try:
+        yield
+    except SteplensError as e:
+        fail(str(e))
+    except Exception as e:
+        from steplens.flows.store import integrity
+
+        where = str(settings.remote or settings.warehouse)
+        message = describe_fault(e, where, integrity.recovery(where))
+        if message is None:
+            raise  # a bug: its traceback is the report
+        if held is not None and not message.startswith("warehouse damaged"):
+            message += f"; {held()}"
+        fail(message)
+
+
+def _held(settings: Settings):
+    """A function saying, in a sentence, whether this run published a snapshot (the
+    current snapshot now against the one when the command started)."""
+    from steplens.flows.store import snapshots
+
+    where = settings.remote or settings.warehouse
+
+    def current() -> str:
+        try:
+            return str(snapshots.current_snapshot(settings.warehouse))
+        except Exception:  # noqa: BLE001 - a damaged pointer: say what we can
+            return "?"
+
+    before = current()
+
+    def held() -> str:
+        if current() == before:
+            return f"nothing of this run was published: the warehouse at {where} is unchanged"
+        return (f"this run's snapshot was published before it stopped: the warehouse at "
+                f"{where} holds it (`steplens check` verifies it)")
+
+    return held
+
+
+def _on_interrupt(settings: Settings, runner: dict | None, held) -> None:
+    """Ctrl-C from now on: one line saying what the warehouse holds, exit 130 at once
+    (flows/interrupt.py)."""
+    from steplens.flows import interrupt
+
+    def state() -> str:
+        if runner is not None:
+            return (f"stopped waiting; the ingest goes on in the runner of `steplens server` "
+                    f"({runner['url']}) and publishes to {settings.remote or settings.warehouse}"
+                    " when it ends")
+        return held()
+
+    interrupt.exit_on_sigint(state)
 
 
 def _warehouse(warehouse: str | Path | None) -> Settings:
@@ -118,7 +196,8 @@ def print_summary(summary: dict, warehouse: str | None = None) -> None:
     table.add_column("this run", justify="right")
     table.add_column("warehouse", justify="right")
     table.add_row("files", f"{summary['files_new']} new, {summary['files_appended']} grown, "
-                  f"{summary['files_replaced']} rewritten", str(summary["files"]))
+                  f"{summary['files_replaced']} rewritten",
+                  str(summary.get("warehouse_files", summary["files"])))
     for key in ("lines_read", "records_read", "rejected", "skipped"):
         table.add_row(key, str(batch.get(key, "")), str(summary[key]))
     for key in ("kept", "superseded"):
@@ -185,6 +264,11 @@ def ingest(
     Incremental: files already ingested and unchanged are not read again; grown files
     are read from where the last run stopped. With nothing to do it returns at once.
     """
+    from steplens.flows import interrupt
+
+    interrupt.exit_on_sigint(lambda: "stopped before this run wrote anything: the "
+                             "warehouse is unchanged")  # refined by _on_interrupt below
+    interrupt.ignore_file_size_signal()  # past `ulimit -f`: EFBIG, reported in one line
     from steplens.flows import progress
     from steplens.flows.orchestration import server
 
@@ -205,26 +289,14 @@ def ingest(
     reporter = progress.RichReporter(errors)
     runner = (server.standing_runner() if settings.orchestration == "prefect"
               and not (dask or dask_address) else None)
+    held = _held(settings)
+    _on_interrupt(settings, runner, held)
     try:
-        if runner is not None:  # the warm runner beside `steplens server start`
-            from steplens.flows.orchestration import runner_client
-
-            summary = runner_client.submit(runner["url"], runner["token"], {
-                "paths": [p if "://" in p else str(Path(p).resolve()) for p in paths],
-                "warehouse": settings.remote or str(settings.warehouse), "workers": workers,
-                "full_refresh": full_refresh, "wait": wait, "prices": prices_path,
-                "redact": redact, "redact_fields": redact_fields}, reporter)
-        else:
-            from steplens.flows.orchestration import launch
-
-            launch.quiet_prefect_console()
-            with progress.reporting(reporter):
-                summary = launch.run_ingest(
-                    list(paths), settings, workers=workers, full_refresh=full_refresh,
-                    wait=wait, prices=prices_path, dask=dask, dask_address=dask_address,
-                    redact=redact, redact_fields=redact_fields)
-    except SteplensError as e:
-        fail(str(e))
+        with _ingest_errors(settings, held):
+            summary = _run(paths, settings, runner, reporter, workers=workers,
+                           full_refresh=full_refresh, wait=wait, prices_path=prices_path,
+                           dask=dask, dask_address=dask_address, redact=redact,
+                           redact_fields=redact_fields)
     finally:
         reporter.stop()
     print_summary(summary, warehouse)
@@ -232,6 +304,33 @@ def ingest(
     console.print(f"warehouse: {settings.remote or settings.warehouse}; see `steplens "
                   f"report{flag}`, or query it with `steplens sql \"from step_latency\"{flag}`",
                   highlight=False)
+
+
+def _run(paths: list[str], settings: Settings, runner: dict | None, reporter, *,
+         workers: int | None, full_refresh: bool, wait: bool, prices_path: str | None,
+         dask: bool, dask_address: str | None, redact: str | None,
+         redact_fields: str | None) -> dict:
+    """The ingest itself: on the standing runner, or in this process."""
+    from steplens.flows import progress
+
+    if runner is not None:  # the warm runner beside `steplens server start`
+        from steplens.flows.orchestration import runner_client
+
+        summary = runner_client.submit(runner["url"], runner["token"], {
+            "paths": [p if "://" in p else str(Path(p).resolve()) for p in paths],
+            "warehouse": settings.remote or str(settings.warehouse), "workers": workers,
+            "full_refresh": full_refresh, "wait": wait, "prices": prices_path,
+            "redact": redact, "redact_fields": redact_fields}, reporter)
+    else:
+        from steplens.flows.orchestration import launch
+
+        launch.quiet_prefect_console()
+        with progress.reporting(reporter):
+            summary = launch.run_ingest(
+                list(paths), settings, workers=workers, full_refresh=full_refresh,
+                wait=wait, prices=prices_path, dask=dask, dask_address=dask_address,
+                redact=redact, redact_fields=redact_fields)
+    return summary
 
 
 def _prefect_server_url() -> str | None:
@@ -313,10 +412,9 @@ def watch(
     console.print(f"watching {', '.join(map(str, paths))} every {every:g} s; Ctrl-C stops "
                   "after the current batch")
     try:
-        n = watching.watch(list(paths), settings, every, on_batch=report,
-                           max_batches=max_batches)
-    except SteplensError as e:
-        fail(str(e))
+        with _ingest_errors(settings):
+            n = watching.watch(list(paths), settings, every, on_batch=report,
+                               max_batches=max_batches)
     except KeyboardInterrupt:
         console.print("interrupted")
         raise typer.Exit(130) from None
@@ -542,6 +640,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True,
         help="Print the version and exit")] = False,
@@ -550,6 +649,8 @@ def _main(
     global console
     # Per invocation, so COLUMNS set after import (a test, a wrapper script) counts.
     console = Console(width=_width())
+    if _COMMAND and ctx.invoked_subcommand != "ingest":  # ingest: flows/interrupt.py
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _width() -> int | None:
@@ -558,6 +659,9 @@ def _width() -> int | None:
 
 
 def main() -> None:  # pragma: no cover - console entry point
+    from steplens.flows import interrupt
+
+    interrupt.enabled = True  # Ctrl-C: one line, exit 130 (flows/interrupt.py)
     app()
 
 

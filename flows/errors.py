@@ -7,6 +7,8 @@ traceback. Anything else that escapes is a bug.
 
 from __future__ import annotations
 
+import errno
+
 
 class SteplensError(Exception):
     """A user-facing error: its message says what is wrong and what to do."""
@@ -53,3 +55,75 @@ class RedactionError(SteplensError):
 class RunnerBug(Exception):
     """An unexpected error inside the warm ingest runner (flows/orchestration/runner.py): not a user
     error, so the command shows its traceback, which is the message."""
+
+
+class EnvironmentFault(SteplensError):
+    """The machine refused a read or write (disk full, file size limit, read-only file
+    system, quota, permission): nothing of the failed run was published."""
+
+
+# errno -> (what happened, what to do). docs/inputs-and-faults.md lists them.
+_FAULTS: dict[int, tuple[str, str]] = {
+    errno.ENOSPC: ("no space left on device", "free space on that file system (or give "
+                   "another --warehouse) and run the ingest again"),
+    errno.EFBIG: ("file size limit reached", "raise the limit (`ulimit -f unlimited`) "
+                  "and run the ingest again"),
+    errno.EDQUOT: ("disk quota exceeded", "free space within your quota (or ask for a "
+                   "larger one) and run the ingest again"),
+    errno.EROFS: ("read-only file system", "give a --warehouse on a writable file system, "
+                  "or remount it read-write"),
+    errno.EACCES: ("permission denied", "give this user write access there (or give "
+                   "another --warehouse)"),
+    errno.EPERM: ("operation not permitted", "give this user write access there (or give "
+                  "another --warehouse)"),
+    errno.EIO: ("input/output error", "the disk or the network file system failed: check "
+                "it, then run `steplens check`"),
+    errno.EMFILE: ("too many open files", "raise the limit (`ulimit -n 4096`) and run "
+                   "the ingest again"),
+}
+# The same faults as some libraries word them without an errno (Polars, DuckDB, Arrow
+# raise their own exception types with the OS message inside).
+_FAULT_TEXT = {"no space left on device": errno.ENOSPC, "file too large": errno.EFBIG,
+               "disk quota exceeded": errno.EDQUOT, "read-only file system": errno.EROFS,
+               "permission denied": errno.EACCES, "too many open files": errno.EMFILE}
+# What a damaged Parquet file looks like from Polars, Arrow or DuckDB.
+_DAMAGE_TEXT = ("out-of-bounds", "out of bounds", "out of specification", "parquet",
+                "thrift", "tprotocolexception", "decompression failed", "corrupt",
+                "invalid magic", "magic bytes")
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def describe_fault(exc: BaseException, warehouse: str, recovery: str) -> str | None:
+    """The one line for an environment fault or damaged warehouse file met by an
+    ingest (`exc` or anything in its cause chain), naming the path and the fix; None
+    when `exc` is neither (a bug: the caller lets it show its traceback).
+
+    `warehouse`: the warehouse the ingest wrote to (named when the error names no
+    path); `recovery`: what to do about a damaged warehouse (flows/store/integrity.py).
+    """
+    for e in _chain(exc):
+        code = e.errno if isinstance(e, OSError) else None
+        text = str(e).splitlines()[0] if str(e) else type(e).__name__
+        low = text.lower()
+        if code not in _FAULTS:
+            code = next((c for t, c in _FAULT_TEXT.items() if t in low), None)
+        if code is not None:
+            what, fix = _FAULTS[code]
+            path = (getattr(e, "filename", None) or getattr(e, "filename2", None)
+                    or f"the warehouse at {warehouse}")
+            return f"{what}: {path}; {fix}"
+    for e in _chain(exc):
+        low = str(e).lower()
+        library = type(e).__module__.split(".")[0] in ("polars", "pyarrow", "duckdb")
+        if (library or isinstance(e, OSError)) and any(t in low for t in _DAMAGE_TEXT):
+            first = str(e).splitlines()[0].strip()
+            return (f"warehouse damaged: a stored file under {warehouse} cannot be read "
+                    f"({first}); {recovery}")
+    return None

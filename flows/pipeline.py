@@ -85,7 +85,7 @@ def check_readable(files: list[str]) -> None:
         if storage.is_url(name):
             continue  # object storage: checked when read
         try:
-            with open(name, "rb") as f:
+            with storage.open_binary(name) as f:  # non-blocking: a FIFO never hangs here
                 f.read(1)
         except OSError as e:
             raise InputError(f"cannot read {name}: {e.strerror or e}; fix its permissions "
@@ -167,7 +167,7 @@ class Batch:
     def unchanged(self) -> bool:
         """Every input already ingested as it is: nothing to read."""
         return (self.prev is not None and self.plans != []
-                and all(p.action == "unchanged" for p in self.plans))
+                and all(p.action == "unchanged" and p.upgrade is None for p in self.plans))
 
 
 def plan_batch(root: Path, files: list[str], full_refresh: bool = False,

@@ -40,7 +40,20 @@ import orjson
 import polars as pl
 
 from steplens.transforms import config, record_spec, schemas
-from steplens.transforms.record_spec import ANY, ARRAY, ID, INT, MAX_TS, NUM, OBJ, STR, TS
+from steplens.transforms.record_spec import (
+    ANY,
+    ARRAY,
+    ID,
+    INT,
+    MAX_TOKENS,
+    MAX_TS,
+    NUM,
+    OBJ,
+    REF,
+    STR,
+    TOKENS,
+    TS,
+)
 
 _UNSET = msgspec.UNSET
 _NULL = msgspec.Raw(b"null")
@@ -48,9 +61,13 @@ _SORT = orjson.OPT_SORT_KEYS
 _BUCKET_MASK = schemas.BUCKETS - 1
 
 _LEAVES: dict[record_spec.Kind, Any] = {
-    ID: str | None,  # required: checked after decoding (a null id goes careful)
+    # required: checked after decoding (a null id goes careful); an empty or
+    # control-character id fails the pattern and goes careful, which names it
+    ID: Annotated[str, msgspec.Meta(pattern=record_spec.ID_PATTERN)] | None,
+    REF: Annotated[str, msgspec.Meta(pattern=record_spec.ID_PATTERN)] | None,
     STR: str | None,
     INT: Annotated[int, msgspec.Meta(ge=-record_spec.I64, le=record_spec.I64 - 1)] | None,
+    TOKENS: Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)] | None,
     TS: Annotated[int, msgspec.Meta(ge=0, le=MAX_TS)] | None,
     NUM: int | float | None,
     ARRAY: list | None,

@@ -9,17 +9,41 @@ array or null of such objects"; fields not listed are ignored.
 
 from __future__ import annotations
 
+import re
+
 MAX_TS = 253402300799  # 9999-12-31T23:59:59Z: beyond it a timestamp cannot be stored
 I64 = 1 << 63
+# A token count the API can produce: 0..2^53 (docs/inputs-and-faults.md, "Values in
+# range"). Negative counts are impossible, and past 2^53 a count is not even exact as a
+# JSON number in most clients; such a line is rejected naming the field, so that no
+# single line can overflow a sum in a report (a kept count fits 2^53, and 2^10 of them
+# per row still fit in an Int64).
+MAX_TOKENS = 1 << 53
+# What an id may not hold: C0 controls (NUL included), DEL and C1 controls. An id is a
+# key that joins tables, is printed in reports and written to OTLP: an empty or
+# control-character id is an exporter's fault, never a real API id.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+ID_PATTERN = r"\A[^\x00-\x1f\x7f-\x9f]+\Z"  # the same rule for msgspec (re.search;
+# `\Z`, not `$`, which also matches before a final newline)
+
+
+def id_problem(v: str) -> str | None:
+    """Why the string `v` cannot be an id (empty, or holding a control character)."""
+    if not v:
+        return "empty string"
+    m = _CONTROL.search(v)
+    return None if m is None else f"control character U+{ord(m[0]):04X}"
 
 
 class Kind(str):
     """A leaf type in the spec."""
 
 
-ID = Kind("id")  # a string, required
+ID = Kind("id")  # a string, required: non-empty, no control character (`id_problem`)
+REF = Kind("reference")  # the id of another record (a run, a thread...): an ID or null
 STR = Kind("string")
 INT = Kind("integer")
+TOKENS = Kind("token count")  # an integer in 0..MAX_TOKENS
 TS = Kind("timestamp")
 OBJ = Kind("object")
 ARRAY = Kind("array")
@@ -39,12 +63,12 @@ TIMESTAMP_FIELDS = ("created_at", "started_at", "completed_at", "failed_at", "ca
 TIMESTAMPS = dict.fromkeys(TIMESTAMP_FIELDS, TS)
 
 USAGE = {
-    "prompt_tokens": INT,
-    "completion_tokens": INT,
-    "total_tokens": INT,
-    "prompt_token_details": {"cached_tokens": INT},  # how the API spells it
-    "prompt_tokens_details": {"cached_tokens": INT},
-    "completion_tokens_details": {"reasoning_tokens": INT},
+    "prompt_tokens": TOKENS,
+    "completion_tokens": TOKENS,
+    "total_tokens": TOKENS,
+    "prompt_token_details": {"cached_tokens": TOKENS},  # how the API spells it
+    "prompt_tokens_details": {"cached_tokens": TOKENS},
+    "completion_tokens_details": {"reasoning_tokens": TOKENS},
 }
 ERROR = {"code": STR, "message": STR}
 OUTPUT = {"type": STR, "logs": STR, "image": {"file_id": STR}}
@@ -65,9 +89,9 @@ def _details(call: dict) -> dict:
 
 STEP = {
     "id": ID,
-    "run_id": STR,
-    "thread_id": STR,
-    "assistant_id": STR,
+    "run_id": REF,
+    "thread_id": REF,
+    "assistant_id": REF,
     "type": STR,
     "status": STR,
     **TIMESTAMPS,
@@ -78,8 +102,8 @@ STEP = {
 }
 RUN = {
     "id": ID,
-    "thread_id": STR,
-    "assistant_id": STR,
+    "thread_id": REF,
+    "assistant_id": REF,
     "model": STR,
     "status": STR,
     **TIMESTAMPS,
@@ -102,8 +126,18 @@ DELTA = {"id": ID, "delta": {"step_details": _details(DELTA_CALL)}}
 def _leaf(v: object, kind: Kind) -> str | None:
     """Why `v` (not None) is not of `kind`, or None."""
     t = type(v)
-    if kind is STR or kind is ID:
+    if kind is STR:
         return None if t is str else f"expected string, got {type_name(v)}"
+    if kind is ID or kind is REF:
+        if t is not str:
+            return f"expected string, got {type_name(v)}"
+        problem = id_problem(v)
+        return None if problem is None else f"invalid id ({problem})"
+    if kind is TOKENS:
+        if t is not int:
+            return f"expected integer, got {type_name(v)}"
+        return (None if 0 <= v <= MAX_TOKENS
+                else f"token count out of range ({v}; must be 0..2^53)")
     if kind is INT:
         if t is not int:
             return f"expected integer, got {type_name(v)}"

@@ -391,6 +391,48 @@ def _cut_batch(path: str, line_no: int, tail: bytes, reason: str, read_again: bo
                        bytes_read=len(tail), read_again=read_again)
 
 
+# Byte-order marks of the encodings steplens does not read (UTF-32 before UTF-16: the
+# UTF-32LE mark starts with the UTF-16LE one).
+_BOMS = ((b"\x00\x00\xfe\xff", "UTF-32BE"), (b"\xff\xfe\x00\x00", "UTF-32LE"),
+         (b"\xfe\xff", "UTF-16BE"), (b"\xff\xfe", "UTF-16LE"))
+
+
+def foreign_encoding(head: bytes) -> str | None:
+    """The encoding of a file that starts with `head` when it is UTF-16 or UTF-32 (by
+    its byte-order mark, or by the NUL bytes around the ASCII of its first characters,
+    as RFC 4627 detects JSON's encoding); None for anything else (UTF-8 JSON never
+    starts with a NUL byte)."""
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    if len(head) < 4:
+        return None
+    nul = [b == 0 for b in head[:4]]
+    if nul == [True, True, True, False]:
+        return "UTF-32BE"
+    if nul == [False, True, True, True]:
+        return "UTF-32LE"
+    if nul[0] and nul[2] and not nul[1]:
+        return "UTF-16BE"
+    if nul[1] and nul[3] and not nul[0]:
+        return "UTF-16LE"
+    return None
+
+
+def _foreign(chunk: Chunk) -> str | None:
+    """The reject reason of a UTF-16/32 file (judged by its first bytes, decompressed),
+    or None. A read that fails here is left to the reader, which reports it."""
+    try:
+        with _open(chunk.path) as f:
+            encoding = foreign_encoding(f.read(4))
+    except READ_ERRORS:
+        return None
+    if encoding is None:
+        return None
+    return (f"file is {encoding} text, not UTF-8: steplens reads UTF-8 JSON; convert it "
+            f"(e.g. `iconv -f {encoding} -t UTF-8`) and ingest it again")
+
+
 def parse_chunk(chunk: Chunk) -> ParsedBatch:
     """Read and decode one chunk whole, numbering its lines from 1."""
     return ParsedBatch.concat(parse_chunk_batches(chunk, max_bytes=None))
@@ -407,6 +449,12 @@ def parse_chunk_batches(chunk: Chunk, max_bytes: int | None) -> Iterator[ParsedB
     streams stand is carried from batch to batch (a range that starts inside a file
     starts with none: files holding streams are read whole, flows/store/manifest.py).
     """
+    foreign = _foreign(chunk)
+    if foreign is not None:  # one reject for the file (on its first range), no lines
+        if chunk.start == 0:
+            batch = _cut_batch(chunk.path, 1, b"", foreign, read_again=False)
+            yield batch
+        return
     reader = _Reader(chunk)
     stream = StreamState()
     lines = 0

@@ -130,7 +130,7 @@ def api_overview(con) -> Table:
     """Per API: runs, steps, tool calls, failed calls, tokens and cost."""
     columns, rows = query(con, """
         with runs_by as (
-            select api, count(*) as runs, sum(total_tokens)::bigint as total_tokens,
+            select api, count(*) as runs, try_cast(sum(total_tokens) as bigint) as total_tokens,
                    sum(cost_usd) as cost_usd, min(day) as first_day, max(day) as last_day
             from runs group by api
         ),

@@ -1,19 +1,32 @@
 """The manifest: which input files the warehouse holds, and how much of each.
 
-Per file it records size, modification time, a content fingerprint, the bytes and
-lines consumed, and the record segments holding its rows. Comparing it with the files
-on disk gives the plan of a batch (README, "Incremental ingestion"):
+Per file it records size, modification time, a content hash of the consumed prefix and
+of the whole file as read, the bytes and lines consumed, and the record segments
+holding its rows. Comparing it with the files on disk gives the plan of a batch
+(README, "Incremental ingestion"; docs/inputs-and-faults.md, "Change detection"):
 
-- unchanged (same size and mtime): nothing is read;
+- unchanged: the same size and the same content hash of the whole file: nothing read;
 - new: read whole;
-- grown plain JSON-lines file whose consumed prefix still has the same fingerprint:
-  read only the appended tail;
+- grown plain JSON-lines file whose consumed prefix still has the same hash: read only
+  the appended tail;
 - anything else that changed (rewritten, truncated, gzip, SSE): its old rows are
   removed and it is read whole.
 
-The fingerprint hashes the first and last MiB of the consumed prefix plus its length:
-reading whole archives on every run to prove they did not change would cost as much
-as ingesting them again.
+The rule cannot miss a change of content, whatever the size and modification time
+say: every local file the warehouse holds is hashed whole (xxh3_128, several GB/s, one
+sequential read; benchmarks/bench_ingest.py prints its cost) on every ingest. A stat
+identity (size, mtime, ctime, inode) is deliberately *not* trusted to skip the hash:
+mtime is set by `touch -d`/`os.utime`, and ctime, which users cannot set, is coarse or
+synthesised on some filesystems (FAT, SMB, FUSE, 9p, some NFS caches) and not updated
+by writes through a block device or a shared mmap until later. Objects on S3 (URLs)
+are immutable: an object changes only by a new upload, which gives it a new
+LastModified that no client can set, so (size, LastModified) identifies its content and
+an unchanged object is not downloaded again.
+
+Manifests written before this rule hold a sampled fingerprint (the first and last MiB,
+`legacy_fingerprint`): such an entry is judged once by the old rule and its hashes are
+recorded by the next ingest (the plan marks it `upgrade`), so an upgrade never reads
+every file as rewritten.
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ from pathlib import Path
 from typing import Literal
 
 import polars as pl
+import xxhash
 
 from steplens.flows.io import storage
 from steplens.flows.io.inputs import (
@@ -39,13 +53,50 @@ from steplens.flows.store import records
 from steplens.flows.store.records import Range, SegmentInfo, UnitResult
 
 SAMPLE = 1024 * 1024
+HASH = "xxh3_128"  # the prefix of a content hash in the manifest: `xxh3_128:<length>:<hex>`
+HASH_BLOCK = 8 * 1024 * 1024
 
 # What a batch does with a file (the module docstring says when).
 Action = Literal["new", "append", "replace", "unchanged"]
 
 
-def fingerprint(path: str | Path, length: int) -> str:
-    """Hash of the first and last MiB of `path[:length]`, and `length`."""
+def _hash_text(length: int, digest) -> str:
+    return f"{HASH}:{length}:{digest.hexdigest()}"
+
+
+def content_hashes(path: str | Path, cut: int, length: int) -> tuple[str | None, str | None]:
+    """(hash of `path[:cut]`, hash of `path[:length]`), `cut <= length`, in one read.
+
+    None for a length the file no longer has (it shrank while hashed). The hash names
+    its length, so two prefixes of different lengths never compare equal.
+    """
+    digest = xxhash.xxh3_128()
+    prefix: str | None = _hash_text(0, digest) if cut == 0 else None
+    pos = 0
+    buf = bytearray(min(HASH_BLOCK, max(length, 1)))
+    view = memoryview(buf)
+    with storage.open_binary(path) as f:
+        while pos < length:
+            stop = cut if pos < cut else length
+            got = f.readinto(view[:min(len(buf), stop - pos)])
+            if not got:
+                break
+            digest.update(view[:got])
+            pos += got
+            if pos == cut and prefix is None:
+                prefix = _hash_text(cut, digest)
+    view.release()
+    return prefix, (_hash_text(length, digest) if pos == length else None)
+
+
+def content_hash(path: str | Path, length: int) -> str | None:
+    """The hash of `path[:length]` (None: the file is shorter)."""
+    return content_hashes(path, length, length)[1]
+
+
+def legacy_fingerprint(path: str | Path, length: int) -> str:
+    """The sampled fingerprint of manifests written before content hashes: the first
+    and last MiB of `path[:length]`, and `length`. Read only to migrate them."""
     digest = hashlib.blake2b(digest_size=16)
     digest.update(str(length).encode())
     with storage.open_binary(path) as f:
@@ -66,10 +117,18 @@ class FileEntry:
     mtime_ns: int
     consumed_bytes: int  # through the last newline read (the whole file for "whole")
     consumed_lines: int
-    fingerprint: str
+    fingerprint: str  # content_hashes of the consumed prefix ("": read it again)
     # The line number of a last line that had no newline yet: its rows are replaced
     # when the file grows, since the writer may have been in the middle of it.
     tail_line: int | None = None
+    # The hash of the whole file as read (`size` bytes): equal now means unchanged.
+    # None in manifests written before content hashes (see `legacy`).
+    content_hash: str | None = None
+
+    @property
+    def legacy(self) -> bool:
+        """Written with the sampled fingerprint: judged once by the old rule."""
+        return not self.fingerprint.startswith(HASH + ":")
 
 
 @dataclass
@@ -128,31 +187,68 @@ class FilePlan:
     document: bool = False
     # For "append": the old unterminated last line, whose rows are replaced.
     drop_from_line: int | None = None
+    # For an "unchanged" file whose manifest entry has the legacy fingerprint: the
+    # (prefix, whole) hashes the next manifest records for it.
+    upgrade: tuple[str, str] | None = None
 
 
 def plan(files: list[str], manifest: Manifest, full_refresh: bool = False) -> list[FilePlan]:
-    """Decide, per discovered file, what this batch reads."""
+    """Decide, per discovered file, what this batch reads (module docstring)."""
     plans = []
     for path in files:
         size, mtime_ns = storage.stat(path)
         key = str(path)
         entry = None if full_refresh else manifest.files.get(key)
-        if entry is not None and entry.size == size and entry.mtime_ns == mtime_ns:
-            plans.append(FilePlan(key, "unchanged", entry.kind, size, mtime_ns))
-            continue
-        kind, compressed, sse, document = file_kind(path)
-        common = {"kind": kind, "size": size, "mtime_ns": mtime_ns,
-                  "compressed": compressed, "sse": sse, "document": document}
         if entry is None:
-            plans.append(FilePlan(key, "new", **common))
-        elif (kind == "lines" == entry.kind and size >= entry.consumed_bytes
-              and fingerprint(path, entry.consumed_bytes) == entry.fingerprint):
+            plans.append(FilePlan(key, "new", **_common(path, size, mtime_ns)))
+            continue
+        if storage.is_url(key) or entry.legacy:
+            plans.append(_plan_by_stat(key, entry, size, mtime_ns))
+            continue
+        prefix, whole = content_hashes(path, min(entry.consumed_bytes, size), size)
+        if size == entry.size and whole is not None and whole == entry.content_hash:
+            plans.append(FilePlan(key, "unchanged", entry.kind, entry.size, entry.mtime_ns))
+            continue
+        common = _common(path, size, mtime_ns)
+        if (common["kind"] == "lines" == entry.kind and size >= entry.consumed_bytes
+                and prefix is not None and prefix == entry.fingerprint):
             plans.append(FilePlan(key, "append", start=entry.consumed_bytes,
                                   first_line=entry.consumed_lines + 1,
                                   drop_from_line=entry.tail_line, **common))
         else:
             plans.append(FilePlan(key, "replace", **common))
     return plans
+
+
+def _common(path: str, size: int, mtime_ns: int) -> dict:
+    kind, compressed, sse, document = file_kind(path)
+    return {"kind": kind, "size": size, "mtime_ns": mtime_ns, "compressed": compressed,
+            "sse": sse, "document": document}
+
+
+def _plan_by_stat(key: str, entry: FileEntry, size: int, mtime_ns: int) -> FilePlan:
+    """An object on S3 (immutable: size and LastModified identify it) or a legacy entry
+    (the old rule, once): same size and time is unchanged; a grown JSON-lines file whose
+    prefix still matches is an append."""
+    if entry.size == size and entry.mtime_ns == mtime_ns:
+        upgrade = None
+        if entry.legacy and not storage.is_url(key):
+            prefix, whole = content_hashes(key, entry.consumed_bytes, size)
+            if prefix is not None and whole is not None:
+                upgrade = (prefix, whole)
+        return FilePlan(key, "unchanged", entry.kind, size, mtime_ns, upgrade=upgrade)
+    common = _common(key, size, mtime_ns)
+    if entry.legacy:
+        same = (size >= entry.consumed_bytes and entry.fingerprint != ""
+                and legacy_fingerprint(key, entry.consumed_bytes) == entry.fingerprint)
+    else:
+        same = (size >= entry.consumed_bytes
+                and content_hash(key, entry.consumed_bytes) == entry.fingerprint)
+    if common["kind"] == "lines" == entry.kind and same:
+        return FilePlan(key, "append", start=entry.consumed_bytes,
+                        first_line=entry.consumed_lines + 1,
+                        drop_from_line=entry.tail_line, **common)
+    return FilePlan(key, "replace", **common)
 
 
 @dataclass
@@ -176,6 +272,8 @@ def file_reads(plans: list[FilePlan], chunk_bytes: int) -> list[FileRead]:
     reads = []
     for p in plans:
         if p.action == "unchanged":
+            if p.upgrade is not None:  # nothing read: only its manifest entry is renewed
+                reads.append(FileRead(p, [], 0, 0, None))
             continue
         if p.kind != "lines":
             whole = Range(p.path, 0, -1, 1, p.compressed, p.sse, p.document, p.size,
@@ -229,6 +327,8 @@ def after_batch(root: Path, manifest: Manifest, reads: list[FileRead],
     removed_steps, removed_runs, removed_calls = [], [], []
     for fr in reads:
         p = fr.plan
+        if p.action == "unchanged":
+            continue
         from_line = 1 if p.action == "replace" else p.drop_from_line
         if from_line is not None:
             segments, s_ids, r_ids, c_ids = records.remove_file_rows(root, segments, p.path,
@@ -251,13 +351,26 @@ def after_batch(root: Path, manifest: Manifest, reads: list[FileRead],
     read_again = set().union(*(r.read_again for r in results))
     for fr in reads:
         p = fr.plan
+        if p.action == "unchanged":  # a legacy entry: its content hashes recorded
+            old = files[p.path]
+            files[p.path] = FileEntry(**{**asdict(old), "fingerprint": p.upgrade[0],
+                                         "content_hash": p.upgrade[1]})
+            continue
         consumed_lines = fr.consumed_lines if fr.consumed_lines is not None else lines_read[p.path]
+        prefix = whole = None
+        if p.path not in read_again:
+            try:
+                prefix, whole = content_hashes(p.path, min(fr.consumed_bytes, p.size),
+                                               p.size)
+                if storage.stat(p.path) != (p.size, p.mtime_ns):
+                    prefix = whole = None  # changed since it was planned: read it again
+            except FileNotFoundError:  # gone since it was read: read it again if it returns
+                prefix = whole = None
         files[p.path] = FileEntry(  # mtime -1: changed while read, so read it again next time
             path=p.path, kind=p.kind, size=p.size,
-            mtime_ns=-1 if p.path in read_again else p.mtime_ns,
+            mtime_ns=p.mtime_ns if whole is not None else -1,
             consumed_bytes=fr.consumed_bytes, consumed_lines=consumed_lines,
-            fingerprint="" if p.path in read_again else fingerprint(p.path, fr.consumed_bytes),
-            tail_line=fr.tail_line,
+            fingerprint=prefix or "", tail_line=fr.tail_line, content_hash=whole,
         )
     affected_steps = pl.concat([step_ids, *removed_steps]).unique()
     affected_runs = pl.concat([run_ids, *removed_runs]).unique()

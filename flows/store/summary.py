@@ -148,7 +148,8 @@ def assemble(root: Path, manifest: Manifest, prev: Path | None, files: int,
         totals = warehouse_totals(root, manifest, snapshot)
         shapes = skipped_by_shape(root, manifest)
     return {
-        "files": files,
+        "files": files,  # given to this run
+        "warehouse_files": len(manifest.files),  # held by the warehouse
         **{key: actions[action] for action, key in FILE_ACTIONS.items()},
         **totals,
         "batch": batch,

@@ -97,6 +97,9 @@ Rejection (type checks; bool is never an int)
     only the keys read from them checked: `cached_tokens` of the two prompt details and
     `reasoning_tokens` of `completion_tokens_details` int or null (other keys in them, e.g.
     `reasoning_tokens` in a prompt details object, are ignored).
+    (issue 18) Token counts (those five) must be ints in 0..2^53; `id` must be non-empty
+    with no control character (U+0000-U+001F, U+007F-U+009F), and so must a step's
+    `run_id, thread_id, assistant_id` and a run's `thread_id, assistant_id` when present.
 12. `step_details` (of a step, or `delta.step_details` of a delta; `delta` itself object or
     null): object or null; its `type` str or null (*decided*); `message_creation` object or
     null with `message_id` str or null; `tool_calls` list or null whose items must be
@@ -190,6 +193,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 DOCUMENT_MAX_BYTES = 512 * 1024 * 1024
 MAX_TIMESTAMP = 253402300799  # 9999-12-31 23:59:59 UTC
 INT64 = 1 << 63
+TOKEN_LIMIT = 2 ** 53  # the largest token count the API can produce (issue 18)
 STEP_EVENTS = tuple("thread.run.step." + s for s in (
     "created", "in_progress", "completed", "failed", "cancelled", "expired"))
 
@@ -260,6 +264,15 @@ def _is_timestamp(v: Any) -> bool:
     return _is_int(v) and 0 <= v <= MAX_TIMESTAMP
 
 
+def _is_tokens(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= TOKEN_LIMIT
+
+
+def bad_id(v: str) -> bool:
+    """An empty id, or one with a C0/DEL/C1 control character (issue 18)."""
+    return v == "" or any(ord(c) < 32 or 127 <= ord(c) <= 159 for c in v)
+
+
 def _check(obj: dict, keys: tuple[str, ...], ok, what: str, prefix: str) -> str | None:
     for k in keys:
         v = obj.get(k)
@@ -288,6 +301,12 @@ def _lists(obj, keys, prefix=""):
     return _check(obj, keys, lambda v: isinstance(v, list), "a list", prefix)
 
 
+def _refs(obj, keys) -> str | None:
+    """A reference to another record (a run, thread, assistant id): a valid id or null."""
+    return _check(obj, keys, lambda v: not isinstance(v, str) or not bad_id(v),
+                  "a valid id", "")
+
+
 def _first_error(*checks) -> str | None:
     for c in checks:
         if c is not None:
@@ -303,7 +322,8 @@ def _usage_error(rec: dict) -> str | None:
         return "wrong type: usage is not an object"
     details = ("prompt_token_details", "prompt_tokens_details", "completion_tokens_details")
     err = _first_error(
-        _ints(usage, ("prompt_tokens", "completion_tokens", "total_tokens"), "usage."),
+        _check(usage, ("prompt_tokens", "completion_tokens", "total_tokens"), _is_tokens,
+               "a token count", "usage."),
         _dicts(usage, details, "usage."),
     )
     if err:
@@ -311,7 +331,7 @@ def _usage_error(rec: dict) -> str | None:
     for d, key in zip(details, ("cached_tokens", "cached_tokens", "reasoning_tokens"),
                       strict=True):
         if isinstance(usage.get(d), dict):
-            err = _ints(usage[d], (key,), f"usage.{d}.")
+            err = _check(usage[d], (key,), _is_tokens, "a token count", f"usage.{d}.")
             if err:
                 return err
     return None
@@ -320,6 +340,8 @@ def _usage_error(rec: dict) -> str | None:
 def _common_error(rec: dict) -> str | None:
     if not isinstance(rec.get("id"), str):
         return "missing id" if rec.get("id") is None else "wrong type: id is not a string"
+    if bad_id(rec["id"]):
+        return "invalid id"
     err = _first_error(
         _timestamps(rec, TIMESTAMPS),
         _dicts(rec, ("last_error", "metadata")),
@@ -410,6 +432,7 @@ def step_error(rec: dict) -> str | None:
     return _first_error(
         _common_error(rec),
         _strs(rec, ("run_id", "thread_id", "assistant_id", "type", "status")),
+        _refs(rec, ("run_id", "thread_id", "assistant_id")),
         _step_details_error(rec.get("step_details"), False, "step_details"),
     )
 
@@ -419,6 +442,7 @@ def run_error(rec: dict) -> str | None:
     err = _first_error(
         _common_error(rec),
         _strs(rec, ("thread_id", "assistant_id", "model", "status")),
+        _refs(rec, ("thread_id", "assistant_id")),
         _dicts(rec, ("incomplete_details",)),
     )
     if err is None and isinstance(rec.get("incomplete_details"), dict):

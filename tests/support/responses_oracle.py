@@ -270,6 +270,22 @@ def _is_timestamp(v: Any) -> bool:
     return _is_number(v) and 0 <= v <= MAX_TIMESTAMP
 
 
+def _is_tokens(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= oracle.TOKEN_LIMIT
+
+
+def _tokens(obj, keys, prefix=""):
+    """Token counts: an integer (else a wrong type) in 0..2^53 (else out of range)."""
+    for k in keys:
+        v = obj.get(k)
+        if v is not None and not _is_tokens(v):
+            if _is_int(v) or (isinstance(v, int) and not isinstance(v, bool)):
+                return (f"out of range: {prefix}{k} is not a token count "
+                        "(an integer 0..2^53)")
+            return f"wrong type: {prefix}{k} is not an integer"
+    return None
+
+
 def _check(obj: dict, keys, ok, what: str, prefix: str) -> str | None:
     for k in keys:
         v = obj.get(k)
@@ -325,6 +341,12 @@ def response_error(rec: dict, prefix: str = "") -> str | None:
     if not isinstance(rec.get("id"), str):
         return (f"{prefix}missing id" if rec.get("id") is None
                 else f"wrong type: {prefix}id is not a string")
+    rid = rec["id"]
+    if rid == "":
+        return f"invalid id: {prefix}id is an empty string"
+    for c in rid:
+        if ord(c) < 32 or 127 <= ord(c) <= 159:
+            return f"invalid id: {prefix}id holds a control character U+{ord(c):04X}"
     conv = rec.get("conversation")
     err = _first(
         _check(rec, ("created_at", "completed_at"), _is_timestamp,
@@ -346,14 +368,14 @@ def response_error(rec: dict, prefix: str = "") -> str | None:
     usage = rec.get("usage")
     if isinstance(usage, dict):
         p = prefix + "usage."
-        err = _first(_ints(usage, ("input_tokens", "output_tokens", "total_tokens"), p),
+        err = _first(_tokens(usage, ("input_tokens", "output_tokens", "total_tokens"), p),
                      _dicts(usage, ("input_tokens_details", "output_tokens_details"), p))
         if err:
             return err
         for key, name in (("input_tokens_details", "cached_tokens"),
                           ("output_tokens_details", "reasoning_tokens")):
             if isinstance(usage.get(key), dict):
-                err = _ints(usage[key], (name,), f"{p}{key}.")
+                err = _tokens(usage[key], (name,), f"{p}{key}.")
                 if err:
                     return err
     if isinstance(conv, dict):

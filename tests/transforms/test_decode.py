@@ -51,7 +51,9 @@ def maybe(right: st.SearchStrategy) -> st.SearchStrategy:
     return st.one_of(right, right, right, st.none(), json_value)
 
 
-ints = st.one_of(st.integers(0, 10**6), st.integers(-(2**64), 2**64))
+# token counts past what the API can produce (issue 18): negative, just past 2^53, 2^63-1
+ints = st.one_of(st.integers(0, 10**6), st.integers(-(2**64), 2**64),
+                 st.sampled_from([-1, -5, 2**53 - 1, 2**53, 2**53 + 1, 2**63 - 1, 2**63]))
 stamps = st.one_of(st.integers(T0 - 10**6, T0 + 10**6), st.integers(-5, MAX_TS + 5))
 strs = st.one_of(st.sampled_from(["completed", "in_progress", "failed", "tool_calls",
                                   "function", "code_interpreter", "file_search", "logs",
@@ -84,7 +86,8 @@ details = st.fixed_dictionaries({}, optional={
     "message_creation": maybe(st.fixed_dictionaries({}, optional={"message_id": maybe(strs)})),
 })
 common = {
-    "id": maybe(st.sampled_from(["step_A", "step_B", "run_A", "é_id"])),
+    "id": maybe(st.sampled_from(["step_A", "step_B", "run_A", "é_id", "", "a\x00b", "x\x1f",
+                                 "del\x7f", "c1\x85", "nl\n"])),
     "thread_id": maybe(strs), "assistant_id": maybe(strs), "status": maybe(strs),
     **{k: maybe(stamps) for k in ("created_at", "started_at", "completed_at", "failed_at",
                                   "cancelled_at", "expired_at", "expires_at")},
@@ -115,7 +118,7 @@ records = st.one_of(
         **common, "model": maybe(strs), **config,
         "incomplete_details": maybe(st.fixed_dictionaries({}, optional={"reason": maybe(strs)}))}),
     st.fixed_dictionaries({"object": st.just("thread.run.step.delta")}, optional={
-        "id": maybe(st.sampled_from(["step_A", "step_B"])),
+        "id": maybe(st.sampled_from(["step_A", "step_B", "", "s\x00"])),
         "delta": maybe(st.fixed_dictionaries({}, optional={"step_details": maybe(details)}))}),
     st.fixed_dictionaries({}, optional={"object": json_value, "id": json_value}),
 )

@@ -101,11 +101,29 @@ def test_event_status_is_the_objects_not_the_events():
          b'"id": "s", "usage": {"total_tokens": "9"}}}', "data.usage.total_tokens"),
         (b'{"id": "run_1", "object": "thread.run", "created_at": 99999999999999}',
          "out of range"),
+        # values in range (issue 18): token counts 0..2^53, ids non-empty without controls
+        (b'{"id": "s", "object": "thread.run.step", "usage": {"total_tokens": '
+         b'9223372036854775807}}', "usage.total_tokens: token count out of range"),
+        (b'{"id": "s", "object": "thread.run.step", "usage": {"prompt_tokens": -5}}',
+         "usage.prompt_tokens: token count out of range (-5"),
+        (b'{"id": "r", "object": "thread.run", "usage": {"completion_tokens_details": '
+         b'{"reasoning_tokens": 9007199254740993}}}',
+         "usage.completion_tokens_details.reasoning_tokens: token count out of range"),
+        (b'{"id": "", "object": "thread.run.step"}', "id: invalid id (empty string)"),
+        (b'{"id": "s\\u0000x", "object": "thread.run.step"}',
+         "id: invalid id (control character U+0000)"),
+        (b'{"event": "thread.run.completed", "data": {"id": "r\\u001b", '
+         b'"object": "thread.run"}}', "data.id: invalid id (control character U+001B)"),
+        (b'{"id": "s", "object": "thread.run.step", "run_id": ""}',
+         "run_id: invalid id (empty string)"),
+        (b'{"id": "r", "object": "thread.run", "thread_id": "t\\n"}',
+         "thread_id: invalid id (control character U+000A)"),
     ],
 )
-def test_bad_records_are_rejected_with_reason(raw, reason):
+@pytest.mark.parametrize("careful", [False, True])
+def test_bad_records_are_rejected_with_reason(raw, reason, careful):
     good = example("step_message_creation_completed")
-    batch = parse_lines("/x/f.jsonl", lines(good, raw, good))
+    batch = parse_lines("/x/f.jsonl", lines(good, raw, good), careful=careful)
     assert batch.rejects.height == 1
     reject = batch.rejects.row(0, named=True)
     assert reject["source_file"] == "/x/f.jsonl"

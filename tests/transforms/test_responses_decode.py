@@ -42,7 +42,8 @@ from tests.transforms.test_decode import (
     serialize,
 )
 
-ints = st.one_of(st.integers(0, 10**6), st.integers(-(2**64), 2**64))
+ints = st.one_of(st.integers(0, 10**6), st.integers(-(2**64), 2**64),
+                 st.sampled_from([-1, -5, 2**53 - 1, 2**53, 2**53 + 1, 2**63 - 1]))
 stamps = st.one_of(st.integers(R0 - 10**6, R0 + 10**6), st.integers(-5, MAX_TS + 5),
                    st.floats(R0 - 10.0, R0 + 10.0), st.floats(-1.0, MAX_TS + 1.0),
                    st.booleans())
@@ -50,7 +51,8 @@ strs = st.one_of(st.sampled_from(["completed", "in_progress", "failed", "queued"
                                   "function_call", "message", "mcp_call", "logs", "image",
                                   "resp_A", "resp_B", "call_A", "é", "\u2028"]),
                  st.text(max_size=8))
-ids = st.sampled_from(["resp_A", "resp_B", "resp_C"])
+ids = st.sampled_from(["resp_A", "resp_B", "resp_C", "", "resp\x00", "r\x1b", "r\x9f",
+                      "resp_A\n"])
 scores = st.one_of(st.floats(allow_nan=False, allow_infinity=False), ints)
 
 ITEM_TYPES = ["message", "reasoning", "function_call", "custom_tool_call", "mcp_call",

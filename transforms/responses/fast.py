@@ -14,7 +14,18 @@ from typing import Annotated, Any
 
 import msgspec
 
-from steplens.transforms.record_spec import I64, ID, INT, MAX_TS, NUM, OBJ, STR
+from steplens.transforms.record_spec import (
+    I64,
+    ID,
+    ID_PATTERN,
+    INT,
+    MAX_TOKENS,
+    MAX_TS,
+    NUM,
+    OBJ,
+    STR,
+    TOKENS,
+)
 from steplens.transforms.responses import spec
 from steplens.transforms.responses.spec import ANY, CONV, TS_NUM, Required
 
@@ -23,9 +34,12 @@ NULL = msgspec.Raw(b"null")
 RawOrUnset = msgspec.Raw | msgspec.UnsetType
 
 _LEAVES: dict[Any, Any] = {
-    ID: str | None,  # required: a null id goes to the careful path, which names it
+    # required: a null, empty or control-character id goes to the careful path, which
+    # names it
+    ID: Annotated[str, msgspec.Meta(pattern=ID_PATTERN)] | None,
     STR: str | None,
     INT: Annotated[int, msgspec.Meta(ge=-I64, le=I64 - 1)] | None,
+    TOKENS: Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)] | None,
     NUM: int | float | None,
     TS_NUM: (Annotated[int, msgspec.Meta(ge=0, le=MAX_TS)]
              | Annotated[float, msgspec.Meta(ge=0, le=MAX_TS)] | None),

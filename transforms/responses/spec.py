@@ -6,7 +6,9 @@ The rulebook of the Responses side (README, "Responses API and Conversations"), 
 say which shape a JSON value is. The fast path (`fast.py`) builds its msgspec structs
 from these same specs, so it cannot accept what the checker rejects; the careful path
 (`careful.py`) calls `why`. Reasons are worded `wrong type: <path> is not <a string|an
-integer|an object|a list|a number|a number timestamp in range>` or `missing id`.
+integer|an object|a list|a number|a number timestamp in range>`, `missing id`, `invalid
+id: <path> is an empty string|holds a control character U+XXXX` or, for a token count
+outside 0..2^53, `out of range: <path> is not a token count (an integer 0..2^53)`.
 
 Fields are checked level by level: every key of an object first (in spec order), then
 the objects and lists below it, in the same order. So a record with two problems names
@@ -20,7 +22,20 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from steplens.transforms.record_spec import ANY, I64, ID, INT, MAX_TS, NUM, OBJ, STR, Kind
+from steplens.transforms.record_spec import (
+    ANY,
+    I64,
+    ID,
+    INT,
+    MAX_TOKENS,
+    MAX_TS,
+    NUM,
+    OBJ,
+    STR,
+    TOKENS,
+    Kind,
+    id_problem,
+)
 
 TS_NUM = Kind("number timestamp")  # Unix seconds, int or float (the SDK writes 1741476542.0)
 CONV = Kind("conversation")  # an object with `id`, or the id itself as a string
@@ -40,10 +55,10 @@ ITEM = {
     "results": [{"score": NUM}],  # file search
     "arguments": ANY, "input": ANY, "output": ANY, "error": ANY,
 }
-USAGE = {
-    "input_tokens": INT, "output_tokens": INT, "total_tokens": INT,
-    "input_tokens_details": {"cached_tokens": INT},
-    "output_tokens_details": {"reasoning_tokens": INT},
+USAGE = {  # token counts: integers in 0..2^53 (record_spec.MAX_TOKENS)
+    "input_tokens": TOKENS, "output_tokens": TOKENS, "total_tokens": TOKENS,
+    "input_tokens_details": {"cached_tokens": TOKENS},
+    "output_tokens_details": {"reasoning_tokens": TOKENS},
 }
 RESPONSE = {
     "id": ID, "created_at": TS_NUM, "completed_at": TS_NUM,
@@ -102,6 +117,7 @@ def progress(event_type: str) -> tuple[str, str] | None:
 # ---- the checker ----------------------------------------------------------------------
 
 WHAT = {STR: "a string", ID: "a string", INT: "an integer", NUM: "a number",
+        TOKENS: "an integer",
         TS_NUM: "a number timestamp in range", OBJ: "an object", CONV: "an object"}
 
 
@@ -118,6 +134,8 @@ def _leaf_ok(kind: Kind, v: Any) -> bool:
         return type(v) is str
     if kind is INT:
         return is_int(v)
+    if kind is TOKENS:
+        return type(v) is int and 0 <= v <= MAX_TOKENS
     if kind is NUM:
         return is_number(v)
     if kind is TS_NUM:
@@ -155,12 +173,19 @@ def why(record: dict, spec: dict, prefix: str = "") -> str | None:
             if type(v) is not str:
                 return (f"{prefix}missing id" if v is None
                         else f"wrong type: {prefix}id is not a string")
+            problem = id_problem(v)
+            if problem is not None:
+                return f"invalid id: {prefix}id is an {problem}" if not v else (
+                    f"invalid id: {prefix}id holds a {problem}")
             continue
         if v is None:
             if type(sub) is Required:
                 return f"wrong type: {prefix}{key} is not an object"
             continue
         if not _ok(sub, v):
+            if sub is TOKENS and type(v) is int:
+                return (f"out of range: {prefix}{key} is not a token count "
+                        "(an integer 0..2^53)")
             return f"wrong type: {prefix}{key} is not {_what(sub)}"
     for key, sub in spec.items():
         v = record.get(key)

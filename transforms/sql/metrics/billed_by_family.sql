@@ -30,10 +30,10 @@ final as (
         b.day,
         model_family(b.model) as family,
         list(distinct b.model) filter (where b.model is not null) as models,
-        sum(b.requests)::bigint as requests,
-        sum(b.input_tokens)::bigint as input_tokens,
-        sum(b.cached_tokens)::bigint as cached_tokens,
-        sum(b.output_tokens)::bigint as output_tokens,
+        try_cast(sum(b.requests) as bigint) as requests,
+        try_cast(sum(b.input_tokens) as bigint) as input_tokens,
+        try_cast(sum(b.cached_tokens) as bigint) as cached_tokens,
+        try_cast(sum(b.output_tokens) as bigint) as output_tokens,
         coalesce(sum(b.cost_usd), 0.0)::double as cost_usd
     from billing_rows as b
     inner join chosen as c

@@ -26,9 +26,9 @@ with seen as (
         model_family(model) as family,
         list_sort(list(distinct model) filter (where model is not null)) as models,
         count(*) as requests,
-        coalesce(sum(prompt_tokens), 0)::bigint as input_tokens,
-        coalesce(sum(cached_tokens), 0)::bigint as cached_tokens,
-        coalesce(sum(completion_tokens), 0)::bigint as output_tokens,
+        try_cast(coalesce(sum(prompt_tokens), 0) as bigint) as input_tokens,
+        try_cast(coalesce(sum(cached_tokens), 0) as bigint) as cached_tokens,
+        try_cast(coalesce(sum(completion_tokens), 0) as bigint) as output_tokens,
         coalesce(sum(cost_usd), 0.0)::double as estimated_cost_usd,
         count(*) filter (
             where cost_usd is null

@@ -48,9 +48,9 @@ create or replace macro metrics_over_time(unit) as table
             count(*) filter (where status = 'failed') as failed,
             count(*) filter (where status = 'cancelled') as cancelled,
             count(*) filter (where status = 'expired') as expired,
-            sum(prompt_tokens)::bigint as prompt_tokens,
-            sum(completion_tokens)::bigint as completion_tokens,
-            sum(total_tokens)::bigint as total_tokens,
+            try_cast(sum(prompt_tokens) as bigint) as prompt_tokens,
+            try_cast(sum(completion_tokens) as bigint) as completion_tokens,
+            try_cast(sum(total_tokens) as bigint) as total_tokens,
             sum(cost_usd) as cost_usd,
             count(*) filter (where cost_usd is null
                              and (prompt_tokens is not null or completion_tokens is not null))

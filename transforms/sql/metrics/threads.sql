@@ -66,9 +66,9 @@ run_totals as (
             as failed_turns,
         min(created_at) as first_at,
         max(coalesce(ended_at, created_at)) as last_at,
-        sum(prompt_tokens)::bigint as prompt_tokens,
-        sum(completion_tokens)::bigint as completion_tokens,
-        sum(total_tokens)::bigint as total_tokens,
+        try_cast(sum(prompt_tokens) as bigint) as prompt_tokens,
+        try_cast(sum(completion_tokens) as bigint) as completion_tokens,
+        try_cast(sum(total_tokens) as bigint) as total_tokens,
         sum(cost_usd) as cost_usd
     from runs
     where thread_id is not null

@@ -59,16 +59,16 @@ call_stats as (
              then count(*) filter (where not arguments_valid_json) end as invalid_json_args,
         count(arguments_valid_json) as calls_with_args,
         count(file_search_result_count) as file_search_calls_with_results,
-        sum(file_search_result_count)::bigint as file_search_results,
+        try_cast(sum(file_search_result_count) as bigint) as file_search_results,
         avg(file_search_result_count) as file_search_results_mean,
         case when count(file_search_result_count) > 0
              then count(*) filter (where file_search_result_count = 0) end
             as file_search_empty,
         avg(file_search_max_score) as file_search_score_mean,
         p50(file_search_max_score) as file_search_score_p50,
-        sum(code_log_chars)::bigint as code_log_chars,
+        try_cast(sum(code_log_chars) as bigint) as code_log_chars,
         avg(code_log_chars) as code_log_chars_mean,
-        sum(code_image_count)::bigint as code_images
+        try_cast(sum(code_image_count) as bigint) as code_images
     from calls
     group by grouping sets ((api, tool_type), (api, tool_type, function_name))
     having grouping(function_name) = 1 or function_name is not null

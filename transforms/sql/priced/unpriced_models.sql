@@ -38,8 +38,8 @@ final as (
         reason,
         count(*) filter (where kind = 'run') as runs,
         count(*) filter (where kind = 'step') as steps,
-        sum(prompt_tokens)::bigint as prompt_tokens,
-        sum(completion_tokens)::bigint as completion_tokens,
+        try_cast(sum(prompt_tokens) as bigint) as prompt_tokens,
+        try_cast(sum(completion_tokens) as bigint) as completion_tokens,
         min(day) as first_day,
         max(day) as last_day
     from explained
