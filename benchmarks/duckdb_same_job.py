@@ -191,8 +191,16 @@ def check_sql(spec: dict, x: str, where: str, depth: int = 0) -> str:
         return f"coalesce({', '.join(parts)})"
 
     body = node(spec, "$")
-    # bind x and its types once: a one-element list through a lambda
+    if depth == 0:  # the caller binds `_s0` as a column: check_bind(spec, x)
+        return body
+    # bind an item and its types once: a one-element list through a lambda
     return (f"list_transform([{{'x': {x}, 'jt': {jt}}}], lambda _s{d}: {body})[1]")
+
+
+def check_bind(spec: dict, x: str) -> str:
+    """The `_s0` column `check_sql(spec, ..., depth=0)` reads: `x` and its JSON types."""
+    paths = _paths(spec)
+    return f"{{'x': {x}, 'jt': json_type({x}, [{', '.join(q(p) for p, _ in paths)}])}}"
 
 
 # ---- typed decode (after the checks: every value is of its declared type) -------------
@@ -455,11 +463,13 @@ where coalesce(dt, 'NULL') <> 'OBJECT' and starts_with(ev, 'thread.run.')
     # 4. checks and typed decode per kind -------------------------------------------------
     for kind, ty in (("step", STEP_T), ("run", RUN_T), ("delta", DELTA_T)):
         check = check_sql(SPECS[kind], "r", "prefix")
+        usage_at = ([p for p, _ in _paths(SPECS[kind])].index("$.usage") + 1
+                    if "usage" in SPECS[kind] else "null")
         s.append((f"check_{kind}", f"""
 create temp table c_{kind} as
 select f, n, item, raw, {check} as reason, json_transform(r, {q(ty)}) as o,
-       json_type(r, '$.usage') = 'OBJECT' as usage_present
-from recs where kind = '{kind}';
+       _s0.jt[{usage_at}] = 'OBJECT' as usage_present
+from (select *, {check_bind(SPECS[kind], "r")} as _s0 from recs where kind = '{kind}');
 insert into rejects_pre select f, n, reason, raw from c_{kind} where reason is not null;
 delete from c_{kind} where reason is not null
 """))
@@ -647,10 +657,14 @@ scored as (
     select t.*, case when t.st = t.best and t.tied > 1 then
                {canon(step_content, 't.', {'tool_calls': 'coalesce(c.tc, [])'})} end as cj
     from top t left join calls c using (f, n, item)
+),
+differ as (   -- stages 4 and 5 only where the tied records differ (copies are common)
+    select *, case when min(cj) over w <> max(cj) over w then cj end as dj
+    from scored window w as (partition by step_id, st)
 )
-select * exclude (st, best, tied, cj) from scored
+select * exclude (st, best, tied, cj, dj) from differ
 qualify row_number() over (partition by step_id
-    order by st desc, strlen(cj) desc nulls last, crc32(cj) desc nulls last,
+    order by st desc, strlen(dj) desc nulls last, crc32(dj) desc nulls last,
              f, n, item) = 1
 """))
     s.append(("run_winners", f"""
@@ -665,11 +679,17 @@ scored as (
     select *, case when st = best and tied > 1 then {canon(run_content)} end as cj,
               case when st = best and tied > 1 then {canon(config)} end as tj
     from top
+),
+differ as (
+    select *, min(cj || tj) over w <> max(cj || tj) over w as d
+    from scored window w as (partition by run_id, st)
 )
-select * exclude (st, best, tied, cj, tj) from scored
+select * exclude (st, best, tied, cj, tj, d) from differ
 qualify row_number() over (partition by run_id
-    order by st desc, strlen(cj) desc nulls last, crc32(cj) desc nulls last,
-             strlen(tj) desc nulls last, crc32(tj) desc nulls last, f, n, item) = 1
+    order by st desc, case when d then strlen(cj) end desc nulls last,
+             case when d then crc32(cj) end desc nulls last,
+             case when d then strlen(tj) end desc nulls last,
+             case when d then crc32(tj) end desc nulls last, f, n, item) = 1
 """))
     # 7. streams: duplicate copies dropped, fragments reassembled -------------------------
     s.append(("duplicate_streams", """
