@@ -346,36 +346,41 @@ b as (
 select f, n, event, coalesce(data, '[DONE]') as data from b where any_data
 """))
     # 3. records: a line, a list-page item or an SSE block, as a JSON object or a reject -
-    s.append(("top", """
-create temp table top as
-select f, n, strip(t) as text, null::varchar as event, false as sse from jl
-where t is not null and strip(t) <> ''
-union all
-select f, n, strip(data) as text, event, true as sse from sse where strip(data) <> '[DONE]'
-"""))
     # DuckDB's json_valid also takes trailing commas and NaN/Infinity, which JSON (and
-    # steplens) refuse: lines that hold such a token outside strings are invalid too.
-    s.append(("valid", """
+    # steplens) refuse: lines that hold such a token outside strings are invalid too (a
+    # cheap pattern first, the string-aware one only on the lines it flags).
+    bad = r",\s*[\]}]|[:\[,]\s*-?(?i:nan|inf)"
+    outside = r'^(?:[^"]|"(?:[^"\\]|\\.)*")*?'  # any prefix that ends outside a string
+    s.append(("valid", f"""
 create temp table vals as
+with t as (
+    select f, n, strip(t) as text, null::varchar as event, false as sse from jl
+    where t is not null
+    union all
+    select f, n, strip(data) as text, event, true as sse from sse
+)
 select f, n, text, event, sse,
        json_valid(text) and not (
-           regexp_matches(text, ',\\s*[\\]}]|(?i:nan|inf)')
-           and regexp_matches(text,
-               '^(?:[^"]|"(?:[^"\\\\]|\\\\.)*")*?(?:,\\s*[\\]}]|(?i:nan|inf))'))
+           regexp_matches(text, '{bad}')
+           and regexp_matches(text, '{outside}(?:{bad})'))
            as ok
-from top
+from t where case when sse then text <> '[DONE]' else text <> '' end
 """))
-    # top-level values: bare (no event) or an SSE envelope built around its data
-    s.append(("values", """
+    # top-level values: bare (no event) or an SSE envelope built around its data. Every
+    # shape question about a value is answered by one multi-path json_type call and one
+    # json_extract_string call (each parses the value once).
+    shape = ("json_type({x}, ['$', '$.object', '$.data', '$.event', '$.data.object']) as ty, "
+             "json_extract_string({x}, ['$.object', '$.event', '$.data.object']) as sv")
+    s.append(("values", f"""
 create temp table v as
-select f, n, -1::bigint as item, '' as prefix, text as raw,
-       case when sse and event is not null
-            then json_object('event', event, 'data', case when text = '' then null::json
-                                                          else text::json end)
-            else text::json end as j,
-       sse and event is not null as built
-from vals
-where ok or (sse and event is not null and text = '');
+select f, n, -1::bigint as item, '' as prefix, raw, j, {shape.format(x='j')}
+from (select f, n, text as raw,
+             case when sse and event is not null
+                  then json_object('event', event,
+                                   'data', case when text = '' then null::json
+                                                else text::json end)::varchar
+                  else text end as j
+      from vals where ok or (sse and event is not null and text = ''));
 create temp table rejects_pre as
 select f as source_file, n as line_no,
        case when sse and text = '' then 'not a JSON object (got null)'
@@ -383,82 +388,54 @@ select f as source_file, n as line_no,
        text as raw
 from vals where not ok and not (sse and event is not null and text = '')
 """))
-    # list pages: items read as if they were lines; everything else as one record
-    s.append(("pages", """
+    # list pages (`object` "list" with a `data` key): items read as if they were lines
+    page = ("coalesce(ty[1] = 'OBJECT' and ty[2] = 'VARCHAR' and sv[1] = 'list' "
+            "and ty[3] is not null, false)")
+    s.append(("pages", f"""
 create temp table recs0 as
-with t as (
-    select *, json_type(j) as jt,
-           coalesce(json_type(j) = 'OBJECT' and json_type(j, '$.object') = 'VARCHAR'
-                    and json_extract_string(j, '$.object') = 'list'
-                    and json_extract(j, '$.data') is not null, false) as page
-    from v
-)
-select f, n, item, prefix, raw, j, jt, built from t where not page
+select f, n, item, prefix, raw, j, ty, sv from v where not {page}
 union all
-select f, n, k - 1 as item, 'data[' || (k - 1) || ']: ' as prefix,
-       x::varchar as raw, x as j, json_type(x) as jt, false as built
-from (select f, n, unnest(json_extract(j, '$.data[*]')) as x,
-             generate_subscripts(json_extract(j, '$.data[*]'), 1) as k
-      from t where page and json_type(j, '$.data') = 'ARRAY');
+select f, n, k - 1 as item, 'data[' || (k - 1) || ']: ' as prefix, x as raw, x as j,
+       {shape.format(x='x')}
+from (select f, n, unnest(l)::varchar as x, generate_subscripts(l, 1) as k
+      from (select f, n, json_extract(j, '$.data[*]') as l from v
+            where {page} and ty[3] = 'ARRAY'));
 insert into rejects_pre
-select f, n, 'list page: data is ' || tn(json_type(j, '$.data')) || ', not an array', raw
-from (select * from v where json_type(j) = 'OBJECT'
-        and json_type(j, '$.object') = 'VARCHAR'
-        and json_extract_string(j, '$.object') = 'list'
-        and json_extract(j, '$.data') is not null
-        and json_type(j, '$.data') <> 'ARRAY');
+select f, n, 'list page: data is ' || tn(ty[3]) || ', not an array', raw
+from v where {page} and ty[3] <> 'ARRAY';
 insert into rejects_pre
-select f, n, case when prefix = '' then 'not a JSON object (got ' || tn(jt) || ')'
-                  else prefix || 'expected object, got ' || tn(jt) end, raw
-from recs0 where jt <> 'OBJECT'
+select f, n, case when prefix = '' then 'not a JSON object (got ' || tn(ty[1]) || ')'
+                  else prefix || 'expected object, got ' || tn(ty[1]) end, raw
+from recs0 where ty[1] <> 'OBJECT'
 """))
     events = ", ".join(q(e) for e in STEP_EVENTS)
+    kind_of = ("case {v} when 'thread.run.step' then 'step' when 'thread.run' then 'run' "
+               "when 'thread.run.step.delta' then 'delta' end")
     # envelopes ({"event", "data"} without "object") unwrap to their data
+    env = "(ty[1] = 'OBJECT' and ty[4] is not null and ty[2] is null)"
     s.append(("dispatch", f"""
 create temp table recs as
-with o as (
-    select *, json_extract(j, '$.event') is not null and json_extract(j, '$.object') is null
-              as env
-    from recs0 where jt = 'OBJECT'
-),
-e as (
-    select f, n, item, prefix, raw, j, env,
-           json_type(j, '$.event') as et, json_extract_string(j, '$.event') as event,
-           json_extract(j, '$.data') as data, json_type(j, '$.data') as dt
-    from o
-)
 select f, n, item, prefix, raw, j as r,
-       case when json_type(j, '$.object') = 'VARCHAR' then
-           case json_extract_string(j, '$.object') when 'thread.run.step' then 'step'
-                when 'thread.run' then 'run' when 'thread.run.step.delta' then 'delta' end
-       end as kind, null::varchar as bad
-from e where not env
+       case when ty[2] = 'VARCHAR' then {kind_of.format(v='sv[1]')} end as kind
+from recs0 where ty[1] = 'OBJECT' and not {env}
 union all
-select f, n, item, prefix || 'data.', raw, data,
-       case when json_extract(data, '$.object') is null
-                 or json_type(data, '$.object') = 'NULL' then
-                case when event = 'thread.run.step.delta' then 'delta'
-                     when event in ({events}) then 'step'
-                     when starts_with(event, 'thread.run.') then 'run' end
-            when json_type(data, '$.object') = 'VARCHAR' then
-                case json_extract_string(data, '$.object') when 'thread.run.step' then 'step'
-                     when 'thread.run' then 'run' when 'thread.run.step.delta' then 'delta'
-                end
-       end,
-       null
-from e where env and et = 'VARCHAR' and dt = 'OBJECT';
+select f, n, item, prefix || 'data.', raw, json_extract(j, '$.data')::varchar,
+       case when ty[5] is null or ty[5] = 'NULL' then
+                case when sv[2] = 'thread.run.step.delta' then 'delta'
+                     when sv[2] in ({events}) then 'step'
+                     when starts_with(sv[2], 'thread.run.') then 'run' end
+            when ty[5] = 'VARCHAR' then {kind_of.format(v='sv[3]')}
+       end
+from recs0 where {env} and ty[4] = 'VARCHAR' and ty[3] = 'OBJECT';
 insert into rejects_pre
-select f, n, prefix || 'event: expected string, got ' || tn(et), raw
-from (select *, json_type(j, '$.event') as et from recs0
-      where jt = 'OBJECT' and json_extract(j, '$.event') is not null
-        and json_extract(j, '$.object') is null) where et <> 'VARCHAR';
+select f, n, prefix || 'event: expected string, got ' || tn(ty[4]), raw
+from recs0 where {env} and ty[4] <> 'VARCHAR';
 insert into rejects_pre
-select f, n, prefix || ev || ': data is ' || tn(coalesce(dt, 'NULL')) || ', not an object', raw
-from (select *, json_extract_string(j, '$.event') as ev, json_type(j, '$.data') as dt
-      from recs0
-      where jt = 'OBJECT' and json_extract(j, '$.event') is not null
-        and json_extract(j, '$.object') is null and json_type(j, '$.event') = 'VARCHAR')
-where coalesce(dt, 'NULL') <> 'OBJECT' and starts_with(ev, 'thread.run.')
+select f, n, prefix || sv[2] || ': data is ' || tn(coalesce(ty[3], 'NULL'))
+       || ', not an object', raw
+from recs0
+where {env} and ty[4] = 'VARCHAR' and coalesce(ty[3], 'NULL') <> 'OBJECT'
+  and starts_with(sv[2], 'thread.run.')
 """))
     # 4. checks and typed decode per kind -------------------------------------------------
     for kind, ty in (("step", STEP_T), ("run", RUN_T), ("delta", DELTA_T)):
@@ -630,16 +607,19 @@ from call_rec
     run_rank = ("case when status in " + run_terminal + " then 4 "
                 + " ".join(f"when status = {q(k)} then {v}" for k, v in RUN_RANK.items())
                 + " else -1 end")
-    step_stage = (f"coalesce(status in {terminal}, false)::int, "
-                  "coalesce(greatest(created_at, completed_at, failed_at, cancelled_at, "
-                  "expired_at), -1), coalesce(usage_present, false)::int")
-    run_stage = (f"{run_rank}, coalesce(greatest(created_at, started_at, completed_at, "
-                 "failed_at, cancelled_at), -1), coalesce(usage_present, false)::int")
+    # stages 1 to 3 as one BIGINT, higher wins: (rank + 1) * 2^39 + (latest + 1) * 2 +
+    # usage (a timestamp is at most MAX_TS < 2^38)
+    step_stage = (f"(coalesce(status in {terminal}, false)::bigint + 1) * {1 << 39} "
+                  "+ (coalesce(greatest(created_at, completed_at, failed_at, cancelled_at, "
+                  "expired_at), -1) + 1) * 2 + coalesce(usage_present, false)::bigint")
+    run_stage = (f"({run_rank} + 1) * {1 << 39} + (coalesce(greatest(created_at, "
+                 "started_at, completed_at, failed_at, cancelled_at), -1) + 1) * 2 "
+                 "+ coalesce(usage_present, false)::bigint")
     call_struct = "{" + ", ".join(f"{q(c)}: {c}" for c in sorted(call_content)) + "}"
     s.append(("step_winners", f"""
 create temp table step_win as
 with r as (
-    select *, [{step_stage}] as st from step_rec
+    select *, {step_stage} as st from step_rec
 ),
 top as (   -- the records tied at the top on stages 1 to 3
     select *, count(*) over (partition by step_id, st) as tied,
@@ -669,7 +649,7 @@ qualify row_number() over (partition by step_id
 """))
     s.append(("run_winners", f"""
 create temp table run_win as
-with r as (select *, [{run_stage}] as st from run_rec),
+with r as (select *, {run_stage} as st from run_rec),
 top as (
     select *, count(*) over (partition by run_id, st) as tied,
            max(st) over (partition by run_id) as best

@@ -125,3 +125,25 @@ def test_the_comparison_can_fail(tmp_path: Path) -> None:
     script.MAX_TS = 1_720_000_000
     problems = compare(export, tmp_path, script)
     assert problems["rejects"] and problems["steps"] and problems["runs"]
+
+
+def test_json_that_duckdb_reads_more_leniently(tmp_path: Path) -> None:
+    """Trailing commas and NaN/Infinity, which DuckDB's json_valid takes and JSON does
+    not, are rejects in both; the same characters inside strings are not."""
+    export = tmp_path / "export"
+    export.mkdir()
+    step = ('{"id": "step_%d", "object": "thread.run.step", "status": "completed", '
+            '"created_at": 1718000000, "completed_at": 1718000005, "run_id": "run_1", '
+            '"metadata": {"note": %s}%s}')
+    lines = [
+        step % (1, '"a,}"', ""),            # ",}" inside a string: valid
+        step % (2, '"x: nan, inf"', ""),    # NaN-like words inside a string: valid
+        step % (3, '"b"', ","),             # trailing comma: invalid
+        step % (4, "NaN", ""),              # NaN: invalid
+        step % (5, "-Infinity", ""),        # -Infinity: invalid
+        step % (6, '"q\\",}"', ""),         # an escaped quote, then ",}" in the string
+        '{"object": "list", "data": [1, 2,]}',
+    ]
+    (export / "edge.jsonl").write_text("\n".join(lines) + "\n")
+    problems = compare(export, tmp_path)
+    assert all(not v for v in problems.values()), problems
