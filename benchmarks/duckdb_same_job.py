@@ -125,12 +125,15 @@ def _paths(spec: dict, base: str = "$") -> list[tuple[str, object]]:
     return out
 
 
-def check_sql(spec: dict, x: str, where: str, depth: int = 0) -> str:
+def check_sql(spec: dict, x: str, where: str, depth: int = 0,
+              arrays: dict[str, str] | None = None) -> str:
     """An SQL expression: the first field of JSON value `x` that breaks `spec`, as
     `path: reason` (the path prefixed by the SQL string expression `where`), or NULL.
 
     One `json_type` call with every fixed path parses `x` once; arrays of objects are
-    checked item by item with a lambda (each item parsed once more)."""
+    checked item by item with a lambda (each item parsed once more). `arrays`: SQL
+    expressions that already hold the items of an array path (from the typed decode),
+    so that `x` is not parsed again to find them."""
     paths = _paths(spec)
     d = depth
     index = {p: k + 1 for k, (p, _) in enumerate(paths)}
@@ -175,7 +178,7 @@ def check_sql(spec: dict, x: str, where: str, depth: int = 0) -> str:
                 parts.append(f"case when {absent} then null when {t} <> 'OBJECT' "
                              f"then {got.format('object')} else {node(sub, path)} end")
             elif isinstance(sub, list):
-                items = f"json_extract(_s{d}.x, {q(path + '[*]')})"
+                items = (arrays or {}).get(path) or f"json_extract(_s{d}.x, {q(path + '[*]')})"
                 i, k = f"_i{d}", f"_k{d}"
                 inner = check_sql(sub[0], i, "''", d + 1)
                 item_reason = (f"case when json_type({i}) <> 'OBJECT' then "
@@ -439,14 +442,18 @@ where {env} and ty[4] = 'VARCHAR' and coalesce(ty[3], 'NULL') <> 'OBJECT'
 """))
     # 4. checks and typed decode per kind -------------------------------------------------
     for kind, ty in (("step", STEP_T), ("run", RUN_T), ("delta", DELTA_T)):
-        check = check_sql(SPECS[kind], "r", "prefix")
+        arrays = {"step": {"$.step_details.tool_calls": "o.step_details.tool_calls"},
+                  "delta": {"$.delta.step_details.tool_calls":
+                            "o.delta.step_details.tool_calls"}}.get(kind)
+        check = check_sql(SPECS[kind], "r", "prefix", arrays=arrays)
         usage_at = ([p for p, _ in _paths(SPECS[kind])].index("$.usage") + 1
                     if "usage" in SPECS[kind] else "null")
         s.append((f"check_{kind}", f"""
 create temp table c_{kind} as
-select f, n, item, raw, {check} as reason, json_transform(r, {q(ty)}) as o,
+select f, n, item, raw, {check} as reason, o,
        _s0.jt[{usage_at}] = 'OBJECT' as usage_present
-from (select *, {check_bind(SPECS[kind], "r")} as _s0 from recs where kind = '{kind}');
+from (select *, {check_bind(SPECS[kind], "r")} as _s0, json_transform(r, {q(ty)}) as o
+      from recs where kind = '{kind}');
 insert into rejects_pre select f, n, reason, raw from c_{kind} where reason is not null;
 delete from c_{kind} where reason is not null
 """))
