@@ -357,7 +357,8 @@ select f, n, event, coalesce(data, '[DONE]') as data from b where any_data
     s.append(("valid", f"""
 create temp table vals as
 with t as (
-    select f, n, strip(t) as text, null::varchar as event, false as sse from jl
+    select f, n, strip(case when n = 1 then regexp_replace(t, '^\\x{{FEFF}}', '') else t end)
+           as text, null::varchar as event, false as sse from jl
     where t is not null
     union all
     select f, n, strip(data) as text, event, true as sse from sse

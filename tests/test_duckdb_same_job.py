@@ -145,5 +145,7 @@ def test_json_that_duckdb_reads_more_leniently(tmp_path: Path) -> None:
         '{"object": "list", "data": [1, 2,]}',
     ]
     (export / "edge.jsonl").write_text("\n".join(lines) + "\n")
+    # a UTF-8 byte-order mark before the first line is ignored
+    (export / "bom.jsonl").write_text("\ufeff" + step % (7, '"bom"', "") + "\n")
     problems = compare(export, tmp_path)
     assert all(not v for v in problems.values()), problems
