@@ -585,9 +585,121 @@ def phase_duckdb(files: list[str], out_dir: str, threads: int,
             "tool_calls": calls[0][0], "threads": threads, "sse_blocks": sse_blocks}
 
 
+# ---- issue 23: the same job in DuckDB, the floor, the three ways to run steplens -------
+# (kept apart from the phases above so that other changes to this file merge easily)
+
+def phase_same_job(files: list[str], out_dir: str, threads: int) -> dict:
+    """benchmarks/duckdb_same_job.py: steplens' five tables by DuckDB SQL alone. Its own
+    `seconds` (connect .. last Parquet file) leave out the interpreter start."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import duckdb_same_job
+
+    return duckdb_same_job.run(files, out_dir, threads=threads)
+
+
+def phase_floor(files: list[str], threads: int) -> dict:
+    """The physical floor on these bytes: DuckDB reading every line as one VARCHAR
+    (`read_csv`, the same options as the baselines) into memory, then `json_valid` over
+    every line; each timed on its own."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"set threads = {int(threads)}")
+    con.execute("set enable_progress_bar = false")
+    t = time.perf_counter()
+    con.execute(f"create temp table l as select line from {_read_lines(files)}")
+    read_s = time.perf_counter() - t
+    t = time.perf_counter()
+    valid = con.sql("select count(*) filter (where json_valid(line)) from l").fetchall()[0][0]
+    valid_s = time.perf_counter() - t
+    lines = con.sql("select count(*) from l").fetchall()[0][0]
+    return {"read_s": read_s, "json_valid_s": valid_s, "lines": lines, "valid": valid,
+            "threads": threads}
+
+
+def steplens_modes(env: dict[str, str], logs: Path, work: Path, data: Path) -> dict:
+    """`steplens ingest DATA` into a new warehouse, process wall, two more ways: as a flow
+    run of the warm runner of a standing server (`steplens server start`, started before
+    and stopped after, not timed) and with `--orchestration direct` (no Prefect). Each
+    result gains the flow body's `seconds` from the warehouse's summary."""
+    cli = [sys.executable, "-m", "steplens.flows.cli"]
+    bare = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
+    out: dict = {}
+    for key, orchestration in (("standing", "prefect"), ("direct", "direct")):
+        wh = work / f"warehouse-{key}"
+        if key == "standing":
+            log("starting a standing server (steplens server start)")
+            subprocess.run([*cli, "server", "start", "--port", str(_free_port())], env=bare,
+                           check=True, capture_output=True, cwd=REPO, timeout=300)
+        try:
+            log(f"steplens ingest, {key}")
+            out[key] = measure([*cli, "ingest", str(data), "-w", str(wh)],
+                               {**bare, "STEPLENS_ORCHESTRATION": orchestration}, logs,
+                               f"ingest_{key}")
+        finally:
+            if key == "standing":
+                subprocess.run([*cli, "server", "stop"], env=bare, capture_output=True,
+                               cwd=REPO, timeout=120)
+        summary = json.loads((wh / "current" / "summary.json").read_text())
+        out[key]["body_s"] = summary.get("seconds")
+        out[key]["steps"] = summary.get("steps")
+        shutil.rmtree(wh, ignore_errors=True)
+    return out
+
+
+def print_same_job(fig: dict, size: int) -> None:
+    """The issue-23 figures: steplens three ways against the same-job script, the flow
+    body's MB/s beside the floor on every line, and the start-up check."""
+    mb = _mb(size)
+    sj, floor = fig["same_job"], fig["floor"]["result"]
+    sj_s = sj["result"]["seconds"]
+    read_mbs = mb / floor["read_s"]
+    valid_mbs = mb / floor["json_valid_s"]
+    ing = fig["ingest"]
+    modes = [
+        ("flow run on a standing server", fig["modes"]["standing"],
+         fig["modes"]["standing"]["body_s"]),
+        ("direct (no Prefect)", fig["modes"]["direct"], fig["modes"]["direct"]["body_s"]),
+        ("temporary Prefect server", ing, ing["result"].get("seconds")),
+    ]
+    rows = []
+    for label, m, body in modes:
+        rows.append([f"steplens, {label}", m["wall_s"], mb / m["wall_s"], m["wall_s"] / sj_s,
+                     body, mb / body if body else None, read_mbs, valid_mbs, m["cpu_s"],
+                     m["peak_tree_rss_mb"], m["loadavg_before"]])
+    rows.append(["same-job DuckDB script (its own seconds)", sj_s, mb / sj_s, 1.0, None,
+                 None, read_mbs, valid_mbs, sj["cpu_s"], sj["peak_tree_rss_mb"],
+                 sj["loadavg_before"]])
+    print_table(f"steplens vs the same job in DuckDB ({mb:,.1f} MiB; wall ratio = steplens "
+                "wall / same-job wall, target <= 0.5 for the standing server; floor = DuckDB "
+                "line read, json_valid)",
+                ["run", "wall s", "MB/s", "/ same-job", "body s", "body MB/s",
+                 "floor read MB/s", "floor valid MB/s", "cpu s", "tree RSS MB", "load"], rows)
+    print("  (standing server: cpu s and RSS are the client's only, the flow runs in the "
+          "server's warm runner; load = 1-minute load average when the run started)")
+    rows_sj = sj["result"]["rows"]
+    print("same-job rows: " + ", ".join(f"{k} {v:,}" for k, v in rows_sj.items())
+          + f"; steplens steps {fig['modes']['direct'].get('steps')}")
+    trivial = fig["prefect"]["warm"]["wall_s"]
+    body = ing["result"].get("seconds") or float("nan")
+    bound = trivial + body
+    verdict = "met" if ing["wall_s"] <= bound else "MISSED"
+    print(f"temporary server: end to end {ing['wall_s']:.2f} s <= trivial Prefect flow "
+          f"{trivial:.2f} s + flow body {body:.2f} s = {bound:.2f} s: {verdict} "
+          f"(excess {ing['wall_s'] - bound:+.2f} s; load {ing['loadavg_before']:.2f})")
+    print(f"same_job: size_mib={mb:.1f} "
+          f"ratio_standing={fig['modes']['standing']['wall_s'] / sj_s:.3f} "
+          f"ratio_direct={fig['modes']['direct']['wall_s'] / sj_s:.3f} "
+          f"ratio_temporary={ing['wall_s'] / sj_s:.3f} "
+          f"body_mb_s={mb / body:.1f} floor_read_mb_s={read_mbs:.1f} "
+          f"floor_json_valid_mb_s={valid_mbs:.1f} startup_check={verdict.lower()} "
+          f"load={os.getloadavg()[0]:.2f}")
+
+
 def run_phase(name: str, kwargs: dict) -> None:
     fn = {"prefect_noop": phase_prefect_noop, "ingest": phase_ingest,
-          "parse_bound": phase_parse_bound, "duckdb": phase_duckdb}[name]
+          "parse_bound": phase_parse_bound, "duckdb": phase_duckdb,
+          "same_job": phase_same_job, "floor": phase_floor}[name]
     result = fn(**kwargs)
     sys.stdout.flush()
     print(json.dumps(result, default=str), flush=True)
@@ -879,6 +991,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fixed-cost-only", action="store_true",
                         help="only Prefect's start-up and the command's fixed cost on "
                              "data/sample (no export, no baselines)")
+    parser.add_argument("--no-fixed-cost", action="store_true",
+                        help="skip the command's fixed cost on data/sample (6 runs)")
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="steplens-bench-"))
@@ -960,6 +1074,15 @@ def main(argv: list[str] | None = None) -> int:
                                             sse_blocks=args.duckdb_sse_blocks),
                                 env, logs, "duckdb")
         shutil.rmtree(work / "duckdb", ignore_errors=True)
+        log(f"same-job DuckDB script, {args.workers} threads")
+        fig["same_job"] = measure(_phase_argv("same_job", files=names,
+                                              out_dir=str(work / "same_job"),
+                                              threads=args.workers), env, logs, "same_job")
+        shutil.rmtree(work / "same_job", ignore_errors=True)
+        log("floor: DuckDB line read, json_valid")
+        fig["floor"] = measure(_phase_argv("floor", files=names, threads=args.workers), env,
+                               logs, "floor")
+        fig["modes"] = steplens_modes(env, logs, work, data)
 
         # 2. steplens ingest ---------------------------------------------------------------
         wh = work / "warehouse"
@@ -976,7 +1099,8 @@ def main(argv: list[str] | None = None) -> int:
                                           workers=args.workers), env, logs, "noop")
 
         # 6. the command's fixed cost on data/sample -------------------------------------
-        fig["fixed"] = fixed_costs(env, logs, work)
+        if not args.no_fixed_cost:
+            fig["fixed"] = fixed_costs(env, logs, work)
 
         # 4. metric views ------------------------------------------------------------------
         log("metric views over the warehouse")
@@ -993,6 +1117,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(syn, ignore_errors=True)
 
         report(fig, size)
+        print_same_job(fig, size)
         if args.json:
             args.json.write_text(json.dumps(fig, indent=2, default=str))
         ing, duck, pb = fig["ingest"], fig["duckdb"], fig["parse_bound"]

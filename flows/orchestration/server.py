@@ -118,7 +118,11 @@ class TemporaryServer:
 
     def _spawn(self) -> None:
         self.port = _free_port()
-        env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+        # The services an ephemeral server runs but an ingest does not use: automations
+        # (triggers, actions) and storing events; task runs are still recorded.
+        env = {"PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
+               "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false", **os.environ,
+               "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
                "PREFECT__SERVER_FINAL": "1"}
         env.pop("PREFECT_API_URL", None)
         command = [sys.executable, "-m", "uvicorn", "--factory",
