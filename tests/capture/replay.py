@@ -160,7 +160,7 @@ def drive(client, steps: list[Step]) -> list:
             out.append([plain(e) for e in client.responses.retrieve(step.target, **kw)])
         elif step.action == "create":
             kw = create_kwargs(client, step.request or {})
-            kw.pop("stream", None)
+            assert not kw.get("stream")
             out.append(plain(client.responses.create(**kw)))
         elif step.action == "retrieve":
             out.append(plain(client.responses.retrieve(step.target)))
@@ -189,7 +189,7 @@ async def drive_async(client, steps: list[Step]) -> list:
             out.append([plain(e) async for e in stream])
         elif step.action == "create":
             kw = create_kwargs(client, step.request or {})
-            kw.pop("stream", None)
+            assert not kw.get("stream")
             out.append(plain(await client.responses.create(**kw)))
         elif step.action == "retrieve":
             out.append(plain(await client.responses.retrieve(step.target)))
