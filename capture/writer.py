@@ -201,13 +201,13 @@ class Writer:
         if not self._closed:
             self._queue.put(("end", call, None))
 
-    def flush(self, timeout: float | None = 10.0) -> bool:
-        """Write everything submitted so far and close the current file, so that all of
-        it is visible; False if that did not happen within `timeout` seconds."""
+    def flush(self, timeout: float | None = 10.0, close_file: bool = True) -> bool:
+        """Write everything submitted so far and (`close_file`) close the current file,
+        so that all of it is visible; False if that did not happen within `timeout`."""
         if self._closed:
             return True
         done = threading.Event()
-        self._queue.put(("flush", None, done))
+        self._queue.put(("flush" if close_file else "sync", None, done))
         return done.wait(timeout)
 
     def close(self, timeout: float | None = 10.0) -> None:
@@ -259,6 +259,8 @@ class Writer:
                 return
             if op == "flush":
                 self._safely("closing a file", self._rotate)
+                arg.set()
+            elif op == "sync":
                 arg.set()
             elif op == "begin":
                 self._open_calls.add(call)
