@@ -33,8 +33,8 @@ SCRUBBED = "<scrubbed>"
 # Keys whose values are credentials wherever they occur in a body (case-insensitive).
 SECRET_KEYS = frozenset(("authorization", "headers", "api_key", "apikey", "x-api-key",
                          "access_token", "client_secret", "password"))
-_SECRET_HINT = re.compile(rb'"(?:authorization|headers|api_?key|x-api-key|access_token|'
-                          rb'client_secret|password)"', re.IGNORECASE)
+_SECRET_HINT = re.compile(b'"(?:' + b"|".join(re.escape(k.encode()) for k in SECRET_KEYS)
+                          + b')"')
 # The capture-only field: text content the ingest never stores.
 MESSAGES = "messages"
 _SORT = orjson.OPT_SORT_KEYS
@@ -61,8 +61,9 @@ _PART_KEEP = frozenset(("type", "id", "file_id", "detail", "status", "format"))
 
 
 def has_secret_key(raw: bytes) -> bool:
-    """Whether a body may hold a credential key (a cheap test before any walk)."""
-    return _SECRET_HINT.search(raw) is not None
+    """Whether a body may hold a credential key (a cheap test before any walk: one
+    search of a lowered copy, several times faster than a case-blind regex)."""
+    return _SECRET_HINT.search(raw.lower()) is not None
 
 
 def scrub_secrets(value: Any) -> Any:

@@ -24,12 +24,12 @@ last complete line, gzipped and renamed like any closed file.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import gzip
 import itertools
 import logging
 import os
-import queue
 import re
 import threading
 import time
@@ -54,6 +54,8 @@ PART = ".part"
 _COUNTER = itertools.count(1)  # file numbers, process-wide (names stay unique)
 READ_PIECE = 1024 * 1024
 MAX_BLOCK = 8 * 1024 * 1024  # an SSE block longer than this is not a stream we record
+STREAM_BATCH = 64 * 1024  # stream bytes gathered per write
+POLL = 0.05  # seconds between the writer's looks at what callers handed it
 os_open = os.open  # the one way files are created here (tests make it fail)
 
 # What each recorded route must return to be written (anything else is left out).
@@ -96,7 +98,7 @@ class Call:
         self.fd: int | None = None
         self.part: Path | None = None
         self.name = ""
-        self.block = b""
+        self.block = bytearray()
         self.done = False
 
 
@@ -152,6 +154,20 @@ class _File:
         self.size = 0
 
 
+class _Inbox:
+    """What the callers hand the writer: appended without waking it (a deque append,
+    no lock, no system call on the caller's path); the writer looks every `POLL`
+    seconds, and at once for `flush` and `close`."""
+
+    def __init__(self) -> None:
+        self.items: collections.deque = collections.deque()
+        self.wake = threading.Event()
+
+    def put(self, item: tuple) -> None:
+        self.items.append(item)
+        self.wake.set()
+
+
 class Writer:
     """The background writer of one capture directory (see the module docstring)."""
 
@@ -167,7 +183,7 @@ class Writer:
         self.max_pending = max_pending
         self.max_body = max_body
         self.stats = Stats()
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._inbox = _Inbox()
         self._lock = threading.Lock()
         self._pending = 0
         self._closed = False
@@ -178,12 +194,12 @@ class Writer:
                                         daemon=True)
         self._thread.start()
         # at interpreter exit (or if this writer is collected): close its files
-        self._finalizer = weakref.finalize(self, Writer._stop, self._queue, self._thread)
+        self._finalizer = weakref.finalize(self, Writer._stop, self._inbox, self._thread)
 
     # ---- the caller's side: never raises, never blocks --------------------------------
     def begin(self, call: Call) -> None:
         if not self._closed:
-            self._queue.put(("begin", call, None))
+            self._inbox.items.append(("begin", call, None))
 
     def chunk(self, call: Call, data: bytes) -> None:
         if call.lost or self._closed or not data:
@@ -195,11 +211,11 @@ class Writer:
                 self.stats.dropped += 1
                 return
             self._pending += n
-        self._queue.put(("chunk", call, data))
+        self._inbox.items.append(("chunk", call, data))
 
     def end(self, call: Call) -> None:
         if not self._closed:
-            self._queue.put(("end", call, None))
+            self._inbox.items.append(("end", call, None))
 
     def flush(self, timeout: float | None = 10.0, close_file: bool = True) -> bool:
         """Write everything submitted so far and (`close_file`) close the current file,
@@ -207,7 +223,7 @@ class Writer:
         if self._closed:
             return True
         done = threading.Event()
-        self._queue.put(("flush" if close_file else "sync", None, done))
+        self._inbox.put(("flush" if close_file else "sync", None, done))
         return done.wait(timeout)
 
     def close(self, timeout: float | None = 10.0) -> None:
@@ -216,15 +232,15 @@ class Writer:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(("stop", None, None))
+        self._inbox.put(("stop", None, None))
         self._thread.join(timeout)
         self._finalizer.detach()
 
     @staticmethod
-    def _stop(q: queue.SimpleQueue, thread: threading.Thread) -> None:
+    def _stop(inbox: _Inbox, thread: threading.Thread) -> None:
         """At interpreter exit (atexit): close the files of a writer nobody closed."""
         if thread.is_alive():
-            q.put(("stop", None, None))
+            inbox.put(("stop", None, None))
             thread.join(10.0)
 
     # ---- the writer thread ------------------------------------------------------------
@@ -243,36 +259,49 @@ class Writer:
             self._recover()
         except Exception as e:  # noqa: BLE001 - a capture never stops the application
             self._error("opening the capture directory", e)
+        items = self._inbox.items
         while True:
-            timeout = None
+            timeout = POLL
             if self._current is not None:
-                timeout = max(0.0, self._current.opened + self.max_age - time.monotonic())
-            try:
-                op, call, arg = self._queue.get(timeout=timeout)
-            except queue.Empty:
+                timeout = min(POLL, max(0.0, self._current.opened + self.max_age
+                                        - time.monotonic()))
+            self._inbox.wake.wait(timeout)
+            self._inbox.wake.clear()
+            while items:
+                if self._handle(*items.popleft()):
+                    return
+            for c in list(self._open_calls):  # caught up: what streams gathered goes out
+                if c.stream and c.block and not c.done:
+                    self._safely("recording a response", self._stream_bytes, c, b"", False,
+                                 True)
+            cur = self._current
+            if cur is not None and time.monotonic() - cur.opened >= self.max_age:
                 self._safely("closing a file", self._rotate)
-                continue
-            if op == "stop":
-                for c in list(self._open_calls):
-                    self._safely("closing a stream", self._end, c)
-                self._safely("closing a file", self._rotate)
-                return
-            if op == "flush":
-                self._safely("closing a file", self._rotate)
-                arg.set()
-            elif op == "sync":
-                arg.set()
-            elif op == "begin":
-                self._open_calls.add(call)
-                self.stats.calls += 1
-                if call.stream and call.request_body is not None:
-                    self._safely("recording a request", self._request, call)
-            elif op == "chunk":
-                with self._lock:
-                    self._pending -= len(arg)
-                self._safely("recording a response", self._chunk, call, arg)
-            elif op == "end":
-                self._safely("recording a response", self._end, call)
+
+    def _handle(self, op: str, call: Call | None, arg: Any) -> bool:
+        """Do one queued operation; True to stop."""
+        if op == "stop":
+            for c in list(self._open_calls):
+                self._safely("closing a stream", self._end, c)
+            self._safely("closing a file", self._rotate)
+            return True
+        if op == "flush":
+            self._safely("closing a file", self._rotate)
+            arg.set()
+        elif op == "sync":
+            arg.set()
+        elif op == "begin":
+            self._open_calls.add(call)
+            self.stats.calls += 1
+            if call.stream and call.request_body is not None:
+                self._safely("recording a request", self._request, call)
+        elif op == "chunk":
+            with self._lock:
+                self._pending -= len(arg)
+            self._safely("recording a response", self._chunk, call, arg)
+        elif op == "end":
+            self._safely("recording a response", self._end, call)
+        return False
 
     def _safely(self, what: str, fn: Callable, *args: Any) -> None:
         try:
@@ -287,7 +316,7 @@ class Writer:
 
     # ---- bodies -----------------------------------------------------------------------
     def _chunk(self, call: Call, data: bytes) -> None:
-        if call.lost or call.done:
+        if call.done:  # a failure abandoned it (pieces queued before a drop still count)
             return
         data = _decode(call, data)
         if not call.stream:
@@ -303,15 +332,14 @@ class Writer:
         if call.done:
             return
         call.done = True
-        if call.lost:
-            self._close_stream(call)  # what was written before the loss: a cut stream
+        if call.lost:  # what was read before the loss, in whole blocks: a cut stream
+            if call.stream:
+                self._safely("recording a response", self._stream_bytes, call, b"", True)
+                self._close_stream(call)
             return
         tail = _decode(call, b"", final=True)
         if call.stream:
-            self._stream_bytes(call, tail)
-            if call.block:
-                self._write_block(call, call.block)
-                call.block = b""
+            self._stream_bytes(call, tail, final=True)
             self._close_stream(call)
             return
         body = b"".join(call.buf) + tail
@@ -388,35 +416,49 @@ class Writer:
             self._finish(cur.fd, cur.part, cur.final, cur.size)
 
     # ---- streams ----------------------------------------------------------------------
-    def _stream_bytes(self, call: Call, data: bytes) -> None:
-        """Write the stream as read, one whole SSE block per write (a block holding a
-        credential key, or every block when redacting, is rewritten first)."""
-        if not data:
+    def _stream_bytes(self, call: Call, data: bytes, final: bool = False,
+                      now: bool = False) -> None:
+        """Write the stream as read, whole SSE blocks at a time: when `STREAM_BATCH`
+        bytes are gathered, when the writer has caught up with the queue (`now`), and
+        at the stream's end (`final`). A credential key in them, or redaction, rewrites
+        them first. The file is hidden until the stream ends, so batching hides nothing
+        from a reader; a crash keeps what was written."""
+        call.block += data
+        if len(call.block) < STREAM_BATCH and not final and not now:
             return
-        buf = call.block + data if call.block else data
-        start = 0
-        for m in _BLOCK_END.finditer(buf):
-            self._write_block(call, buf[start:m.end()])
-            start = m.end()
-        call.block = buf[start:]
-        if len(call.block) > MAX_BLOCK:
-            raise ValueError(f"an SSE block over {MAX_BLOCK} bytes")
+        buf = call.block
+        lf, crlf = buf.rfind(b"\n\n"), buf.rfind(b"\r\n\r\n")
+        end = max(lf + 2 if lf >= 0 else -1, crlf + 4 if crlf >= 0 else -1)  # after it
+        if final and not call.lost:  # the stream's end: its last block may lack a blank line
+            end = len(buf)
+        if end <= 0:
+            if len(buf) > MAX_BLOCK:
+                raise ValueError(f"an SSE block over {MAX_BLOCK} bytes")
+            return
+        self._write_blocks(call, bytes(buf[:end]))
+        del buf[:end]
 
-    def _write_block(self, call: Call, block: bytes) -> None:
-        if self.redactor.active or has_secret_key(block):
-            block = self._rewrite_block(block)
+    def _write_blocks(self, call: Call, blocks: bytes) -> None:
+        if self.redactor.active or has_secret_key(blocks):
+            out, start = [], 0
+            for m in _BLOCK_END.finditer(blocks):
+                out.append(self._rewrite_block(blocks[start:m.end()]))
+                start = m.end()
+            if start < len(blocks):
+                out.append(self._rewrite_block(blocks[start:]))
+            blocks = b"".join(out)
         if call.fd is None:
             n = next(_COUNTER)
             f = _File(self.directory, f"{stamp(call.started)}-{os.getpid()}-{n:06d}", ".sse")
             call.fd, call.part, call.name = f.fd, f.part, f.final.name
         before = call.size
         try:
-            _write_all(call.fd, block)
+            _write_all(call.fd, blocks)
         except OSError:
             with contextlib.suppress(OSError):
                 os.ftruncate(call.fd, before)
             raise
-        call.size += len(block)
+        call.size += len(blocks)
 
     def _rewrite_block(self, block: bytes) -> bytes:
         """An SSE block with its JSON data scrubbed and redacted (other lines kept)."""
@@ -449,7 +491,9 @@ class Writer:
     def _abandon(self, call: Call) -> None:
         """After a failure: close what was written of a stream as a cut stream."""
         self._open_calls.discard(call)
+        call.done = True
         call.buf = []
+        call.block = bytearray()
         if call.stream and call.fd is not None:
             with contextlib.suppress(Exception):
                 self._close_stream(call)
@@ -467,7 +511,7 @@ class Writer:
                 fdt = os_open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 try:
                     with open(part, "rb") as src, open(fdt, "wb") as raw, \
-                            gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6,
+                            gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1,
                                           mtime=0) as out:
                         remaining = size
                         while remaining > 0 and (piece := src.read(min(READ_PIECE, remaining))):
