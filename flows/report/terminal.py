@@ -11,7 +11,10 @@ import csv
 import io
 import json
 import sys
+import tempfile
 from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -25,6 +28,9 @@ from steplens.flows.report.render import (
     record_blocks,
 )
 
+if TYPE_CHECKING:
+    import duckdb
+
 
 class Format(StrEnum):
     """How `steplens sql` prints its result."""
@@ -32,6 +38,28 @@ class Format(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
+
+
+def csv_value(v: object) -> object:
+    """A value as DuckDB's CSV writer spells it: booleans `true`/`false`, NULL empty."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return v
+
+
+def duckdb_csv(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """The result of `query` as DuckDB itself writes CSV (`COPY ... TO (FORMAT csv)`):
+    booleans `true`/`false`, NULL empty, lists and timestamps in DuckDB's own text, LF
+    line ends; so `steplens sql -f csv` and the DuckDB CLI agree byte for byte."""
+    rel = con.sql(query)
+    if rel is None:  # a statement without a result (SET, PRAGMA ...)
+        return ""
+    with tempfile.TemporaryDirectory(prefix="steplens-csv-") as folder:
+        path = Path(folder) / "result.csv"
+        rel.write_csv(str(path), header=True)
+        return path.read_text(encoding="utf-8")
 
 
 def render(console: Console, columns: list[str], rows: list[tuple], title: str | None, fmt: Format,
@@ -43,7 +71,7 @@ def render(console: Console, columns: list[str], rows: list[tuple], title: str |
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")  # LF, as Unix tools and DuckDB expect
         writer.writerow(columns)
-        writer.writerows(rows)
+        writer.writerows([[csv_value(v) for v in r] for r in rows])
         sys.stdout.write(buf.getvalue())
     else:
         _print_table(console, columns, [[cell_text(v) for v in r] for r in rows], title, note)
