@@ -184,16 +184,16 @@ def _period(o: dict[str, Any]) -> str:
     return f"{first} .. {last}" + (f" ({plural(days, 'day')})" if days else "")
 
 
-def _volume(o: dict[str, Any]) -> str:
-    runs = f"{count(o['runs'])} runs"
+def _volume(o: dict[str, Any]) -> list[str]:
+    """`Volume` (runs, steps, tool calls) and, with both APIs, how the runs split."""
+    out = [f"Volume  {count(o['runs'])} runs · {count(o['steps'])} steps · "
+           f"{count(o['tool_calls'])} tool calls"]
     if o["assistants_runs"] and o["responses_runs"]:
-        runs += (f" ({count(o['assistants_runs'])} Assistants, "
-                 f"{count(o['responses_runs'])} Responses)")
-    elif o["responses_runs"]:
-        runs += " (Responses API)"
-    elif o["assistants_runs"]:
-        runs += " (Assistants API)"
-    return f"{runs} · {count(o['steps'])} steps · {count(o['tool_calls'])} tool calls"
+        out.append(f"APIs    {count(o['assistants_runs'])} Assistants API runs, "
+                   f"{count(o['responses_runs'])} Responses API runs")
+    else:
+        out[0] += " (Responses API)" if o["responses_runs"] else " (Assistants API)"
+    return out
 
 
 def _health(d: ScreenData, width: int, hint: str) -> list[str]:
@@ -310,7 +310,7 @@ def lines(d: ScreenData, width: int = MAX_WIDTH, source: str = "", hint: str = "
     o = d.overview
     out = [_fit(f"steplens report · {source}" if source else "steplens report", width),
            _fit(f"Period  {_period(o)}", width),
-           _fit(f"Volume  {_volume(o)}", width)]
+           *(_fit(x, width) for x in _volume(o))]
     if not o["runs"] and not o["steps"]:
         out += ["", _fit(f"Nothing ingested yet: steplens ingest PATH{hint}", width)]
         return out
