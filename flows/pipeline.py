@@ -1,6 +1,6 @@
 """The ingest, step by step: new input → record segments → recomputed rows → a snapshot.
 
-One definition of what an ingest does, run two ways (README, "Prefect or direct"):
+One definition of what an ingest does, run two ways (docs/operations.md, "Prefect or direct"):
 
 - as the Prefect flow `steplens-ingest` (`flows/ingest.py`), each step a task: what
   `steplens ingest` runs for a large batch, a scheduled deployment, `watch`, `--dask`,
@@ -15,7 +15,7 @@ Both go through `run` below, so they give the same tables, summary and accountin
 tests hold them equal. The logic lives in `transforms/` (pure Polars) and the storage
 engine in `flows/store/` (record segments, the manifest and what a batch changes,
 snapshots, views, the row recomputation, the accounting). Incremental by default
-(README, "Incremental ingestion"): only new files and appended tails are read, and only
+(docs/ingest.md, "Incremental ingestion"): only new files and appended tails are read, and only
 the rows of the ids they touch are recomputed. This module never imports Prefect.
 """
 
@@ -139,7 +139,7 @@ def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logg
 
     Its `totals` cover everything the warehouse holds and balance: `records_read = kept
     + superseded + rejected + skipped`; `batch` is what this run read. `redact` and
-    `redact_fields` (README, "Redaction"): None goes on as the warehouse was built.
+    `redact_fields` (docs/redaction.md, "Redaction"): None goes on as the warehouse was built.
     """
     root = settings.warehouse
     started = time.perf_counter()

@@ -3,7 +3,7 @@
 A section's `key` names the metric view it shows (its rows may come from a `report_*`
 view that selects from it), so the JSON output, the Prefect artifacts and the tables
 all name a section the same way. No SQL here beyond `from VIEW`: the views are in
-transforms/sql/ (README, "Views").
+transforms/sql/ (docs/views.md, "Views").
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Per file it records size, modification time, a content fingerprint, the bytes and
 lines consumed, and the record segments holding its rows. Comparing it with the files
-on disk gives the plan of a batch (README, "Incremental ingestion"):
+on disk gives the plan of a batch (docs/ingest.md, "Incremental ingestion"):
 
 - unchanged (same size and mtime): nothing is read;
 - new: read whole;

@@ -1,6 +1,6 @@
 """Table snapshots: partitioned Parquet, published with one atomic rename.
 
-Layout of a warehouse directory (README, "Warehouse layout"):
+Layout of a warehouse directory (docs/operations.md, "Warehouse layout"):
 
     current -> snapshots/<id>                 symlink, replaced atomically
     snapshots/<id>/<table>/month=YYYY-MM/part-0.parquet

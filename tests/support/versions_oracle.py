@@ -94,7 +94,8 @@ V11. Metrics of a set of runs: `runs`; `p50_duration_s`, `p95_duration_s` (conti
      percentiles of `duration_s` over the runs that have one); `failure_rate` = runs whose
      status is `failed` / runs in a terminal state (`completed`, `incomplete`, `failed`,
      `cancelled`, `expired`), NULL without terminal runs; `failed_or_expired_rate` = runs
-     whose status is a failure (`failed`, `expired`: the macro `is_failure`) / the same; `tokens_per_run` = mean `total_tokens` over the runs that have it;
+     whose status is a failure (`failed`, `expired`: the macro `is_failure`) / the same;
+     `tokens_per_run` = mean `total_tokens` over the runs that have it;
      `cost_per_run_usd` = mean `cost_usd` over the priced runs; `tool_calls`;
      `tool_failure_rate` = failed calls / calls with an outcome, over the `tool_calls` rows
      of those runs, where a call failed when `call_failed` is true, or (`call_failed` NULL,

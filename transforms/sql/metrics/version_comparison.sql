@@ -1,5 +1,5 @@
 -- version_comparison: one row per change of an assistant's configuration (every version
--- with a previous_version, README "Assistant versions"): the metrics of the version it
+-- with a previous_version, docs/views.md, "Assistant versions"): the metrics of the version it
 -- replaced (`_before`) and its own (`_after`). Metrics are over all runs of a version,
 -- wherever they fall (a version is one configuration), so a version's figures are the
 -- same in every row that names it.
