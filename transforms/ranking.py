@@ -81,8 +81,8 @@ def canonical(contents: pl.DataFrame, key: str, tiebreak: pl.DataFrame | None = 
     `contents`: provenance, `key` and the content columns of the tied records (a step's
     `tool_calls` as a list of structs). `tiebreak`: provenance and the columns that
     decide only between records of equal content (a run's configuration,
-    docs/views.md, "Assistant versions"), so they never change which record wins a row. Ids whose tied
-    records are all equal are left out: any of them gives the same rows.
+    docs/views.md, "Assistant versions"), so they never change which record wins a row.
+    Ids whose tied records are all equal are left out: any of them gives the same rows.
     """
     columns = [c for c in contents.columns if c not in PROVENANCE]
     extra = [c for c in tiebreak.columns if c not in PROVENANCE] if tiebreak is not None else []
