@@ -358,7 +358,7 @@ class ReportFormat(StrEnum):
 @app.command()
 def report(
     section: Annotated[str | None, typer.Argument(
-        metavar="[SECTION]", help="Print only this section (a view name: step_latency, "
+        metavar="SECTION", help="Print only this section (a view name: step_latency, "
         "failure_rate, token_usage, tool_stats, run_lifecycle_stats, run_failure_funnel, "
         "step_failure_funnel, failing_step_tools, tool_analytics, usage_cost, tool_cost, "
         "unpriced_models, migration, threads, version_comparison, cost_reconciliation, or "

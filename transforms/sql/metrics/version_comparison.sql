@@ -24,8 +24,8 @@ with run_metrics as (
         v.assistant_id,
         v.version,
         count(*) as runs,
-        quantile_cont(r.duration_s, 0.5) as p50_duration_s,
-        quantile_cont(r.duration_s, 0.95) as p95_duration_s,
+        p50(r.duration_s) as p50_duration_s,
+        p95(r.duration_s) as p95_duration_s,
         (count(*) filter (where is_run_terminal(r.status) and r.status = 'failed'))
         / nullif(count(*) filter (where is_run_terminal(r.status)), 0) as failure_rate,
         (count(*) filter (where is_run_terminal(r.status) and is_failure(r.status)))
