@@ -168,6 +168,18 @@ def test_report_overview_holds_the_headline_figures(con):
     assert (o["first_day"], o["last_day"]) == (T0.date(), T0.date())
 
 
+def test_report_overview_agrees_with_the_metric_views_it_summarises(con):
+    o = one(con, "report_overview")
+    latency = next(r for r in rows(con, "step_latency") if r["dimension"] == "all")
+    money = next(r for r in rows(con, "usage_cost") if r["dimension"] == "all")
+    assert (o["step_p50_s"], o["step_p95_s"], o["step_p99_s"]) == (
+        latency["p50_s"], latency["p95_s"], latency["p99_s"])
+    for c in ("prompt_tokens", "cached_tokens", "completion_tokens", "total_tokens",
+              "unpriced_steps"):
+        assert o[c] == money[c], c
+    assert o["cost_usd"] == pytest.approx(money["cost_usd"])
+
+
 def test_failure_reasons_count_the_runs_that_did_not_complete(con):
     terminal = [r for r in RUNS if r["status"] in RUN_TERMINAL]
     expected: dict[tuple, int] = {}

@@ -7,10 +7,10 @@
 --                                  failed over terminal; expired is not counted)
 --   run_failed_or_expired_rate     (failed + expired) / terminal_runs (is_failure)
 --   terminal_steps, failed_steps, step_failure_rate   the same for steps
---   step_p50_s .. step_p99_s       latency_s of completed steps (as step_latency)
+--   step_p50_s .. step_p99_s       latency_s of completed steps (step_latency's `all`)
 --   run_p50_s .. run_p99_s         wall time of the runs that ended: ended_at - created_at
 --                                  (queue and waits included; as migration)
---   prompt_tokens .. total_tokens, cost_usd, unpriced_steps   from usage_cost, `all`
+--   prompt_tokens .. total_tokens, cost_usd, unpriced_steps   usage_cost's `all` row
 --   unpriced_models                models with usage but no price (unpriced_models)
 create or replace view report_overview as
 with run_totals as (
@@ -40,10 +40,13 @@ step_totals as (
     from steps
 ),
 
-step_speed as (
-    select p50_s as step_p50_s, p95_s as step_p95_s, p99_s as step_p99_s
-    from step_latency
-    where dimension = 'all'
+step_speed as (  -- step_latency's `all` row, without its other groupings
+    select
+        p50(latency_s) as step_p50_s,
+        p95(latency_s) as step_p95_s,
+        p99(latency_s) as step_p99_s
+    from steps
+    where status = 'completed' and latency_s is not null
 ),
 
 call_totals as (
@@ -51,11 +54,11 @@ call_totals as (
     from tool_calls
 ),
 
-money as (
-    select prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, total_tokens,
-           cost_usd, unpriced_steps
-    from usage_cost
-    where dimension = 'all'
+money as (  -- usage_cost's `all` row (the same token_stats), without its other groupings
+    select
+        token_stats(prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens,
+                    total_tokens, cost_usd) as stats
+    from usage
 ),
 
 unpriced as (
@@ -77,15 +80,16 @@ final as (
         s.failed_steps / nullif(s.terminal_steps, 0) as step_failure_rate,
         l.step_p50_s, l.step_p95_s, l.step_p99_s,
         r.run_p50_s, r.run_p95_s, r.run_p99_s,
-        m.prompt_tokens, m.cached_tokens, m.completion_tokens, m.reasoning_tokens,
-        m.total_tokens, m.cost_usd, coalesce(m.unpriced_steps, 0) as unpriced_steps,
+        m.stats.prompt_tokens, m.stats.cached_tokens, m.stats.completion_tokens,
+        m.stats.reasoning_tokens, m.stats.total_tokens, m.stats.cost_usd,
+        m.stats.unpriced_steps,
         u.unpriced_models
     from run_totals as r
     cross join step_totals as s
     cross join call_totals as c
     cross join unpriced as u
-    left join step_speed as l on true
-    left join money as m on true
+    cross join step_speed as l
+    cross join money as m
 )
 
 select * from final;
