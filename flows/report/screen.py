@@ -199,15 +199,15 @@ def _volume(o: dict[str, Any]) -> list[str]:
 def _health(d: ScreenData, width: int, hint: str) -> list[str]:
     o = d.overview
     lines = ["HEALTH"]
-    calls = o["tool_calls"] or 0
     for label, rate, of, extra in (
             ("Runs failed", o["run_failure_rate"],
              f"{count(o['failed_runs'])} of {count(o['terminal_runs'])} that ended",
              f"; with expired {pct(o['run_failed_or_expired_rate'])}"),
             ("Steps failed", o["step_failure_rate"],
              f"{count(o['failed_steps'])} of {count(o['terminal_steps'])} that ended", ""),
-            ("Tool calls failed", o["failed_tool_calls"] / calls if calls else None,
-             f"{count(o['failed_tool_calls'])} of {count(calls)}", "")):
+            ("Tool calls failed", o["tool_call_failure_rate"],
+             f"{count(o['failed_tool_calls'])} of {count(o['ended_tool_calls'])} that ended",
+             "")):
         text = f"{INDENT}{label:<18}{pct(rate):>6}  ({of}{extra})"
         lines.append(text if len(text) <= width else _fit(f"{INDENT}{label:<18}"
                                                           f"{pct(rate):>6}  ({of})", width))

@@ -115,7 +115,11 @@ def expected(wh: Path) -> dict:
     def q(values: pl.Series, p: float) -> float:
         return values.quantile(p, interpolation="linear")
 
+    ended_calls = calls.filter(pl.col("call_failed").fill_null(False)
+                               | pl.col("step_status").is_in(STEP_TERMINAL))
     return {
+        "tool_call_failure_rate": (ended_calls["call_failed"].fill_null(False).sum()
+                                   / ended_calls.height),
         "runs": runs.height, "steps": steps.height, "tool_calls": calls.height,
         "assistants_runs": (runs["api"] == "assistants").sum(),
         "responses_runs": (runs["api"] == "responses").sum(),
@@ -157,6 +161,7 @@ def test_the_first_screen_fits_80_columns_and_its_headline_equals_plain_python(n
     assert f"{e['first_day']} .. {e['last_day']}" in line(out, "Period")
     assert screen.pct(e["run_failure_rate"]) in line(out, "Runs failed")
     assert screen.pct(e["step_failure_rate"]) in line(out, "Steps failed")
+    assert screen.pct(e["tool_call_failure_rate"]) in line(out, "Tool calls failed")
     assert line(out, "step (completed").split()[-6:] == " ".join(
         screen.seconds(v) for v in e["step"]).split()
     run_cells = line(out, "run (wall").split()

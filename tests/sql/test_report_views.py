@@ -73,6 +73,9 @@ CALLS = [
     {"api": "assistants", "tool_call_id": "c3", "step_id": "s4", "run_id": "r3",
      "type": "file_search", "function_name": None, "step_status": "completed",
      "call_failed": False, "created_at": T0, "day": T0.date()},
+    {"api": "assistants", "tool_call_id": "c4", "step_id": "s6", "run_id": "r7",
+     "type": "function", "function_name": "get_weather", "step_status": "in_progress",
+     "call_failed": None, "created_at": T0, "day": T0.date()},
 ]
 USAGE = [
     {"api": "assistants", "step_id": "s1", "run_id": "r1", "model": "gpt-4o", "type": "tool_calls",
@@ -148,8 +151,12 @@ def test_report_overview_holds_the_headline_figures(con):
     assert (o["runs"], o["assistants_runs"], o["responses_runs"]) == (
         len(RUNS), sum(r["api"] == "assistants" for r in RUNS),
         sum(r["api"] == "responses" for r in RUNS))
-    assert (o["steps"], o["tool_calls"], o["failed_tool_calls"]) == (
-        len(STEPS), len(CALLS), sum(c["call_failed"] for c in CALLS))
+    ended = [c for c in CALLS if c["call_failed"] or c["step_status"] in STEP_TERMINAL]
+    assert (o["steps"], o["tool_calls"], o["ended_tool_calls"], o["failed_tool_calls"]) == (
+        len(STEPS), len(CALLS), len(ended), sum(bool(c["call_failed"]) for c in CALLS))
+    # failure_rate's one meaning for calls too: failed / ended (as tool_stats)
+    assert o["tool_call_failure_rate"] == pytest.approx(
+        sum(bool(c["call_failed"]) for c in CALLS) / len(ended))
     assert (o["terminal_runs"], o["failed_runs"]) == (
         len(terminal_runs), sum(r["status"] == "failed" for r in RUNS))
     # failure_rate keeps one meaning (failed / terminal); expired has its own rate
@@ -205,7 +212,7 @@ def test_slowest_assistants_and_tools_are_ordered_by_p95(con):
     assert {r["tool"] for r in tools} == {"get_weather", "file_search"}
     weather = next(r for r in tools if r["tool"] == "get_weather")
     # its completed steps: s1 (1.0 s); the failed step s3 has no latency
-    assert (weather["calls"], weather["failed_calls"], weather["step_p95_s"]) == (2, 1, 1.0)
+    assert (weather["calls"], weather["failed_calls"], weather["step_p95_s"]) == (3, 1, 1.0)
     assert tools[0]["tool"] == "file_search"  # s4 took 8 s
 
 

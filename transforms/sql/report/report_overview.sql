@@ -1,7 +1,10 @@
 -- report_overview: the headline figures of `steplens report`, one row: period, volume,
 -- health, speed and money over the whole warehouse (both APIs).
 --   first_day, last_day            days of the first and last step (run when no step)
---   runs, assistants_runs, responses_runs, steps, tool_calls, failed_tool_calls
+--   runs, assistants_runs, responses_runs, steps, tool_calls
+--   ended_tool_calls, failed_tool_calls, tool_call_failure_rate   as tool_stats: calls
+--                                  that failed / calls that ended (failed, or in a
+--                                  terminal step)
 --   terminal_runs, failed_runs     runs in a terminal state; of those, `failed`
 --   run_failure_rate               failed_runs / terminal_runs (failure_rate's meaning:
 --                                  failed over terminal; expired is not counted)
@@ -49,8 +52,11 @@ step_speed as (  -- step_latency's `all` row, without its other groupings
     where status = 'completed' and latency_s is not null
 ),
 
-call_totals as (
-    select count(*) as tool_calls, count(*) filter (where call_failed) as failed_tool_calls
+call_totals as (  -- as tool_stats: a call ended when it failed or its step is terminal
+    select
+        count(*) as tool_calls,
+        count(*) filter (where call_failed or is_terminal(step_status)) as ended_tool_calls,
+        count(*) filter (where call_failed) as failed_tool_calls
     from tool_calls
 ),
 
@@ -72,7 +78,8 @@ final as (
         coalesce(s.last_day, r.last_run_day) as last_day,
         r.runs, r.assistants_runs, r.responses_runs,
         s.steps,
-        c.tool_calls, c.failed_tool_calls,
+        c.tool_calls, c.ended_tool_calls, c.failed_tool_calls,
+        c.failed_tool_calls / nullif(c.ended_tool_calls, 0) as tool_call_failure_rate,
         r.terminal_runs, r.failed_runs,
         r.failed_runs / nullif(r.terminal_runs, 0) as run_failure_rate,
         r.failed_or_expired_runs / nullif(r.terminal_runs, 0) as run_failed_or_expired_rate,
