@@ -388,7 +388,7 @@ def report(
     with _open_readonly(settings) as con:
         wanted = sections.SECTIONS
         if name is not None:
-            wanted = (_section(con, name),)
+            wanted = (_section(name),)
         if html is not None:
             with _read_errors(settings):
                 text = page.html(con, source=str(settings.warehouse))
@@ -417,7 +417,7 @@ def report(
                               style="bold" if line.isupper() else None)
 
 
-def _section(con, name: str):
+def _section(name: str):
     """The section called `name`: a report section's key, or any `report_*` view."""
     from steplens.flows.report import sections
     from steplens.flows.store import views
