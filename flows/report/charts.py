@@ -64,7 +64,9 @@ def time_unit(con: duckdb.DuckDBPyConnection) -> str:
     return record(con, "report_time_unit")["unit"]
 
 
-def chart_latency(con) -> str:
+def chart_latency(con, overview: dict | None = None) -> str:
+    """Latency of completed steps by type, with p50 and p95 (from `overview`, the
+    report_overview row, when the caller has it already)."""
     _, rows = view(con, "report_latency_sample")
     fig = _figure()
     ax = fig.add_subplot()
@@ -80,7 +82,7 @@ def chart_latency(con) -> str:
     kinds = sorted(by_type)
     ax.hist([[min(v, top) for v in by_type[k]] for k in kinds], bins=bins, stacked=True,
             label=kinds, color=PALETTE[: len(kinds)])
-    overview = record(con, "report_overview")
+    overview = overview or record(con, "report_overview")
     stats = {"p50": overview["step_p50_s"], "p95": overview["step_p95_s"]}
     for name, style in (("p50", "--"), ("p95", ":")):
         if stats.get(name) is not None:

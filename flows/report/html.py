@@ -121,7 +121,7 @@ def html(con: duckdb.DuckDBPyConnection, title: str = "steplens report",
     o = overview(con)
     tables = sections(con)
     charts = [
-        ("latency", "Step latency distribution", chart_latency(con)),
+        ("latency", "Step latency distribution", chart_latency(con, o)),
         ("run-time", "Where a run's time goes (median per run, by assistant)",
          chart_run_time(con)),
         ("failure-over-time", f"Failure rate over time (per {unit})",
