@@ -1,4 +1,5 @@
-"""The report and query results on a terminal, or as CSV/JSON on standard output.
+"""The report and query results on a terminal, or as CSV (DuckDB's) or JSON on standard
+output.
 
 Tables take the widest layout that fits the console (flows/report/render.py `layout`):
 the usual boxed table, a borderless one, one table per dimension, or one block per row;
@@ -7,8 +8,6 @@ no line is ever wider than the terminal.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 import tempfile
@@ -40,19 +39,10 @@ class Format(StrEnum):
     json = "json"
 
 
-def csv_value(v: object) -> object:
-    """A value as DuckDB's CSV writer spells it: booleans `true`/`false`, NULL empty."""
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return v
-
-
 def duckdb_csv(con: duckdb.DuckDBPyConnection, query: str) -> str:
     """The result of `query` as DuckDB itself writes CSV (`COPY ... TO (FORMAT csv)`):
     booleans `true`/`false`, NULL empty, lists and timestamps in DuckDB's own text, LF
-    line ends; so `steplens sql -f csv` and the DuckDB CLI agree byte for byte."""
+    line ends: what `COPY (query) TO 'f.csv'` gives in DuckDB itself."""
     rel = con.sql(query)
     if rel is None:  # a statement without a result (SET, PRAGMA ...)
         return ""
@@ -64,15 +54,10 @@ def duckdb_csv(con: duckdb.DuckDBPyConnection, query: str) -> str:
 
 def render(console: Console, columns: list[str], rows: list[tuple], title: str | None, fmt: Format,
             note: str | None = None) -> None:
+    """Rows as JSON or as a table; CSV is DuckDB's own (`duckdb_csv`)."""
     if fmt is Format.json:
         sys.stdout.write(json.dumps([dict(zip(columns, r, strict=True)) for r in rows],
                                     default=str) + "\n")
-    elif fmt is Format.csv:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")  # LF, as Unix tools and DuckDB expect
-        writer.writerow(columns)
-        writer.writerows([[csv_value(v) for v in r] for r in rows])
-        sys.stdout.write(buf.getvalue())
     else:
         _print_table(console, columns, [[cell_text(v) for v in r] for r in rows], title, note)
 
