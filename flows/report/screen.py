@@ -228,7 +228,9 @@ def _speed(d: ScreenData, width: int, hint: str) -> list[str]:
     o = d.overview
     lines = ["SPEED"]
     lines += table([Col("Latency"), Col("p50", 8), Col("p95", 8), Col("p99", 8)], [
-        ["step (completed steps)", seconds(o["step_p50_s"]), seconds(o["step_p95_s"]),
+        ["step (completed steps)" if o["step_p50_s"] is not None
+         else "step (none has a time: Responses items)" if o["responses_runs"]
+         else "step (no completed step)", seconds(o["step_p50_s"]), seconds(o["step_p95_s"]),
          seconds(o["step_p99_s"])],
         ["run (wall time of runs that ended)", seconds(o["run_p50_s"]),
          seconds(o["run_p95_s"]), seconds(o["run_p99_s"])],
