@@ -455,21 +455,38 @@ class ReportFormat(StrEnum):
 
 @app.command()
 def report(
+    section: Annotated[str | None, typer.Argument(
+        metavar="SECTION", help="Print only this section (a view name: step_latency, "
+        "failure_rate, token_usage, tool_stats, run_lifecycle_stats, run_failure_funnel, "
+        "step_failure_funnel, failing_step_tools, tool_analytics, usage_cost, tool_cost, "
+        "unpriced_models, migration, threads, version_comparison, cost_reconciliation, or "
+        "any report_* view)")] = None,
     warehouse: WarehouseOpt = None,
+    section_opt: Annotated[str | None, typer.Option(
+        "--section", "-s", help="The same as SECTION")] = None,
+    every: Annotated[bool, typer.Option(
+        "--all", "-a", help="Every section in full, laid out for the terminal's width",
+        metavar=FLAG)] = False,
     html: Annotated[Path | None, typer.Option(
         "--html", help="Write one self-contained HTML page with charts to this file")] = None,
     fmt: Annotated[ReportFormat | None, typer.Option(
-        "--format", "-f", help="Print as tables (default without --html), markdown or "
+        "--format", "-f", help="Print every section (or SECTION) as tables, markdown or "
         "json")] = None,
 ) -> None:
-    """The metric views: latency, run lifecycle, failures, tools, tokens and cost."""
+    """One screen: volume, health, speed and money (--all, SECTION, --format for more)."""
     from steplens.flows.report import html as page
-    from steplens.flows.report import render, sections
+    from steplens.flows.report import render, screen, sections
 
     if html is not None and not html.parent.is_dir():
         fail(f"cannot write {html}: no directory {html.parent}")
+    if section and section_opt and section != section_opt:
+        fail(f"two sections named: {section} and --section {section_opt}")
+    name = section or section_opt
     settings = _warehouse(warehouse)
     with _open_readonly(settings) as con:
+        wanted = sections.SECTIONS
+        if name is not None:
+            wanted = (_section(name),)
         if html is not None:
             with _read_errors(settings):
                 text = page.html(con, source=str(settings.warehouse))
@@ -478,25 +495,48 @@ def report(
             except OSError as e:
                 fail(f"cannot write {html}: {e.strerror or e}")
             errors.print(f"wrote {html} ({len(text.encode()) // 1024} KiB)", highlight=False)
-            if fmt is None:
+            if fmt is None and name is None and not every:
                 return
         if fmt is ReportFormat.markdown:
-            sys.stdout.write(render.markdown(_sections(con, settings)))
+            sys.stdout.write(render.markdown(_sections(con, settings, wanted)))
         elif fmt is ReportFormat.json:
-            sys.stdout.write(render.json_text(_sections(con, settings)))
-        else:
-            for section in sections.SECTIONS:
-                columns, rows = _query(con, section.query, settings)
+            sys.stdout.write(render.json_text(_sections(con, settings, wanted)))
+        elif every or name is not None or fmt is ReportFormat.table:
+            for s in wanted:
+                columns, rows = _query(con, s.query, settings)
                 rows, note = render.summarise_series(columns, rows)
-                terminal.render(console, columns, rows, section.title, Format.table, note)
+                terminal.render(console, columns, rows, s.title, Format.table, note)
+        else:
+            with _read_errors(settings):
+                data = screen.load(con)
+            source = settings.remote or str(settings.warehouse)
+            for line in screen.lines(data, console.width, source, _warehouse_flag(warehouse)):
+                console.print(line, markup=False, highlight=False, crop=False,
+                              style="bold" if line.isupper() else None)
 
 
-def _sections(con, settings: Settings):
-    """Every report section; a damaged file is one line (see `_query`)."""
+def _section(name: str):
+    """The section called `name`: a report section's key, or any `report_*` view."""
+    from steplens.flows.report import sections
+    from steplens.flows.store import views
+
+    if name in sections.BY_KEY:
+        return sections.BY_KEY[name]
+    report_views = {m.name for m in views.sql_models()
+                    if m.layer == "report" and "create or replace view" in m.text}
+    if name in report_views:
+        return sections.Section(name, name, name)
+    fail(f"no section {name!r}: one of {', '.join(sections.BY_KEY)}, or a report_* view "
+         f"({', '.join(sorted(report_views))})")
+
+
+def _sections(con, settings: Settings, wanted=None):
+    """The report sections (all of them by default); a damaged file is one line (see
+    `_query`)."""
     from steplens.flows.report import sections
 
     return {s.key: sections.Table(s.title, s.note, *_query(con, s.query, settings))
-            for s in sections.SECTIONS}
+            for s in (wanted or sections.SECTIONS)}
 
 
 @app.command()
@@ -508,6 +548,10 @@ def sql(
     """Run ad-hoc SQL on the warehouse (read-only)."""
     settings = _warehouse(warehouse)
     with _open_readonly(settings) as con:
+        if fmt is Format.csv:
+            with _read_errors(settings):
+                sys.stdout.write(terminal.duckdb_csv(con, query))
+            return
         columns, rows = _query(con, query, settings)
         terminal.render(console, columns, rows, None, fmt)
 

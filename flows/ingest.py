@@ -3,7 +3,7 @@
 A handful of coarse tasks (discover, parse, rebuild, pull/push, views), so the flow run's
 page shows where the time went without a task per file; the steps themselves, and what
 an ingest does, are defined once in `flows/pipeline.py` (which a small batch runs
-directly, without Prefect: README, "Prefect or direct"). Run it as `steplens ingest
+directly, without Prefect: docs/operations.md, "Prefect or direct"). Run it as `steplens ingest
 PATH...`, or call `ingest(paths=[...])` inside a Prefect context (tests use
 `prefect_test_harness`); with `distributed`, parsing fans out through the flow's task
 runner (`ingest.with_options(task_runner=DaskTaskRunner(...))`, flows/orchestration/dask.py).
@@ -119,7 +119,7 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
     model prices (`flows/store/prices.py`); the key metric views are published as table
     artifacts too (`flows/artifacts.py`). `redact` (`content`, `hash`, `none`) and
     `redact_fields` (comma-separated `table.column` names) redact content before
-    anything is written (README, "Redaction"); None goes on as the warehouse was built.
+    anything is written (docs/redaction.md, "Redaction"); None goes on as the warehouse was built.
     """
     settings = Settings.from_env(
         warehouse=warehouse_dir, workers=workers,

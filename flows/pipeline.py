@@ -1,6 +1,6 @@
 """The ingest, step by step: new input → record segments → recomputed rows → a snapshot.
 
-One definition of what an ingest does, run two ways (README, "Prefect or direct"):
+One definition of what an ingest does, run two ways (docs/operations.md, "Prefect or direct"):
 
 - as the Prefect flow `steplens-ingest` (`flows/ingest.py`), each step a task: the
   default (`Settings.orchestration == "prefect"`), and always for a scheduled
@@ -15,9 +15,9 @@ once per ingest; the early answer before Prefect starts (`flows/orchestration/
 preflight.py`) calls the same `plan_batch` without the lock and writes nothing. The
 logic lives in `transforms/` (pure Polars) and the storage engine in `flows/store/`
 (record segments, the manifest and what a batch changes, snapshots, views, the row
-recomputation, the accounting). Incremental by default: only new files and appended
-tails are read, and only the rows of the ids they touch are recomputed. This module
-never imports Prefect.
+recomputation, the accounting). Incremental by default (docs/ingest.md, "Incremental
+ingestion"): only new files and appended tails are read, and only the rows of the ids
+they touch are recomputed. This module never imports Prefect.
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logg
 
     Its `totals` cover everything the warehouse holds and balance: `records_read = kept
     + superseded + rejected + skipped`; `batch` is what this run read. `redact` and
-    `redact_fields` (README, "Redaction"): None goes on as the warehouse was built.
+    `redact_fields` (docs/redaction.md, "Redaction"): None goes on as the warehouse was built.
     """
     root = settings.warehouse
     started = time.perf_counter()

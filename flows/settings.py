@@ -33,12 +33,12 @@ INPUT_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".jso
 
 # Below this much input, starting parse worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
-# How `steplens ingest` runs a batch (flows/orchestration/launch.py; README "Prefect or
-# direct"):
+# How `steplens ingest` runs a batch (flows/orchestration/launch.py; docs/operations.md,
+# "Prefect or direct"):
 # "prefect" (the default) as a flow run, "direct" without Prefect.
 ORCHESTRATIONS = ("prefect", "direct")
 
-# ---- the warehouse directory (README, "Warehouse layout") ------------------------------------
+# ---- the warehouse directory (docs/operations.md, "Warehouse layout") -----------------
 DEFAULT_WAREHOUSE = Path("data/warehouse")
 DUCKDB_FILE = "steplens.duckdb"  # views and macros over the snapshot in use, replaced whole
 # The truth about which snapshot is in use: a small JSON file (snapshot id, digest of its

@@ -1,7 +1,7 @@
 """The product checked against the Responses oracle (tests/support/responses_oracle.py).
 
 The oracle is an independent plain-Python reading of the Responses contract (R1-R18 of its
-docstring, README "Responses API and Conversations"), which hands the Assistants side of
+docstring, docs/responses.md, "Responses API and Conversations"), which hands the Assistants side of
 a mixed folder to the Assistants oracle. The same inputs go through the product's pure
 transforms (each file read as the flow reads it) and, once, through the Prefect flow and
 DuckDB: every row of both APIs, the rejects (reasons word for word on the Responses

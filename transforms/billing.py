@@ -1,6 +1,6 @@
 """Exports of OpenAI's organization Usage API (completions) and Costs API: billing records.
 
-README, "Reconciling estimated cost with the bill". A saved `GET
+docs/billing.md, "Reconciling estimated cost with the bill". A saved `GET
 /v1/organization/usage/completions` or `/v1/organization/costs` body is a *page*
 (`{"object": "page", "data": [bucket, ...]}`); a *bucket* (`{"object": "bucket",
 "start_time", "end_time", "results": [...]}`) may also be a line of its own or an item of

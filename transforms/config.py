@@ -1,6 +1,6 @@
 """An assistant's configuration as a run records it: the seven `runs` configuration columns.
 
-README, "Assistant versions": `model` (read with the run), `instructions_hash`, `tools`,
+docs/views.md, "Assistant versions": `model` (read with the run), `instructions_hash`, `tools`,
 `temperature`, `top_p`, `response_format`, `reasoning_effort`. Both decoders of both APIs
 (the msgspec fast paths and the careful paths) call these functions on the JSON values of
 a record, so the derivation is written once. Why these rules:

@@ -1,4 +1,5 @@
-"""Reassemble `thread.run.step.delta` fragments into tool calls (README, "Streams").
+"""Reassemble `thread.run.step.delta` fragments into tool calls (docs/ingest.md,
+"Streams and deltas").
 
 Fragments are applied in (file, line, position) order: strings concatenate, every other
 field takes the latest non-null value. Tool calls are keyed by (step id, index),

@@ -12,7 +12,7 @@ A declined line costs the careful path's price (about ten times the fast one); o
 exports that is a handful of lines. Both paths give identical frames on valid, mutated
 and fuzzed lines (tests/transforms/test_decode.py). Output: `ParsedBatch`, frames
 matching the `transforms.schemas` record schemas, plus the counts the ingest summary
-balances (README, "Accounting").
+balances (docs/ingest.md, "Accounting").
 """
 
 from __future__ import annotations
@@ -168,8 +168,8 @@ class _Decoder:
         # The Responses API side (issue 12): what the Assistants fast path declines is
         # tried by its own fast path, then read carefully; both dispatch there.
         self.responses = responses.Decoder(source_file, self.columns, self._reject, stream)
-        # Usage and Costs API exports (README, "Reconciling estimated cost with the
-        # bill"): read here only, the fast paths decline them (a few lines a day).
+        # Usage and Costs API exports (docs/billing.md, "Reconciling estimated cost with
+        # the bill"): read here only, the fast paths decline them (a few lines a day).
         self.billing = billing.Reader(
             lambda line_no, item: (source_file, line_no, item),
             self.columns["billing_usage_records"].add,
@@ -311,7 +311,8 @@ class _Decoder:
                prefix: str = "") -> None:
         """Dispatch one record (a line, a list item or an SSE block) by its shape."""
         record = claimed(value)
-        if record is not None:  # a Responses API record (README, "Responses API ...")
+        # a Responses API record (docs/responses.md, "Responses API and Conversations")
+        if record is not None:
             self.responses.careful(line_no, item, record,
                                    text if text is not None else _show(value), prefix)
             return
@@ -473,7 +474,7 @@ class ParsedBatch:
     records_read: int = 0
     bytes_read: int = 0
     # The file vanished, shrank or changed while it was read: the next ingest must
-    # read it again (README, "Input").
+    # read it again (docs/ingest.md, "Input").
     read_again: bool = False
 
     def skipped_by_shape(self) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""Pick one winning record per id (README, "De-duplication").
+"""Pick one winning record per id (docs/ingest.md, "De-duplication").
 
 The order of comparison is the contract: state rank, latest timestamp, usage present,
 then, between records still tied, the larger size and then the larger crc32 of their
@@ -35,7 +35,7 @@ RUN_TIMESTAMPS = ("created_at", "started_at", "completed_at", "failed_at", "canc
 PROVENANCE = list(schemas.PROVENANCE)
 
 # The record columns of a record's canonical content, named as in the public tables
-# (README, "De-duplication"); timestamps stay Unix seconds.
+# (docs/ingest.md, "De-duplication"); timestamps stay Unix seconds.
 _USAGE = ["prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
           "reasoning_tokens"]
 RUN_CONTENT = ["run_id", "thread_id", "assistant_id", "model", "status", "created_at",
@@ -80,9 +80,9 @@ def canonical(contents: pl.DataFrame, key: str, tiebreak: pl.DataFrame | None = 
 
     `contents`: provenance, `key` and the content columns of the tied records (a step's
     `tool_calls` as a list of structs). `tiebreak`: provenance and the columns that
-    decide only between records of equal content (a run's configuration, README
-    "Assistant versions"), so they never change which record wins a row. Ids whose tied
-    records are all equal are left out: any of them gives the same rows.
+    decide only between records of equal content (a run's configuration,
+    docs/views.md, "Assistant versions"), so they never change which record wins a row.
+    Ids whose tied records are all equal are left out: any of them gives the same rows.
     """
     columns = [c for c in contents.columns if c not in PROVENANCE]
     extra = [c for c in tiebreak.columns if c not in PROVENANCE] if tiebreak is not None else []
@@ -146,7 +146,7 @@ def winners(records: pl.DataFrame, key: str, state_rank: pl.Expr,
     return pl.concat([firsts.filter(~in_contest), decided]).drop("_rank", "_group", "_top")
 
 
-# A run's configuration (README, "Assistant versions", V9): the last tie-break.
+# A run's configuration (docs/views.md, "Assistant versions", V9): the last tie-break.
 RUN_TIEBREAK = config.FIELDS
 
 

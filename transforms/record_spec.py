@@ -2,7 +2,7 @@
 
 One declarative description, used two ways: `check()` walks a record and names the
 first field of the wrong type (the reason a line lands in `rejects`), and the parser's
-fast path relies on it being the *only* place such rules live (README, "Input": known
+fast path relies on it being the *only* place such rules live (docs/ingest.md, "Input": known
 fields). A nested dict is "an object or null with these fields", a one-item list is "an
 array or null of such objects"; fields not listed are ignored.
 """
@@ -111,7 +111,7 @@ RUN = {
     "incomplete_details": {"reason": STR},
     "usage": USAGE,
     "metadata": OBJ,
-    # The configuration (README, "Assistant versions"; transforms/config.py): read, never
+    # The configuration (docs/views.md, "Assistant versions"; transforms/config.py): read, never
     # checked, so that a surprising value is NULL and never costs the run.
     "instructions": ANY,
     "tools": ANY,

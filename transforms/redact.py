@@ -5,7 +5,7 @@ memory (every incremental run rebuilds rows from them), so a value that reached 
 segment would reach every later table, and anyone given the warehouse. The content
 columns are declared once (`schemas.CONTENT`); this module only applies that list.
 
-Modes (README, "Redaction"):
+Modes (docs/redaction.md, "Redaction"):
 - `content`: each value becomes NULL;
 - `hash`: each value becomes the first 32 hex digits of HMAC-SHA256(key, value), so
   equal values still group (and join) while the value cannot be read back.
@@ -150,8 +150,8 @@ def _column(frame: pl.DataFrame, c: schemas.Content, policy: Redaction) -> pl.Da
 
 
 def redact(batch: ParsedBatch, policy: Redaction) -> ParsedBatch:
-    """`batch` with every content column of `policy.fields` redacted (README,
-    "Redaction"); unchanged when nothing is redacted."""
+    """`batch` with every content column of `policy.fields` redacted
+    (docs/redaction.md, "Redaction"); unchanged when nothing is redacted."""
     if not policy.active:
         return batch
     frames = {name: schemas.with_companions(getattr(batch, name), name)

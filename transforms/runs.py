@@ -1,4 +1,4 @@
-"""`runs`: one row per run id from every run record seen (README, "Tables")."""
+"""`runs`: one row per run id from every run record seen (docs/tables.md, "Tables")."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 Inference never decides a column's type: on real mixed exports Polars' inference
 either raises ("got non-null value for NULL-typed column") or picks types from the
 first rows only. Record schemas describe what the parser emits (one row per object
-occurrence, before de-duplication); table schemas are the public contract (README,
-"Tables").
+occurrence, before de-duplication); table schemas are the public contract
+(docs/tables.md, "Tables").
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ USAGE_FIELDS: dict[str, pl.DataType] = {
     "reasoning_tokens": Int,
 }
 
-# An assistant's configuration as a run records it, after `model` (README, "Assistant
-# versions"; derived by transforms/config.py from the record's JSON values).
+# An assistant's configuration as a run records it, after `model` (docs/views.md,
+# "Assistant versions"; derived by transforms/config.py from the record's JSON values).
 CONFIG_FIELDS: dict[str, pl.DataType] = {
     "instructions_hash": Str,
     "tools": pl.List(Str),
@@ -295,9 +295,9 @@ RECORD_FRAMES: dict[str, pl.Schema] = {
     "skipped": SKIPPED,
 }
 
-# ---- public tables (README, "Tables") ------------------------------------------------
+# ---- public tables (docs/tables.md, "Tables") ------------------------------------------------
 
-# Which API a row comes from: `assistants` or `responses` (README, "Tables").
+# Which API a row comes from: `assistants` or `responses` (docs/tables.md, "Tables").
 API = ("assistants", "responses")
 
 STEPS = pl.Schema(
@@ -412,7 +412,7 @@ USAGE = pl.Schema(
     }
 )
 
-# Billing exports (README, "Reconciling estimated cost with the bill"): one row per bucket
+# Billing exports (docs/billing.md, "Reconciling estimated cost with the bill"): one row per bucket
 # x grouping (x line item), de-duplicated; `day` is the UTC date of `start_time`.
 _BILLED_TIMES: dict[str, pl.DataType] = {"start_time": TS, "end_time": TS, "day": Day,
                                          "bucket_width_s": Int, "empty_bucket": pl.Boolean}
@@ -504,7 +504,7 @@ KEYED: dict[str, TableSpec] = {t.name: t for t in REGISTRY if t.partitioned}
 PUBLIC_TABLES: tuple[str, ...] = tuple(t.name for t in REGISTRY if t.public)
 
 
-# ---- content: what users and tools said (README, "What each table holds") ---------------
+# ---- content: what users and tools said (docs/tables.md, "What each table holds") ---------------
 @dataclass(frozen=True)
 class Content:
     """A record column holding content, redacted before any segment is written

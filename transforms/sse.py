@@ -1,4 +1,4 @@
-"""Split raw server-sent-event text into events (README, "Streams and deltas").
+"""Split raw server-sent-event text into events (docs/ingest.md, "Streams and deltas").
 
 Users saved streams both as the SDK's JSON envelopes and as the raw `text/event-stream`
 body. This turns the raw body into the same (line number, event name, data) triples the

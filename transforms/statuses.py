@@ -1,4 +1,5 @@
-"""Statuses of steps and runs, declared once (README, "De-duplication", "Tables").
+"""Statuses of steps and runs, declared once (docs/ingest.md, "De-duplication";
+docs/tables.md, "Tables").
 
 Everything that asks "is this final?" reads these: the ranking that picks a winning
 record, the `ended_at` columns, and the SQL macros `is_terminal` / `is_run_terminal`

@@ -1,4 +1,4 @@
-"""`steps`, `tool_calls` and `usage` from step records and deltas (README, "Tables").
+"""`steps`, `tool_calls` and `usage` from step records and deltas (docs/tables.md, "Tables").
 
 `step_rows` decides, per step id, which record wins and whether the tool calls come
 from that record or from reassembled deltas; the public tables are projections of it.
@@ -127,7 +127,7 @@ def tool_calls(step_rows: pl.DataFrame, tool_call_records: pl.DataFrame,
                 pl.col("function_arguments").map_batches(json_valid, return_dtype=pl.Boolean)),
             created_at=to_timestamp("created_at"),
             api=pl.lit("assistants"),
-            # a call of the Assistants API fails with its step (README, "Tables")
+            # a call of the Assistants API fails with its step (docs/tables.md, "Tables")
             call_failed=(pl.col("step_status") == "failed").fill_null(False),
         )
         .select(schemas.TOOL_CALLS.names())

@@ -6,7 +6,7 @@ loaded whole. Inputs are named by absolute path or by URL (`s3://...`, see `stor
 
 A read that breaks (a gzip stream cut short or corrupt, a file that vanished, shrank or
 was replaced between planning and reading) never stops the ingest: the lines read
-before the break are kept and the break is one reject (README, "Input").
+before the break are kept and the break is one reject (docs/ingest.md, "Input").
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def starts_with_stream(path: str | Path) -> bool:
 
     Such a file is read whole and in order, never split into ranges or read from an
     appended tail: an event belongs to the latest lifecycle event before it in its file
-    (README, "Responses API and Conversations"), which a range starting inside the file
+    (docs/responses.md, "Responses API and Conversations"), which a range starting inside the file
     would not see.
     """
     try:

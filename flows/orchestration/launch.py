@@ -63,7 +63,7 @@ def run_ingest(paths: list[str], settings: Settings, *, workers: int | None = No
 
 def use_prefect(pre: Preflight, distributed: bool) -> bool:
     """Whether this batch runs as the Prefect flow (the default), or directly
-    (`settings.orchestration`, README "Prefect or direct").
+    (`settings.orchestration`, docs/operations.md, "Prefect or direct").
 
     Every ingest that does work is a flow run unless the user asks for `direct`: the
     flow run is the record of what ran (tasks, logs, artifacts) that a scheduled or

@@ -1,6 +1,6 @@
 """A warm ingest runner beside the standing Prefect server: flow runs without start-up.
 
-Every ingest that does work is a Prefect flow run (README, "Prefect or direct"). In a
+Every ingest that does work is a Prefect flow run (docs/operations.md, "Prefect or direct"). In a
 fresh `steplens ingest` process that costs Prefect's imports (about 3 s of CPU here)
 before any work, even with a server left running. So `steplens server start` starts,
 beside the Prefect server, this runner: one long-lived process with Prefect and

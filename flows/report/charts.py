@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 
 import duckdb
 
-from steplens.flows.report.sections import query
+from steplens.flows.report.sections import record, view
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777",
            "#65a30d", "#475569", "#ea580c")
@@ -62,19 +61,13 @@ def usd(v: float | None) -> str:
 
 def time_unit(con: duckdb.DuckDBPyConnection) -> str:
     """'hour', 'day' or 'week': a bucket that gives a readable number of points."""
-    first, last = con.sql("select min(created_at), max(created_at) from steps").fetchall()[0]
-    if first is None:
-        return "day"
-    span = last - first
-    if span <= dt.timedelta(days=3):
-        return "hour"
-    return "day" if span <= dt.timedelta(days=120) else "week"
+    return record(con, "report_time_unit")["unit"]
 
 
-def chart_latency(con) -> str:
-    _, rows = query(con, "select type, latency_s from steps "
-                         "where status = 'completed' and latency_s is not null "
-                         "using sample reservoir(50000 rows) repeatable (7)")
+def chart_latency(con, overview: dict | None = None) -> str:
+    """Latency of completed steps by type, with p50 and p95 (from `overview`, the
+    report_overview row, when the caller has it already)."""
+    _, rows = view(con, "report_latency_sample")
     fig = _figure()
     ax = fig.add_subplot()
     if not rows:
@@ -89,9 +82,8 @@ def chart_latency(con) -> str:
     kinds = sorted(by_type)
     ax.hist([[min(v, top) for v in by_type[k]] for k in kinds], bins=bins, stacked=True,
             label=kinds, color=PALETTE[: len(kinds)])
-    stats = dict(query(con, "select 'p50', p50_s from step_latency where dimension = 'all' "
-                            "union all select 'p95', p95_s from step_latency "
-                            "where dimension = 'all'")[1])
+    overview = overview or record(con, "report_overview")
+    stats = {"p50": overview["step_p50_s"], "p95": overview["step_p95_s"]}
     for name, style in (("p50", "--"), ("p95", ":")):
         if stats.get(name) is not None:
             ax.axvline(stats[name], color="#111827", linestyle=style, linewidth=1,
@@ -103,12 +95,7 @@ def chart_latency(con) -> str:
 
 
 def chart_run_time(con) -> str:
-    _, rows = query(con, """
-        select value, measure, p50
-        from run_lifecycle_stats
-        where dimension = 'assistant_id'
-          and measure in ('queue_s', 'tool_calls_s', 'message_creation_s', 'tool_wait_s')
-        order by value""")
+    _, rows = view(con, "report_run_time")
     fig = _figure(height=max(2.4, 0.45 * (len({r[0] for r in rows}) + 2)))
     ax = fig.add_subplot()
     if not rows:
@@ -131,9 +118,8 @@ def chart_run_time(con) -> str:
 
 
 def chart_failure_over_time(con, unit: str) -> str:
-    _, rows = query(con, "select bucket, failure_rate, cancelled_rate, expired_rate, terminal "
-                         "from metrics_over_time($unit) where dimension = 'all' "
-                         "and terminal > 0 order by bucket", {"unit": unit})
+    _, rows = view(con, "report_over_time($unit)", {"unit": unit})
+    rows = [(r[0], r[2], r[3], r[4], r[1]) for r in rows if r[1]]  # buckets with an outcome
     fig = _figure()
     ax = fig.add_subplot()
     if not rows:
@@ -153,10 +139,8 @@ def chart_failure_over_time(con, unit: str) -> str:
 
 
 def chart_cost_by(con, dimension: str, key: str, label: str) -> str:
-    _, rows = query(con, "select value, prompt_tokens, completion_tokens, cost_usd, "
-                         "unpriced_steps from usage_cost where dimension = $dimension "
-                         "order by cost_usd desc nulls last, value limit 15",
-                    {"dimension": dimension})
+    _, ranked = view(con, "report_cost_by")
+    rows = [r[1:6] for r in ranked if r[0] == dimension]
     fig = _figure(height=max(2.4, 0.42 * (len(rows) + 2)))
     ax_tokens, ax_cost = fig.subplots(1, 2, sharey=True)
     if not rows:
@@ -183,9 +167,8 @@ def chart_cost_by(con, dimension: str, key: str, label: str) -> str:
 
 
 def chart_cost_over_time(con, unit: str) -> str:
-    _, rows = query(con, "select bucket, prompt_tokens, completion_tokens, cost_usd "
-                         "from metrics_over_time($unit) where dimension = 'all' "
-                         "order by bucket", {"unit": unit})
+    _, rows = view(con, "report_over_time($unit)", {"unit": unit})
+    rows = [(r[0], r[5], r[6], r[7]) for r in rows]
     rows = [r for r in rows if r[1] is not None or r[2] is not None]
     fig = _figure()
     ax = fig.add_subplot()
@@ -215,10 +198,7 @@ def chart_cost_over_time(con, unit: str) -> str:
 
 
 def chart_slowest_functions(con) -> str:
-    _, rows = query(con, "select function_name, step_p50_s, step_p95_s, calls "
-                         "from tool_analytics where function_name is not null "
-                         "and step_p95_s is not null "
-                         "order by step_p95_s desc, function_name limit 15")
+    _, rows = view(con, "report_slowest_functions")
     fig = _figure(height=max(2.4, 0.42 * (len(rows) + 2)))
     ax = fig.add_subplot()
     if not rows:
@@ -234,9 +214,7 @@ def chart_slowest_functions(con) -> str:
 
 
 def chart_failure_funnel(con) -> str:
-    _, rows = query(con, "select status, last_error_code, incomplete_reason, runs, "
-                         "share_of_runs from run_failure_funnel where dimension = 'all' "
-                         "order by runs desc")
+    _, rows = view(con, "report_run_failure_funnel")
     fig = _figure(height=max(2.4, 0.4 * (len(rows) + 2)))
     ax = fig.add_subplot()
     if not rows:
@@ -259,9 +237,7 @@ def chart_failure_funnel(con) -> str:
 
 def chart_thread_turns(con) -> str:
     """How many turns threads have: threads by turn count (the last bar: that many or more)."""
-    _, rows = query(con, "select least(turns, 20) as turns, count(*) as threads, "
-                         "count(*) filter (where failed_turns > 0) as with_failures "
-                         "from threads group by 1 order by 1")
+    _, rows = view(con, "report_thread_turns")
     fig = _figure(height=3.0)
     ax = fig.add_subplot()
     if not rows:
@@ -281,8 +257,7 @@ def chart_thread_turns(con) -> str:
 
 def chart_thread_cost(con) -> str:
     """Cost per thread: a histogram clipped at the 99th percentile, with p50 and p95."""
-    _, rows = query(con, "select cost_usd from threads where cost_usd is not null "
-                         "using sample reservoir(50000 rows) repeatable (7)")
+    _, rows = view(con, "report_thread_cost_sample")
     fig = _figure(height=3.0)
     ax = fig.add_subplot()
     if not rows:
@@ -292,7 +267,8 @@ def chart_thread_cost(con) -> str:
     top = values[min(len(values) - 1, int(len(values) * 0.99))] or max(values) or 1.0
     ax.hist([min(v, top) for v in values], bins=[top * i / 40 for i in range(41)],
             color=PALETTE[2])
-    stats = query(con, "select p50(cost_usd), p95(cost_usd) from threads")[1][0]
+    thread_stats = record(con, "report_thread_stats")
+    stats = (thread_stats["cost_p50_usd"], thread_stats["cost_p95_usd"])
     for name, value, style in (("p50", stats[0], "--"), ("p95", stats[1], ":")):
         if value is not None:
             ax.axvline(value, color="#111827", linestyle=style, linewidth=1,
@@ -305,10 +281,8 @@ def chart_thread_cost(con) -> str:
 
 def chart_prompt_growth(con, limit: int = 10) -> str:
     """Prompt tokens turn after turn, for the threads whose prompt grows fastest."""
-    _, rows = query(con, "select thread_id, prompt_tokens_by_turn, prompt_growth_per_turn "
-                         "from threads where prompt_growth_per_turn is not null "
-                         "order by prompt_growth_per_turn desc, thread_id limit $n",
-                    {"n": limit})
+    _, rows = view(con, "report_prompt_growth")
+    rows = rows[:limit]
     fig = _figure()
     ax = fig.add_subplot()
     if not rows:
@@ -329,14 +303,7 @@ def chart_prompt_growth(con, limit: int = 10) -> str:
 def chart_migration(con) -> str:
     """Per model (and overall), the two APIs side by side: median wall time of a run and
     cost per run, for the models that ran on both (else the busiest ones)."""
-    _, rows = query(con, """
-        select coalesce(value, '(all models)'), assistants_p50_s, responses_p50_s,
-               assistants_cost_per_run_usd, responses_cost_per_run_usd
-        from migration
-        where dimension = 'all' or (dimension = 'model' and value is not null)
-        order by dimension = 'all' desc, (assistants_runs > 0 and responses_runs > 0) desc,
-                 assistants_runs + responses_runs desc, value
-        limit 9""")
+    _, rows = view(con, "report_migration_chart")
     fig = _figure(height=max(2.6, 0.5 * (len(rows) + 2)))
     ax_time, ax_cost = fig.subplots(1, 2, sharey=True)
     if not rows:
@@ -361,14 +328,8 @@ def chart_migration(con) -> str:
 def chart_version_changes(con, limit: int = 10) -> str:
     """Run failure rate before and after each configuration change that moved it most
     (changes with at least 5 runs on each side)."""
-    _, rows = query(con, """
-        select assistant_id, previous_version, version, array_to_string(changed, ', '),
-               failure_rate_before, failure_rate_after
-        from version_comparison
-        where runs_before >= 5 and runs_after >= 5
-          and failure_rate_before is not null and failure_rate_after is not null
-        order by abs(failure_rate_after - failure_rate_before) desc, assistant_id, version
-        limit $n""", {"n": limit})
+    _, rows = view(con, "report_version_changes")
+    rows = rows[:limit]
     fig = _figure(height=max(2.6, 0.4 * (len(rows) + 2)))
     ax = fig.add_subplot()
     if not rows:
@@ -390,10 +351,7 @@ def chart_version_changes(con, limit: int = 10) -> str:
 def chart_bill(con) -> str:
     """Estimated (export, list prices) against billed (Costs API) USD per month, over
     the days the Costs API export covers."""
-    _, rows = query(con, """
-        select date_trunc('month', day)::date, sum(estimated_cost_usd), sum(billed_cost_usd)
-        from cost_reconciliation where billed_cost_usd is not null
-        group by 1 order by 1""")
+    _, rows = view(con, "report_bill_by_month")
     fig = _figure(height=3.0)
     ax = fig.add_subplot()
     if not rows:

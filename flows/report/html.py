@@ -32,7 +32,7 @@ from steplens.flows.report.charts import (
     usd,
 )
 from steplens.flows.report.render import cell_text
-from steplens.flows.report.sections import Table, query, sections
+from steplens.flows.report.sections import Table, record, sections, view
 
 PAGE_CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #111827;
@@ -92,64 +92,18 @@ def html_table(table: Table, limit: int = 50) -> str:
 
 
 def overview(con) -> dict[str, Any]:
-    columns, rows = query(con, """
-        select
-            (select count(*) from runs) as runs,
-            (select count(*) from steps) as steps,
-            (select min(day) from steps) as first_day,
-            (select max(day) from steps) as last_day,
-            (select p50_s from step_latency where dimension = 'all') as step_p50_s,
-            (select p95_s from step_latency where dimension = 'all') as step_p95_s,
-            (select failure_rate from failure_rate where dimension = 'all')
-                as step_failure_rate,
-            (select count_if(status = 'failed') / nullif(count_if(is_run_terminal(status)), 0)
-             from runs) as run_failure_rate,
-            (select total_tokens from usage_cost where dimension = 'all') as total_tokens,
-            (select cost_usd from usage_cost where dimension = 'all') as cost_usd,
-            (select unpriced_steps from usage_cost where dimension = 'all') as unpriced_steps
-    """)
-    return dict(zip(columns, rows[0], strict=True))
+    """The headline figures (the `report_overview` view, as the terminal shows them)."""
+    return record(con, "report_overview")
 
 
 def thread_stats(con) -> Table:
     """Turns and cost per thread: their distribution over threads."""
-    columns, rows = query(con, """
-        select
-            count(*) as threads,
-            p50(turns) as turns_p50, p95(turns) as turns_p95, max(turns) as turns_max,
-            count(*) filter (where failed_turns > 0) as threads_with_failed_turns,
-            p50(cost_usd) as cost_p50_usd, p95(cost_usd) as cost_p95_usd,
-            max(cost_usd) as cost_max_usd, sum(cost_usd) as cost_usd,
-            p50(duration_s) as duration_p50_s
-        from threads
-    """)
-    return Table("threads (distribution)", "", columns, rows)
+    return Table("threads (distribution)", "", *view(con, "report_thread_stats"))
 
 
 def api_overview(con) -> Table:
     """Per API: runs, steps, tool calls, failed calls, tokens and cost."""
-    columns, rows = query(con, """
-        with runs_by as (
-            select api, count(*) as runs, try_cast(sum(total_tokens) as bigint) as total_tokens,
-                   sum(cost_usd) as cost_usd, min(day) as first_day, max(day) as last_day
-            from runs group by api
-        ),
-        steps_by as (select api, count(*) as steps from steps group by api),
-        calls_by as (
-            select api, count(*) as tool_calls, count(*) filter (where call_failed)
-                as failed_calls
-            from tool_calls group by api
-        )
-        select runs_by.api, runs, coalesce(steps, 0) as steps,
-               coalesce(tool_calls, 0) as tool_calls, coalesce(failed_calls, 0)
-                   as failed_calls,
-               total_tokens, cost_usd, first_day, last_day
-        from runs_by
-        left join steps_by using (api)
-        left join calls_by using (api)
-        order by runs_by.api
-    """)
-    return Table("by api", "", columns, rows)
+    return Table("by api", "", *view(con, "report_api_overview"))
 
 
 def _pct(v: float | None) -> str:
@@ -167,7 +121,7 @@ def html(con: duckdb.DuckDBPyConnection, title: str = "steplens report",
     o = overview(con)
     tables = sections(con)
     charts = [
-        ("latency", "Step latency distribution", chart_latency(con)),
+        ("latency", "Step latency distribution", chart_latency(con, o)),
         ("run-time", "Where a run's time goes (median per run, by assistant)",
          chart_run_time(con)),
         ("failure-over-time", f"Failure rate over time (per {unit})",

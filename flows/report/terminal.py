@@ -1,4 +1,5 @@
-"""The report and query results on a terminal, or as CSV/JSON on standard output.
+"""The report and query results on a terminal, or as CSV (DuckDB's) or JSON on standard
+output.
 
 Tables take the widest layout that fits the console (flows/report/render.py `layout`):
 the usual boxed table, a borderless one, one table per dimension, or one block per row;
@@ -7,11 +8,12 @@ no line is ever wider than the terminal.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
+import tempfile
 from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -25,6 +27,9 @@ from steplens.flows.report.render import (
     record_blocks,
 )
 
+if TYPE_CHECKING:
+    import duckdb
+
 
 class Format(StrEnum):
     """How `steplens sql` prints its result."""
@@ -34,17 +39,25 @@ class Format(StrEnum):
     json = "json"
 
 
+def duckdb_csv(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """The result of `query` as DuckDB itself writes CSV (`COPY ... TO (FORMAT csv)`):
+    booleans `true`/`false`, NULL empty, lists and timestamps in DuckDB's own text, LF
+    line ends: what `COPY (query) TO 'f.csv'` gives in DuckDB itself."""
+    rel = con.sql(query)
+    if rel is None:  # a statement without a result (SET, PRAGMA ...)
+        return ""
+    with tempfile.TemporaryDirectory(prefix="steplens-csv-") as folder:
+        path = Path(folder) / "result.csv"
+        rel.write_csv(str(path), header=True)
+        return path.read_text(encoding="utf-8")
+
+
 def render(console: Console, columns: list[str], rows: list[tuple], title: str | None, fmt: Format,
             note: str | None = None) -> None:
+    """Rows as JSON or as a table; CSV is DuckDB's own (`duckdb_csv`)."""
     if fmt is Format.json:
         sys.stdout.write(json.dumps([dict(zip(columns, r, strict=True)) for r in rows],
                                     default=str) + "\n")
-    elif fmt is Format.csv:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")  # LF, as Unix tools and DuckDB expect
-        writer.writerow(columns)
-        writer.writerows(rows)
-        sys.stdout.write(buf.getvalue())
     else:
         _print_table(console, columns, [[cell_text(v) for v in r] for r in rows], title, note)
 

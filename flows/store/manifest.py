@@ -3,7 +3,7 @@
 Per file it records size, modification time, a content hash of the consumed prefix and
 of the whole file as read, the bytes and lines consumed, and the record segments
 holding its rows. Comparing it with the files on disk gives the plan of a batch
-(README, "Incremental ingestion"; docs/inputs-and-faults.md, "Change detection"):
+(docs/ingest.md, "Incremental ingestion"; docs/inputs-and-faults.md, "Change detection"):
 
 - unchanged: the same size and the same content hash of the whole file: nothing read;
 - new: read whole;

@@ -58,7 +58,7 @@ class Range:
     sse: bool = False
     document: bool = False
     # The file's size and modification time when the read was planned (None: unknown):
-    # a file read whole that changed by the time it is read is reported (README, "Input").
+    # a file read whole that changed by the time it is read is reported (docs/ingest.md, "Input").
     file_size: int | None = None
     file_mtime_ns: int | None = None
 
@@ -170,7 +170,7 @@ def parse_unit(root: str | None, segment_id: str, ranges: list[Range],
     cannot be split into ranges beforehand, is cut into one segment per `max_bytes` of
     input as it is read, so memory stays bounded. With `root` None nothing is written:
     the batches come back in the result. Content is redacted as `redaction` says before
-    anything is written or returned (README, "Redaction").
+    anything is written or returned (docs/redaction.md, "Redaction").
     """
     pending: list[ParsedBatch] = []
     infos: list[SegmentInfo] = []
@@ -217,7 +217,7 @@ def scan(root: Path, segments: dict[str, SegmentInfo], frame: str) -> pl.LazyFra
         return pl.LazyFrame(schema=FRAME_SCHEMAS[frame])
     # extra columns: segments written before December 2026 also hold `canon_size` and
     # `canon_crc`, which ties no longer need (transforms/ranking.py); missing columns:
-    # segments written before the configuration columns (README, "Assistant versions")
+    # segments written before the configuration columns (docs/views.md, "Assistant versions")
     # read them as NULL until their files are read again (`steplens ingest --full-refresh`)
     return pl.scan_parquet(paths, schema=FRAME_SCHEMAS[frame], extra_columns="ignore",
                            missing_columns="insert")

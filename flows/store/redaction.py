@@ -2,7 +2,7 @@
 
 The manifest records the redaction a warehouse was built with (mode, fields, key
 fingerprint), so that an incremental run can never mix redacted and clear rows, or
-hashes made with two keys (README, "Redaction"):
+hashes made with two keys (docs/redaction.md, "Redaction"):
 - no `--redact` given: the recorded redaction goes on (a forgotten flag never writes
   clear content into a redacted warehouse);
 - a `--redact` that differs from the record: refused, unless `--full-refresh`, which

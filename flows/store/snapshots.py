@@ -1,6 +1,6 @@
 """Table snapshots: partitioned Parquet, published with one atomic rename.
 
-Layout of a warehouse directory (README, "Warehouse layout"; docs/guarantees.md):
+Layout of a warehouse directory (docs/operations.md, "Warehouse layout"; docs/guarantees.md):
 
     HEAD                                      names the snapshot in use (flows/store/pointer.py)
     current -> snapshots/<id>                 symlink for humans, never read by steplens

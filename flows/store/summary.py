@@ -1,7 +1,7 @@
 """The ingest summary: warehouse-wide accounting that balances, and how it is shown.
 
 `records_read = kept + superseded + rejected + skipped` over everything the warehouse
-holds (README, "Accounting"), plus what one batch read.
+holds (docs/ingest.md, "Accounting"), plus what one batch read.
 """
 
 from __future__ import annotations

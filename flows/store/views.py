@@ -38,9 +38,11 @@ from steplens.flows.store import pointer, prices
 from steplens.transforms.statuses import RUN_TERMINAL, STEP_TERMINAL
 
 # The SQL models, layered like dbt's: macros, then base views over the Parquet files,
-# then priced views (cost columns), then metrics, then export models (the warehouse in
-# other formats: OpenTelemetry spans). One object per file, named after it.
-LAYERS = ("macros", "base", "priced", "metrics", "export")
+# then priced views (cost columns), then metrics, then the report's views (what
+# `steplens report` shows, in every format: `from report_overview`), then export models
+# (the warehouse in other formats: OpenTelemetry spans). One object per file, named
+# after it.
+LAYERS = ("macros", "base", "priced", "metrics", "report", "export")
 
 
 @dataclass(frozen=True)

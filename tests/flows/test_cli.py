@@ -35,7 +35,7 @@ def warehouse(tmp_path_factory, prefect_server):
 
 @pytest.mark.flow
 def test_report_prints_every_metric_view(warehouse):
-    result = run("report", "--warehouse", str(warehouse))
+    result = run("report", "--all", "--warehouse", str(warehouse))
     assert result.exit_code == 0
     for view in ("step_latency", "failure_rate", "token_usage", "tool_stats"):
         assert view in result.output

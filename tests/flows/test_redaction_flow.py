@@ -1,4 +1,4 @@
-"""Redaction through the real flow (README, "Redaction"): what the warehouse holds, what
+"""Redaction through the real flow (docs/redaction.md, "Redaction"): what the warehouse holds, what
 the manifest records, what an incremental run may and may not do, and what the HTML
 report embeds.
 

@@ -42,11 +42,14 @@ def chromium() -> str:
     return path
 
 
-def test_default_output_is_tables_of_every_section(sample_warehouse):
-    result = run("report", "-w", str(sample_warehouse))
+def test_all_is_tables_of_every_section_and_the_default_is_one_screen(sample_warehouse):
+    result = run("report", "--all", "-w", str(sample_warehouse))
     assert result.exit_code == 0, result.output
     for section in report_sections.SECTIONS:
         assert section.title in result.output
+    first = run("report", "-w", str(sample_warehouse)).output
+    assert len(first.splitlines()) <= 60
+    assert first.splitlines()[-1].startswith("More: steplens report --all")
 
 
 def test_versions_and_reconciliation_sections_hold_the_oracles_rows(sample_warehouse):

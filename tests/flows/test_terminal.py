@@ -35,7 +35,7 @@ def steps(wh) -> pl.DataFrame:
 @pytest.mark.parametrize("width", [60, 80, 120])
 def test_report_never_exceeds_the_terminal_width_and_keeps_values_whole(sample_warehouse,
                                                                         width):
-    out = run("report", "-w", str(sample_warehouse), columns=width)
+    out = run("report", "--all", "-w", str(sample_warehouse), columns=width)
     assert max(len(line) for line in out.splitlines()) <= width
     for assistant in steps(sample_warehouse)["assistant_id"].drop_nulls().unique():
         assert assistant in out  # never cut, whatever the layout
@@ -44,7 +44,7 @@ def test_report_never_exceeds_the_terminal_width_and_keeps_values_whole(sample_w
 
 
 def test_a_wide_terminal_gets_the_boxed_tables(sample_warehouse):
-    out = run("report", "-w", str(sample_warehouse), columns=250)
+    out = run("report", "--all", "-w", str(sample_warehouse), columns=250)
     assert "┃ dimension" in out and "-- row 1" not in out
 
 
@@ -56,7 +56,7 @@ def test_long_day_series_is_summarised_in_the_terminal_and_whole_in_json(sample_
     doc = json.loads(run("report", "-w", str(sample_warehouse), "--format", "json"))
     assert sorted(r["value"] for r in doc["step_latency"] if r["dimension"] == "day") == days
 
-    out = run("report", "-w", str(sample_warehouse), columns=250)
+    out = run("report", "--all", "-w", str(sample_warehouse), columns=250)
     latency = out[out.index("step_latency"):out.index("failure_rate")]
     rows = "\n".join(line for line in latency.splitlines() if line.startswith("│"))
     shown = [d for d in days if d in rows]
@@ -79,7 +79,7 @@ def test_null_reads_null_in_table_and_markdown_and_is_null_in_json(sample_wareho
     assert overall["value"] is None
     markdown = run("report", "-w", wh, "--format", "markdown")
     assert "| all | null |" in markdown
-    table = run("report", "-w", wh, columns=250)
+    table = run("report", "--all", "-w", wh, columns=250)
     assert any(line.replace(" ", "").startswith("│all│null│") for line in table.splitlines())
 
 

@@ -650,8 +650,10 @@ def test_migration(con, base):
         return {
             "runs": len(rs), "p50_s": quantile_cont(walls, 0.5),
             "p95_s": quantile_cont(walls, 0.95),
-            "failure_rate": ratio(sum(r["status"] in ("failed", "expired") for r in terminal),
+            "failure_rate": ratio(sum(r["status"] == "failed" for r in terminal),
                                   len(terminal)),
+            "failed_or_expired_rate": ratio(
+                sum(r["status"] in ("failed", "expired") for r in terminal), len(terminal)),
             "tokens_per_run": mean([r["total_tokens"] for r in rs
                                     if r["total_tokens"] is not None]),
             "cached_share": ratio(total(r["cached_tokens"] for r in with_prompt),
@@ -666,7 +668,8 @@ def test_migration(con, base):
         row = {"dimension": dim, "value": value}
         for api in ("assistants", "responses"):
             m = measures(sides[api]) if sides[api] else {}
-            for name in ("runs", "p50_s", "p95_s", "failure_rate", "tokens_per_run",
+            for name in ("runs", "p50_s", "p95_s", "failure_rate", "failed_or_expired_rate",
+                         "tokens_per_run",
                          "cached_share", "cost_per_run_usd", "unpriced_runs"):
                 default = 0 if name in ("runs", "unpriced_runs") else None
                 row[f"{api}_{name}"] = m.get(name, default)

@@ -3,7 +3,7 @@ the organization Usage API (completions) and Costs API, the tables `billing_usag
 `billing_costs`, and the view `cost_reconciliation`.
 
 Standard library and orjson only; it imports nothing from `steplens` (file reading is the
-README "Input" contract, reused from `tests.support.oracle`). Value types are those of
+docs/ingest.md, "Input" contract, reused from `tests.support.oracle`). Value types are those of
 `tests.support.oracle`: naive UTC datetimes, `date` days, None for NULL, lists for LIST.
 Shapes follow openai 3.57.0 (`openai.types.admin.organization.UsageCompletionsResponse`,
 `UsageCostsResponse`): a page `{"object": "page", "data": [bucket], "has_more",
@@ -149,7 +149,7 @@ B14. `finding`, the first that applies: `no_billing_data` (the day is covered by
 B15. The view sums every project of the billing data: export the Usage and Costs APIs with
      `project_ids=[...]` to reconcile one project.
 
-Prices (the README "Cost and prices" rules, re-implemented for the oracle and the billing
+Prices (the docs/billing.md, "Cost and prices" rules, re-implemented for the oracle and the billing
 generator): `PriceTable` reads a prices CSV; a model is priced as the table model equal to
 it, else the longest table model that is a prefix of it followed by `-`, at the row with
 the latest `effective_from` on or before the day; cost = ((prompt - cached) x prompt +

@@ -1,4 +1,4 @@
-"""An independent, plain-Python reading of the README "Reference" contract.
+"""An independent, plain-Python reading of the docs/ingest.md, "Input" contract.
 
 `compute(paths)` reads input files the way the README describes and returns the expected
 tables (`steps`, `runs`, `tool_calls`, `usage`, `rejects`) as lists of dicts, the

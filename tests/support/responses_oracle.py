@@ -7,7 +7,7 @@ Responses-side tables (`runs`, `steps`, `tool_calls`, `usage`, `rejects`, every 
 accounting of the whole ingest. Standard library and orjson only; it imports nothing from
 `steplens`: it is a second computation to check the product against. File reading (names,
 gzip, BOM, `.json` documents, raw SSE blocks, blank/invalid lines) is the Assistants
-oracle's, which is the README "Input" contract; what follows is the Responses contract.
+oracle's, which is the docs/ingest.md, "Input" contract; what follows is the Responses contract.
 Value types are those of `tests.support.oracle` (naive UTC datetimes, `date`, float
 seconds, metadata as sorted JSON text, None for NULL).
 

@@ -75,7 +75,7 @@ def test_dedup_stage_2_uses_only_the_listed_timestamps(tmp_path, make, ignored, 
 
 
 def _step_content(rec: dict) -> dict:
-    """README "De-duplication": the values `builders.step()` gives its row, written out."""
+    """docs/ingest.md, "De-duplication": the values `builders.step()` gives its row, written out."""
     return {"step_id": rec["id"], "run_id": "run_A", "thread_id": "thread_A",
             "assistant_id": "asst_A", "type": "tool_calls", "status": rec["status"],
             "created_at": T0, "completed_at": rec["completed_at"], "failed_at": None,

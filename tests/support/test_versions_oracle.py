@@ -244,10 +244,11 @@ def test_v11_duration_percentiles_are_continuous_over_runs_with_a_duration():
     assert m["p95_duration_s"] == pytest.approx(3.0 + 0.9 * 7.0)
 
 
-def test_v11_failure_rate_counts_failed_and_expired_over_terminal_runs():
+def test_v11_failure_rate_counts_failed_over_terminal_runs_and_its_sibling_expired_too():
     runs = [metric_row("a", "failed"), metric_row("b", "expired"), metric_row("c", "cancelled"),
             metric_row("d", "completed"), metric_row("e", "requires_action")]
-    assert vo.metrics(runs, [])["failure_rate"] == 2 / 4
+    assert vo.metrics(runs, [])["failure_rate"] == 1 / 4
+    assert vo.metrics(runs, [])["failed_or_expired_rate"] == 2 / 4
 
 
 def test_v11_means_skip_missing_values_and_are_null_over_none():

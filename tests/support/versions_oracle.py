@@ -92,9 +92,10 @@ V10. One row per version with a `previous_version` (every change): `api, assista
      are the same in every row that names it.
 V11. Metrics of a set of runs: `runs`; `p50_duration_s`, `p95_duration_s` (continuous
      percentiles of `duration_s` over the runs that have one); `failure_rate` = runs whose
-     status is a failure (`failed`, `expired`: the macro `is_failure`) / runs in a terminal
-     state (`completed`, `incomplete`, `failed`, `cancelled`, `expired`), NULL without
-     terminal runs; `tokens_per_run` = mean `total_tokens` over the runs that have it;
+     status is `failed` / runs in a terminal state (`completed`, `incomplete`, `failed`,
+     `cancelled`, `expired`), NULL without terminal runs; `failed_or_expired_rate` = runs
+     whose status is a failure (`failed`, `expired`: the macro `is_failure`) / the same;
+     `tokens_per_run` = mean `total_tokens` over the runs that have it;
      `cost_per_run_usd` = mean `cost_usd` over the priced runs; `tool_calls`;
      `tool_failure_rate` = failed calls / calls with an outcome, over the `tool_calls` rows
      of those runs, where a call failed when `call_failed` is true, or (`call_failed` NULL,
@@ -124,7 +125,8 @@ CONFIG_FIELDS = ("model", "instructions_hash", "tools", "temperature", "top_p",
 RUN_TERMINAL = ("completed", "incomplete", "failed", "cancelled", "expired")
 FAILURE = ("failed", "expired")
 CALL_TERMINAL = ("completed", "failed", "cancelled", "expired", "incomplete")
-METRICS = ("runs", "p50_duration_s", "p95_duration_s", "failure_rate", "tokens_per_run",
+METRICS = ("runs", "p50_duration_s", "p95_duration_s", "failure_rate",
+           "failed_or_expired_rate", "tokens_per_run",
            "cost_per_run_usd", "tool_calls", "tool_failure_rate")
 VERSION_COLUMNS = ("api", "assistant_id", "version", "first_run_id", "first_seen",
                    "last_seen", "runs", *CONFIG_FIELDS, "previous_version", "changed")
@@ -341,8 +343,10 @@ def metrics(runs: list[dict], calls: list[dict]) -> dict:
         "runs": len(runs),
         "p50_duration_s": _quantile(durations, 0.5),
         "p95_duration_s": _quantile(durations, 0.95),
-        "failure_rate": (sum(r["status"] in FAILURE for r in terminal) / len(terminal)
+        "failure_rate": (sum(r["status"] == "failed" for r in terminal) / len(terminal)
                          if terminal else None),
+        "failed_or_expired_rate": (sum(r["status"] in FAILURE for r in terminal)
+                                   / len(terminal) if terminal else None),
         "tokens_per_run": _mean([r["total_tokens"] for r in runs
                                  if r["total_tokens"] is not None]),
         "cost_per_run_usd": _mean([r["cost_usd"] for r in runs if r["cost_usd"] is not None]),

@@ -1,4 +1,4 @@
-"""The configuration columns of runs (README, "Assistant versions") against the
+"""The configuration columns of runs (docs/views.md, "Assistant versions") against the
 versions oracle (tests/support/versions_oracle.py, V1-V5), on both decoding paths and
 both APIs: generated configurations, wrong types included, never reject the run."""
 

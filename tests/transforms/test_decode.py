@@ -97,7 +97,7 @@ common = {
     "metadata": maybe(st.dictionaries(text, json_value, max_size=4)),
     "unknown": json_value,
 }
-# A run's configuration (README, "Assistant versions"): any value is read, none rejects.
+# A run's configuration (docs/views.md, "Assistant versions"): any value is read, none rejects.
 config = {
     "instructions": maybe(st.one_of(strs, st.lists(json_value, max_size=2))),
     "tools": maybe(st.lists(maybe(st.fixed_dictionaries(

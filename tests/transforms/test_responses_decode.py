@@ -100,7 +100,7 @@ def _strategies(m):
             {}, optional={"id": m(strs)}))),
         "usage": m(usage_object),
         "output": m(st.lists(m(item), max_size=3)),
-        # the configuration columns (README, "Assistant versions"): read, never checked
+        # the configuration columns (docs/views.md, "Assistant versions"): read, never checked
         "tools": m(st.lists(m(st.fixed_dictionaries({"type": m(st.sampled_from(
             ["function", "mcp", "web_search", "custom"]))}, optional={
                 "name": m(strs), "server_label": m(strs)})), max_size=3)),

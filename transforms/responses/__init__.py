@@ -4,5 +4,5 @@
 the fast path's structs are generated from), `decoder` reads records into the record
 frames beside the Assistants ones (`careful` from parsed JSON, `fast` natively with
 msgspec), and `tables` turns those frames into the rows of the shared tables, with
-`api = 'responses'`. README "Responses API and Conversations" is the contract.
+`api = 'responses'`. docs/responses.md, "Responses API and Conversations" is the contract.
 """

@@ -1,5 +1,5 @@
-"""Read Responses/Conversations records into the record frames (README, "Responses API and
-Conversations", R1-R11 of the contract).
+"""Read Responses/Conversations records into the record frames (docs/responses.md,
+"Responses API and Conversations", R1-R11 of the contract).
 
 `Decoder` sits beside the Assistants decoder of one source file (`parse._Decoder`) and
 shares its frames, rejects and skips. Two entry points per record, like the Assistants

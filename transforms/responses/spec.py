@@ -1,6 +1,6 @@
 """What a Responses/Conversations record must look like: the shapes and their checks.
 
-The rulebook of the Responses side (README, "Responses API and Conversations"), as
+The rulebook of the Responses side (docs/responses.md, "Responses API and Conversations"), as
 `record_spec` is the Assistants one: declarative specs of the known fields, one checker
 (`why`) that names the first field of the wrong type, and the dispatch predicates that
 say which shape a JSON value is. The fast path (`fast.py`) builds its msgspec structs

@@ -1,6 +1,6 @@
 """From Responses record frames to the shared tables, with `api = 'responses'`.
 
-The contract is README "Responses API and Conversations" (R10-R18). Everything here is
+The contract is docs/responses.md, "Responses API and Conversations" (R10-R18). Everything here is
 per response id, except two things that cross ids and are passed in: the winning copy
 of each tool output (per call id, `output_copies`), and the thread of a response's
 `previous_response_id` when that response is not among the ids being built

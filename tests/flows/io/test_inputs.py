@@ -1,6 +1,6 @@
 """Reading inputs that break while they are read: cut gzip streams, vanished and changed files.
 
-README, "Input": every complete line before the cut is kept, the cut is one reject (the
+docs/ingest.md, "Input": every complete line before the cut is kept, the cut is one reject (the
 line it fell in, and why), and the other files go through. The expected lines are
 computed independently here, with `zlib` on the same bytes.
 """

@@ -1,5 +1,5 @@
 """Whole-file fuzz of the input layer: gzip cut at random offsets, bytes flipped in gzip
-and in plain files (README, "Input").
+and in plain files (docs/ingest.md, "Input").
 
 Seeded. Each case damages one file of a small folder and reads every file as the flow
 does (`parse_chunk` of its whole range): nothing raises, the undamaged files are read

@@ -1,5 +1,5 @@
 -- otel_spans(since, include_content): the warehouse as OpenTelemetry spans, one row per
--- span, in export order (README, "OpenTelemetry export"). `steplens export otlp` turns
+-- span, in export order (docs/opentelemetry.md, "OpenTelemetry export"). `steplens export otlp` turns
 -- each row into an OTLP span; the mapping to the GenAI semantic conventions is here, once:
 -- every column whose name holds a dot is a span attribute of that name (NULLs left out).
 --   run        `invoke_agent {assistant_id}` (kind client): a run, or a Responses response

@@ -6,7 +6,10 @@
 --   p50_s, p95_s                wall time of the runs that ended: ended_at - created_at,
 --                               queue and (Assistants) waits for tool outputs included,
 --                               since a response has no started_at
---   failure_rate                runs that failed or expired / runs in a terminal state
+--   failure_rate                runs that failed / runs in a terminal state (the one
+--                               meaning of failure_rate everywhere)
+--   failed_or_expired_rate      runs that failed or expired (is_failure) / runs in a
+--                               terminal state
 --   tokens_per_run              mean total_tokens of the runs that report usage
 --   cached_share                cached_tokens / prompt_tokens, summed over those runs
 --   cost_per_run_usd            mean cost_usd of the priced runs
@@ -28,7 +31,8 @@ run_rows as (
         coalesce(families.family, runs.model) as model,
         runs.assistant_id,
         is_run_terminal(runs.status) as terminal,
-        is_failure(runs.status) as failed,
+        runs.status = 'failed' as failed,
+        is_failure(runs.status) as failed_or_expired,
         date_diff('microsecond', runs.created_at, runs.ended_at) / 1e6 as wall_s,
         runs.total_tokens,
         runs.prompt_tokens,
@@ -50,6 +54,8 @@ per_api as (
         p95(wall_s) as p95_s,
         count(*) filter (where terminal and failed)
             / nullif(count(*) filter (where terminal), 0) as failure_rate,
+        count(*) filter (where terminal and failed_or_expired)
+            / nullif(count(*) filter (where terminal), 0) as failed_or_expired_rate,
         avg(total_tokens) as tokens_per_run,
         sum(cached_tokens) filter (where prompt_tokens is not null)
             / nullif(sum(prompt_tokens), 0) as cached_share,
@@ -74,6 +80,10 @@ final as (
         any_value(p95_s) filter (where api = 'responses') as responses_p95_s,
         any_value(failure_rate) filter (where api = 'assistants') as assistants_failure_rate,
         any_value(failure_rate) filter (where api = 'responses') as responses_failure_rate,
+        any_value(failed_or_expired_rate) filter (where api = 'assistants')
+            as assistants_failed_or_expired_rate,
+        any_value(failed_or_expired_rate) filter (where api = 'responses')
+            as responses_failed_or_expired_rate,
         any_value(tokens_per_run) filter (where api = 'assistants')
             as assistants_tokens_per_run,
         any_value(tokens_per_run) filter (where api = 'responses') as responses_tokens_per_run,

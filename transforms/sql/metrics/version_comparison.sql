@@ -1,11 +1,13 @@
 -- version_comparison: one row per change of an assistant's configuration (every version
--- with a previous_version, README "Assistant versions"): the metrics of the version it
+-- with a previous_version, docs/views.md, "Assistant versions"): the metrics of the version it
 -- replaced (`_before`) and its own (`_after`). Metrics are over all runs of a version,
 -- wherever they fall (a version is one configuration), so a version's figures are the
 -- same in every row that names it.
 --   runs                            runs of the version
 --   p50_duration_s, p95_duration_s  p50/p95 of duration_s over runs that have one
---   failure_rate                    is_failure runs / runs in a terminal state
+--   failure_rate                    failed runs / runs in a terminal state
+--   failed_or_expired_rate          is_failure runs (failed, expired) / runs in a
+--                                   terminal state
 --   tokens_per_run                  mean total_tokens over runs with usage
 --   cost_per_run_usd                mean cost_usd over priced runs
 --   tool_calls                      tool calls of its runs
@@ -24,8 +26,11 @@ with run_metrics as (
         count(*) as runs,
         p50(r.duration_s) as p50_duration_s,
         p95(r.duration_s) as p95_duration_s,
-        (count(*) filter (where is_run_terminal(r.status) and is_failure(r.status)))
+        (count(*) filter (where is_run_terminal(r.status) and r.status = 'failed'))
         / nullif(count(*) filter (where is_run_terminal(r.status)), 0) as failure_rate,
+        (count(*) filter (where is_run_terminal(r.status) and is_failure(r.status)))
+        / nullif(count(*) filter (where is_run_terminal(r.status)), 0)
+            as failed_or_expired_rate,
         avg(r.total_tokens) as tokens_per_run,
         avg(r.cost_usd) as cost_per_run_usd
     from run_versions as v
@@ -80,6 +85,8 @@ final as (
         a.p95_duration_s as p95_duration_s_after,
         b.failure_rate as failure_rate_before,
         a.failure_rate as failure_rate_after,
+        b.failed_or_expired_rate as failed_or_expired_rate_before,
+        a.failed_or_expired_rate as failed_or_expired_rate_after,
         b.tokens_per_run as tokens_per_run_before,
         a.tokens_per_run as tokens_per_run_after,
         b.cost_per_run_usd as cost_per_run_usd_before,

@@ -1,0 +1,6 @@
+-- report_usage_cost: usage_cost overall, per assistant and per model.
+create or replace view report_usage_cost as
+select dimension, value, steps, unpriced_steps, prompt_tokens, cached_tokens,
+       completion_tokens, cost_usd
+from usage_cost
+where dimension in ('all', 'assistant_id', 'model');
