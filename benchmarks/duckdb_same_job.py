@@ -1,7 +1,7 @@
 """The same job as `steplens ingest`, done by DuckDB alone: the honest baseline (issue 23).
 
 Same inputs (Assistants API exports: JSON lines, gzip, raw SSE text, list pages, stream
-envelopes, bare deltas), same winner rules (README "De-duplication", "Streams and
+envelopes, bare deltas), same winner rules (docs/ingest.md "De-duplication", "Streams and
 deltas", "Input"), same public tables with the same columns as `transforms/schemas.py`:
 `runs`, `steps`, `tool_calls`, `usage`, `rejects`, written as Parquet (zstd).
 
@@ -58,7 +58,7 @@ STEP_EVENTS = ("thread.run.step.created", "thread.run.step.in_progress",
                "thread.run.step.completed", "thread.run.step.failed",
                "thread.run.step.cancelled", "thread.run.step.expired")
 
-# ---- the type rules (README "Input": known fields), as nested literals ----------------
+# ---- the type rules (docs/ingest.md "Input": known fields), as nested literals ----------------
 # "id" a required string; "str", "int", "ts" (integer 0..MAX_TS), "num", "obj" leaves;
 # a dict is "an object or null with these fields"; a one-item list "an array or null of
 # such objects". Order matters: the first field that breaks names the reject.
@@ -574,7 +574,7 @@ select f, n, item, pos, step_id, call_index, j - 1 as opos,
 from (select f, n, item, pos, step_id, call_index, unnest(outputs) as o,
              generate_subscripts(outputs, 1) as j from delta_call)
 """))
-    # 6. de-duplication: five stages (README "De-duplication") ----------------------------
+    # 6. de-duplication: five stages (docs/ingest.md "De-duplication") ----------------------------
     step_content = ["step_id", "run_id", "thread_id", "assistant_id", "type", "status",
                     "created_at", "completed_at", "failed_at", "cancelled_at",
                     "expired_at", "last_error_code", "last_error_message", "message_id",
@@ -851,7 +851,7 @@ to {q(out_dir + '/usage.parquet')} (format parquet, compression zstd)
 
 
 TABLES = ("runs", "steps", "tool_calls", "usage", "rejects")
-# Input files in a directory (README "Input"); hidden files and directories are skipped.
+# Input files in a directory (docs/ingest.md "Input"); hidden files and directories are skipped.
 SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".json.gz", ".sse",
             ".sse.gz", ".txt")
 

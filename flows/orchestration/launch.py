@@ -1,7 +1,7 @@
 """One ingest as the `steplens` command runs it: the early answer, then the flow.
 
 Every ingest that does work is a Prefect flow run by default (`Settings.orchestration`,
-README "Prefect or direct"); `--orchestration direct` runs the same steps without
+docs/operations.md "Prefect or direct"); `--orchestration direct` runs the same steps without
 Prefect (`flows/pipeline.py`).
 
 1. `preflight` (no Prefect): inputs found and readable, no other ingest holding the

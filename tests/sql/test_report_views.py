@@ -99,11 +99,12 @@ def frame(rows: list[dict], schema: pl.Schema) -> pl.DataFrame:
 def con(tmp_path: Path):
     filled = {"runs": RUNS, "steps": STEPS, "tool_calls": CALLS, "usage": USAGE}
     for name, spec in schemas.TABLES.items():
-        folder = tmp_path / "current" / name / "part"
+        folder = tmp_path / "snapshot" / name / "part"
         folder.mkdir(parents=True)
         frame(filled.get(name, []), spec.schema).write_parquet(folder / "part-0.parquet")
     c = duckdb.connect()
-    views.define(c, tmp_path, prices.PriceTable(rows=(PRICE,)), "test")
+    views.define(c, tmp_path, prices.PriceTable(rows=(PRICE,)), "test",
+                 snapshot=tmp_path / "snapshot")
     yield c
     c.close()
 
@@ -225,11 +226,11 @@ def test_top_models_share_the_priced_cost(con):
 
 def test_every_report_view_answers_on_an_empty_warehouse(tmp_path):
     for name, spec in schemas.TABLES.items():
-        folder = tmp_path / "current" / name / "part"
+        folder = tmp_path / "snapshot" / name / "part"
         folder.mkdir(parents=True)
         schemas.empty(spec.schema).write_parquet(folder / "part-0.parquet")
     c = duckdb.connect()
-    views.define(c, tmp_path, prices.PriceTable(rows=()), "test")
+    views.define(c, tmp_path, prices.PriceTable(rows=()), "test", snapshot=tmp_path / "snapshot")
     names = [m.name for m in views.sql_models() if m.layer == "report"
              and "create or replace view" in m.text]
     assert "report_overview" in names

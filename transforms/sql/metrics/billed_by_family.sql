@@ -1,5 +1,5 @@
 -- billed_by_family: what the bill says per source ('usage', 'costs') x UTC day x model
--- family (model_family of the billed model). README, "Reconciling estimated cost with
+-- family (model_family of the billed model). docs/billing.md, "Reconciling estimated cost with
 -- the bill".
 -- Per source and day one layout (bucket width x grouping dimensions, billing_rows) is
 -- summed, so a day exported both by model and by model x project counts once: grouped
