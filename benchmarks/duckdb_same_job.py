@@ -885,8 +885,17 @@ def run(files: list[str], out_dir: str, threads: int = 2,
     seconds = time.perf_counter() - t0
     rows = {tb: con.sql(f"select count(*) from {q(out_dir + '/' + tb + '.parquet')}"
                         ).fetchall()[0][0] for tb in TABLES}
+    # Bare values of the Responses API's shapes (README "Responses API and Conversations"):
+    # steplens tables them, this script does not, so its job is smaller when this is > 0.
+    responses = con.sql("""
+        select count(*) from recs0
+        where ty[1] = 'OBJECT' and ((ty[2] = 'VARCHAR' and sv[1] in ('response', 'conversation'))
+              or (ty[2] is null and ty[4] is null
+                  and (json_type(j, '$.type') = 'VARCHAR' or json_exists(j, '$.input'))))
+    """).fetchall()[0][0]
     con.close()
     return {"seconds": seconds, "stages": stages, "stages_cpu": cpu, "rows": rows,
+            "responses_records_not_done": responses,
             "threads": threads, "cpu_s": time.process_time(),
             "files": {k: len(v) for k, v in groups.items()}}
 
