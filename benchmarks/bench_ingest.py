@@ -677,6 +677,10 @@ def print_same_job(fig: dict, size: int) -> None:
                  "floor read MB/s", "floor valid MB/s", "cpu s", "tree RSS MB", "load"], rows)
     print("  (standing server: cpu s and RSS are the client's only, the flow runs in the "
           "server's warm runner; load = 1-minute load average when the run started)")
+    if sj["result"].get("responses_records_not_done"):
+        print(f"  warning: {sj['result']['responses_records_not_done']:,} Responses API records "
+              "in the input: steplens tables them, the same-job script does not (its job is "
+              "smaller than steplens' here)")
     rows_sj = sj["result"]["rows"]
     print("same-job rows: " + ", ".join(f"{k} {v:,}" for k, v in rows_sj.items())
           + f"; steplens steps {fig['modes']['direct'].get('steps')}")

@@ -143,6 +143,8 @@ def test_json_that_duckdb_reads_more_leniently(tmp_path: Path) -> None:
         step % (5, "-Infinity", ""),        # -Infinity: invalid
         step % (6, '"q\\",}"', ""),         # an escaped quote, then ",}" in the string
         '{"object": "list", "data": [1, 2,]}',
+        "\x0c" + step % (8, '"padded"', "") + "  ",  # whitespace Python strips, JSON not
+        "  " + (step % (9, '"t"', "")).replace("1718000000", '"1718000000"') + " ",  # a reject
     ]
     (export / "edge.jsonl").write_text("\n".join(lines) + "\n")
     # a UTF-8 byte-order mark before the first line is ignored
