@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 
 import polars as pl
+import pytest
 
 from steplens.transforms import ranking
 
@@ -41,45 +42,36 @@ def winner_lines(frame: pl.DataFrame) -> dict[str, tuple[int, int]]:
     return {k: (line, n) for k, line, n in results.pop()}
 
 
-def test_a_terminal_record_beats_a_later_in_progress_one():
-    frame = records([
-        {"step_id": "s", "status": "in_progress", "created_at": 50, "rec_line": 1},
-        {"step_id": "s", "status": "completed", "created_at": 10, "completed_at": 20,
-         "rec_line": 2},
-    ])
-    assert winner_lines(frame) == {"s": (2, 2)}
+DONE = {"status": "completed", "completed_at": 9}
+CASES = {
+    # (records of one or more ids, {id: (rec_line of the winner, n_records)}) by hand
+    "a terminal record beats a later in-progress one": (
+        [{"step_id": "s", "status": "in_progress", "created_at": 50, "rec_line": 1},
+         {"step_id": "s", "status": "completed", "created_at": 10, "completed_at": 20,
+          "rec_line": 2}],
+        {"s": (2, 2)}),
+    "then the latest timestamp, then usage present": (
+        [{"step_id": "a", "status": "in_progress", "created_at": 10, "rec_line": 1},
+         {"step_id": "a", "status": "in_progress", "created_at": 11, "rec_line": 2},
+         {"step_id": "b", **DONE, "rec_line": 3},
+         {"step_id": "b", **DONE, "usage_present": True, "rec_line": 4},
+         {"step_id": "c", "status": "failed", "failed_at": 7, "rec_line": 5}],
+        {"a": (2, 2), "b": (4, 2), "c": (5, 1)}),
+    # the second record's canonical JSON is longer (a longer message_id): it wins, not the
+    # first seen
+    "tied records that differ: the larger content": (
+        [{"step_id": "s", **DONE, "message_id": "m", "rec_line": 1},
+         {"step_id": "s", **DONE, "message_id": "msg_long", "rec_line": 2}],
+        {"s": (2, 2)}),
+    "identical copies: the first provenance": (
+        [{"step_id": "s", **DONE, "rec_line": line} for line in (8, 3, 5)],
+        {"s": (3, 3)}),
+}
 
 
-def test_then_the_latest_timestamp_then_usage():
-    frame = records([
-        {"step_id": "a", "status": "in_progress", "created_at": 10, "rec_line": 1},
-        {"step_id": "a", "status": "in_progress", "created_at": 11, "rec_line": 2},
-        {"step_id": "b", "status": "completed", "completed_at": 30, "rec_line": 3},
-        {"step_id": "b", "status": "completed", "completed_at": 30, "usage_present": True,
-         "rec_line": 4},
-        {"step_id": "c", "status": "failed", "failed_at": 7, "rec_line": 5},
-    ])
-    assert winner_lines(frame) == {"a": (2, 2), "b": (4, 2), "c": (5, 1)}
-
-
-def test_tied_records_that_differ_go_to_the_larger_content_not_the_first_seen():
-    frame = records([
-        {"step_id": "s", "status": "completed", "completed_at": 9, "message_id": "m",
-         "rec_line": 1},
-        {"step_id": "s", "status": "completed", "completed_at": 9, "message_id": "msg_long",
-         "rec_line": 2},
-    ])
-    # hand-computed: the second record's canonical JSON is longer (a longer message_id)
-    assert winner_lines(frame) == {"s": (2, 2)}
-
-
-def test_identical_copies_go_to_the_first_provenance():
-    frame = records([
-        {"step_id": "s", "status": "completed", "completed_at": 9, "rec_line": 8},
-        {"step_id": "s", "status": "completed", "completed_at": 9, "rec_line": 3},
-        {"step_id": "s", "status": "completed", "completed_at": 9, "rec_line": 5},
-    ])
-    assert winner_lines(frame) == {"s": (3, 3)}
+@pytest.mark.parametrize(("rows", "expected"), list(CASES.values()), ids=list(CASES))
+def test_the_winner_of_each_id(rows, expected):
+    assert winner_lines(records(rows)) == expected
 
 
 def test_run_state_rank_orders_the_lifecycle():
