@@ -2,7 +2,7 @@
 
 One run, on the same files (README in this folder for what is measured and how):
 
-1. a seeded mixed export of `--size-mb` MiB (`flows.generate.generate_export`), or `--data`;
+1. a seeded mixed export of `--size-mb` MiB (`tests.support.generate.generate_export`), or `--data`;
 2. Prefect's fixed start-up (a trivial flow in a fresh process, cold and warm), then the
    steplens ingest end to end as the `steplens ingest` command runs it
    (`flows.orchestration.launch.run_ingest` in its own process: preflight, Prefect's server started

@@ -1,12 +1,13 @@
 """The ingest as a Prefect flow: the steps of `flows/pipeline.py`, each a task.
 
-A handful of coarse tasks (discover, parse, rebuild, pull/push, views), so the flow run's
-page shows where the time went without a task per file; the steps themselves, and what
-an ingest does, are defined once in `flows/pipeline.py` (which a small batch runs
-directly, without Prefect: docs/operations.md, "Prefect or direct"). Run it as `steplens ingest
-PATH...`, or call `ingest(paths=[...])` inside a Prefect context (tests use
-`prefect_test_harness`); with `distributed`, parsing fans out through the flow's task
-runner (`ingest.with_options(task_runner=DaskTaskRunner(...))`, flows/orchestration/dask.py).
+Every `steplens ingest` that does work runs this flow by default (docs/operations.md,
+"Prefect or direct"); `--orchestration direct` runs the same steps without Prefect. A handful of
+coarse tasks (discover, parse, rebuild, pull/push, views), so the flow run's page shows
+where the time went without a task per file; the steps themselves, and what an ingest
+does, are defined once in `flows/pipeline.py`. Run it as `steplens ingest PATH...`, or
+call `ingest(paths=[...])` inside a Prefect context (tests use `prefect_test_harness`);
+with `distributed`, parsing fans out through the flow's task runner
+(`ingest.with_options(task_runner=DaskTaskRunner(...))`, flows/orchestration/dask.py).
 """
 
 from __future__ import annotations

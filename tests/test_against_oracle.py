@@ -6,7 +6,7 @@ file the way the flow reads them) and, once, through the real Prefect flow and D
 every row and column of `steps`, `runs`, `tool_calls`, `usage` and `rejects`, the
 accounting, the skipped shapes and the metric views must agree with the oracle.
 
-Inputs: seeded exports of `flows.generate`, `data/sample/` with every recorded real
+Inputs: seeded exports of `tests.support.generate`, `data/sample/` with every recorded real
 payload under `tests/data/real/`, the same exports with files presented in a shuffled
 order and independent streams interleaved differently, and small inline files, one per
 contract rule. Known disagreements are strict xfails at the end, each with a minimal

@@ -41,6 +41,11 @@ _SPECS = {"thread.run.step": record_spec.STEP, "thread.run": record_spec.RUN,
           "thread.run.step.delta": record_spec.DELTA}
 
 
+class ExtractorBug(RuntimeError):
+    """An extractor failed on a record its spec accepted: a bug in steplens, not bad
+    input, so it is raised (tests fail; the command shows a bug), never a reject."""
+
+
 class BadRecord(ValueError):
     """A record that cannot be kept; the message is the reason shown in `rejects`."""
 
@@ -165,7 +170,7 @@ class _Decoder:
         self.columns = {name: decode.Columns(schema) for name, schema in _FRAME_SCHEMAS.items()}
         self.fast = decode.FastPath(source_file) if fast else None
         self.fast_frames: list[dict[str, pl.DataFrame]] = []
-        # The Responses API side (issue 12): what the Assistants fast path declines is
+        # The Responses API side (transforms/responses/): what the Assistants fast path declines is
         # tried by its own fast path, then read carefully; both dispatch there.
         self.responses = responses.Decoder(source_file, self.columns, self._reject, stream)
         # Usage and Costs API exports (docs/billing.md, "Reconciling estimated cost with
@@ -355,13 +360,21 @@ class _Decoder:
             return
         spec = _SPECS[kind]
         reason = record_spec.check(o, spec)
-        if reason is None:
-            try:
-                rows = extract(o)
-            except Exception as e:  # noqa: BLE001 - a shape the rulebook missed
-                reason = f"unexpected shape ({type(e).__name__})"
         if reason is not None:
             raise BadRecord(f"{prefix}{reason}")
+        try:
+            rows = extract(o)
+        except BadRecord as e:  # a judgement of the input, made while extracting
+            raise BadRecord(f"{prefix}{e or 'unexpected shape'}") from None
+        except orjson.JSONEncodeError:  # a value kept as JSON text: orjson writes 255 levels
+            raise BadRecord(f"{prefix}nested too deep to store (over 255 levels)") from None
+        except Exception as e:
+            # The rulebook accepted the record, so the extractor must read it: this is a
+            # bug of ours, never bad input (not a reject): it stops the parse, naming the
+            # record, and the command reports it as a bug.
+            raise ExtractorBug(f"{self.source_file}:{line_no}: the {kind} extractor failed "
+                               f"on a record the rulebook accepted ({type(e).__name__}: {e})"
+                               ) from e
         head = (self.source_file, line_no, item,
                 zlib.crc32(o["id"].encode("utf-8", "surrogatepass")) & (schemas.BUCKETS - 1))
         for name, frame_rows in rows:

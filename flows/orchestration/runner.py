@@ -40,7 +40,7 @@ from steplens.flows.settings import ENV_PREFIX, ENV_RUNNER_TOKEN, Settings
 
 
 @contextlib.contextmanager
-def _environment(env: dict[str, str]) -> Iterator[None]:
+def request_environment(env: dict[str, str]) -> Iterator[None]:
     """The request's `STEPLENS_*` variables, and none of the runner's own, for a block."""
     saved = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
     for key in saved:
@@ -80,7 +80,7 @@ class _Lines:
 def run_request(request: dict, lines: _Lines, api_url: str) -> None:
     """One ingest, as `steplens ingest` would run it in-process, on the server's API."""
     try:
-        with _environment(request.get("env", {})), progress.reporting(lines):
+        with request_environment(request.get("env", {})), progress.reporting(lines):
             settings = Settings.from_env(warehouse=request["warehouse"],
                                          prices=request.get("prices")).resolved()
             summary = launch.run_ingest(
@@ -96,7 +96,7 @@ def run_request(request: dict, lines: _Lines, api_url: str) -> None:
         lines.send({"bug": traceback.format_exc()})
 
 
-def _handler(api_url: str, token: str) -> type[BaseHTTPRequestHandler]:
+def request_handler(api_url: str, token: str) -> type[BaseHTTPRequestHandler]:
     """Requests to the runner; an ingest needs the token `steplens server start` gave it
     (in the owner-only state file), so another user of the machine cannot have the
     runner read or write files as its owner."""
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     launch.quiet_prefect_console()
     import steplens.flows.ingest  # noqa: F401 - Prefect and the flow, imported once, now
 
-    HTTPServer(("127.0.0.1", args.port), _handler(api_url, token)).serve_forever()
+    HTTPServer(("127.0.0.1", args.port), request_handler(api_url, token)).serve_forever()
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -266,16 +266,7 @@ def start_standing(port: int = DEFAULT_PORT) -> dict:
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,  # not ours: it outlives this command, on purpose
         )
-    deadline = time.monotonic() + _start_timeout()
-    while not healthy(url):
-        if process.poll() is not None:
-            raise ServerError(f"`prefect server start` exited (code {process.returncode}); "
-                              f"see {log}")
-        if time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGTERM)
-            raise ServerError(f"the Prefect server did not answer within "
-                              f"{_start_timeout():g} s; see {log}")
-        time.sleep(0.2)
+    _await(process, lambda: healthy(url), "the Prefect server", log, 0.2)
     state = {"url": url, "pid": process.pid, "log": str(log)}
     try:
         state["runner"] = _start_runner(url, home)
@@ -284,6 +275,21 @@ def start_standing(port: int = DEFAULT_PORT) -> dict:
         raise
     _write_private(home / STATE_FILE, json.dumps(state))
     return state
+
+
+def _await(process: subprocess.Popen, answers: Callable[[], bool], what: str, log: Path,
+           poll: float) -> None:
+    """Wait until a process started in its own session `answers`; `ServerError` naming
+    its log when it exits first or does not answer in time (it is then stopped)."""
+    deadline = time.monotonic() + _start_timeout()
+    while not answers():
+        if process.poll() is not None:
+            raise ServerError(f"{what} exited (code {process.returncode}); see {log}")
+        if time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGTERM)
+            raise ServerError(f"{what} did not answer within {_start_timeout():g} s; "
+                              f"see {log}")
+        time.sleep(poll)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -306,16 +312,8 @@ def _start_runner(api_url: str, home: Path) -> dict:
             stdin=subprocess.DEVNULL,
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + _start_timeout()
-    while runner_client.health(url, timeout=0.5) is None:
-        if process.poll() is not None:
-            raise ServerError(f"the steplens ingest runner exited (code {process.returncode});"
-                              f" see {log}")
-        if time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGTERM)
-            raise ServerError(f"the steplens ingest runner did not answer within "
-                              f"{_start_timeout():g} s; see {log}")
-        time.sleep(0.1)
+    _await(process, lambda: runner_client.health(url, timeout=0.5) is not None,
+           "the steplens ingest runner", log, 0.1)
     return {"url": url, "pid": process.pid, "log": str(log), "token": token}
 
 

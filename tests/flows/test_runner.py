@@ -45,7 +45,7 @@ def served(monkeypatch):
             lines.send({"bug": "Traceback ...\nKeyError: 'x'"})
 
     monkeypatch.setattr(runner, "run_request", fake)
-    httpd = HTTPServer(("127.0.0.1", 0), runner._handler("http://127.0.0.1:9/api", TOKEN))
+    httpd = HTTPServer(("127.0.0.1", 0), runner.request_handler("http://127.0.0.1:9/api", TOKEN))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -100,7 +100,7 @@ def test_only_a_runner_of_this_version_is_used(served, monkeypatch):
 def test_the_request_environment_is_applied_for_one_ingest_only(monkeypatch):
     monkeypatch.setenv("STEPLENS_WAREHOUSE", "/runner/own")
     monkeypatch.setenv("OTHER", "kept")
-    with runner._environment({"STEPLENS_PRICES": "/p.csv", "PATH": "/evil"}):
+    with runner.request_environment({"STEPLENS_PRICES": "/p.csv", "PATH": "/evil"}):
         assert os.environ.get("STEPLENS_PRICES") == "/p.csv"
         assert "STEPLENS_WAREHOUSE" not in os.environ  # the runner's own: hidden
         assert os.environ["PATH"] != "/evil"  # only STEPLENS_* are taken

@@ -57,7 +57,7 @@ Only the standard library and orjson are used. With ``target_bytes`` runs keep b
 generated until the files on disk reach about that size; output is streamed to disk with
 bounded memory.
 
-    python -m flows.generate OUT_DIR --runs 300 --seed 7 [--size-mb 1024]
+    python -m tests.support.generate OUT_DIR --runs 300 --seed 7 [--size-mb 1024]
 """
 
 from __future__ import annotations
@@ -1130,7 +1130,7 @@ def generate_export(out_dir: Path, *, runs: int = 300, seed: int = 7, bad_lines:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m flows.generate",
+        prog="python -m tests.support.generate",
         description="Write a deterministic synthetic OpenAI Assistants export.")
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--runs", type=int, default=300)

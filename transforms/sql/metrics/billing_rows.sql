@@ -15,55 +15,53 @@ create or replace view billing_rows as
 with usage_rows as (
     select
         'usage' as source,
-        day,
-        bucket_width_s,
-        empty_bucket,
-        model,
+        * exclude (num_model_requests, input_cached_tokens),
         num_model_requests as requests,
-        input_tokens,
-        coalesce(input_cached_tokens, 0) as cached_tokens,
-        output_tokens,
-        null::double as cost_usd,
-        model is not null as by_model,
-        [
-            case when model is not null then 'model' end,
-            case when project_id is not null then 'project_id' end,
-            case when user_id is not null then 'user_id' end,
-            case when api_key_id is not null then 'api_key_id' end,
-            case when batch is not null then 'batch' end,
-            case when service_tier is not null then 'service_tier' end,
-            case when api_source is not null then 'api_source' end
-        ] as grouped_by
+        coalesce(input_cached_tokens, 0) as cached_tokens
     from billing_usage
 ),
 
 cost_rows as (
     select
         'costs' as source,
-        day,
-        bucket_width_s,
-        empty_bucket,
-        model,
+        *,
         case when amount_value is not null and lower(coalesce(currency, 'usd')) = 'usd'
-            then amount_value end as cost_usd,
-        line_item is not null as by_model,
-        [
+            then amount_value end as cost_usd
+    from billing_costs
+),
+
+dimensioned as (
+    select
+        *,
+        list_filter([
+            case when source = 'usage' and model is not null then 'model' end,
             case when line_item is not null then 'line_item' end,
             case when project_id is not null then 'project_id' end,
             case when user_id is not null then 'user_id' end,
             case when api_key_id is not null then 'api_key_id' end,
+            case when batch is not null then 'batch' end,
+            case when service_tier is not null then 'service_tier' end,
             case when api_source is not null then 'api_source' end
-        ] as grouped_by
-    from billing_costs
+        ], lambda d: d is not null) as grouped_by
+    from (from usage_rows union all by name from cost_rows)
 ),
 
 final as (
     select
-        * exclude (grouped_by),
-        array_to_string(list_filter(grouped_by, lambda d: d is not null), ',')
-            as grouping_name,
-        len(list_filter(grouped_by, lambda d: d is not null)) as dimensions
-    from (from usage_rows union all by name from cost_rows)
+        source,
+        day,
+        bucket_width_s,
+        empty_bucket,
+        model,
+        requests::bigint as requests,
+        input_tokens::bigint as input_tokens,
+        cached_tokens::bigint as cached_tokens,
+        output_tokens::bigint as output_tokens,
+        cost_usd::double as cost_usd,
+        array_to_string(grouped_by, ',') as grouping_name,
+        len(grouped_by) as dimensions,
+        (case when source = 'usage' then model else line_item end) is not null as by_model
+    from dimensioned
 )
 
 select * from final;
