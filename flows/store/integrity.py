@@ -417,8 +417,11 @@ def check_duckdb(root: Path, prices_file: Path | None = None) -> tuple[Check, st
                                           f"({str(e).splitlines()[0]}); {fix}")]), None
     if want is None:
         return Check(what, []), None
+    if got[2] != want[2]:  # another steplens's SQL or other prices: not comparable
+        return Check(what, []), (f"{path} was made by another version of steplens's SQL "
+                                 f"or prices: {fix}")
     problems = []
-    mine = views.open_readonly(root, Path(got[1]) if Path(got[1]).is_dir() else None)
+    mine = views.open_readonly(root, Path(got[1]) if got[1] and Path(got[1]).is_dir() else None)
     try:
         with views.connect(path, read_only=True) as con:
             theirs = con.sql("select view_name, sql from duckdb_views() where not internal "
@@ -434,7 +437,7 @@ def check_duckdb(root: Path, prices_file: Path | None = None) -> tuple[Check, st
             differ = sorted({n for n, _ in set(theirs) ^ set(ours)})
             problems.append(Finding(path, f"views differ from steplens's SQL "
                                           f"({', '.join(differ[:5])}); {fix}"))
-        if got[2] == want[2] and prices_there != prices_here:
+        if prices_there != prices_here:
             problems.append(Finding(path, f"its model_prices table was changed; {fix}"))
     finally:
         mine.close()
