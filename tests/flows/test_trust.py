@@ -505,3 +505,21 @@ def test_retained_is_the_rule_the_docs_state():
     assert snapshots.retained(ids, ids[-1], 0, 0, now=600) == set(ids[3:])  # never < 2
     # a snapshot newer than the one in use (never published) is not kept
     assert snapshots.retained(ids, ids[2], 2, 0, now=600) == set(ids[1:3])
+
+
+def test_the_snapshot_in_use_deleted_is_refused_and_repair_rolls_back_to_a_whole_one(
+        two, direct):
+    """The retained previous snapshot is whole: `--repair` points `HEAD` back at it, and
+    the next ingest reads again what only the lost snapshot held."""
+    a, batch_a, b, batch_b, wh = two
+    assert cli("ingest", str(b), "-w", str(wh)).exit_code == 0
+    assert totals(wh) == batch_a + batch_b
+    shutil.rmtree(snapshots.current_snapshot(wh))
+    line = one_error_line(cli("sql", "select 1", "-w", str(wh)))
+    assert "which is missing" in line and "check --repair" in line
+    repaired = cli("check", "--repair", "-w", str(wh))
+    assert repaired.exit_code == 0, repaired.output
+    assert totals(wh) == batch_a
+    assert cli("ingest", str(a), str(b), "-w", str(wh)).exit_code == 0
+    assert totals(wh) == batch_a + batch_b
+    assert cli("check", "-w", str(wh)).exit_code == 0
