@@ -84,7 +84,7 @@ def build_inventory(root: Path, snapshot: Path, manifest: dict,
     `previous` snapshot (same inode) and a record segment (never rewritten) keep the
     checksum the previous inventory holds, so an ingest hashes only what it wrote.
     """
-    old = (read_inventory(previous) or {}) if previous is not None else {}
+    old = _trusted(root, previous) if previous is not None else {}
     old_files, old_records = old.get("files", {}), old.get("records", {})
     files = {}
     for p in sorted(snapshot.rglob("*.parquet")):
@@ -108,6 +108,23 @@ def build_inventory(root: Path, snapshot: Path, manifest: dict,
     raw = (snapshot / MANIFEST).read_bytes()
     return {"version": 1, "files": files, "records": records,
             "manifest": {"bytes": len(raw), "blake2b": _digest(raw)}}
+
+
+def _trusted(root: Path, previous: Path) -> dict:
+    """The previous snapshot's inventory from the copy `HEAD`'s digest vouches for (its
+    checksums are carried over to hard-linked files, so a changed copy must not be)."""
+    try:
+        head = pointer.read(root)
+    except WarehouseDamaged:
+        return {}
+    if head is None or head.snapshot != previous.name:
+        return {}
+    raw, _ = inventory_copies(root, previous, head)
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _inode(path: Path) -> int | None:
