@@ -261,7 +261,7 @@ def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logg
                 summarize, settings.partition, full=prev is None,
                 keep=settings.keep_snapshots, whole=records.billing_tables(root,
                                                                            manifest.segments),
-                retention=settings.snapshot_retention_seconds)
+                retention=settings.snapshot_retention_seconds, prices_file=settings.prices)
             # segments of every kept snapshot stay (a retained snapshot stays whole)
             records.prune(root, set(manifest.segments) | snapshots.live_segments(root))
             shutil.rmtree(root / STAGING, ignore_errors=True)

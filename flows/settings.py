@@ -45,7 +45,7 @@ DUCKDB_FILE = "steplens.duckdb"  # views and macros over the snapshot in use, re
 # inventory, when it was published) replaced atomically (flows/store/snapshots.py). Not
 # `CURRENT`: that would be the same name as `current` on a case-insensitive filesystem.
 POINTER = "HEAD"
-CURRENT = "current"  # a symlink to the snapshot in use, for humans only: steplens never reads it
+CURRENT = "current"  # symlink to the snapshot in use, for humans (read only to migrate to HEAD)
 INVENTORIES = "inventories"  # inventories/<id>.json: second copy of each snapshot's inventory
 SNAPSHOTS = "snapshots"  # snapshots/<id>/<table>/<partition>/part-0.parquet
 MANIFEST = "manifest.json"  # inside a snapshot: files ingested, record segments

@@ -84,7 +84,7 @@ def build_inventory(root: Path, snapshot: Path, manifest: dict,
     `previous` snapshot (same inode) and a record segment (never rewritten) keep the
     checksum the previous inventory holds, so an ingest hashes only what it wrote.
     """
-    old = (read_inventory(previous) or {}) if previous is not None else {}
+    old = _trusted(root, previous) if previous is not None else {}
     old_files, old_records = old.get("files", {}), old.get("records", {})
     files = {}
     for p in sorted(snapshot.rglob("*.parquet")):
@@ -108,6 +108,23 @@ def build_inventory(root: Path, snapshot: Path, manifest: dict,
     raw = (snapshot / MANIFEST).read_bytes()
     return {"version": 1, "files": files, "records": records,
             "manifest": {"bytes": len(raw), "blake2b": _digest(raw)}}
+
+
+def _trusted(root: Path, previous: Path) -> dict:
+    """The previous snapshot's inventory from the copy `HEAD`'s digest vouches for (its
+    checksums are carried over to hard-linked files, so a changed copy must not be)."""
+    try:
+        head = pointer.read(root)
+    except WarehouseDamaged:
+        return {}
+    if head is None or head.snapshot != previous.name:
+        return {}
+    raw, _ = inventory_copies(root, previous, head)
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _inode(path: Path) -> int | None:
@@ -417,8 +434,11 @@ def check_duckdb(root: Path, prices_file: Path | None = None) -> tuple[Check, st
                                           f"({str(e).splitlines()[0]}); {fix}")]), None
     if want is None:
         return Check(what, []), None
+    if got[2] != want[2]:  # another steplens's SQL or other prices: not comparable
+        return Check(what, []), (f"{path} was made by another version of steplens's SQL "
+                                 f"or prices: {fix}")
     problems = []
-    mine = views.open_readonly(root, Path(got[1]) if Path(got[1]).is_dir() else None)
+    mine = views.open_readonly(root, Path(got[1]) if got[1] and Path(got[1]).is_dir() else None)
     try:
         with views.connect(path, read_only=True) as con:
             theirs = con.sql("select view_name, sql from duckdb_views() where not internal "
@@ -434,7 +454,7 @@ def check_duckdb(root: Path, prices_file: Path | None = None) -> tuple[Check, st
             differ = sorted({n for n, _ in set(theirs) ^ set(ours)})
             problems.append(Finding(path, f"views differ from steplens's SQL "
                                           f"({', '.join(differ[:5])}); {fix}"))
-        if got[2] == want[2] and prices_there != prices_here:
+        if prices_there != prices_here:
             problems.append(Finding(path, f"its model_prices table was changed; {fix}"))
     finally:
         mine.close()

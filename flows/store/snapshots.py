@@ -51,7 +51,7 @@ from steplens.flows.settings import (
     SNAPSHOTS,
     SUMMARY,
 )
-from steplens.flows.store import pointer
+from steplens.flows.store import pointer, views
 from steplens.flows.store.integrity import recovery, write_inventory
 from steplens.transforms import schemas
 
@@ -255,7 +255,8 @@ def _sink(frame: pl.LazyFrame, path: Path) -> None:
 def publish(root: Path, changes: dict[str, Change], rejects: pl.DataFrame, manifest: dict,
             summary: dict | Callable[[Path], dict], granularity: str = "month",
             full: bool = False, keep: int = 2, whole: dict[str, pl.DataFrame] | None = None,
-            retention: float = 0.0) -> tuple[Path, dict[str, dict[str, int]]]:
+            retention: float = 0.0, prices_file: Path | None = None,
+            duckdb_file: bool = True) -> tuple[Path, dict[str, dict[str, int]]]:
     """Make a new snapshot from the current one plus `changes`, and swap it in.
 
     With `full`, the previous snapshot is ignored: every table is exactly `changes`.
@@ -263,6 +264,9 @@ def publish(root: Path, changes: dict[str, Change], rejects: pl.DataFrame, manif
     missing is written empty, so its view binds. `summary`: the summary, or a function
     of the staged snapshot directory giving it, so the summary is inside the snapshot
     before it is published (a kill after the switch cannot leave it without one).
+    With `duckdb_file`, a new `steplens.duckdb` pinned to the new snapshot (prices:
+    `prices_file`, else the remembered ones) is prepared before the switch and renamed
+    into place right after it.
     """
     if full:  # the documented way out of a damaged warehouse: a broken pointer is replaced
         try:
@@ -311,7 +315,11 @@ def publish(root: Path, changes: dict[str, Change], rejects: pl.DataFrame, manif
     os.rename(staging, final)
     pointer.fsync_dir(snapshots)
     checkpoint("publish_renamed")
+    views.drop_prepared(root)
+    prepared = views.prepare_duckdb(root, final, prices_file) if duckdb_file else None
     pointer.point(root, snap_id, inventory, int(snap_id) / 1e9)
+    if prepared is not None:
+        views.install_duckdb(root, prepared)
     checkpoint("publish_swapped")
     prune(root, keep, retention)
     return final, stats

@@ -133,9 +133,13 @@ def state(path: Path) -> tuple[str, str, str]:
     """(root, snapshot, version) a `steplens.duckdb` file was made for; `duckdb.Error`
     (or `WarehouseLocked`) when it cannot be opened or is not one of ours."""
     with connect(path, read_only=True) as con:
-        row = con.sql("select steplens_root(), steplens_snapshot(), "
-                      "steplens_sql_version()").fetchall()[0]
-    return tuple(row)  # type: ignore[return-value]
+        root, version = con.sql("select steplens_root(), steplens_sql_version()"
+                                ).fetchall()[0]
+        try:
+            snapshot = con.sql("select steplens_snapshot()").fetchall()[0][0]
+        except duckdb.Error:
+            snapshot = ""  # written by an older steplens, whose views read `current/`
+    return (root, snapshot, version)
 
 
 def expected(root: Path, prices_file: Path | None = None, remember: bool = False
@@ -180,20 +184,44 @@ def build_duckdb(root: Path, prices_file: Path | None = None) -> Path:
     version = f"{sql_version()}-{price_table.digest()}"
     if snapshot is None or _views_current(path, (str(root), str(snapshot), version)):
         return path
+    install_duckdb(root, prepare_duckdb(root, snapshot, prices_file))
+    return path
+
+
+def prepare_duckdb(root: Path, snapshot: Path, prices_file: Path | None = None) -> Path:
+    """A new `steplens.duckdb`, pinned to `snapshot`, written whole under a temporary
+    name beside it (not yet visible): `install_duckdb` renames it into place. A snapshot
+    being published prepares it before `HEAD` names it and installs it right after, so
+    the views are stale only between two renames."""
+    price_table = prices.price_table(root, prices_file)
+    version = f"{sql_version()}-{price_table.digest()}"
     tmp = root / f".{DUCKDB_FILE}.{uuid.uuid4().hex}.tmp"
     try:
         with connect(tmp) as con:
             define(con, root, price_table, version, snapshot)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        # a WAL beside the name would be replayed into the new file: none may stay
-        path.with_name(path.name + ".wal").unlink(missing_ok=True)
-        os.replace(tmp, path)
-    finally:
+    except BaseException:
         for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
             leftover.unlink(missing_ok=True)
+        raise
+    tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+    return tmp
+
+
+def install_duckdb(root: Path, prepared: Path) -> None:
+    """Rename a prepared file over `steplens.duckdb` (readers holding the old one keep it)."""
+    path = root / DUCKDB_FILE
+    # a WAL beside the name would be replayed into the new file: none may stay
+    path.with_name(path.name + ".wal").unlink(missing_ok=True)
+    os.replace(prepared, path)
     pointer.fsync_dir(root)
-    return path
+
+
+def drop_prepared(root: Path) -> None:
+    """Remove prepared files a killed run left (called under the ingest lock)."""
+    for leftover in root.glob(f".{DUCKDB_FILE}.*.tmp*"):
+        leftover.unlink(missing_ok=True)
 
 
 def define(con: duckdb.DuckDBPyConnection, root: Path, price_table: prices.PriceTable,

@@ -324,8 +324,9 @@ def test_a_kill_at_any_point_leaves_a_readable_warehouse_and_check_green(two, po
     checked = cli("check", "-w", str(wh))
     assert checked.exit_code == 0, checked.output  # no false alarm: the data is a clean run's
     assert "FAIL" not in checked.output
-    if published:  # the views were not rebuilt yet: a note, not damage
-        assert "note" in checked.output and "steplens.duckdb" in checked.output
+    with duckdb.connect(str(wh / "steplens.duckdb"), read_only=True) as con:
+        n, tokens = con.sql("select count(*), sum(total_tokens) from steps").fetchall()[0]
+    assert Batch(n, int(tokens)) == got  # users' tools see the same snapshot
     clean = cli("ingest", str(a), str(b), "-w", str(wh))
     assert clean.exit_code == 0, clean.output
     assert totals(wh) == batch_a + batch_b
@@ -482,4 +483,43 @@ def test_a_warehouse_from_before_head_checks_whole_and_repair_writes_head(two):
     repaired = cli("check", "--repair", "-w", str(wh))
     assert repaired.exit_code == 0 and "written from the `current` symlink" in repaired.output
     assert (wh / "HEAD").is_file() and any((wh / "inventories").iterdir())
+    assert cli("check", "-w", str(wh)).exit_code == 0
+
+
+def test_pointer_content_reads_both_forms_and_rejects_junk():
+    head = pointer.Pointer("01796661051320013212", "ab" * 16, 1796661051.32)
+    assert pointer.Pointer.parse(head.to_bytes()) == head
+    assert pointer.Pointer.parse(b"01796661051320013212\n").snapshot == "01796661051320013212"
+    for junk in (b"", b"{}", b"../etc", b".hidden", b'{"snapshot": "a/b"}', b"\xff\xfe",
+                 b"two words"):
+        with pytest.raises((ValueError, UnicodeDecodeError)):
+            pointer.Pointer.parse(junk)
+
+
+def test_retained_is_the_rule_the_docs_state():
+    ids = [f"{t * 10**9:020d}" for t in (100, 200, 300, 400, 500)]
+    # at t=600, window 150 s: 400 (superseded at 500, 100 s ago) stays, 300 (superseded
+    # at 400, 200 s ago) goes; a 250 s window keeps 300 as well
+    assert snapshots.retained(ids, ids[-1], 2, 150, now=600) == set(ids[3:])
+    assert snapshots.retained(ids, ids[-1], 2, 250, now=600) == set(ids[2:])
+    assert snapshots.retained(ids, ids[-1], 0, 0, now=600) == set(ids[3:])  # never < 2
+    # a snapshot newer than the one in use (never published) is not kept
+    assert snapshots.retained(ids, ids[2], 2, 0, now=600) == set(ids[1:3])
+
+
+def test_the_snapshot_in_use_deleted_is_refused_and_repair_rolls_back_to_a_whole_one(
+        two, direct):
+    """The retained previous snapshot is whole: `--repair` points `HEAD` back at it, and
+    the next ingest reads again what only the lost snapshot held."""
+    a, batch_a, b, batch_b, wh = two
+    assert cli("ingest", str(b), "-w", str(wh)).exit_code == 0
+    assert totals(wh) == batch_a + batch_b
+    shutil.rmtree(snapshots.current_snapshot(wh))
+    line = one_error_line(cli("sql", "select 1", "-w", str(wh)))
+    assert "which is missing" in line and "check --repair" in line
+    repaired = cli("check", "--repair", "-w", str(wh))
+    assert repaired.exit_code == 0, repaired.output
+    assert totals(wh) == batch_a
+    assert cli("ingest", str(a), str(b), "-w", str(wh)).exit_code == 0
+    assert totals(wh) == batch_a + batch_b
     assert cli("check", "-w", str(wh)).exit_code == 0

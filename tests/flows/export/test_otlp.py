@@ -351,6 +351,8 @@ def test_an_api_column_maps_the_same_way(sample_warehouse, exported, tmp_path):
             part.unlink()  # the snapshot's files are hard links: write a new one
             frame.with_columns(**columns).write_parquet(part)
     (wh / "current" / INVENTORY).unlink()  # files changed by hand: as before inventories
+    shutil.rmtree(wh / "inventories")  # (and before HEAD: only the `current` link)
+    (wh / "HEAD").unlink()
     out = tmp_path / "api.jsonl"
     assert run(str(out), "-w", str(wh)).exit_code == 0
     spans = spans_of(load(out))
