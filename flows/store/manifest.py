@@ -32,6 +32,7 @@ every file as rewritten.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -190,6 +191,9 @@ class FilePlan:
     # For an "unchanged" file whose manifest entry has the legacy fingerprint: the
     # (prefix, whole) hashes the next manifest records for it.
     upgrade: tuple[str, str] | None = None
+    # A local file's status-change time when planned: unchanged when its hash is taken
+    # after the parse, the file was not touched in between (users cannot set ctime).
+    ctime_ns: int | None = None
 
 
 def plan(files: list[str], manifest: Manifest, full_refresh: bool = False) -> list[FilePlan]:
@@ -221,9 +225,14 @@ def plan(files: list[str], manifest: Manifest, full_refresh: bool = False) -> li
 
 
 def _common(path: str, size: int, mtime_ns: int) -> dict:
+    ctime_ns = _ctime(path)
     kind, compressed, sse, document = file_kind(path)
     return {"kind": kind, "size": size, "mtime_ns": mtime_ns, "compressed": compressed,
-            "sse": sse, "document": document}
+            "sse": sse, "document": document, "ctime_ns": ctime_ns}
+
+
+def _ctime(path: str) -> int | None:
+    return None if storage.is_url(path) else os.stat(path).st_ctime_ns
 
 
 def _plan_by_stat(key: str, entry: FileEntry, size: int, mtime_ns: int) -> FilePlan:
@@ -362,7 +371,8 @@ def after_batch(root: Path, manifest: Manifest, reads: list[FileRead],
             try:
                 prefix, whole = content_hashes(p.path, min(fr.consumed_bytes, p.size),
                                                p.size)
-                if storage.stat(p.path) != (p.size, p.mtime_ns):
+                if (storage.stat(p.path) != (p.size, p.mtime_ns)
+                        or (p.ctime_ns is not None and _ctime(p.path) != p.ctime_ns)):
                     prefix = whole = None  # changed since it was planned: read it again
             except FileNotFoundError:  # gone since it was read: read it again if it returns
                 prefix = whole = None

@@ -145,3 +145,18 @@ def test_a_legacy_warehouse_upgrades_end_to_end_without_reading_again(tmp_path):
     ingest(src, clean)
     for name, frame in tables(clean).items():
         assert_frame_equal(tables(wh)[name], frame, check_row_order=False)
+
+
+def test_a_file_changed_between_plan_and_hash_is_read_again_next_time(tmp_path):
+    """The hash is taken after the parse: a same-size rewrite in between, its mtime put
+    back, changes the file's ctime, so the entry is marked to be read again."""
+    f = tmp_path / "a.jsonl"
+    f.write_bytes(lines(30, lambda i: 7))
+    (p,) = plan([str(f)], Manifest())
+    st = f.stat()
+    f.write_bytes(lines(30, lambda i: 8))  # the parse has read the old content
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    manifest, *_ = after_batch(tmp_path, Manifest(), file_reads([p], 1 << 20), [])
+    entry = manifest.files[str(f)]
+    assert (entry.mtime_ns, entry.fingerprint, entry.content_hash) == (-1, "", None)
+    assert plan([str(f)], manifest)[0].action == "replace"

@@ -70,14 +70,14 @@ def test_unreadable_input_file_is_named(tmp_path, export, monkeypatch):
     """Root reads any file whatever its mode, so the refusal is simulated where the
     command opens the file; as another user, chmod 000 gives the same line."""
     target = str(export / "a.jsonl")
-    real_open = open
+    real_open = pipeline.storage.open_binary  # inputs are opened non-blocking there
 
     def denying_open(name, *args, **kwargs):
         if str(name) == target:
             raise PermissionError(13, "Permission denied", target)
         return real_open(name, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "open", denying_open, raising=False)
+    monkeypatch.setattr(pipeline.storage, "open_binary", denying_open)
     line = one_error_line(run("ingest", str(export), "-w", str(tmp_path / "wh")))
     assert f"cannot read {target}: Permission denied" in line and "permissions" in line
     assert not (tmp_path / "wh").exists()
