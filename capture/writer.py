@@ -291,7 +291,8 @@ class Writer:
         elif op == "sync":
             arg.set()
         elif op == "begin":
-            self._open_calls.add(call)
+            if call.stream:  # bodies need no tracking: their end brings everything
+                self._open_calls.add(call)
             self.stats.calls += 1
             if call.stream and call.request_body is not None:
                 self._safely("recording a request", self._request, call)
