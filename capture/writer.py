@@ -190,11 +190,36 @@ class Writer:
         self._logged: set[str] = set()
         self._current: _File | None = None
         self._open_calls: set[Call] = set()
+        self._start()
+        if hasattr(os, "register_at_fork"):  # a forked worker (gunicorn, celery) writes too
+            ref = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: (w := ref()) and w._after_fork())
+
+    def _start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="steplens-capture",
                                         daemon=True)
         self._thread.start()
         # at interpreter exit (or if this writer is collected): close its files
         self._finalizer = weakref.finalize(self, Writer._stop, self._inbox, self._thread)
+
+    def _after_fork(self) -> None:
+        """In a forked child: the writer thread did not survive the fork. Start afresh
+        with the parent's open files left to the parent (closing a copy of a locked
+        descriptor leaves the parent's lock in place)."""
+        if self._closed:
+            return
+        self._finalizer.detach()
+        for fd in [c.fd for c in self._open_calls] + [
+                self._current.fd if self._current else None]:
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._current = None
+        self._open_calls = set()
+        self._lock = threading.Lock()
+        self._inbox = _Inbox()
+        self._pending = 0
+        self._start()
 
     # ---- the caller's side: never raises, never blocks --------------------------------
     def begin(self, call: Call) -> None:
@@ -291,7 +316,8 @@ class Writer:
         elif op == "sync":
             arg.set()
         elif op == "begin":
-            self._open_calls.add(call)
+            if call.stream:  # bodies need no tracking: their end brings everything
+                self._open_calls.add(call)
             self.stats.calls += 1
             if call.stream and call.request_body is not None:
                 self._safely("recording a request", self._request, call)
@@ -311,7 +337,8 @@ class Writer:
             for c in args:
                 if isinstance(c, Call) and not c.lost:
                     c.lost = True
-                    self.stats.dropped += 1
+                    with self._lock:
+                        self.stats.dropped += 1
                     self._abandon(c)
 
     # ---- bodies -----------------------------------------------------------------------

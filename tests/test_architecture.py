@@ -14,7 +14,7 @@ from steplens.transforms import schemas, statuses
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = {"steplens.flows": ROOT / "flows", "steplens.transforms": ROOT / "transforms",
-            "steplens.data": ROOT / "data"}
+            "steplens.data": ROOT / "data", "steplens.capture": ROOT / "capture"}
 IO_MODULES = {"prefect", "duckdb", "os", "pathlib", "shutil", "gzip", "io", "open"}
 
 

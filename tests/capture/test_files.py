@@ -244,3 +244,45 @@ def test_credentials_never_reach_the_files(tmp_path):
     for secret in (SECRET.encode(), token.encode(), b"Bearer", BASE.encode()):
         assert secret not in text and secret not in data
     assert b'"authorization":"<scrubbed>"' in text
+
+
+EXITING = """
+import sys, httpx, openai
+sys.path.insert(0, {root!r})
+from tests.capture.test_files import handler
+from steplens.capture import Transport
+t = Transport({out!r}, inner=httpx.MockTransport(handler))
+c = openai.OpenAI(api_key="sk-x", base_url="https://api.openai.com/v1",
+                  http_client=httpx.Client(transport=t), max_retries=0)
+c.responses.create(model="m", input="at exit")
+for _ in c.responses.create(model="m", input="streamed", stream=True):
+    pass
+"""  # and no close: the interpreter's exit closes the files
+
+
+def test_an_application_that_never_closes_its_client_still_gets_its_files(tmp_path):
+    subprocess.run([sys.executable, "-c", EXITING.format(root=str(ROOT), out=str(tmp_path))],
+                   check=True, cwd=str(ROOT))
+    assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    lines = [orjson.loads(x) for x in records(tmp_path)]
+    assert [x["input"] for x in lines if "input" in x] == ["at exit", "streamed"]
+    assert streams(tmp_path) == [SSE]
+
+
+def test_a_forked_worker_records_its_own_calls(tmp_path):
+    c = client(handler, tmp_path)
+    c.responses.create(model="m", input="parent before")
+    pid = os.fork()
+    if pid == 0:  # the child: a worker of a pre-forking server
+        try:
+            c.responses.create(model="m", input="child")
+            c.close()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    c.responses.create(model="m", input="parent after")
+    c.close()
+    lines = [orjson.loads(x) for x in records(tmp_path)]
+    assert sorted(x["input"] for x in lines if "input" in x) == [
+        "child", "parent after", "parent before"]
+    assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == []
