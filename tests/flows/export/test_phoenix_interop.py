@@ -12,8 +12,9 @@ It starts Phoenix on 127.0.0.1 (free ports, a temporary working directory), inge
 data/sample and data/sample-responses into one warehouse (both APIs), sends the export,
 waits until Phoenix has stored every span, and asks Phoenix's own GraphQL: its span count
 equals the export's, its token total (which it counts on LLM spans only) equals
-`sum(total_tokens)` of the `usage` table read here with Polars, its ERROR spans are the
-export's error spans; a re-send changes nothing.
+`sum(total_tokens)` of the `usage` table read here with Polars (of the finished runs after
+a default export, of all after --include-unfinished), its ERROR spans are the export's
+error spans; a re-send changes nothing.
 """
 
 from __future__ import annotations
@@ -139,37 +140,40 @@ def export(wh: Path, base: str, out: Path, *args: str):
 
 
 def test_phoenix_stores_every_span_and_counts_every_token_once(phoenix, both_apis, tmp_path):
-    text, spans = export(both_apis, phoenix, tmp_path / "all.jsonl", "--include-unfinished",
-                         "--project", "steplens-both")
-    n = len(spans)
-    assert {attrs(s)["steplens.api"] for s in spans} == {"assistants", "responses"}
-    # the command waited for Phoenix and says it stored them all
-    assert f"stored: {n:,} of the {n:,} spans sent, in Phoenix project 'steplens-both'" in text
-    got = project_figures(phoenix)["steplens-both"]
-    assert got["recordCount"] == n
-    assert got["traceCount"] == len({s.trace_id for s in spans})
-    assert got["tokenCountTotal"] == usage_total(both_apis)
-    assert got["errors"] == sum(s.status.code == 2 for s in spans) > 0
-    print(f"\nphoenix steplens-both: {got} (sent {n}, usage {usage_total(both_apis)})")
-
-    # a re-send: Phoenix keeps the first copy of each span, and the command still says so
-    text, _ = export(both_apis, phoenix, tmp_path / "again.jsonl", "--include-unfinished",
-                     "--project", "steplens-both")
-    assert f"stored: {n:,} of the {n:,} spans sent" in text
-    assert project_figures(phoenix)["steplens-both"] == got
-
-
-def test_phoenix_default_export_holds_the_finished_runs(phoenix, both_apis, tmp_path):
-    text, spans = export(both_apis, phoenix, tmp_path / "finished.jsonl",
-                         "--project", "steplens-finished")
+    """Finished runs first (the default), then the rest (--include-unfinished) into the
+    same project, then a re-send: Phoenix's figures follow the export and `usage` at each
+    step. (One project throughout: Phoenix's span ids are global, so a span already stored
+    in one project is not stored again in another.)"""
     runs = pl.read_parquet(both_apis / "current" / "runs" / "**" / "*.parquet",
                            hive_partitioning=False)
     ended = set(runs.filter(pl.col("status").is_in(
         ["completed", "incomplete", "failed", "cancelled", "expired"]))["run_id"])
-    assert len(ended) < runs.height
-    got = project_figures(phoenix)["steplens-finished"]
-    assert got["recordCount"] == len(spans)
+    assert 0 < len(ended) < runs.height
+
+    text, spans = export(both_apis, phoenix, tmp_path / "finished.jsonl",
+                         "--project", "steplens")
+    n = len(spans)
+    assert f"stored: {n:,} of the {n:,} spans sent, in Phoenix project 'steplens'" in text
+    got = project_figures(phoenix)["steplens"]
+    print(f"\nfinished runs: sent {n}, Phoenix {got}, usage {usage_total(both_apis, ended)}")
+    assert got["recordCount"] == n
     assert got["traceCount"] == len(ended)
     assert got["tokenCountTotal"] == usage_total(both_apis, ended)
-    print(f"\nphoenix steplens-finished: {got} (sent {len(spans)}, "
-          f"usage of finished runs {usage_total(both_apis, ended)})")
+
+    text, spans = export(both_apis, phoenix, tmp_path / "all.jsonl", "--include-unfinished",
+                         "--project", "steplens")
+    n = len(spans)
+    assert {attrs(s)["steplens.api"] for s in spans} == {"assistants", "responses"}
+    assert f"stored: {n:,} of the {n:,} spans sent, in Phoenix project 'steplens'" in text
+    got = project_figures(phoenix)["steplens"]
+    print(f"all runs: sent {n}, Phoenix {got}, usage {usage_total(both_apis)}")
+    assert got["recordCount"] == n
+    assert got["traceCount"] == len({s.trace_id for s in spans}) == runs.height
+    assert got["tokenCountTotal"] == usage_total(both_apis)
+    assert got["errors"] == sum(s.status.code == 2 for s in spans) > 0
+
+    # a re-send: Phoenix keeps the first copy of each span, and the command still says so
+    text, _ = export(both_apis, phoenix, tmp_path / "again.jsonl", "--include-unfinished",
+                     "--project", "steplens")
+    assert f"stored: {n:,} of the {n:,} spans sent" in text
+    assert project_figures(phoenix)["steplens"] == got
