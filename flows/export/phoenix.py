@@ -63,8 +63,9 @@ class PhoenixClient:
         self.timeout_s = timeout_s
 
     def query(self, text: str) -> dict | None:
-        """The `data` of a GraphQL answer; None when the server is busy or unreachable
-        (a timeout, a 5xx: ask again). Raises NotPhoenix when it answered something else."""
+        """The `data` of a GraphQL answer; None when the server is busy (a timeout, a 5xx:
+        ask again). Raises Unreachable when the connection fails (refused, reset), and
+        NotPhoenix when it answered something else."""
         body = json.dumps({"query": text}).encode()
         req = urllib.request.Request(self.url, data=body, method="POST", headers={
             **self.headers, "content-type": "application/json", "accept": "application/json"})
@@ -75,8 +76,12 @@ class PhoenixClient:
             if e.code >= 500 or e.code == 429:
                 return None
             raise NotPhoenix(f"HTTP {e.code}") from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError):
+        except TimeoutError:
             return None
+        except (urllib.error.URLError, ConnectionError, OSError) as e:
+            if isinstance(getattr(e, "reason", None), TimeoutError):
+                return None
+            raise Unreachable(str(getattr(e, "reason", e))) from None
         try:
             doc = json.loads(raw)
         except ValueError:
@@ -118,6 +123,10 @@ class NotPhoenix(Exception):
     """The endpoint's GraphQL answered, but not as Phoenix does (its message, if any)."""
 
 
+class Unreachable(Exception):
+    """The GraphQL URL refused or dropped the connection."""
+
+
 class AskError(Exception):
     """Phoenix answered the first question but refused a later one (its message)."""
 
@@ -146,6 +155,9 @@ def wait_stored(client: PhoenixClient, project: str, traces: Mapping[str, int], 
             if asked:  # it is Phoenix, but would not say: tell the user why
                 raise AskError(str(e)) from None
             return None
+        except Unreachable:
+            if not asked:  # a collector without this URL, not a busy Phoenix
+                return None
         waited = clock() - start
         if spans >= sent or waited >= timeout_s:
             return Stored(spans, sent, waited, project) if asked else None

@@ -585,16 +585,25 @@ def test_project_names_the_phoenix_project_on_the_resource(sample_warehouse, tmp
 # ---- OTLP/HTTP ----------------------------------------------------------------------------
 
 class Receiver:
-    """A local OTLP/HTTP traces receiver: decodes each request, answers as scripted."""
+    """A local OTLP/HTTP traces receiver: decodes each request, answers as scripted.
 
-    def __init__(self) -> None:
+    Its `/graphql` answers 404, as a plain collector's would; with `phoenix=True` it
+    answers the two questions the export asks Phoenix (projects; spans per trace id),
+    from the spans it received, filed by project as Phoenix does (the `x-project-name`
+    header, else the `openinference.project.name` resource attribute, else 'default')."""
+
+    def __init__(self, phoenix: bool = False) -> None:
         self.requests: list[dict] = []
         self.script: list[tuple[int, dict, bytes]] = []  # answers before the default 200
+        self.graphql_queries: list[str] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers["content-length"]))
+                if self.path.endswith("/graphql"):
+                    self.graphql(json.loads(body)["query"])
+                    return
                 if self.headers.get("content-encoding") == "gzip":
                     body = gzip.decompress(body)
                 receiver.requests.append({
@@ -611,12 +620,48 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(answer)
 
+            def graphql(self, query: str) -> None:
+                receiver.graphql_queries.append(query)
+                if not phoenix:
+                    self.send_error(404)
+                    return
+                stored = receiver.stored_by_project()
+                if "projects" in query:
+                    data = {"projects": {"edges": [{"node": {"id": f"P:{name}", "name": name}}
+                                                   for name in stored]}}
+                else:
+                    project = re.search(r'node\(id: "P:([^"]+)"\)', query).group(1)
+                    data = {"node": {
+                        alias: ({"numSpans": stored[project][trace]}
+                                if trace in stored[project] else None)
+                        for alias, trace in re.findall(r'(t\d+): trace\(traceId: "(\w+)"\)',
+                                                       query)}}
+                answer = json.dumps({"data": data}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
             def log_message(self, *args) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def stored_by_project(self) -> dict[str, Counter]:
+        """Spans per trace id (hex), per project, of the requests received."""
+        out: dict[str, Counter] = defaultdict(Counter)
+        for r in self.requests:
+            header = {k.lower(): v for k, v in r["headers"].items()}.get("x-project-name")
+            for rs in r["request"].resource_spans:
+                project = header or attrs(rs.resource).get("openinference.project.name",
+                                                           "default")
+                for ss in rs.scope_spans:
+                    for sp in ss.spans:
+                        out[project][sp.trace_id.hex()] += 1
+        return out
 
     def accepted_spans(self) -> list[Span]:
         return [s for r in self.requests for rs in r["request"].resource_spans
@@ -649,6 +694,29 @@ def test_endpoint_delivers_the_same_spans_with_headers(sample_warehouse, exporte
         assert h["authorization"] == "Basic cGs6c2s="  # --header wins over the environment
         assert h["x-tenant"] == "acme corp" and h["x-extra"] == "1"
     assert f"sent {len(exported['spans']):,} spans" in " ".join(result.output.split())
+
+
+def test_stored_is_asked_of_phoenix_only(sample_warehouse, exported):
+    """Sent to a Phoenix (here: a stand-in answering its GraphQL from what it received),
+    the command says how many spans are stored, in the project they went to; a plain
+    collector (404 on /graphql) is asked once and nothing is said."""
+    n = len(exported["spans"])
+    with Receiver(phoenix=True) as rx:
+        result = run("-w", str(sample_warehouse), "--endpoint", rx.url, "--project", "mine")
+        assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"stored: {n:,} of the {n:,} spans sent, in Phoenix project 'mine'" in text
+    with Receiver(phoenix=True) as rx:  # the header wins over --project, as in Phoenix
+        result = run("-w", str(sample_warehouse), "--endpoint", rx.url, "--project", "mine",
+                     "-H", "x-project-name=theirs")
+    assert "in Phoenix project 'theirs'" in " ".join(result.output.split())
+    with Receiver() as rx:
+        result = run("-w", str(sample_warehouse), "--endpoint", rx.url)
+        assert result.exit_code == 0, result.output
+    assert "stored" not in result.output and len(rx.graphql_queries) == 1
+    with Receiver(phoenix=True) as rx:
+        result = run("-w", str(sample_warehouse), "--endpoint", rx.url, "--no-check-stored")
+    assert "stored" not in result.output and not rx.graphql_queries
 
 
 def test_endpoint_and_file_together_gzip_and_a_retried_503(sample_warehouse, exported,

@@ -89,5 +89,13 @@ def test_gives_up_after_the_timeout_with_what_is_stored():
 def test_another_collector_is_not_asked_and_a_refusal_later_is_said():
     assert wait(Scripted([phoenix.NotPhoenix("HTTP 404")]), Clock()) is None
     assert wait(Scripted([None]), Clock(), timeout_s=3) is None  # never answered
+    # a refused connection before any answer: no Phoenix there, no waiting
+    clock = Clock()
+    assert wait(Scripted([phoenix.Unreachable("refused")]), clock) is None
+    assert clock.sleeps == []
+    # after an answer, a dropped connection is a busy Phoenix: keep asking
+    stored = wait(Scripted([({}, 0), phoenix.Unreachable("reset"), ({"p": "id"}, 5),
+                            ({"p": "id"}, 5)]), Clock())
+    assert stored is not None and stored.complete
     with pytest.raises(phoenix.AskError, match="aliases"):
         wait(Scripted([({}, 0), phoenix.NotPhoenix("51 aliases found")]), Clock())
