@@ -41,7 +41,7 @@ from pathlib import Path
 from steplens.flows.store import views
 con = views.open_readonly(Path(sys.argv[1]))
 con.execute("set memory_limit = '1GB'")
-con.execute(f"copy (from otel_spans(null, false)) to '{sys.argv[2]}' (format json)")
+con.execute(f"copy (from otel_spans(null, false, false)) to '{sys.argv[2]}' (format json)")
 """
 
 RECEIVER = """
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         port = receiver.stdout.readline().strip()
         results.append(measure("export_endpoint", [
             steplens, "export", "otlp", "-w", str(wh),
-            "--endpoint", f"http://127.0.0.1:{port}/v1/traces"]))
+            "--endpoint", f"http://127.0.0.1:{port}/v1/traces", "--no-check-stored"]))
     finally:
         receiver.terminate()
         receiver.wait()

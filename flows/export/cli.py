@@ -94,7 +94,16 @@ def otlp(
         "tool calls")] = None,
     include_content: Annotated[bool, typer.Option(
         "--include-content", help="Add tool call arguments and results "
-        "(gen_ai.tool.call.arguments / .result); left out by default")] = False,
+        "(gen_ai.tool.call.arguments / .result, input.value / output.value); left out by "
+        "default")] = False,
+    include_unfinished: Annotated[bool, typer.Option(
+        "--include-unfinished", help="Also send runs that have not ended (queued, in "
+        "progress, requires_action). Left out by default: a tracing backend keeps the first "
+        "copy of a span, so a run sent unfinished would never show its end")] = False,
+    project: Annotated[str | None, typer.Option(
+        help="Arize Phoenix project for the spans (resource attribute "
+        "openinference.project.name; default: Phoenix's 'default'). Langfuse picks the "
+        "project by the API key in the Authorization header")] = None,
     endpoint: Annotated[str | None, typer.Option(
         help="Also send the spans over OTLP/HTTP (protobuf) to this traces URL, e.g. "
         "http://127.0.0.1:4318/v1/traces")] = None,
@@ -113,10 +122,19 @@ def otlp(
     service_name: Annotated[str | None, typer.Option(
         help="service.name of the exported resource (env OTEL_SERVICE_NAME; default "
         "steplens)")] = None,
+    check_stored: Annotated[bool, typer.Option(
+        "--check-stored/--no-check-stored", help="With --endpoint of an Arize Phoenix "
+        "server: ask its GraphQL how many of the spans sent it has stored, waiting up to "
+        "--stored-timeout")] = True,
+    stored_timeout: Annotated[float, typer.Option(
+        min=0, help="Seconds to wait for Phoenix to store the spans sent")] = 120.0,
 ) -> None:
-    """OpenTelemetry traces: a trace per thread, a span per run, step and tool call.
+    """OpenTelemetry traces: a trace per run (the thread or conversation as its session), a
+    span per run, model call, step and tool call.
 
-    GenAI semantic conventions; the same warehouse always gives the same file.
+    GenAI semantic conventions with OpenInference (Arize Phoenix) and Langfuse attributes
+    beside them; token usage only on the model calls. The same warehouse always gives the
+    same file.
     """
     from steplens.flows.export import otlp_http, stream
     from steplens.flows.export.otlp import DEFAULT_SERVICE_NAME
@@ -136,8 +154,8 @@ def otlp(
         fail(str(e))
     name = service_name or os.environ.get(ENV_OTEL_SERVICE_NAME) or DEFAULT_SERVICE_NAME
     with _warehouse(warehouse) as con:
-        total = sum(stream.span_counts(con, since).values())
-        unplaced = stream.unplaced_rows(con)
+        total = sum(stream.span_counts(con, since, include_unfinished).values())
+        skipped = stream.skipped_rows(con, since)
         if workers is None:
             workers = (os.cpu_count() or 1) if total >= stream.PARALLEL_FROM_SPANS else 1
         try:
@@ -146,11 +164,14 @@ def otlp(
                      else contextlib.nullcontext()) as file_sink:
                 result = stream.export(
                     con, ([file_sink] if file_sink else []) + sinks, since=since,
-                    include_content=include_content, batch_spans=batch_size,
-                    service_name=name, workers=workers, on_batch=advance)
+                    include_content=include_content, include_unfinished=include_unfinished,
+                    project=project, batch_spans=batch_size, service_name=name,
+                    workers=workers, on_batch=advance)
         except SteplensError as e:
             fail(str(e))
-    _summary(result, out, http, unplaced)
+    _summary(result, out, http, skipped, include_unfinished)
+    if http is not None and check_stored and result.total:
+        _report_stored(http, result, project, stored_timeout, timeout)
 
 
 @contextlib.contextmanager
@@ -165,21 +186,56 @@ def _progress(total: int) -> Iterator:
         yield lambda n: bar.advance(task, n)
 
 
-def _summary(result, out: str | None, http, unplaced: dict[str, int]) -> None:
+def _summary(result, out: str | None, http, skipped: dict[str, int],
+             include_unfinished: bool) -> None:
     spans = result.spans
-    what = (f"{result.total:,} spans ({spans['run']:,} runs, {spans['step']:,} steps, "
-            f"{spans['tool_call']:,} tool calls)")
+    what = (f"{result.total:,} spans ({spans['run']:,} runs, {spans['response']:,} "
+            f"responses' model calls, {spans['step']:,} steps, {spans['tool_call']:,} "
+            "tool calls)")
     if out is not None:
         where = "stdout" if out == "-" else out
         errors.print(f"wrote {what} in {result.batches:,} lines to {where}", highlight=False)
     if http is not None:
-        errors.print(f"sent {what} in {http.requests:,} requests to {http.url}",
+        errors.print(f"sent {what} in {http.requests:,} requests to {http.url} (sent: the "
+                     "collector accepted them; a backend may store them later)",
                      highlight=False)
-    if unplaced["step"] or unplaced["tool_call"]:
-        errors.print(f"not exported: {unplaced['step']:,} steps and {unplaced['tool_call']:,} "
-                     "tool calls without a created_at (steps known only from stream deltas "
-                     "cannot be placed in time)", highlight=False)
+    if skipped["unfinished_run"] and not include_unfinished:
+        errors.print(f"not exported: {skipped['unfinished_run']:,} runs that have not ended, "
+                     "with their steps (--include-unfinished sends them)", highlight=False)
+    if skipped["step"] or skipped["tool_call"]:
+        errors.print(f"not exported: {skipped['step']:,} steps and {skipped['tool_call']:,} "
+                     "tool calls with neither a created_at nor a run (steps known only from "
+                     "stream deltas cannot be placed in time)", highlight=False)
     if http is not None and http.rejected_spans:
         message = "; ".join(http.messages) or "no reason given"
         fail(f"the collector rejected {http.rejected_spans:,} of {result.total:,} spans: "
              f"{message}")
+
+
+def _report_stored(http, result, project: str | None, timeout_s: float,
+                   request_timeout_s: float) -> None:
+    """Where the endpoint is an Arize Phoenix server: how many of the spans it has stored
+    (polled up to `timeout_s`). Other collectors cannot be asked: nothing is said."""
+    from steplens.flows.export import phoenix
+
+    url = phoenix.graphql_url(http.url)
+    if url is None:
+        return
+    client = phoenix.PhoenixClient(url, http.headers, timeout_s=request_timeout_s)
+    name = http.headers.get(phoenix.PROJECT_HEADER) or project or phoenix.DEFAULT_PROJECT
+    try:
+        stored = phoenix.wait_stored(client, name, result.traces, timeout_s=timeout_s)
+    except phoenix.AskError as e:
+        errors.print(f"[bold yellow]warning:[/] could not ask Phoenix ({url}) how many spans "
+                     f"it stored: {e}", highlight=False)
+        return
+    if stored is None:
+        return
+    errors.print(f"stored: {stored.spans:,} of the {stored.sent:,} spans sent, in Phoenix "
+                 f"project {stored.project!r} (asked its GraphQL at {url}; "
+                 f"{stored.waited_s:.0f} s)", highlight=False)
+    if not stored.complete:
+        errors.print(f"[bold yellow]warning:[/] {stored.sent - stored.spans:,} spans not "
+                     f"stored after {timeout_s:.0f} s: Phoenix may still be storing them "
+                     "(--stored-timeout waits longer), or refused them (see its log)",
+                     highlight=False)

@@ -18,7 +18,7 @@ import base64
 import functools
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Any
 
@@ -41,11 +41,15 @@ from opentelemetry.proto.trace.v1.trace_pb2 import (
 )
 
 SPAN_KINDS = {"client": Span.SPAN_KIND_CLIENT, "internal": Span.SPAN_KIND_INTERNAL}
-KINDS = ("run", "step", "tool_call")
+# span kinds of otel_spans: runs, Responses model calls, steps (Assistants model calls or
+# Responses output items), tool calls
+KINDS = ("run", "response", "step", "tool_call")
 # The OpenTelemetry SDK's BatchSpanProcessor default: collectors accept it everywhere.
 DEFAULT_BATCH_SPANS = 512
 DEFAULT_SERVICE_NAME = "steplens"
 SCOPE_NAME = "steplens"
+# The resource attribute naming the Arize Phoenix project the spans go to (OpenInference).
+PROJECT_ATTRIBUTE = "openinference.project.name"
 ID_FIELDS = ("traceId", "spanId", "parentSpanId")
 
 
@@ -83,9 +87,12 @@ def span(row: dict[str, Any]) -> Span:
 
 
 @functools.cache
-def resource(service_name: str = DEFAULT_SERVICE_NAME) -> Resource:
-    return Resource(attributes=[KeyValue(key="service.name",
-                                         value=AnyValue(string_value=service_name))])
+def resource(service_name: str = DEFAULT_SERVICE_NAME, project: str | None = None) -> Resource:
+    """The exported resource: `service.name`, and the Phoenix project when one is named."""
+    attributes = [KeyValue(key="service.name", value=AnyValue(string_value=service_name))]
+    if project:
+        attributes.append(KeyValue(key=PROJECT_ATTRIBUTE, value=AnyValue(string_value=project)))
+    return Resource(attributes=attributes)
 
 
 @functools.cache
@@ -125,18 +132,22 @@ class Encoded:
     kinds: dict[str, int]
     line: str | None = None
     request: bytes | None = None
+    traces: dict[str, int] = field(default_factory=dict)  # spans per trace id (hex)
 
 
 def encode(rows: list[pa.RecordBatch], *, want_line: bool, want_request: bool,
-           service_name: str = DEFAULT_SERVICE_NAME) -> Encoded:
+           service_name: str = DEFAULT_SERVICE_NAME, project: str | None = None) -> Encoded:
     """A batch of otel_spans rows (Arrow slices, in order) as one `TracesData`, encoded."""
     records = [r for batch in rows for r in batch.to_pylist()]
-    data = traces_data([span(r) for r in records], resource(service_name), scope())
+    data = traces_data([span(r) for r in records], resource(service_name, project), scope())
     kinds = dict.fromkeys(KINDS, 0)
+    traces: dict[str, int] = {}
     for r in records:
         kinds[r["kind"]] += 1
+        traces[r["trace_id"]] = traces.get(r["trace_id"], 0) + 1
     request = None
     if want_request:
         request = ExportTraceServiceRequest(resource_spans=data.resource_spans
                                             ).SerializeToString()
-    return Encoded(len(records), kinds, json_line(data) if want_line else None, request)
+    return Encoded(len(records), kinds, json_line(data) if want_line else None, request,
+                   traces)

@@ -40,12 +40,24 @@ from steplens.flows.export.otlp import (
     encode,
 )
 
-SPANS_QUERY = "from otel_spans($since, $include_content)"
-COUNTS_QUERY = "select kind, count(*) from otel_spans($since, false) group by kind"
-UNPLACED_QUERY = """
-    select (select count(*) from steps where created_at is null),
-           (select count(*) from tool_calls join steps using (step_id)
-            where steps.created_at is null)
+SPANS_QUERY = "from otel_spans($since, $include_content, $include_unfinished)"
+COUNTS_QUERY = ("select kind, count(*) from otel_spans($since, false, $include_unfinished) "
+                "group by kind")
+# What no export holds: steps with neither a time nor a run to place them in (known only
+# from stream deltas), with their tool calls; and, unless asked for, the runs that have not
+# ended (from `since`), with their steps.
+SKIPPED_QUERY = """
+    with orphans as (
+        select step_id from steps
+        where created_at is null
+            and (run_id is null or run_id not in (
+                select run_id from runs where created_at is not null and run_id is not null))
+    )
+    select (select count(*) from orphans),
+           (select count(*) from tool_calls where step_id in (select step_id from orphans)),
+           (select count(*) from runs
+            where created_at is not null and not is_run_terminal(status)
+                and ($since is null or created_at >= $since))
 """
 # Below this many spans, worker processes cost more to start than they save.
 PARALLEL_FROM_SPANS = 8 * DEFAULT_BATCH_SPANS
@@ -61,34 +73,40 @@ class Sink(Protocol):
 
 @dataclass
 class ExportResult:
-    """What an export did: spans by kind, and the batches (lines / requests) they filled."""
+    """What an export did: spans by kind, the batches (lines / requests) they filled, and
+    spans per trace id (to ask a backend how many of them it has stored)."""
 
     spans: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     batches: int = 0
+    traces: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
         return sum(self.spans.values())
 
 
-def span_counts(con: duckdb.DuckDBPyConnection, since: datetime | None) -> dict[str, int]:
+def span_counts(con: duckdb.DuckDBPyConnection, since: datetime | None,
+                include_unfinished: bool = False) -> dict[str, int]:
     """Spans an export would hold, by kind (for the progress bar and the worker choice)."""
-    rows = con.sql(COUNTS_QUERY, params={"since": since}).fetchall()
+    rows = con.sql(COUNTS_QUERY, params={"since": since,
+                                         "include_unfinished": include_unfinished}).fetchall()
     return {**dict.fromkeys(KINDS, 0), **dict(rows)}
 
 
-def unplaced_rows(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Steps and tool calls without a `created_at` (known only from stream deltas): no
-    span can place them in time, so no export holds them; the CLI says how many."""
-    steps, calls = con.sql(UNPLACED_QUERY).fetchall()[0]
-    return {"step": steps, "tool_call": calls}
+def skipped_rows(con: duckdb.DuckDBPyConnection, since: datetime | None) -> dict[str, int]:
+    """What an export leaves out, for the CLI to say: steps (and their tool calls) with
+    neither a `created_at` nor a run to place them in, and runs that have not ended."""
+    steps, calls, unfinished = con.sql(SKIPPED_QUERY, params={"since": since}).fetchall()[0]
+    return {"step": steps, "tool_call": calls, "unfinished_run": unfinished}
 
 
 def row_batches(con: duckdb.DuckDBPyConnection, since: datetime | None,
-                include_content: bool, size: int) -> Iterator[list[pa.RecordBatch]]:
+                include_content: bool, size: int,
+                include_unfinished: bool = False) -> Iterator[list[pa.RecordBatch]]:
     """The span rows in export order, as lists of Arrow slices of exactly `size` rows
     (the last one shorter)."""
-    rel = con.sql(SPANS_QUERY, params={"since": since, "include_content": include_content})
+    rel = con.sql(SPANS_QUERY, params={"since": since, "include_content": include_content,
+                                       "include_unfinished": include_unfinished})
     pending: list[pa.RecordBatch] = []
     held = 0
     for chunk in rel.to_arrow_reader(max(size, 2048)):
@@ -106,17 +124,20 @@ def row_batches(con: duckdb.DuckDBPyConnection, since: datetime | None,
 
 def export(con: duckdb.DuckDBPyConnection, sinks: list[Sink], *,
            since: datetime | None = None, include_content: bool = False,
+           include_unfinished: bool = False, project: str | None = None,
            batch_spans: int = DEFAULT_BATCH_SPANS, service_name: str = DEFAULT_SERVICE_NAME,
            workers: int = 1, on_batch: Callable[[int], None] | None = None) -> ExportResult:
     """Stream the warehouse's spans to every sink, `batch_spans` spans per batch, encoded
-    by `workers` processes (1: in this process)."""
+    by `workers` processes (1: in this process). Runs that have not ended are left out
+    unless `include_unfinished`; `project` names the Phoenix project (a resource
+    attribute)."""
     if batch_spans < 1:
         raise ExportError(f"batch size must be at least 1 span, not {batch_spans}")
     wants = {s.wants for s in sinks}
     job = partial(encode, want_line="line" in wants, want_request="request" in wants,
-                  service_name=service_name)
+                  service_name=service_name, project=project)
     result = ExportResult()
-    batches = row_batches(con, since, include_content, batch_spans)
+    batches = row_batches(con, since, include_content, batch_spans, include_unfinished)
     with _encoder(workers) as submit:
         in_flight: deque[Future[Encoded]] = deque()
         for rows in batches:
@@ -134,6 +155,8 @@ def _deliver(batch: Encoded, sinks: list[Sink], result: ExportResult,
         sink(batch)
     for kind, n in batch.kinds.items():
         result.spans[kind] += n
+    for trace, n in batch.traces.items():
+        result.traces[trace] = result.traces.get(trace, 0) + n
     result.batches += 1
     if on_batch is not None:
         on_batch(batch.spans)

@@ -1,8 +1,11 @@
 """`steplens export otlp`: the file parses back into OTLP `TracesData`, and every span is
 checked against the warehouse's Parquet files read here with Polars (not through the
 views or SQL the exporter uses): counts, ids, parent links, timestamps, attributes,
-error status; determinism; content only on request; delivery to a local OTLP/HTTP
-receiver (a `http.server` on 127.0.0.1 that decodes `ExportTraceServiceRequest`)."""
+error status, usage on the model calls only (summed, it equals the `usage` table);
+the Langfuse and OpenInference attributes by their documented names; finished runs only
+unless asked; steps without a time placed in their run and flagged; determinism; content
+only on request; delivery to a local OTLP/HTTP receiver (a `http.server` on 127.0.0.1
+that decodes `ExportTraceServiceRequest`)."""
 
 from __future__ import annotations
 
@@ -38,6 +41,12 @@ from steplens.flows.settings import INVENTORY
 pytestmark = pytest.mark.flow
 runner = CliRunner()
 FAILURE = ("failed", "expired")
+# Statuses that will not change any more, as the OpenAI API documents them (written out
+# here, not imported: the export's own list is what is under test).
+RUN_ENDED = ("completed", "incomplete", "failed", "cancelled", "expired")
+STEP_ENDED = ("completed", "failed", "cancelled", "expired", "incomplete")
+USAGE_KEYS = ("gen_ai.usage.", "llm.token_count.", "langfuse.observation.usage_details",
+              "langfuse.observation.cost_details")
 
 
 def run(*args: str, env: dict | None = None):
@@ -105,18 +114,22 @@ def warehouse(sample_warehouse) -> dict:
             "step_by_id": {s["step_id"]: s for s in steps}}
 
 
-def placed(wh: dict, since: dt.datetime | None = None) -> dict[str, list[dict]]:
-    """What an export must hold, by plain Python: rows with a created_at; with `since`,
-    runs created from then, with their steps and calls (an orphan step: its own time)."""
-    def start_of(step: dict) -> dt.datetime:
-        run = wh["run_by_id"].get(step["run_id"])
-        return run["created_at"] if run and run["created_at"] else step["created_at"]
-
+def placed(wh: dict, since: dt.datetime | None = None,
+           unfinished: bool = False) -> dict[str, list[dict]]:
+    """What an export must hold, by plain Python: runs with a created_at that have ended
+    (any, with `unfinished`), from `since`, with their steps and calls; a step whose run
+    is not in the warehouse by its own time and status, if it has a time."""
     def keep(t: dt.datetime) -> bool:
         return since is None or t >= since
 
-    runs = [r for r in wh["runs"] if r["created_at"] is not None and keep(r["created_at"])]
-    steps = [s for s in wh["steps"] if s["created_at"] is not None and keep(start_of(s))]
+    known = {r["run_id"] for r in wh["runs"] if r["created_at"] is not None}
+    runs = [r for r in wh["runs"] if r["created_at"] is not None and keep(r["created_at"])
+            and (unfinished or r["status"] in RUN_ENDED)]
+    ids = {r["run_id"] for r in runs}
+    steps = [s for s in wh["steps"]
+             if s["run_id"] in ids
+             or (s["run_id"] not in known and s["created_at"] is not None
+                 and keep(s["created_at"]) and (unfinished or s["status"] in STEP_ENDED))]
     kept = {s["step_id"] for s in steps}
     calls = [c for c in wh["calls"] if c["step_id"] in kept]
     return {"run": runs, "step": steps, "tool_call": calls}
@@ -136,10 +149,15 @@ def exported(sample_warehouse, tmp_path_factory) -> dict:
 
 
 def by_kind(spans: list[Span]) -> dict[str, list[Span]]:
+    """Spans by gen_ai.operation.name (Responses output items, which have none: 'item')."""
     out = defaultdict(list)
     for s in spans:
-        out[attrs(s)["gen_ai.operation.name"]].append(s)
+        out[attrs(s).get("gen_ai.operation.name", "item")].append(s)
     return out
+
+
+def trace_of(run_id: str) -> bytes:
+    return hashlib.sha256(f"run:{run_id}".encode()).digest()[:16]
 
 
 # ---- the file -----------------------------------------------------------------------------
@@ -158,14 +176,19 @@ def test_every_line_is_one_traces_data_with_one_resource_and_scope(exported):
 def test_span_counts_equal_the_warehouse_runs_steps_and_tool_calls(exported, warehouse):
     want = placed(warehouse)
     got = by_kind(exported["spans"])
-    assert len(got["invoke_agent"]) == len(want["run"]) == len(warehouse["runs"])
+    assert len(got["invoke_agent"]) == len(want["run"])
     assert len(got["chat"]) == len(want["step"])
     assert len(got["execute_tool"]) == len(want["tool_call"])
+    text = " ".join(exported["output"].split())
+    # runs that have not ended are left out by default, and the command says how many
+    unfinished = [r for r in warehouse["runs"] if r["status"] not in RUN_ENDED]
+    assert unfinished and len(want["run"]) == len(warehouse["runs"]) - len(unfinished)
+    assert f"not exported: {len(unfinished)} runs that have not ended" in text
     # the sample holds steps known only from stream deltas (no time, no run): left out,
     # and the command says how many
     unplaced = [s for s in warehouse["steps"] if s["created_at"] is None]
-    assert unplaced
-    assert f"not exported: {len(unplaced)} steps" in " ".join(exported["output"].split())
+    assert unplaced and all(s["run_id"] is None for s in unplaced)
+    assert f"not exported: {len(unplaced)} steps" in text
     # every row once: ids as the API sent them
     assert sorted(attrs(s)["gen_ai.response.id"] for s in got["invoke_agent"]) == \
         sorted(r["run_id"] for r in want["run"])
@@ -176,7 +199,22 @@ def test_span_counts_equal_the_warehouse_runs_steps_and_tool_calls(exported, war
         Counter((c["step_id"], c["tool_call_id"]) for c in want["tool_call"])
 
 
-def test_ids_parents_and_traces(exported, warehouse):
+def test_unfinished_runs_only_on_request(sample_warehouse, warehouse, tmp_path):
+    out = tmp_path / "all.jsonl"
+    result = run(str(out), "-w", str(sample_warehouse), "--include-unfinished")
+    assert result.exit_code == 0, result.output
+    assert "runs that have not ended" not in result.output
+    got = by_kind(spans_of(load(out)))
+    want = placed(warehouse, unfinished=True)
+    assert len(want["run"]) == len(warehouse["runs"])
+    assert sorted(attrs(s)["gen_ai.response.id"] for s in got["invoke_agent"]) == \
+        sorted(r["run_id"] for r in want["run"])
+    assert sorted(attrs(s)["gen_ai.response.id"] for s in got["chat"]) == \
+        sorted(s["step_id"] for s in want["step"])
+    assert len(got["execute_tool"]) == len(want["tool_call"])
+
+
+def test_ids_parents_traces_and_sessions(exported, warehouse):
     spans = exported["spans"]
     assert len({s.span_id for s in spans}) == len(spans)
     kinds = by_kind(spans)
@@ -185,20 +223,27 @@ def test_ids_parents_and_traces(exported, warehouse):
     for run_id, s in run_span.items():
         run = warehouse["run_by_id"][run_id]
         assert s.parent_span_id == b""
-        assert s.trace_id == hashlib.sha256(f"thread:{run['thread_id']}".encode()
-                                            ).digest()[:16]
+        assert s.trace_id == trace_of(run_id)  # one trace per run
     for step_id, s in step_span.items():
         step = warehouse["step_by_id"][step_id]
         parent = run_span.get(step["run_id"])
         assert s.parent_span_id == (parent.span_id if parent else b"")
-        assert s.trace_id == hashlib.sha256(f"thread:{step['thread_id']}".encode()
-                                            ).digest()[:16]
+        assert s.trace_id == trace_of(step["run_id"] or step_id)
     for s in kinds["execute_tool"]:
         parent = step_span[attrs(s)["steplens.step.id"]]
         assert s.parent_span_id == parent.span_id and s.trace_id == parent.trace_id
-    # one trace per thread: as many traces as threads with exported rows
-    threads = {r["thread_id"] for r in warehouse["runs"]}
-    assert len({s.trace_id for s in spans}) == len(threads)
+    # one trace per run, one root per trace
+    assert len({s.trace_id for s in spans}) == len(run_span)
+    assert Counter(s.trace_id for s in spans if not s.parent_span_id) == \
+        Counter({s.trace_id: 1 for s in run_span.values()})
+    # the thread is every span's session, under each tool's name for it
+    for s in spans:
+        a = attrs(s)
+        run = warehouse["run_by_id"][a.get("steplens.run.id") or a["gen_ai.response.id"]]
+        assert a["session.id"] == a["langfuse.session.id"] == run["thread_id"]
+        assert a["gen_ai.conversation.id"] == run["thread_id"]
+    threads = {r["thread_id"] for r in placed(warehouse)["run"]}
+    assert len({attrs(s)["session.id"] for s in spans}) == len(threads) < len(run_span)
 
 
 def test_timestamps(exported, warehouse):
@@ -239,13 +284,12 @@ def test_names_kinds_attributes_and_error_status(exported, warehouse):
         assert s.name == f"invoke_agent {run['assistant_id']}"
         assert s.kind == Span.SPAN_KIND_CLIENT
         assert a["gen_ai.provider.name"] == "openai" and a["steplens.api"] == "assistants"
-        assert a["gen_ai.agent.id"] == run["assistant_id"]
-        assert a["gen_ai.conversation.id"] == run["thread_id"]
+        assert a["gen_ai.agent.id"] == a["agent.name"] == run["assistant_id"]
         assert a["gen_ai.request.model"] == run["model"]
-        assert a.get("gen_ai.usage.input_tokens") == run["prompt_tokens"]
-        assert a.get("gen_ai.usage.output_tokens") == run["completion_tokens"]
-        assert a.get("gen_ai.usage.cache_read.input_tokens") == run["cached_tokens"]
-        assert a.get("gen_ai.usage.reasoning.output_tokens") == run["reasoning_tokens"]
+        assert a["openinference.span.kind"] == "AGENT"
+        assert a["langfuse.observation.type"] == "agent"
+        # usage is the model calls': none on the run, so no tool counts it twice
+        assert not [k for k in a if k.startswith(USAGE_KEYS)]
         failed = run["status"] in FAILURE
         assert s.status.code == (2 if failed else 0)
         assert a.get("error.type") == ((run["last_error_code"] or run["status"]) if failed
@@ -257,8 +301,20 @@ def test_names_kinds_attributes_and_error_status(exported, warehouse):
         step = warehouse["step_by_id"][a["gen_ai.response.id"]]
         assert s.name == (f"chat {step['model']}" if step["model"] else "chat")
         assert a["steplens.step.type"] == step["type"]
-        assert a.get("gen_ai.usage.input_tokens") == step["prompt_tokens"]
-        assert a.get("gen_ai.usage.output_tokens") == step["completion_tokens"]
+        assert a["openinference.span.kind"] == "LLM"
+        assert a["langfuse.observation.type"] == "generation"
+        assert a.get("llm.model_name") == step["model"]
+        for key in ("gen_ai.usage.input_tokens", "llm.token_count.prompt"):
+            assert a.get(key) == step["prompt_tokens"]
+        for key in ("gen_ai.usage.output_tokens", "llm.token_count.completion"):
+            assert a.get(key) == step["completion_tokens"]
+        assert a.get("llm.token_count.total") == step["total_tokens"]
+        for key in ("gen_ai.usage.cache_read.input_tokens",
+                    "llm.token_count.prompt_details.cache_read"):
+            assert a.get(key) == step["cached_tokens"]
+        for key in ("gen_ai.usage.reasoning.output_tokens",
+                    "llm.token_count.completion_details.reasoning"):
+            assert a.get(key) == step["reasoning_tokens"]
         assert s.status.code == (2 if step["status"] in FAILURE else 0)
     tool_type = {"function": "function", "file_search": "datastore", "retrieval": "datastore"}
     calls = {(c["step_id"], c["tool_call_id"]): c for c in warehouse["calls"]}
@@ -267,6 +323,8 @@ def test_names_kinds_attributes_and_error_status(exported, warehouse):
         call = calls[(a["steplens.step.id"], a.get("gen_ai.tool.call.id"))]
         name = call["function_name"] or call["type"]
         assert s.name == f"execute_tool {name}" and a["gen_ai.tool.name"] == name
+        assert a["tool.name"] == name and a["openinference.span.kind"] == "TOOL"
+        assert a["langfuse.observation.type"] == "tool"
         assert s.kind == Span.SPAN_KIND_INTERNAL
         assert a["gen_ai.tool.type"] == tool_type.get(call["type"], "extension")
         assert s.status.code == (2 if call["step_status"] in FAILURE else 0)
@@ -275,9 +333,79 @@ def test_names_kinds_attributes_and_error_status(exported, warehouse):
     assert {s.status.code for s in kinds["execute_tool"]} == {0, 2}
 
 
+def usage_rows(wh: Path) -> list[dict]:
+    return table(wh, "usage")
+
+
+def test_usage_once_on_the_model_calls_sums_to_the_usage_table(sample_warehouse, tmp_path):
+    """Every usage row on exactly one span: tokens summed over all spans (as Phoenix and
+    Langfuse add them up) equal the `usage` table, in total and per run."""
+    out = tmp_path / "all.jsonl"
+    assert run(str(out), "-w", str(sample_warehouse), "--include-unfinished").exit_code == 0
+    spans = spans_of(load(out))
+    usage = [u for u in usage_rows(sample_warehouse) if u["total_tokens"] is not None]
+    assert usage
+    for key, column in (("llm.token_count.total", "total_tokens"),
+                        ("gen_ai.usage.input_tokens", "prompt_tokens"),
+                        ("gen_ai.usage.output_tokens", "completion_tokens"),
+                        ("gen_ai.usage.cache_read.input_tokens", "cached_tokens"),
+                        ("gen_ai.usage.reasoning.output_tokens", "reasoning_tokens")):
+        assert sum(attrs(s).get(key, 0) for s in spans) == \
+            sum(u[column] or 0 for u in usage), key
+    per_run = Counter()
+    for u in usage:
+        per_run[u["run_id"]] += u["total_tokens"]
+    got = Counter()
+    for s in spans:
+        if "llm.token_count.total" in attrs(s):
+            assert attrs(s)["openinference.span.kind"] == "LLM"
+            got[attrs(s)["steplens.run.id"]] += attrs(s)["llm.token_count.total"]
+    assert got == per_run
+
+
+def test_langfuse_attributes_by_their_documented_names(exported, warehouse):
+    """Langfuse's OpenTelemetry mapping (langfuse/langfuse packages/shared/src/server/otel:
+    attributes.ts, ObservationTypeMapper.ts, OtelIngestionProcessor.ts; docs
+    https://langfuse.com/integrations/native/opentelemetry#property-mapping and
+    https://langfuse.com/docs/observability/features/token-and-cost-tracking):
+    `langfuse.observation.type` one of its types; `langfuse.session.id` the session;
+    `langfuse.observation.usage_details` a JSON object of usage types (taken instead of the
+    gen_ai.usage.* / llm.token_count.* keys, which it would otherwise both read) whose
+    types other than `total` add up to the total, so its sum of usage types counts no
+    token twice; `langfuse.observation.cost_details` JSON with the USD `total`."""
+    documented_types = {"span", "generation", "event", "embedding", "agent", "tool", "chain",
+                        "retriever", "guardrail", "evaluator"}
+    seen = 0
+    for s in exported["spans"]:
+        a = attrs(s)
+        assert a["langfuse.observation.type"] in documented_types
+        assert a["langfuse.session.id"]
+        if a["langfuse.observation.type"] != "generation":
+            assert "langfuse.observation.usage_details" not in a
+            continue
+        step = warehouse["step_by_id"][a["gen_ai.response.id"]]
+        if step["prompt_tokens"] is None:
+            assert "langfuse.observation.usage_details" not in a
+            continue
+        usage = json.loads(a["langfuse.observation.usage_details"])
+        assert all(isinstance(v, int) and v >= 0 for v in usage.values())
+        assert usage["input"] + usage["input_cached_tokens"] == step["prompt_tokens"]
+        assert usage["output"] + usage["output_reasoning_tokens"] == step["completion_tokens"]
+        assert usage["input_cached_tokens"] == (step["cached_tokens"] or 0)
+        assert usage["output_reasoning_tokens"] == (step["reasoning_tokens"] or 0)
+        assert usage["total"] == step["total_tokens"] == \
+            sum(v for k, v in usage.items() if k != "total")
+        seen += bool(usage["input_cached_tokens"]) and bool(usage["output_reasoning_tokens"])
+        cost = a.get("langfuse.observation.cost_details")
+        if step["prompt_tokens"] and cost is not None:
+            assert json.loads(cost) == {"total": a["steplens.cost_usd"]}
+    assert seen  # the cache and reasoning splits were exercised
+
+
 def test_content_only_with_the_flag(exported, warehouse):
     plain = exported["plain"].read_text(encoding="utf-8")
     assert "gen_ai.tool.call.arguments" not in plain and "gen_ai.tool.call.result" not in plain
+    assert "input.value" not in plain and "output.value" not in plain
     long_args = [c["function_arguments"] for c in warehouse["calls"]
                  if c["function_arguments"] and len(c["function_arguments"]) > 20]
     assert long_args
@@ -292,9 +420,16 @@ def test_content_only_with_the_flag(exported, warehouse):
         assert a.get("gen_ai.tool.call.result") == call["function_output"]
         seen += a.get("gen_ai.tool.call.result") is not None
     assert seen
+    # the same content where OpenInference (Phoenix) and Langfuse read it
+    for a in with_content:
+        assert a.get("input.value") == a.get("gen_ai.tool.call.arguments")
+        assert a.get("output.value") == a.get("gen_ai.tool.call.result")
+        if "input.value" in a:
+            assert a["input.mime_type"] in ("application/json", "text/plain")
     # apart from content, the same spans
     plain_spans = spans_of(load(exported["plain"]))
-    strip = ("gen_ai.tool.call.arguments", "gen_ai.tool.call.result")
+    strip = ("gen_ai.tool.call.arguments", "gen_ai.tool.call.result", "input.value",
+             "input.mime_type", "output.value", "output.mime_type")
     assert [(s.span_id, {k: v for k, v in attrs(s).items() if k not in strip})
             for s in exported["spans"]] == [(s.span_id, attrs(s)) for s in plain_spans]
 
@@ -337,55 +472,140 @@ def test_since_keeps_runs_from_that_day_with_their_steps_and_calls(sample_wareho
     assert len(got["execute_tool"]) == len(want["tool_call"])
 
 
-def test_an_api_column_maps_the_same_way(sample_warehouse, exported, tmp_path):
-    """Responses API rows (issue 12 adds `api` to every table) export through the same
-    mapping: a response is an invoke_agent span, its items chat / execute_tool spans."""
+def test_responses_usage_sits_on_a_chat_child_of_the_run(mixed_warehouse, tmp_path):
+    """A Responses response: its run span (AGENT, no usage), one `chat` child (LLM) with
+    the response's usage, its output items (CHAIN) under that, their tool calls under
+    them; tokens over all spans equal the `usage` table for both APIs together."""
+    out = tmp_path / "mixed.jsonl"
+    result = run(str(out), "-w", str(mixed_warehouse), "--include-unfinished")
+    assert result.exit_code == 0, result.output
+    spans = spans_of(load(out))
+    runs = {r["run_id"]: r for r in table(mixed_warehouse, "runs")}
+    steps = {s["step_id"]: s for s in table(mixed_warehouse, "steps")}
+    responses = {k: r for k, r in runs.items() if r["api"] == "responses"}
+    assert responses and len(responses) < len(runs)
+    by_id = {s.span_id: s for s in spans}
+    root = {attrs(s)["gen_ai.response.id"]: s for s in spans
+            if attrs(s).get("gen_ai.operation.name") == "invoke_agent"}
+    chats = [s for s in spans if attrs(s).get("steplens.api") == "responses"
+             and attrs(s).get("gen_ai.operation.name") == "chat"]
+    assert sorted(attrs(s)["gen_ai.response.id"] for s in chats) == sorted(responses)
+    for s in chats:
+        a = attrs(s)
+        r = responses[a["gen_ai.response.id"]]
+        assert by_id[s.parent_span_id] is root[r["run_id"]]
+        assert s.trace_id == trace_of(r["run_id"])
+        assert a["openinference.span.kind"] == "LLM" and s.name == f"chat {r['model']}"
+        assert a.get("llm.token_count.prompt") == r["prompt_tokens"]
+        assert a.get("llm.token_count.completion") == r["completion_tokens"]
+        assert a.get("llm.token_count.total") == r["total_tokens"]
+        assert a.get("llm.token_count.prompt_details.cache_read") == r["cached_tokens"]
+        assert a.get("llm.token_count.completion_details.reasoning") == r["reasoning_tokens"]
+        assert a["session.id"] == r["thread_id"]  # the conversation
+        assert s.status.code == (2 if r["status"] in FAILURE else 0)
+        assert not [k for k in attrs(root[r["run_id"]]) if k.startswith(USAGE_KEYS)]
+    chat_of = {attrs(s)["gen_ai.response.id"]: s for s in chats}
+    items = [s for s in spans if "gen_ai.operation.name" not in attrs(s)]
+    assert len(items) == sum(1 for s in steps.values()
+                             if s["api"] == "responses" and s["run_id"] in responses)
+    for s in items:
+        a = attrs(s)
+        step = steps[a["steplens.step.id"]]
+        assert a["openinference.span.kind"] == "CHAIN" and s.name == step["type"]
+        assert a["langfuse.observation.type"] == "span"
+        assert by_id[s.parent_span_id] is chat_of[step["run_id"]]
+        assert not [k for k in a if k.startswith(USAGE_KEYS)]
+    # a tool call hangs under its output item, and is an error when it failed itself or
+    # its item failed
+    calls = {(c["step_id"], c["tool_call_id"]): c for c in table(mixed_warehouse, "tool_calls")}
+    tools = [s for s in spans if attrs(s).get("gen_ai.operation.name") == "execute_tool"
+             and attrs(s)["steplens.api"] == "responses"]
+    assert tools
+    for s in tools:
+        a = attrs(s)
+        assert attrs(by_id[s.parent_span_id])["steplens.step.id"] == a["steplens.step.id"]
+        call = calls[(a["steplens.step.id"], a.get("gen_ai.tool.call.id"))]
+        assert (s.status.code == 2) == (bool(call["call_failed"])
+                                        or steps[call["step_id"]]["status"] in FAILURE)
+    usage = table(mixed_warehouse, "usage")
+    assert sum(attrs(s).get("llm.token_count.total", 0) for s in spans) == \
+        sum(u["total_tokens"] or 0 for u in usage)
+    assert {u["api"] for u in usage} == {"assistants", "responses"}
+
+
+def test_a_step_without_a_time_is_placed_in_its_run_and_flagged(sample_warehouse, warehouse,
+                                                                tmp_path):
+    """Steps whose `created_at` is lost (a stream delta seen without its step) but whose
+    run is known: exported at their run's start, inside the run's span, flagged."""
     wh = tmp_path / "wh"
     shutil.copytree(sample_warehouse, wh, symlinks=True)
-    new_columns = {"runs": {"api": pl.lit("responses")}, "steps": {"api": pl.lit("responses")},
-                   # the call's own failure, as Responses items report it
-                   "tool_calls": {"call_failed": pl.col("call_index") == 0}}
-    for name, columns in new_columns.items():
-        for part in (wh / "current" / name).rglob("*.parquet"):
-            frame = pl.read_parquet(part)
-            part.unlink()  # the snapshot's files are hard links: write a new one
-            frame.with_columns(**columns).write_parquet(part)
+    ended = {r["run_id"] for r in warehouse["runs"] if r["status"] in RUN_ENDED}
+    with_calls = {c["step_id"] for c in warehouse["calls"]}
+    chosen = sorted(s["step_id"] for s in warehouse["steps"]
+                    if s["run_id"] in ended and s["step_id"] in with_calls)[:3]
+    assert len(chosen) == 3
+    for part in (wh / "current" / "steps").rglob("*.parquet"):
+        frame = pl.read_parquet(part)
+        part.unlink()  # the snapshot's files are hard links: write a new one
+        frame.with_columns(created_at=pl.when(pl.col("step_id").is_in(chosen))
+                           .then(None).otherwise(pl.col("created_at"))).write_parquet(part)
     (wh / "current" / INVENTORY).unlink()  # files changed by hand: as before inventories
     shutil.rmtree(wh / "inventories")  # (and before HEAD: only the `current` link)
     (wh / "HEAD").unlink()
-    out = tmp_path / "api.jsonl"
-    assert run(str(out), "-w", str(wh)).exit_code == 0
+    out = tmp_path / "placed.jsonl"
+    result = run(str(out), "-w", str(wh))
+    assert result.exit_code == 0, result.output
     spans = spans_of(load(out))
-    assert {attrs(s)["steplens.api"] for s in spans} == {"responses"}
-    assert [s.span_id for s in spans] == [s.span_id for s in exported["spans"]]
-    # a call is an error when it failed itself or its step failed
-    step_failed = {r["step_id"]: r["status"] in FAILURE for r in table(wh, "steps")}
-    erred = {(c["step_id"], c["tool_call_id"]): c["call_index"] == 0 or step_failed[c["step_id"]]
-             for c in table(wh, "tool_calls")}
-    tools = by_kind(spans)["execute_tool"]
-    assert [s.status.code == 2 for s in tools] == [
-        erred[(attrs(s)["steplens.step.id"], attrs(s).get("gen_ai.tool.call.id"))]
-        for s in tools]
-    # both causes occur, so the check can tell them apart
-    assert any(c["call_index"] == 0 and not step_failed[c["step_id"]]
-               for c in table(wh, "tool_calls"))
-    assert any(c["call_index"] != 0 and step_failed[c["step_id"]]
-               for c in table(wh, "tool_calls"))
+    by_id = {s.span_id: s for s in spans}
+    flagged = [s for s in spans if attrs(s).get("steplens.time_estimated")]
+    steps = {attrs(s)["gen_ai.response.id"]: s for s in flagged
+             if attrs(s).get("gen_ai.operation.name") == "chat"}
+    assert sorted(steps) == chosen
+    calls = [s for s in flagged if attrs(s).get("gen_ai.operation.name") == "execute_tool"]
+    assert len(calls) == sum(1 for c in warehouse["calls"] if c["step_id"] in chosen)
+    for step_id, s in steps.items():
+        step = warehouse["step_by_id"][step_id]
+        parent = by_id[s.parent_span_id]
+        assert attrs(parent)["gen_ai.response.id"] == step["run_id"]
+        assert s.start_time_unix_nano == ns(warehouse["run_by_id"][step["run_id"]]["created_at"])
+        assert parent.start_time_unix_nano <= s.start_time_unix_nano <= \
+            s.end_time_unix_nano <= parent.end_time_unix_nano
+    assert all("steplens.time_estimated" not in attrs(s) for s in spans
+               if attrs(s).get("steplens.step.id", attrs(s).get("gen_ai.response.id"))
+               not in chosen)
+
+
+def test_project_names_the_phoenix_project_on_the_resource(sample_warehouse, tmp_path):
+    out = tmp_path / "project.jsonl"
+    assert run(str(out), "-w", str(sample_warehouse), "--project", "agents-prod"
+               ).exit_code == 0
+    for b in load(out):
+        res = attrs(b.resource_spans[0].resource)
+        assert res == {"service.name": "steplens", "openinference.project.name": "agents-prod"}
 
 
 # ---- OTLP/HTTP ----------------------------------------------------------------------------
 
 class Receiver:
-    """A local OTLP/HTTP traces receiver: decodes each request, answers as scripted."""
+    """A local OTLP/HTTP traces receiver: decodes each request, answers as scripted.
 
-    def __init__(self) -> None:
+    Its `/graphql` answers 404, as a plain collector's would; with `phoenix=True` it
+    answers the two questions the export asks Phoenix (projects; spans per trace id),
+    from the spans it received, filed by project as Phoenix does (the `x-project-name`
+    header, else the `openinference.project.name` resource attribute, else 'default')."""
+
+    def __init__(self, phoenix: bool = False) -> None:
         self.requests: list[dict] = []
         self.script: list[tuple[int, dict, bytes]] = []  # answers before the default 200
+        self.graphql_queries: list[str] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers["content-length"]))
+                if self.path.endswith("/graphql"):
+                    self.graphql(json.loads(body)["query"])
+                    return
                 if self.headers.get("content-encoding") == "gzip":
                     body = gzip.decompress(body)
                 receiver.requests.append({
@@ -402,12 +622,48 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(answer)
 
+            def graphql(self, query: str) -> None:
+                receiver.graphql_queries.append(query)
+                if not phoenix:
+                    self.send_error(404)
+                    return
+                stored = receiver.stored_by_project()
+                if "projects" in query:
+                    data = {"projects": {"edges": [{"node": {"id": f"P:{name}", "name": name}}
+                                                   for name in stored]}}
+                else:
+                    project = re.search(r'node\(id: "P:([^"]+)"\)', query).group(1)
+                    data = {"node": {
+                        alias: ({"numSpans": stored[project][trace]}
+                                if trace in stored[project] else None)
+                        for alias, trace in re.findall(r'(t\d+): trace\(traceId: "(\w+)"\)',
+                                                       query)}}
+                answer = json.dumps({"data": data}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
             def log_message(self, *args) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def stored_by_project(self) -> dict[str, Counter]:
+        """Spans per trace id (hex), per project, of the requests received."""
+        out: dict[str, Counter] = defaultdict(Counter)
+        for r in self.requests:
+            header = {k.lower(): v for k, v in r["headers"].items()}.get("x-project-name")
+            for rs in r["request"].resource_spans:
+                project = header or attrs(rs.resource).get("openinference.project.name",
+                                                           "default")
+                for ss in rs.scope_spans:
+                    for sp in ss.spans:
+                        out[project][sp.trace_id.hex()] += 1
+        return out
 
     def accepted_spans(self) -> list[Span]:
         return [s for r in self.requests for rs in r["request"].resource_spans
@@ -440,6 +696,29 @@ def test_endpoint_delivers_the_same_spans_with_headers(sample_warehouse, exporte
         assert h["authorization"] == "Basic cGs6c2s="  # --header wins over the environment
         assert h["x-tenant"] == "acme corp" and h["x-extra"] == "1"
     assert f"sent {len(exported['spans']):,} spans" in " ".join(result.output.split())
+
+
+def test_stored_is_asked_of_phoenix_only(sample_warehouse, exported):
+    """Sent to a Phoenix (here: a stand-in answering its GraphQL from what it received),
+    the command says how many spans are stored, in the project they went to; a plain
+    collector (404 on /graphql) is asked once and nothing is said."""
+    n = len(exported["spans"])
+    with Receiver(phoenix=True) as rx:
+        result = run("-w", str(sample_warehouse), "--endpoint", rx.url, "--project", "mine")
+        assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"stored: {n:,} of the {n:,} spans sent, in Phoenix project 'mine'" in text
+    with Receiver(phoenix=True) as rx:  # the header wins over --project, as in Phoenix
+        result = run("-w", str(sample_warehouse), "--endpoint", rx.url, "--project", "mine",
+                     "-H", "x-project-name=theirs")
+    assert "in Phoenix project 'theirs'" in " ".join(result.output.split())
+    with Receiver() as rx:
+        result = run("-w", str(sample_warehouse), "--endpoint", rx.url)
+        assert result.exit_code == 0, result.output
+    assert "stored" not in result.output and len(rx.graphql_queries) == 1
+    with Receiver(phoenix=True) as rx:
+        result = run("-w", str(sample_warehouse), "--endpoint", rx.url, "--no-check-stored")
+    assert "stored" not in result.output and not rx.graphql_queries
 
 
 def test_endpoint_and_file_together_gzip_and_a_retried_503(sample_warehouse, exported,

@@ -1,35 +1,50 @@
--- otel_spans(since, include_content): the warehouse as OpenTelemetry spans, one row per
--- span, in export order (docs/opentelemetry.md, "OpenTelemetry export"). `steplens export otlp` turns
--- each row into an OTLP span; the mapping to the GenAI semantic conventions is here, once:
--- every column whose name holds a dot is a span attribute of that name (NULLs left out).
---   run        `invoke_agent {assistant_id}` (kind client): a run, or a Responses response
---   step       `chat {model}` (kind client), child of its run: one model output
---   tool_call  `execute_tool {function name or tool type}` (kind internal), child of its step
--- Trace: one per thread / conversation (otel_trace_id); span ids from otel_span_id.
--- Start: `created_at` (a run's span includes its queue); end: `ended_at`, or the start
--- for a row not finished in the data (`steplens.status` says which); a run's span also
--- reaches the end of its last step (second-resolution times can put a step's end after
--- its run's, and an unfinished run then still spans what it did). Rows without a
--- `created_at` (steps known only from stream deltas) cannot be placed in time and are
--- left out. `since` (TIMESTAMP or NULL): runs created at or after it, with their steps
--- and tool calls (a step without its run: its own `created_at`). Tool arguments and
--- results only when `include_content`. `steplens.api` is the table's `api` column where
--- the warehouse has one (Responses API data), else 'assistants'; a tool call's span is an
--- error when its step failed or expired, or when the table says the call itself failed
--- (`call_failed`, Responses API data).
-create or replace macro otel_spans(since, include_content) as table
+-- otel_spans(since, include_content, include_unfinished): the warehouse as OpenTelemetry
+-- spans, one row per span, in export order (docs/traces-in-backends.md). `steplens export
+-- otlp` turns each row into an OTLP span; the mapping is here, once: every column whose
+-- name holds a dot is a span attribute of that name (NULLs left out). Three vocabularies
+-- side by side, so that each backend reads its own: the OpenTelemetry GenAI semantic
+-- conventions (gen_ai.*), OpenInference (openinference.span.kind, llm.*, session.id,
+-- agent.name, tool.name, input.value / output.value: Arize Phoenix) and Langfuse's
+-- (langfuse.*).
+--   run       `invoke_agent {assistant or prompt id}` (AGENT): an Assistants run or a
+--             Responses response, the root of its trace. No usage: the model calls below
+--             carry it, so a backend that adds up every span's usage counts each token once.
+--   response  `chat {model}` (LLM), child of a Responses run: the response's model call,
+--             with the response's usage.
+--   step      Assistants: `chat {model}` (LLM), child of its run: one model call, with the
+--             step's usage. Responses: `{item type}` (CHAIN), child of the response's model
+--             call: one output item (message, reasoning, function_call, ...), no usage.
+--   tool_call `execute_tool {function name or tool type}` (TOOL), child of its step.
+-- Trace: one per run (otel_trace_id); the thread or conversation is the session
+-- (session.id, langfuse.session.id, gen_ai.conversation.id). Span ids: otel_span_id.
+-- Start: `created_at` (a run's span includes its queue); end: `ended_at`, or the start for
+-- a row not finished in the data (`steplens.status` says which); a run's span also reaches
+-- the end of its last step (second-resolution times can put a step's end after its run's).
+-- A step without a `created_at` (known only from stream deltas) is placed at its run's
+-- start, inside the run's span, and flagged `steplens.time_estimated`; one without a run
+-- either cannot be placed and is left out (the CLI counts it).
+-- Runs: only those that ended (is_run_terminal), unless `include_unfinished` (a tracing
+-- backend keeps the first copy of a span: a run sent while in progress would stay so);
+-- `since` (TIMESTAMP or NULL): runs created at or after it. Steps and tool calls follow
+-- their run; a step whose run is not in the warehouse goes by its own `created_at` and
+-- status. Tool arguments and results (and input.value / output.value) only when
+-- `include_content`. `steplens.api` is the table's `api` column where the warehouse has
+-- one, else 'assistants'; a tool call's span is an error when its step failed or expired,
+-- or when the table says the call itself failed (`call_failed`, Responses API data).
+create or replace macro otel_spans(since, include_content, include_unfinished) as table
 with run_rows as (
     select * from (select null::varchar as api where false union all by name from runs)
     where created_at is not null
 ),
 
-step_rows as (
-    select * from (select null::varchar as api where false union all by name from steps)
-    where created_at is not null
+selected_runs as (
+    select * from run_rows
+    where (since is null or created_at >= since)
+        and (include_unfinished or is_run_terminal(status))
 ),
 
-exported_runs as (
-    select run_id, created_at from run_rows
+step_rows as (
+    select * from (select null::varchar as api where false union all by name from steps)
 ),
 
 call_rows as (
@@ -38,24 +53,53 @@ call_rows as (
     )
 ),
 
+-- the steps exported, each with its place in time: its own `created_at`, or its run's
+-- start when it has none (flagged)
+placed_steps as (
+    select
+        s.*,
+        coalesce(s.api, 'assistants') as api_name,
+        r.run_id is not null as has_run,
+        coalesce(s.created_at, r.created_at) as start_at,
+        s.created_at is null as time_estimated,
+        coalesce(r.created_at, s.created_at) as run_start
+    from step_rows as s
+    left join selected_runs as r on s.run_id = r.run_id
+    left join run_rows as known on s.run_id = known.run_id
+    where r.run_id is not null
+        or (known.run_id is null
+            and s.created_at is not null
+            and (since is null or s.created_at >= since)
+            and (include_unfinished or is_terminal(s.status)))
+),
+
 step_ends as (
-    select run_id, max(coalesce(ended_at, created_at)) as ended_at
-    from step_rows
-    where run_id is not null
+    select run_id, max(greatest(coalesce(ended_at, start_at), start_at)) as ended_at
+    from placed_steps
+    where has_run
     group by run_id
+),
+
+runs_placed as (
+    select
+        r.*,
+        coalesce(r.api, 'assistants') as api_name,
+        greatest(coalesce(r.ended_at, r.created_at), r.created_at, step_ends.ended_at)
+            as end_at
+    from selected_runs as r
+    left join step_ends on r.run_id = step_ends.run_id
 ),
 
 run_spans as (
     select
         'run' as kind,
-        otel_trace_id(r.thread_id, r.run_id) as trace_id,
+        otel_trace_id(r.run_id) as trace_id,
         otel_span_id('run', r.run_id) as span_id,
         null::varchar as parent_span_id,
         'invoke_agent' || coalesce(' ' || r.assistant_id, '') as name,
         'client' as span_kind,
         epoch_ns(r.created_at) as start_ns,
-        epoch_ns(greatest(coalesce(r.ended_at, r.created_at), r.created_at,
-                          step_ends.ended_at)) as end_ns,
+        epoch_ns(r.end_at) as end_ns,
         is_failure(r.status) as is_error,
         r.last_error_message as status_message,
         'invoke_agent' as "gen_ai.operation.name",
@@ -68,78 +112,191 @@ run_spans as (
         case when is_run_terminal(r.status)
              then [coalesce(r.incomplete_reason, r.status)] end
             as "gen_ai.response.finish_reasons",
-        r.prompt_tokens as "gen_ai.usage.input_tokens",
-        r.completion_tokens as "gen_ai.usage.output_tokens",
-        r.cached_tokens as "gen_ai.usage.cache_read.input_tokens",
-        r.reasoning_tokens as "gen_ai.usage.reasoning.output_tokens",
+        'AGENT' as "openinference.span.kind",
+        r.assistant_id as "agent.name",
+        r.thread_id as "session.id",
+        'agent' as "langfuse.observation.type",
+        r.thread_id as "langfuse.session.id",
         case when is_failure(r.status)
              then coalesce(r.last_error_code, r.status) end as "error.type",
-        coalesce(r.api, 'assistants') as "steplens.api",
+        r.api_name as "steplens.api",
         r.status as "steplens.status",
         r.queue_s as "steplens.queue_s",
         r.cost_usd as "steplens.cost_usd",
         r.created_at as _run_start,
         r.run_id as _run_key,
+        0 as _rank,
         null::timestamp as _step_start,
         null::varchar as _step_key,
         null::bigint as _call_index
-    from run_rows as r
-    left join step_ends on r.run_id = step_ends.run_id
-    where since is null or r.created_at >= since
+    from runs_placed as r
 ),
 
-step_spans as (
+-- the model calls, which alone carry usage: an Assistants step, or a Responses response
+model_calls as (
     select
         'step' as kind,
-        otel_trace_id(s.thread_id, s.run_id) as trace_id,
+        otel_trace_id(coalesce(s.run_id, s.step_id)) as trace_id,
         otel_span_id('step', s.step_id) as span_id,
-        case when r.run_id is not null then otel_span_id('run', s.run_id) end
-            as parent_span_id,
-        'chat' || coalesce(' ' || s.model, '') as name,
+        case when s.has_run then otel_span_id('run', s.run_id) end as parent_span_id,
+        s.start_at,
+        greatest(coalesce(s.ended_at, s.start_at), s.start_at) as end_at,
+        s.status,
+        s.last_error_code,
+        s.last_error_message,
+        null::varchar[] as finish_reasons,
+        s.step_id as response_id,
+        s.model, s.assistant_id, s.thread_id, s.run_id, s.step_id, s.type as step_type,
+        s.api_name, s.prompt_tokens, s.completion_tokens, s.total_tokens, s.cached_tokens,
+        s.reasoning_tokens, s.cost_usd,
+        nullif(s.time_estimated, false) as time_estimated,
+        s.run_start as _run_start,
+        s.run_id as _run_key,
+        2 as _rank,
+        s.start_at as _step_start,
+        s.step_id as _step_key
+    from placed_steps as s
+    where s.api_name <> 'responses'
+    union all by name
+    select
+        'response' as kind,
+        otel_trace_id(r.run_id) as trace_id,
+        otel_span_id('response', r.run_id) as span_id,
+        otel_span_id('run', r.run_id) as parent_span_id,
+        r.created_at as start_at,
+        r.end_at,
+        r.status,
+        r.last_error_code,
+        r.last_error_message,
+        case when is_run_terminal(r.status)
+             then [coalesce(r.incomplete_reason, r.status)] end as finish_reasons,
+        r.run_id as response_id,
+        r.model, r.assistant_id, r.thread_id, r.run_id, null as step_id, null as step_type,
+        r.api_name, r.prompt_tokens, r.completion_tokens, r.total_tokens, r.cached_tokens,
+        r.reasoning_tokens, r.cost_usd,
+        null::boolean as time_estimated,
+        r.created_at as _run_start,
+        r.run_id as _run_key,
+        1 as _rank,
+        null::timestamp as _step_start,
+        null::varchar as _step_key
+    from runs_placed as r
+    where r.api_name = 'responses'
+),
+
+chat_spans as (
+    select
+        m.kind,
+        m.trace_id,
+        m.span_id,
+        m.parent_span_id,
+        'chat' || coalesce(' ' || m.model, '') as name,
         'client' as span_kind,
-        epoch_ns(s.created_at) as start_ns,
-        epoch_ns(greatest(coalesce(s.ended_at, s.created_at), s.created_at)) as end_ns,
-        is_failure(s.status) as is_error,
-        s.last_error_message as status_message,
+        epoch_ns(m.start_at) as start_ns,
+        epoch_ns(m.end_at) as end_ns,
+        is_failure(m.status) as is_error,
+        m.last_error_message as status_message,
         'chat' as "gen_ai.operation.name",
         'openai' as "gen_ai.provider.name",
-        s.assistant_id as "gen_ai.agent.id",
-        s.thread_id as "gen_ai.conversation.id",
-        s.model as "gen_ai.request.model",
-        s.model as "gen_ai.response.model",
-        s.step_id as "gen_ai.response.id",
-        s.prompt_tokens as "gen_ai.usage.input_tokens",
-        s.completion_tokens as "gen_ai.usage.output_tokens",
-        s.cached_tokens as "gen_ai.usage.cache_read.input_tokens",
-        s.reasoning_tokens as "gen_ai.usage.reasoning.output_tokens",
+        m.assistant_id as "gen_ai.agent.id",
+        m.thread_id as "gen_ai.conversation.id",
+        m.model as "gen_ai.request.model",
+        m.model as "gen_ai.response.model",
+        m.response_id as "gen_ai.response.id",
+        m.finish_reasons as "gen_ai.response.finish_reasons",
+        m.prompt_tokens as "gen_ai.usage.input_tokens",
+        m.completion_tokens as "gen_ai.usage.output_tokens",
+        m.cached_tokens as "gen_ai.usage.cache_read.input_tokens",
+        m.reasoning_tokens as "gen_ai.usage.reasoning.output_tokens",
+        'LLM' as "openinference.span.kind",
+        'openai' as "llm.system",
+        'openai' as "llm.provider",
+        m.model as "llm.model_name",
+        m.prompt_tokens as "llm.token_count.prompt",
+        m.completion_tokens as "llm.token_count.completion",
+        m.total_tokens as "llm.token_count.total",
+        m.cached_tokens as "llm.token_count.prompt_details.cache_read",
+        m.reasoning_tokens as "llm.token_count.completion_details.reasoning",
+        m.assistant_id as "agent.name",
+        m.thread_id as "session.id",
+        'generation' as "langfuse.observation.type",
+        m.thread_id as "langfuse.session.id",
+        -- Langfuse takes this JSON instead of the gen_ai.usage.* / llm.token_count.* keys
+        -- (which it would otherwise read both of): disjoint usage types and their total
+        case when m.prompt_tokens is not null and m.completion_tokens is not null
+             then json_object(
+                 'input', m.prompt_tokens - coalesce(m.cached_tokens, 0),
+                 'input_cached_tokens', coalesce(m.cached_tokens, 0),
+                 'output', m.completion_tokens - coalesce(m.reasoning_tokens, 0),
+                 'output_reasoning_tokens', coalesce(m.reasoning_tokens, 0),
+                 'total', coalesce(m.total_tokens, m.prompt_tokens + m.completion_tokens)
+             )::varchar end as "langfuse.observation.usage_details",
+        case when m.cost_usd is not null
+             then json_object('total', m.cost_usd)::varchar end
+            as "langfuse.observation.cost_details",
+        case when is_failure(m.status)
+             then coalesce(m.last_error_code, m.status) end as "error.type",
+        m.api_name as "steplens.api",
+        m.status as "steplens.status",
+        m.step_type as "steplens.step.type",
+        m.step_id as "steplens.step.id",
+        m.run_id as "steplens.run.id",
+        m.cost_usd as "steplens.cost_usd",
+        m.time_estimated as "steplens.time_estimated",
+        m._run_start,
+        m._run_key,
+        m._rank,
+        m._step_start,
+        m._step_key,
+        null::bigint as _call_index
+    from model_calls as m
+),
+
+item_spans as (
+    select
+        'step' as kind,
+        otel_trace_id(coalesce(s.run_id, s.step_id)) as trace_id,
+        otel_span_id('step', s.step_id) as span_id,
+        case when s.has_run then otel_span_id('response', s.run_id) end as parent_span_id,
+        coalesce(s.type, 'output_item') as name,
+        'internal' as span_kind,
+        epoch_ns(s.start_at) as start_ns,
+        epoch_ns(greatest(coalesce(s.ended_at, s.start_at), s.start_at)) as end_ns,
+        is_failure(s.status) as is_error,
+        s.last_error_message as status_message,
+        'CHAIN' as "openinference.span.kind",
+        s.thread_id as "session.id",
+        'span' as "langfuse.observation.type",
+        s.thread_id as "langfuse.session.id",
         case when is_failure(s.status)
              then coalesce(s.last_error_code, s.status) end as "error.type",
-        coalesce(s.api, 'assistants') as "steplens.api",
+        s.api_name as "steplens.api",
         s.status as "steplens.status",
         s.type as "steplens.step.type",
+        s.step_id as "steplens.step.id",
         s.run_id as "steplens.run.id",
-        s.cost_usd as "steplens.cost_usd",
-        coalesce(r.created_at, s.created_at) as _run_start,
+        nullif(s.time_estimated, false) as "steplens.time_estimated",
+        s.run_start as _run_start,
         s.run_id as _run_key,
-        s.created_at as _step_start,
+        2 as _rank,
+        s.start_at as _step_start,
         s.step_id as _step_key,
         null::bigint as _call_index
-    from step_rows as s
-    left join exported_runs as r on s.run_id = r.run_id
-    where since is null or coalesce(r.created_at, s.created_at) >= since
+    from placed_steps as s
+    where s.api_name = 'responses'
 ),
 
 tool_spans as (
     select
         'tool_call' as kind,
-        otel_trace_id(s.thread_id, s.run_id) as trace_id,
+        otel_trace_id(coalesce(s.run_id, s.step_id)) as trace_id,
         otel_span_id('tool_call', t.step_id || ':' || coalesce(t.call_index::varchar, t.tool_call_id))
             as span_id,
         otel_span_id('step', t.step_id) as parent_span_id,
         'execute_tool ' || coalesce(t.function_name, t.type, 'unknown') as name,
         'internal' as span_kind,
-        epoch_ns(s.created_at) as start_ns,
-        epoch_ns(greatest(coalesce(s.ended_at, s.created_at), s.created_at)) as end_ns,
+        epoch_ns(s.start_at) as start_ns,
+        epoch_ns(greatest(coalesce(s.ended_at, s.start_at), s.start_at)) as end_ns,
         (coalesce(t.call_failed, false) or is_failure(s.status)) as is_error,
         s.last_error_message as status_message,
         'execute_tool' as "gen_ai.operation.name",
@@ -155,35 +312,51 @@ tool_spans as (
              then coalesce(t.function_arguments, t.code_input) end
             as "gen_ai.tool.call.arguments",
         case when include_content then t.function_output end as "gen_ai.tool.call.result",
+        'TOOL' as "openinference.span.kind",
+        coalesce(t.function_name, t.type) as "tool.name",
+        case when include_content
+             then coalesce(t.function_arguments, t.code_input) end as "input.value",
+        case when include_content and coalesce(t.function_arguments, t.code_input) is not null
+             then (case when t.arguments_valid_json then 'application/json'
+                        else 'text/plain' end) end as "input.mime_type",
+        case when include_content then t.function_output end as "output.value",
+        case when include_content and t.function_output is not null
+             then (case when json_valid(t.function_output) then 'application/json'
+                        else 'text/plain' end) end as "output.mime_type",
+        s.thread_id as "session.id",
+        'tool' as "langfuse.observation.type",
+        s.thread_id as "langfuse.session.id",
         case when (coalesce(t.call_failed, false) or is_failure(s.status))
              then coalesce(s.last_error_code, s.status, 'failed') end as "error.type",
-        coalesce(s.api, 'assistants') as "steplens.api",
+        s.api_name as "steplens.api",
         s.status as "steplens.status",
         t.type as "steplens.tool.type",
         t.arguments_valid_json as "steplens.tool.arguments_valid_json",
         t.file_search_result_count as "steplens.file_search.result_count",
         s.run_id as "steplens.run.id",
         t.step_id as "steplens.step.id",
-        coalesce(r.created_at, s.created_at) as _run_start,
+        nullif(s.time_estimated, false) as "steplens.time_estimated",
+        s.run_start as _run_start,
         s.run_id as _run_key,
-        s.created_at as _step_start,
+        2 as _rank,
+        s.start_at as _step_start,
         s.step_id as _step_key,
         t.call_index as _call_index
     from call_rows as t
-    inner join step_rows as s on t.step_id = s.step_id
-    left join exported_runs as r on s.run_id = r.run_id
-    where since is null or coalesce(r.created_at, s.created_at) >= since
+    inner join placed_steps as s on t.step_id = s.step_id
 ),
 
 final as (
     from run_spans
     union all by name
-    from step_spans
+    from chat_spans
+    union all by name
+    from item_spans
     union all by name
     from tool_spans
 )
 
-select * exclude (_run_start, _run_key, _step_start, _step_key, _call_index)
+select * exclude (_run_start, _run_key, _rank, _step_start, _step_key, _call_index)
 from final
-order by _run_start, _run_key nulls first, _step_start nulls first, _step_key nulls first,
-    _call_index nulls first, span_id;
+order by _run_start, _run_key nulls first, _rank, _step_start nulls first,
+    _step_key nulls first, _call_index nulls first, span_id;
