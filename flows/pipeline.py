@@ -179,7 +179,9 @@ def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logg
             snapshots.publish(root, changes, records.rejects(root, manifest.segments),
                               manifest.to_json(), {}, settings.partition,
                               full=prev is None, keep=settings.keep_snapshots,
-                              whole=records.billing_tables(root, manifest.segments))
+                              whole={**records.billing_tables(root, manifest.segments),
+                                     "field_coverage": records.coverage_table(
+                                         root, manifest.segments)})
             records.prune(root, set(manifest.segments))
             shutil.rmtree(root / STAGING, ignore_errors=True)
             if settings.remote:
