@@ -123,31 +123,34 @@ def timestamp(record: dict) -> int | None:
 
 
 class Counter:
-    """Counts of one batch of one file: per (line group, object, path set), records and
-    time range; `frame()` expands them to paths."""
+    """Counts of one batch of one file: records grouped by (object, path set), with their
+    time range; `frame()` expands the groups to paths. The batch's last line is kept
+    apart (see `schemas.FIELD_PATHS`)."""
 
     def __init__(self, source_file: str) -> None:
         self.source_file = source_file
-        # (line group, object, path set) -> [records, first µs, last µs]
-        self.groups: dict[tuple[int, str, frozenset], list] = {}
+        self.groups: dict[tuple[str, frozenset], list] = {}  # -> [records, first, last]
         self.first_line: int | None = None
         self.last_line: int | None = None
-        self.last_groups: dict[tuple[str, frozenset], list] = {}
+        self.pending: list[tuple[str, frozenset, int | None]] = []  # the last line's
 
     def value(self, line_no: int, value: Any, event: str | None = None) -> None:
         """Count the records of one parsed line (or SSE block payload)."""
-        if self.first_line is None:
-            self.first_line = line_no
-        if line_no != self.last_line:  # the previous last line joins the others
+        if line_no != self.last_line:
             self._fold()
             self.last_line = line_no
-        groups = self.last_groups
+            if self.first_line is None:
+                self.first_line = line_no
         for obj, record in records(value, event):
-            key = (obj, paths(record))
-            ts = timestamp(record)
-            g = groups.get(key)
+            self.pending.append((obj, paths(record), timestamp(record)))
+
+    def _fold(self) -> None:
+        """The last line's records join the groups (a later line came)."""
+        groups = self.groups
+        for obj, ps, ts in self.pending:
+            g = groups.get((obj, ps))
             if g is None:
-                groups[key] = [1, ts, ts]
+                groups[(obj, ps)] = [1, ts, ts]
                 continue
             g[0] += 1
             if ts is not None:
@@ -155,36 +158,28 @@ class Counter:
                     g[1] = ts
                 if g[2] is None or ts > g[2]:
                     g[2] = ts
-
-    def _fold(self) -> None:
-        for (obj, ps), g in self.last_groups.items():
-            key = (0, obj, ps)
-            old = self.groups.get(key)
-            self.groups[key] = g if old is None else _merge(old, g)
-        self.last_groups = {}
+        self.pending = []
 
     def frame(self) -> pl.DataFrame:
-        """One row per (line group, api, object, path): the batch's last line apart."""
-        rows: dict[tuple[int, str, str], list] = {}
-        parts = [(self.first_line, k[1], k[2], g) for k, g in self.groups.items()]
-        parts += [(self.last_line, obj, ps, g) for (obj, ps), g in self.last_groups.items()]
-        for line, obj, ps, g in parts:
-            for path in ps:
-                key = (line, obj, path)
-                old = rows.get(key)
-                rows[key] = list(g) if old is None else _merge(old, g)
-        out = [(self.source_file, line, api_of(obj), obj, path, g[0], g[1], g[2])
-               for (line, obj, path), g in rows.items()]
-        frame = pl.DataFrame(out, schema={**schemas.FIELD_PATHS, "first_seen": pl.Int64,
-                                          "last_seen": pl.Int64}, orient="row")
-        return frame.with_columns(pl.from_epoch(c, time_unit="us").cast(schemas.TS)
-                                  for c in ("first_seen", "last_seen"))
-
-
-def _merge(a: list, b: list) -> list:
-    lo = [x for x in (a[1], b[1]) if x is not None]
-    hi = [x for x in (a[2], b[2]) if x is not None]
-    return [a[0] + b[0], min(lo) if lo else None, max(hi) if hi else None]
+        """One row per (line group, api, object, path) (see `schemas.FIELD_PATHS`)."""
+        rows = [(self.first_line, obj, list(ps), g[0], g[1], g[2])
+                for (obj, ps), g in self.groups.items()]
+        rows += [(self.last_line, obj, list(ps), 1, ts, ts) for obj, ps, ts in self.pending]
+        if not rows:
+            return empty()
+        groups = pl.DataFrame(rows, orient="row", schema={
+            "line_no": pl.Int64, "object": pl.String, "path": pl.List(pl.String),
+            "records": pl.Int64, "first_seen": pl.Int64, "last_seen": pl.Int64})
+        apis = {o: api_of(o) for o in groups["object"].unique()}
+        return (groups.explode("path")
+                .group_by("line_no", "object", "path")
+                .agg(pl.col("records").sum(), pl.col("first_seen").min(),
+                     pl.col("last_seen").max())
+                .with_columns(source_file=pl.lit(self.source_file),
+                              api=pl.col("object").replace_strict(apis),
+                              first_seen=pl.from_epoch("first_seen", time_unit="us"),
+                              last_seen=pl.from_epoch("last_seen", time_unit="us"))
+                .select(schemas.FIELD_PATHS.names()).cast(dict(schemas.FIELD_PATHS)))
 
 
 def _loads(text: bytes) -> Any:
