@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 import polars as pl
 
-from steplens.transforms import schemas
+from steplens.transforms import extras, schemas
 from steplens.transforms.record_spec import MAX_TS
 
 _PAGES = ("list", "page")
@@ -372,6 +372,18 @@ RESPONSE = {
     **{f"output[].{k}": v for k, v in ITEM.items() if k != "type"},
     "output[].type": "steps.type",
 }
+
+def _extras() -> dict[str, str]:
+    """The paths of `transforms/extras.py` (runs columns), and the objects above them."""
+    out: dict[str, str] = {}
+    for column, path in extras.PATHS.items():
+        for n in range(1, len(path) + 1):
+            out.setdefault(".".join(path[:n]), f"runs.{column}")
+        out[".".join(path)] = f"runs.{column}"
+    return out
+
+
+RESPONSE.update({k: v for k, v in _extras().items() if k not in RESPONSE})
 _EVENT = {"type": "field_coverage.object", "item_id": "steps.step_id",
           "output_index": "steps.step_id"}
 _LIFECYCLE = {**_EVENT, "response": "runs.run_id",

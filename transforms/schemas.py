@@ -48,6 +48,30 @@ CONFIG_FIELDS: dict[str, pl.DataType] = {
     "reasoning_effort": Str,
 }
 
+# What a Responses record holds beyond the decoders' specs that the user pays for, or that
+# says how the response was served (docs/fidelity.md; transforms/extras.py reads them from
+# the record's JSON on both decoders). NULL on Assistants rows and where a record has none.
+BILLED_USAGE: dict[str, pl.DataType] = {
+    "cache_write_tokens": Int,  # usage.input_tokens_details.cache_write_tokens
+    "web_search_requests": Int,  # tool_usage.web_search.num_requests
+    "image_gen_input_tokens": Int,  # tool_usage.image_gen.*
+    "image_gen_input_text_tokens": Int,
+    "image_gen_input_image_tokens": Int,
+    "image_gen_output_tokens": Int,
+    "image_gen_output_text_tokens": Int,
+    "image_gen_output_image_tokens": Int,
+    "image_gen_total_tokens": Int,
+}
+SERVED: dict[str, pl.DataType] = {
+    "billing_payer": Str,  # billing.payer
+    "prompt_cache_retention": Str,
+    "reasoning_context": Str,  # reasoning.context
+    "reasoning_mode": Str,  # reasoning.mode
+    "text_verbosity": Str,  # text.verbosity
+    "safety_identifier": Str,
+}
+RESPONSE_EXTRAS: dict[str, pl.DataType] = {**BILLED_USAGE, **SERVED}
+
 STEP_RECORDS = pl.Schema(
     {
         **PROVENANCE,
@@ -185,6 +209,7 @@ RESPONSE_RECORDS = pl.Schema(
         "canon_size": Int,
         "canon_crc": Int,
         **CONFIG_FIELDS,
+        **RESPONSE_EXTRAS,
     }
 )
 
@@ -375,6 +400,7 @@ RUNS = pl.Schema(
         "day": Day,
         "previous_response_id": Str,
         **CONFIG_FIELDS,
+        **RESPONSE_EXTRAS,
         **ROW_PROVENANCE,
     }
 )
@@ -426,6 +452,7 @@ USAGE = pl.Schema(
         "total_tokens": Int,
         "cached_tokens": Int,
         "reasoning_tokens": Int,
+        **BILLED_USAGE,
         **ROW_PROVENANCE,
     }
 )

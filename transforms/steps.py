@@ -163,6 +163,8 @@ def usage(step_rows: pl.DataFrame, steps: pl.DataFrame) -> pl.DataFrame:
     reported = step_rows.filter(pl.col("usage_present").fill_null(False)).select("step_id")
     return (
         steps.join(reported, on="step_id", how="semi")
+        # billed apart from tokens: the Responses API's (schemas.BILLED_USAGE)
+        .with_columns(pl.lit(None, t).alias(c) for c, t in schemas.BILLED_USAGE.items())
         .select(schemas.USAGE.names())
         .sort("step_id")
     )

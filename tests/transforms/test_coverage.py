@@ -53,7 +53,12 @@ def test_sub_paths_of_values_stored_whole_are_covered_by_their_column():
     assert coverage.mapped_to("responses", "response", "output[].arguments.city") == (
         "tool_calls.function_arguments")
     assert coverage.mapped_to("responses", "response", "output[].content[].text") is None
-    assert coverage.mapped_to("responses", "response", "billing.payer") is None
+    assert coverage.mapped_to("responses", "response", "output[].phase") is None
+    # the fields of transforms/extras.py (issue 21), in a response and in its events
+    assert coverage.mapped_to("responses", "response", "billing.payer") == "runs.billing_payer"
+    assert coverage.mapped_to("responses", "response.completed",
+                              "response.tool_usage.image_gen.total_tokens") == (
+        "runs.image_gen_total_tokens")
     assert coverage.mapped_to("responses", "response.completed",
                               "response.usage.input_tokens") == "runs.prompt_tokens"
 
