@@ -39,8 +39,8 @@ ID_COLUMNS: dict[str, tuple[str, ...]] = {
     "delta_events": ("step_id",),
     "delta_calls": ("tool_call_id",),
     "response_records": ("response_id",),
-    "response_items": ("item_id", "call_id"),
-    "response_events": ("item_id",),
+    "response_items": ("item_id", "call_id", "response_id"),
+    "response_events": ("item_id", "response_id"),
     "response_outputs": ("call_key",),
 }
 KIND = {
@@ -76,9 +76,15 @@ def find_records(root: Path, manifest: Manifest, record_id: str) -> list[Found]:
     from steplens.flows.store import records
 
     seen: dict[tuple[str, int, int], str] = {}
+    # a Responses call id: its item's id names the item's stream events (argument deltas)
+    item_ids = (records.scan(root, manifest.segments, "response_items")
+                .filter(pl.col("call_id") == record_id).select("item_id").drop_nulls()
+                .unique().collect()["item_id"].to_list())
     for frame, cols in ID_COLUMNS.items():
         lf = records.scan(root, manifest.segments, frame)
         match = pl.any_horizontal(pl.col(c) == record_id for c in cols)
+        if frame == "response_events" and item_ids:
+            match = match | pl.col("item_id").is_in(item_ids)
         hits = lf.filter(match).select("rec_file", "rec_line", "rec_item").unique().collect()
         for f, line, item in hits.iter_rows():
             seen.setdefault((f, line, item), KIND[frame])

@@ -135,3 +135,25 @@ def test_show_an_unknown_id_is_one_line(ingested):
     _, wh = ingested
     result = show(wh, "step_nope")
     assert result.exit_code == 1 and "no record of id" in result.output
+
+
+def test_show_a_responses_call_lists_its_argument_deltas(tmp_path):
+    """A streamed function call: its `output_item` events, its argument deltas (keyed by
+    the item id, not the call id) and the completed response holding it."""
+    from tests.support.builders import function_call, response, stream
+
+    events = stream(response(id="resp_S"), function_call(id="fc_S", call_id="call_S"))
+    src = tmp_path / "in"
+    src.mkdir()
+    lines = [orjson.dumps(e) for e in events]
+    (src / "stream.jsonl").write_bytes(b"".join(ln + b"\n" for ln in lines))
+    wh = tmp_path / "wh"
+    pipeline.run_direct([str(src)], Settings(warehouse=wh))
+    result = show(wh, "call_S")
+    assert result.exit_code == 0, result.output
+    # independently: every line that names the call or its item
+    expected = {(str(src / "stream.jsonl"), n, -1) for n, ln in enumerate(lines, start=1)
+                if b"call_S" in ln or b"fc_S" in ln}
+    assert _listed(result.output) == expected
+    assert sum("stream event" in line for line in result.output.splitlines()) == 2
+    assert "WINNER of tool_calls (responses)" in result.output
