@@ -249,6 +249,10 @@ def register(parent: typer.Typer, open_readonly: Opener,
         """The input records of an id: the one each table took, and the others
         (superseded snapshots, stream deltas), read back from the input files."""
         settings = warehouse(warehouse_dir)
+        if settings.remote:  # the read mirror holds the tables, not the record segments
+            errors.print("[bold red]error:[/] `steplens show` reads a local warehouse (the "
+                         "record segments are not mirrored from s3://)", highlight=False)
+            raise typer.Exit(1)
         with open_readonly(settings) as con:
             try:
                 root, manifest = _manifest(settings)
