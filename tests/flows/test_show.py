@@ -119,6 +119,10 @@ def test_show_says_when_a_file_changed_or_moved(ingested, tmp_path):
     try:
         target = Path(files[0])
         data = target.read_bytes()
+        target.write_bytes(data + b'{"id": "run_appended", "object": "thread.run"}\n')
+        result = show(wh, step_id)  # appended to: the ingested part is unchanged
+        assert "since it was ingested" not in result.output
+        assert _listed(result.output) == records_of(export, step_id)
         target.write_bytes(data.replace(b'"', b"'", 1))  # same size, other content
         os.utime(target, ns=(1, 1))
         result = show(wh, step_id)
