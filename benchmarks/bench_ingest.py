@@ -202,6 +202,42 @@ def phase_ingest(paths: list[str], warehouse: str, workers: int) -> dict:
             "files": summary.get("files"), "files_unchanged": summary.get("files_unchanged")}
 
 
+def phase_coverage(paths: list[str]) -> dict:
+    """The field-coverage pass (transforms/coverage.py) alone, over the input read as the
+    ingest reads it: what it adds to an ingest. Reading and decompressing are shared with
+    the parse, so only the coverage calls are timed (wall and CPU, this process)."""
+    from steplens.flows.io import inputs
+    from steplens.flows.store.manifest import file_kind
+    from steplens.transforms import coverage
+    from steplens.transforms.sse import sse_events
+
+    wall = cpu = 0.0
+    rows = 0
+
+    def timed(fn, *args) -> None:
+        nonlocal wall, cpu, rows
+        w, c = time.perf_counter(), time.process_time()
+        rows += fn(*args).height
+        wall += time.perf_counter() - w
+        cpu += time.process_time() - c
+
+    for f in inputs.discover(paths):
+        _, gz, sse, doc = file_kind(f)
+        reader = inputs._Reader(inputs.Chunk(f, 0, -1, compressed=gz, sse=sse, document=doc))
+        if doc:
+            timed(coverage.of_document, f, b"".join(inputs._pieces(reader, None)))
+        elif sse:
+            lines = [ln for piece in inputs._pieces(reader, None) for ln in inputs._split(piece)]
+            timed(lambda f, lines: coverage.of_events(f, list(sse_events(enumerate(lines, 1)))),
+                  f, lines)
+        else:
+            first = 1
+            for data in inputs._pieces(reader, 32 * MiB):
+                timed(coverage.of_block, f, first, data)
+                first += data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    return {"seconds": wall, "cpu_s": cpu, "rows": rows}
+
+
 SAMPLE = REPO / "data" / "sample"
 
 
@@ -703,7 +739,8 @@ def print_same_job(fig: dict, size: int) -> None:
 def run_phase(name: str, kwargs: dict) -> None:
     fn = {"prefect_noop": phase_prefect_noop, "ingest": phase_ingest,
           "parse_bound": phase_parse_bound, "duckdb": phase_duckdb,
-          "same_job": phase_same_job, "floor": phase_floor}[name]
+          "same_job": phase_same_job, "floor": phase_floor,
+          "coverage": phase_coverage}[name]
     result = fn(**kwargs)
     sys.stdout.flush()
     print(json.dumps(result, default=str), flush=True)
@@ -1093,6 +1130,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"steplens ingest ({args.workers} workers) into {wh}")
         fig["ingest"] = measure(_phase_argv("ingest", paths=[str(data)], warehouse=str(wh),
                                             workers=args.workers), env, logs, "ingest")
+        log("field coverage pass alone (part of the ingest above)")
+        fig["coverage"] = measure(_phase_argv("coverage", paths=[str(data)]), env, logs,
+                                  "coverage")
 
         # 5. incremental no-op -----------------------------------------------------------
         checks = [manifest_check([str(data)], wh) for _ in range(3)]
@@ -1122,6 +1162,7 @@ def main(argv: list[str] | None = None) -> int:
 
         report(fig, size)
         print_same_job(fig, size)
+        print_coverage_cost(fig)
         if args.json:
             args.json.write_text(json.dumps(fig, indent=2, default=str))
         ing, duck, pb = fig["ingest"], fig["duckdb"], fig["parse_bound"]
@@ -1134,6 +1175,15 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept: {work}" + (f" (export in {args.data})" if args.data else ""))
         else:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def print_coverage_cost(fig: dict) -> None:
+    """The field-coverage pass's share of the ingest (docs/fidelity.md: target < 10 %)."""
+    cov, ing = fig["coverage"]["result"], fig["ingest"]
+    print(f"field coverage pass (inside the ingest): {cov['seconds']:.2f} s wall, "
+          f"{cov['cpu_s']:.2f} CPU-s, {cov['rows']:,} rows = "
+          f"{100 * cov['cpu_s'] / ing['cpu_s']:.1f} % of the ingest's {ing['cpu_s']:.1f} CPU-s, "
+          f"{100 * cov['seconds'] / ing['wall_s']:.1f} % of its {ing['wall_s']:.1f} s wall")
 
 
 def report(fig: dict, size: int) -> None:

@@ -43,6 +43,7 @@ from rich.console import Console  # noqa: E402
 from rich.markup import escape  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from steplens.flows import fidelity  # noqa: E402
 from steplens.flows import pull as pull_cli  # noqa: E402
 from steplens.flows.errors import SteplensError  # noqa: E402
 from steplens.flows.export import cli as export_cli  # noqa: E402
@@ -182,6 +183,7 @@ def _open_readonly(settings: Settings):
 
 export_cli.register(app, _open_readonly)  # steplens export otlp (flows/export/cli.py)
 pull_cli.register(app)  # steplens pull (flows/pull.py)
+fidelity.register(app, _open_readonly, _warehouse)  # steplens show, coverage (flows/fidelity.py)
 
 
 def plural(n: int, word: str) -> str:

@@ -259,8 +259,9 @@ def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logg
             snapshots.publish(
                 root, changes, records.rejects(root, manifest.segments), manifest.to_json(),
                 summarize, settings.partition, full=prev is None,
-                keep=settings.keep_snapshots, whole=records.billing_tables(root,
-                                                                           manifest.segments),
+                keep=settings.keep_snapshots, whole={
+                    **records.billing_tables(root, manifest.segments),
+                    "field_coverage": records.coverage_table(root, manifest.segments)},
                 retention=settings.snapshot_retention_seconds, prices_file=settings.prices)
             # segments of every kept snapshot stay (a retained snapshot stays whole)
             records.prune(root, set(manifest.segments) | snapshots.live_segments(root))

@@ -93,6 +93,10 @@ def delta_steps(delta_events: pl.DataFrame) -> pl.DataFrame:
         .group_by("step_id", maintain_order=True)
         .agg(
             n_deltas=pl.len(),
+            # where a step known only from deltas came from: its first delta
+            delta_file=pl.col("rec_file").first(),
+            delta_line=pl.col("rec_line").first(),
+            delta_item=pl.col("rec_item").first(),
             delta_type=_last("step_type"),
             delta_message_id=_last("message_id"),
         )
@@ -129,6 +133,9 @@ def reassembled_calls(delta_calls: pl.DataFrame, delta_outputs: pl.DataFrame) ->
         schemas.with_companions(delta_calls, "delta_calls").sort(_ORDER)
         .group_by("step_id", "call_index", maintain_order=True)
         .agg(
+            # provenance of a call rebuilt from fragments: its first fragment
+            *(pl.col(rec).first().alias(row) for rec, row in
+              zip(schemas.PROVENANCE, schemas.ROW_PROVENANCE, strict=True)),
             _last("tool_call_id"),
             _last("type"),
             _last("function_name"),

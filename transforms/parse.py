@@ -489,6 +489,9 @@ class ParsedBatch:
     # The file vanished, shrank or changed while it was read: the next ingest must
     # read it again (docs/ingest.md, "Input").
     read_again: bool = False
+    # Field coverage of the batch's lines (transforms/coverage.py), set by the reader
+    # that had the raw lines (flows/io/inputs.py); None: not computed.
+    coverage: pl.DataFrame | None = None
 
     def skipped_by_shape(self) -> dict[str, int]:
         counts = self.skipped.group_by("shape").len().sort("shape")
@@ -508,7 +511,9 @@ class ParsedBatch:
                             if col in frame.columns else frame)
         return ParsedBatch(**frames, lines_read=self.lines_read,
                            records_read=self.records_read, bytes_read=self.bytes_read,
-                           read_again=self.read_again)
+                           read_again=self.read_again,
+                           coverage=None if self.coverage is None else self.coverage
+                           .with_columns(pl.col("line_no") + offset))
 
     @classmethod
     def concat(cls, batches: Iterable[ParsedBatch]) -> ParsedBatch:
@@ -525,7 +530,14 @@ class ParsedBatch:
             records_read=sum(b.records_read for b in batches),
             bytes_read=sum(b.bytes_read for b in batches),
             read_again=any(b.read_again for b in batches),
+            coverage=_coverage([b.coverage for b in batches]),
         )
+
+
+def _coverage(frames: list[pl.DataFrame | None]) -> pl.DataFrame | None:
+    """The batches' field coverage together (None when none was computed)."""
+    present = [f for f in frames if f is not None]
+    return pl.concat(present, how="vertical") if present else None
 
 
 @contextlib.contextmanager

@@ -30,6 +30,8 @@ def runs(run_winners: pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns(to_timestamp(c) for c in _TIMESTAMPS)
         .with_columns(api=pl.lit("assistants"), previous_response_id=pl.lit(None, pl.String))
+        .with_columns(schemas.row_provenance())
+        .with_columns(pl.lit(None, t).alias(c) for c, t in schemas.RESPONSE_EXTRAS.items())
         .select(schemas.RUNS.names())
         .cast(dict(schemas.RUNS))
         .sort("run_id")

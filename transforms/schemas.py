@@ -48,6 +48,30 @@ CONFIG_FIELDS: dict[str, pl.DataType] = {
     "reasoning_effort": Str,
 }
 
+# What a Responses record holds beyond the decoders' specs that the user pays for, or that
+# says how the response was served (docs/fidelity.md; transforms/extras.py reads them from
+# the record's JSON on both decoders). NULL on Assistants rows and where a record has none.
+BILLED_USAGE: dict[str, pl.DataType] = {
+    "cache_write_tokens": Int,  # usage.input_tokens_details.cache_write_tokens
+    "web_search_requests": Int,  # tool_usage.web_search.num_requests
+    "image_gen_input_tokens": Int,  # tool_usage.image_gen.*
+    "image_gen_input_text_tokens": Int,
+    "image_gen_input_image_tokens": Int,
+    "image_gen_output_tokens": Int,
+    "image_gen_output_text_tokens": Int,
+    "image_gen_output_image_tokens": Int,
+    "image_gen_total_tokens": Int,
+}
+SERVED: dict[str, pl.DataType] = {
+    "billing_payer": Str,  # billing.payer
+    "prompt_cache_retention": Str,
+    "reasoning_context": Str,  # reasoning.context
+    "reasoning_mode": Str,  # reasoning.mode
+    "text_verbosity": Str,  # text.verbosity
+    "safety_identifier": Str,
+}
+RESPONSE_EXTRAS: dict[str, pl.DataType] = {**BILLED_USAGE, **SERVED}
+
 STEP_RECORDS = pl.Schema(
     {
         **PROVENANCE,
@@ -185,6 +209,7 @@ RESPONSE_RECORDS = pl.Schema(
         "canon_size": Int,
         "canon_crc": Int,
         **CONFIG_FIELDS,
+        **RESPONSE_EXTRAS,
     }
 )
 
@@ -300,6 +325,20 @@ RECORD_FRAMES: dict[str, pl.Schema] = {
 # Which API a row comes from: `assistants` or `responses` (docs/tables.md, "Tables").
 API = ("assistants", "responses")
 
+# Where a kept row came from (docs/fidelity.md): the record that won its de-duplication
+# (for a step or call rebuilt from stream deltas only, its first delta): absolute path,
+# 1-based line number, and the item position inside a list page (-1: the whole line or
+# SSE block). `steplens show ID` reads the line back. Byte offsets are not tracked: the
+# readers split by lines, and counting bytes per record would cost a pass.
+ROW_PROVENANCE: dict[str, pl.DataType] = {"source_file": Str, "line_no": Int,
+                                          "source_item": Int}
+
+
+def row_provenance() -> list[pl.Expr]:
+    """A record frame's provenance (`rec_*`) under the table names (`ROW_PROVENANCE`)."""
+    return [pl.col(rec).alias(row) for rec, row in zip(PROVENANCE, ROW_PROVENANCE,
+                                                       strict=True)]
+
 STEPS = pl.Schema(
     {
         "api": Str,
@@ -328,6 +367,7 @@ STEPS = pl.Schema(
         "reasoning_tokens": Int,
         "metadata": Str,
         "day": Day,
+        **ROW_PROVENANCE,
     }
 )
 
@@ -360,6 +400,8 @@ RUNS = pl.Schema(
         "day": Day,
         "previous_response_id": Str,
         **CONFIG_FIELDS,
+        **RESPONSE_EXTRAS,
+        **ROW_PROVENANCE,
     }
 )
 
@@ -392,6 +434,7 @@ TOOL_CALLS = pl.Schema(
         "function_arguments_chars": Int,
         "function_output_chars": Int,
         "code_input_chars": Int,
+        **ROW_PROVENANCE,
     }
 )
 
@@ -409,6 +452,8 @@ USAGE = pl.Schema(
         "total_tokens": Int,
         "cached_tokens": Int,
         "reasoning_tokens": Int,
+        **BILLED_USAGE,
+        **ROW_PROVENANCE,
     }
 )
 
@@ -418,6 +463,22 @@ _BILLED_TIMES: dict[str, pl.DataType] = {"start_time": TS, "end_time": TS, "day"
                                          "bucket_width_s": Int, "empty_bucket": pl.Boolean}
 BILLING_USAGE = pl.Schema({**_BILLED_TIMES, **_USAGE_VALUES})
 BILLING_COSTS = pl.Schema({**_BILLED_TIMES, **_COSTS_VALUES})
+
+# Field coverage (docs/fidelity.md): per input path, how many records held a non-null
+# value there, between which of the records' own timestamps. Per segment, one row per
+# (file, path) and batch; rows of a batch's last line apart (`line_no` that line, else the
+# batch's first line), so dropping a file's lines from its old unterminated last line on
+# (flows/store/records.py `remove_file_rows`) drops exactly theirs.
+FIELD_PATHS = pl.Schema({
+    "source_file": Str, "line_no": Int, "api": Str, "object": Str, "path": Str,
+    "records": Int, "first_seen": TS, "last_seen": TS,
+})
+# The `field_coverage` table: the segments' rows summed per (api, object, path), with the
+# `table.column` that captures the path (NULL: nothing does).
+FIELD_COVERAGE = pl.Schema({
+    "api": Str, "object": Str, "path": Str, "records": Int, "first_seen": TS,
+    "last_seen": TS, "mapped_to": Str,
+})
 
 # Internal, per step: where its row came from. Kept beside the tables so that the
 # warehouse-wide accounting balances after any number of incremental batches.
@@ -492,6 +553,7 @@ REGISTRY: tuple[TableSpec, ...] = (
     TableSpec("rejects", REJECTS, None, partitioned=False),
     TableSpec("billing_usage", BILLING_USAGE, None, partitioned=False),
     TableSpec("billing_costs", BILLING_COSTS, None, partitioned=False),
+    TableSpec("field_coverage", FIELD_COVERAGE, None, partitioned=False),
     TableSpec("_step_sources", STEP_SOURCES, "step_id", partitioned=True, public=False),
     TableSpec("_response_sources", RESPONSE_SOURCES, "run_id", partitioned=True,
               public=False),

@@ -58,7 +58,12 @@ def step_rows(step_winners: pl.DataFrame, delta_steps: pl.DataFrame) -> pl.DataF
         message_id=pl.when(use_deltas)
         .then(pl.coalesce("message_id", "delta_message_id"))
         .otherwise("message_id"),
-    ).drop("delta_type", "delta_message_id")
+        # the winning record's provenance, else (a step known only from deltas) its
+        # first delta's (docs/fidelity.md)
+        source_file=pl.coalesce("rec_file", "delta_file"),
+        line_no=pl.when(has_record).then("rec_line").otherwise("delta_line"),
+        source_item=pl.when(has_record).then("rec_item").otherwise("delta_item"),
+    ).drop("delta_type", "delta_message_id", "delta_file", "delta_line", "delta_item")
 
 
 def json_valid(args: pl.Series) -> pl.Series:
@@ -105,7 +110,7 @@ def tool_calls(step_rows: pl.DataFrame, tool_call_records: pl.DataFrame,
     from_records = schemas.with_companions(tool_call_records, "tool_call_records").join(
         step_rows.filter(~pl.col("use_deltas")).select(_PROVENANCE), on=_PROVENANCE,
         how="semi",
-    ).drop(_PROVENANCE)
+    ).with_columns(schemas.row_provenance()).drop(_PROVENANCE)
     from_deltas = reassembled_calls.join(
         step_rows.filter(pl.col("use_deltas")).select("step_id"), on="step_id", how="semi"
     )
@@ -158,6 +163,8 @@ def usage(step_rows: pl.DataFrame, steps: pl.DataFrame) -> pl.DataFrame:
     reported = step_rows.filter(pl.col("usage_present").fill_null(False)).select("step_id")
     return (
         steps.join(reported, on="step_id", how="semi")
+        # billed apart from tokens: the Responses API's (schemas.BILLED_USAGE)
+        .with_columns(pl.lit(None, t).alias(c) for c, t in schemas.BILLED_USAGE.items())
         .select(schemas.USAGE.names())
         .sort("step_id")
     )

@@ -24,7 +24,7 @@ import polars as pl
 from steplens.flows.errors import InputError
 from steplens.flows.io import storage
 from steplens.flows.settings import INPUT_SUFFIXES
-from steplens.transforms import schemas
+from steplens.transforms import coverage, schemas
 from steplens.transforms.parse import (
     RAW_LIMIT,
     ParsedBatch,
@@ -460,8 +460,12 @@ def parse_chunk_batches(chunk: Chunk, max_bytes: int | None) -> Iterator[ParsedB
     lines = 0
     if chunk.document:
         data = b"".join(_pieces(reader, None))
-        batch = (parse_document(chunk.path, data) if reader.cut is None
-                 else parse_block(chunk.path, 1, data))  # a cut document: its lines
+        if reader.cut is None:
+            batch = parse_document(chunk.path, data)
+            batch.coverage = coverage.of_document(chunk.path, data)
+        else:  # a cut document: its lines
+            batch = parse_block(chunk.path, 1, data)
+            batch.coverage = coverage.of_block(chunk.path, 1, data)
         lines += batch.lines_read
         yield batch
     elif chunk.sse:
@@ -474,6 +478,7 @@ def parse_chunk_batches(chunk: Chunk, max_bytes: int | None) -> Iterator[ParsedB
     else:
         for data in _pieces(reader, max_bytes):
             batch = parse_block(chunk.path, lines + 1, data, stream)
+            batch.coverage = coverage.of_block(chunk.path, lines + 1, data)
             lines += batch.lines_read
             yield batch
     if reader.cut is not None:
@@ -495,6 +500,7 @@ def _sse_batches(path: str, pieces: Iterable[bytes], max_bytes: int | None,
 
     for events in _batched(sse_events(numbered()), max_bytes, lambda e: len(e[2])):
         batch = parse_events(path, events, stream=stream)
+        batch.coverage = coverage.of_events(path, events)
         batch.lines_read, counter[0] = counter[0], 0
         yield batch
     if counter[0]:  # trailing lines that held no event

@@ -25,10 +25,12 @@ import polars as pl
 
 from steplens.flows.io.inputs import Chunk, parse_chunk_batches
 from steplens.flows.settings import RECORDS
-from steplens.transforms import billing, schemas
+from steplens.transforms import billing, coverage, schemas
 from steplens.transforms.parse import ParsedBatch
 from steplens.transforms.redact import Redaction, redact
 
+# Each segment's field coverage (transforms/coverage.py), beside its record frames.
+COVERAGE_FILE = "field_coverage.parquet"
 ROW_GROUP = 16_384  # rows per Parquet row group in segments: the unit a bucket read skips
 STEP_KEYED = ("step_records", "tool_call_records", "delta_events", "delta_calls",
               "delta_outputs")
@@ -136,6 +138,12 @@ def write_segment(root: Path, segment_id: str, batch: ParsedBatch) -> SegmentInf
             frame = frame.sort("bucket", maintain_order=True)  # via row-group statistics
         frame.write_parquet(tmp / f"{name}.parquet", compression="lz4", statistics=True,
                             row_group_size=ROW_GROUP)
+    if batch.coverage is not None and batch.coverage.height:
+        (batch.coverage.group_by("source_file", "line_no", "api", "object", "path")
+         .agg(records=pl.col("records").sum(), first_seen=pl.col("first_seen").min(),
+              last_seen=pl.col("last_seen").max())
+         .select(schemas.FIELD_PATHS.names()).sort("source_file", "line_no", "path")
+         .write_parquet(tmp / COVERAGE_FILE, compression="lz4"))
     info.output_records = output_records(batch.response_outputs)
     info.files = _file_stats(batch)
     os.rename(tmp, base / segment_id)
@@ -291,6 +299,14 @@ def rejects(root: Path, segments: dict[str, SegmentInfo]) -> pl.DataFrame:
     return scan(root, segments, "rejects").collect().sort("source_file", "line_no", "reason")
 
 
+def coverage_table(root: Path, segments: dict[str, SegmentInfo]) -> pl.DataFrame:
+    """`field_coverage` from every live segment's coverage (segments written before it
+    existed have none: their files count again once read again, `--full-refresh`)."""
+    files = [p for sid in sorted(segments)
+             if (p := root / RECORDS / sid / COVERAGE_FILE).exists()]
+    return coverage.table(pl.scan_parquet(p, schema=schemas.FIELD_PATHS) for p in files)
+
+
 def billing_tables(root: Path, segments: dict[str, SegmentInfo]) -> dict[str, pl.DataFrame]:
     """`billing_usage` and `billing_costs` from every billing record of the live segments
     (a few rows a day: rebuilt whole by each ingest, like `rejects`)."""
@@ -337,9 +353,12 @@ def remove_file_rows(root: Path, segments: dict[str, SegmentInfo], path: str,
                 removed_runs.append(gone_frames[name]["response_id"].alias("run_id"))
         if "response_outputs" in gone_frames:
             removed_calls.append(gone_frames["response_outputs"]["call_key"])
+        cov_path = root / RECORDS / sid / COVERAGE_FILE
+        kept_cov = (coverage.remove_lines(pl.read_parquet(cov_path), path, from_line)
+                    if cov_path.exists() else None)
         del out[sid]
         if any(f.height for f in kept_frames.values()):
-            batch = ParsedBatch(**kept_frames)
+            batch = ParsedBatch(**kept_frames, coverage=kept_cov)
             new = write_segment(root, new_segment_id(), batch)
             out[new.segment_id] = new
     steps = pl.concat(removed_steps) if removed_steps else pl.Series("step_id", [], pl.String)

@@ -82,7 +82,7 @@ def warehouse_totals(root: Path, manifest: Manifest, snapshot: Path | None = Non
         "steps_with_record": int(sources["steps_with_record"] or 0),
         "deltas_applied": int(sources["deltas_applied"] or 0),
         "billing_records": rows["billing_usage_records"] + rows["billing_costs_records"],
-        "billing_rows": sum(tables[t] for t in snapshots.UNKEYED),
+        "billing_rows": sum(tables[t] for t in snapshots.UNKEYED if t.startswith("billing_")),
     })
     totals["tables"] = tables
     return totals

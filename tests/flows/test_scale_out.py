@@ -75,6 +75,9 @@ def local_tables(root) -> dict[str, pl.DataFrame]:
 
     snap = snapshots.current_snapshot(root)
     out = {t: pl.read_parquet(snap / t / "**" / "*.parquet").sort(k) for t, k in KEYS.items()}
+    # provenance: the same files and lines, read from s3:// or from a local directory
+    out = {t: f.with_columns(pl.col("source_file").str.replace(r"^.*/", ""))
+           if "source_file" in f.columns else f for t, f in out.items()}
     rejects = pl.read_parquet(snap / "rejects" / "**" / "*.parquet")
     out["rejects"] = rejects.with_columns(
         pl.col("source_file").str.replace(r"^.*/", "")).sort("source_file", "line_no")

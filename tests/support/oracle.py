@@ -1008,6 +1008,13 @@ STEP_COLUMNS = (
     "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens",
     "metadata", "day",
 )
+# Columns only the Responses API fills (issue 21): NULL on Assistants rows.
+BILLED_USAGE = ("cache_write_tokens", "web_search_requests", "image_gen_input_tokens",
+                "image_gen_input_text_tokens", "image_gen_input_image_tokens",
+                "image_gen_output_tokens", "image_gen_output_text_tokens",
+                "image_gen_output_image_tokens", "image_gen_total_tokens")
+RESPONSES_ONLY = (*BILLED_USAGE, "billing_payer", "prompt_cache_retention",
+                  "reasoning_context", "reasoning_mode", "text_verbosity", "safety_identifier")
 USAGE_COLUMNS = (
     "api", "step_id", "run_id", "assistant_id", "model", "type", "day", "prompt_tokens",
     "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens",
@@ -1042,6 +1049,7 @@ def run_row(rec: dict) -> dict:
         "metadata": metadata_text(rec.get("metadata")),
         "day": ts(created).date() if created is not None else None,
         "previous_response_id": None,
+        **dict.fromkeys(RESPONSES_ONLY),
     }
 
 
@@ -1194,7 +1202,8 @@ def compute_read(read: _Read) -> Result:
         result.steps.append(step)
         result.tool_calls.extend(rows)
         if winner is not None and isinstance(winner.get("usage"), dict):
-            result.usage.append({k: step[k] for k in USAGE_COLUMNS})
+            result.usage.append({**{k: step[k] for k in USAGE_COLUMNS},
+                                 **dict.fromkeys(BILLED_USAGE)})
 
     skipped = sum(read.skipped.values())
     result.counts = {

@@ -723,6 +723,57 @@ def usage_columns(usage: dict | None) -> dict:
     }
 
 
+def _at(rec: Any, *keys: str) -> Any:
+    for k in keys:
+        rec = rec.get(k) if isinstance(rec, dict) else None
+    return rec
+
+
+def _integer(v: Any) -> int | None:
+    return v if type(v) is int and -(2 ** 63) <= v < 2 ** 63 else None
+
+
+def _text(v: Any) -> str | None:
+    return v if type(v) is str else None
+
+
+def billed_usage_columns(rec: dict) -> dict:
+    """Usage billed apart from the model's tokens (issue 21): cache writes, web search
+    requests and image generation tokens, integers or NULL."""
+    img = ("tool_usage", "image_gen")
+    return {
+        "cache_write_tokens": _integer(_at(rec, "usage", "input_tokens_details",
+                                           "cache_write_tokens")),
+        "web_search_requests": _integer(_at(rec, "tool_usage", "web_search", "num_requests")),
+        "image_gen_input_tokens": _integer(_at(rec, *img, "input_tokens")),
+        "image_gen_input_text_tokens": _integer(_at(rec, *img, "input_tokens_details",
+                                                    "text_tokens")),
+        "image_gen_input_image_tokens": _integer(_at(rec, *img, "input_tokens_details",
+                                                     "image_tokens")),
+        "image_gen_output_tokens": _integer(_at(rec, *img, "output_tokens")),
+        "image_gen_output_text_tokens": _integer(_at(rec, *img, "output_tokens_details",
+                                                     "text_tokens")),
+        "image_gen_output_image_tokens": _integer(_at(rec, *img, "output_tokens_details",
+                                                      "image_tokens")),
+        "image_gen_total_tokens": _integer(_at(rec, *img, "total_tokens")),
+    }
+
+
+def served_columns(rec: dict) -> dict:
+    """How the response was served (issue 21): texts or NULL."""
+    return {
+        "billing_payer": _text(_at(rec, "billing", "payer")),
+        "prompt_cache_retention": _text(rec.get("prompt_cache_retention")),
+        "reasoning_context": _text(_at(rec, "reasoning", "context")),
+        "reasoning_mode": _text(_at(rec, "reasoning", "mode")),
+        "text_verbosity": _text(_at(rec, "text", "verbosity")),
+        "safety_identifier": _text(rec.get("safety_identifier")),
+    }
+
+
+BILLED_USAGE_COLUMNS = tuple(billed_usage_columns({}))
+
+
 def run_row(rec: dict, thread_id: str) -> dict:
     status = rec.get("status")
     created = ts(rec.get("created_at"))
@@ -741,6 +792,7 @@ def run_row(rec: dict, thread_id: str) -> dict:
         "metadata": oracle.metadata_text(rec.get("metadata")),
         "day": None if created is None else created.date(),
         "previous_response_id": rec.get("previous_response_id"),
+        **billed_usage_columns(rec), **served_columns(rec),
     }
 
 
@@ -882,7 +934,8 @@ def compute(paths) -> Result:
                 "api": API, "step_id": None, "run_id": rid, "assistant_id": run["assistant_id"],
                 "model": run["model"], "type": "response", "day": run["day"],
                 **{k: run[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens",
-                                       "cached_tokens", "reasoning_tokens")}})
+                                       "cached_tokens", "reasoning_tokens",
+                                       *BILLED_USAGE_COLUMNS)}})
 
     skipped = sum(read.skipped.values())
     result.counts = {"records_read": read.records_read, "kept": kept, "superseded": superseded,

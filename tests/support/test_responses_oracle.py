@@ -449,7 +449,35 @@ def test_r15_run_columns_map_field_by_field(tmp_path):
         "completion_tokens": 30, "total_tokens": 100, "cached_tokens": 40,
         "reasoning_tokens": 8, "queue_s": None, "duration_s": 3.0,
         "metadata": '{"a":"x","b":1}', "day": dt.date(2026, 1, 1),
-        "previous_response_id": None}
+        "previous_response_id": None,
+        # issue 21: billed apart from tokens (the builder's usage sends cache writes: 0)
+        "cache_write_tokens": 0, **dict.fromkeys(ro.BILLED_USAGE_COLUMNS[1:]),
+        **dict.fromkeys(("billing_payer", "prompt_cache_retention", "reasoning_context",
+                         "reasoning_mode", "text_verbosity", "safety_identifier"))}
+
+
+def test_issue21_billed_usage_and_serving_fields(tmp_path):
+    """Tool usage, cache writes and serving fields map field by field; a wrong type is
+    NULL (never a reject)."""
+    rec = response(usage=usage(input_tokens=70, output_tokens=30),
+                   tool_usage={"image_gen": {"input_tokens": 5, "output_tokens": 7,
+                                             "total_tokens": 12,
+                                             "input_tokens_details": {"text_tokens": 5,
+                                                                      "image_tokens": 0},
+                                             "output_tokens_details": {"image_tokens": 7,
+                                                                       "text_tokens": 0}},
+                               "web_search": {"num_requests": True}},
+                   billing={"payer": "developer"}, prompt_cache_retention="24h",
+                   reasoning={"effort": "low", "mode": 3}, text={"verbosity": "low"})
+    row = one_run(compute(tmp_path, rec))
+    assert {k: row[k] for k in ro.BILLED_USAGE_COLUMNS} == {
+        "cache_write_tokens": 0, "web_search_requests": None, "image_gen_input_tokens": 5,
+        "image_gen_input_text_tokens": 5, "image_gen_input_image_tokens": 0,
+        "image_gen_output_tokens": 7, "image_gen_output_text_tokens": 0,
+        "image_gen_output_image_tokens": 7, "image_gen_total_tokens": 12}
+    assert (row["billing_payer"], row["prompt_cache_retention"], row["reasoning_mode"],
+            row["text_verbosity"], row["safety_identifier"]) == (
+        "developer", "24h", None, "low", None)
 
 
 def test_r15_error_and_a_non_terminal_status_without_end(tmp_path):
@@ -583,7 +611,8 @@ def test_r18_usage_is_one_row_per_response_with_usage(tmp_path):
         "api": "responses", "step_id": None, "run_id": "resp_1", "assistant_id": None,
         "model": "gpt-4.1-2025-04-14", "type": "response", "day": dt.date(2026, 1, 1),
         "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "cached_tokens": 4,
-        "reasoning_tokens": 2}]
+        "reasoning_tokens": 2, "cache_write_tokens": 0,
+        **dict.fromkeys(ro.BILLED_USAGE_COLUMNS[1:])}]
 
 
 def test_summary_counts_what_the_issue_compares(tmp_path):

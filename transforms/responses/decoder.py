@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from steplens.transforms import config, schemas
+from steplens.transforms import config, extras, schemas
 from steplens.transforms.responses import fast, spec
 
 _SORT = orjson.OPT_SORT_KEYS
@@ -179,7 +179,7 @@ def response_row(r: Any, get: Callable, metadata: str | None, conversation: str 
         None if error is None else get(error, "message"),
         None if incomplete is None else get(incomplete, "reason"),
         *_usage(get(r, "usage"), get), metadata,
-        len(canon), zlib.crc32(canon), *config.responses(value),
+        len(canon), zlib.crc32(canon), *config.responses(value), *extras.values(value),
     )
 
 

@@ -40,6 +40,9 @@ ITEM_COLUMNS = ["item_id", "type", "status", "call_id", "name", "arguments",
 ANSWERS = pl.Schema({"call_key": pl.String, "output": pl.String, "failed": pl.Boolean,
                      "output_chars": pl.Int64})
 THREADS = pl.Schema({"run_id": pl.String, "thread_id": pl.String})
+# An item's columns and where it came from: the record whose `output` held it, or the
+# `output_item` event that brought it (a replayed stream); a row's provenance.
+_ITEM_KEPT = [*ITEM_COLUMNS, *PROVENANCE]
 HEADS = pl.Schema({"run_id": pl.String, "conversation_id": pl.String,
                    "previous_response_id": pl.String})
 
@@ -281,7 +284,7 @@ def _chars(item: dict, name: str) -> int | None:
 
 def _item_schema() -> dict:
     stored = schemas.STORED_FRAMES["response_items"]
-    return {"response_id": pl.String, "index": pl.Int64, **{c: stored[c] for c in ITEM_COLUMNS}}
+    return {"response_id": pl.String, "index": pl.Int64, **{c: stored[c] for c in _ITEM_KEPT}}
 
 
 def final_items(winning: pl.DataFrame, items: pl.DataFrame, events: pl.DataFrame,
@@ -295,7 +298,8 @@ def final_items(winning: pl.DataFrame, items: pl.DataFrame, events: pl.DataFrame
     plain = winning.filter(~pl.col("replay") & pl.col("rec_file").is_not_null())
     own = (items.filter(pl.col("item_index") >= 0)
            .join(plain.select(PROVENANCE), on=PROVENANCE, how="semi")
-           .select("response_id", pl.col("item_index").alias("index"), *ITEM_COLUMNS))
+           .select("response_id", pl.col("item_index").alias("index"), *ITEM_COLUMNS,
+                   *PROVENANCE))
     replayed = winning.filter(pl.col("replay"))
     rows: list[dict] = []
     errors: list[tuple] = []
@@ -307,7 +311,7 @@ def final_items(winning: pl.DataFrame, items: pl.DataFrame, events: pl.DataFrame
                               .select(*PROVENANCE, "key_null", "key"), on=PROVENANCE)
                   .sort("response_id", "key_null", "key"))
         event_items = {
-            (r["rec_file"], r["rec_line"], r["rec_item"]): {c: r[c] for c in ITEM_COLUMNS}
+            (r["rec_file"], r["rec_line"], r["rec_item"]): {c: r[c] for c in _ITEM_KEPT}
             for r in items.filter((pl.col("item_index") < 0)
                                   & pl.col("response_id").is_in(ids)).iter_rows(named=True)}
         winner_items: dict[str, list[dict]] = {}
@@ -317,7 +321,7 @@ def final_items(winning: pl.DataFrame, items: pl.DataFrame, events: pl.DataFrame
                   .join(replayed.select(PROVENANCE), on=PROVENANCE, how="semi")
                   .sort(*PROVENANCE, "item_index").iter_rows(named=True)):
             rid = winner_of[(r["rec_file"], r["rec_line"], r["rec_item"])]
-            winner_items.setdefault(rid, []).append({c: r[c] for c in ITEM_COLUMNS})
+            winner_items.setdefault(rid, []).append({c: r[c] for c in _ITEM_KEPT})
         by_response: dict[str, list[dict]] = {}
         for r in chosen.iter_rows(named=True):
             r["where"] = (r["rec_file"], r["rec_line"], r["rec_item"])
@@ -364,6 +368,7 @@ def run_rows(winning: pl.DataFrame, threads: pl.DataFrame, errors: pl.DataFrame
             .otherwise("error_message"),
             day=_timestamp("created_us").dt.date(),
         )
+        .with_columns(schemas.row_provenance())
         .with_columns(pl.lit(None).alias(c) for c in (
             "started_at", "failed_at", "cancelled_at", "expires_at", "queue_s"))
         .select(schemas.RUNS.names())
@@ -386,6 +391,7 @@ def step_rows(items: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame:
             message_id=pl.when(pl.col("type") == "message").then("item_id"),
             tool_call_count=pl.col("type").str.ends_with("_call").fill_null(False)
             .cast(pl.Int64))
+        .with_columns(schemas.row_provenance())
         .with_columns(pl.lit(None).alias(c) for c in (
             "completed_at", "failed_at", "cancelled_at", "expired_at", "ended_at", "latency_s",
             "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
@@ -451,6 +457,7 @@ def tool_call_rows(items: pl.DataFrame, runs: pl.DataFrame, answer: pl.DataFrame
             step_status="status", step_type=pl.col("type"),
             call_failed=(pl.col("status") == "failed").fill_null(False)
             | pl.col("error_present").fill_null(False) | answer_failed.fill_null(False))
+        .with_columns(schemas.row_provenance())
         .select(schemas.TOOL_CALLS.names())
         .cast(dict(schemas.TOOL_CALLS))
         .sort("run_id", "call_index")

@@ -1,0 +1,447 @@
+"""Field coverage (docs/fidelity.md): every path of every input record, and what holds it.
+
+The archives cannot be fetched again, and the API's shapes drift: a field steplens does
+not map is lost without a word unless something counts it. This module walks the input
+records of a batch of lines (or SSE blocks) once and counts, per `(api, object, path)`,
+the records in which the path holds a non-null value, with the first and last of those
+records' own timestamps. `mapped_to` names the `table.column` that captures a path.
+
+Rules (the contract the tests walk independently):
+
+- records: a JSON line (or SSE `data:` payload, or a whole JSON document) that is an
+  object; a list page (`object` "list" or "page" with a `data` array) stands for its
+  items, nested pages flat; an envelope (`event` without `object`, or an SSE block with
+  an `event:` name) stands for its `data` object. Values that are not objects, invalid
+  JSON and blank lines hold no record here (they are rejects or skipped).
+- `object`: the record's `object` if a string, else its `type` if a string, else the
+  envelope's event name, else `request` for a body with `input`, else `unknown`.
+- `api`: `assistants` for `thread*` and `assistant` objects, `billing` for `bucket`,
+  `page` and `organization.*`, `responses` for everything else.
+- `path`: keys joined by `.`, an array step written `[]`; every non-null value has its
+  path (objects and arrays too, even empty), so `output`, `output[]`, `output[].type`.
+- timestamp: the record's `created_at`, else its `response.created_at`, when a number of
+  Unix seconds in 0..9999-12-31; NULL otherwise (stream deltas carry none).
+
+Cost: one `orjson.loads` and one walk per line; records with the same set of paths are
+counted together (a frozenset lookup in C) rather than path by path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import orjson
+import polars as pl
+
+from steplens.transforms import extras, schemas
+from steplens.transforms.record_spec import MAX_TS
+
+_PAGES = ("list", "page")
+
+
+def _object(record: dict, event: Any) -> str:
+    o = record.get("object")
+    if o.__class__ is str:
+        return o
+    t = record.get("type")
+    if t.__class__ is str:
+        return t
+    if event.__class__ is str:
+        return event
+    return "request" if "input" in record else "unknown"
+
+
+def api_of(obj: str) -> str:
+    """Which API an object type belongs to (see the module docstring)."""
+    if obj.startswith("thread") or obj == "assistant":
+        return "assistants"
+    if obj in ("bucket", "page") or obj.startswith("organization."):
+        return "billing"
+    return "responses"
+
+
+def records(value: Any, event: str | None = None) -> Iterator[tuple[str, dict]]:
+    """(object, record) of every record a JSON value holds (`event`: its SSE event name)."""
+    if value.__class__ is not dict:
+        return
+    if event is None and "event" in value and "object" not in value:
+        event, value = value["event"], value.get("data")
+        if value.__class__ is not dict:
+            return
+    elif event is None and value.get("object") in _PAGES and (
+            value.get("data").__class__ is list):
+        for item in value["data"]:
+            yield from records(item)
+        return
+    yield _object(value, event), value
+
+
+def _walk(value: dict, prefix: str, out: set) -> None:
+    for key, v in value.items():
+        if v is None:
+            continue
+        path = prefix + key
+        out.add(path)
+        c = v.__class__
+        if c is dict:
+            _walk(v, path + ".", out)
+        elif c is list:
+            _walk_list(v, path + "[]", out)
+
+
+def _walk_list(values: list, path: str, out: set) -> None:
+    for v in values:
+        if v is None:
+            continue
+        out.add(path)
+        c = v.__class__
+        if c is dict:
+            _walk(v, path + ".", out)
+        elif c is list:
+            _walk_list(v, path + "[]", out)
+
+
+def paths(record: dict) -> frozenset[str]:
+    """Every path of `record` that holds a non-null value."""
+    out: set[str] = set()
+    _walk(record, "", out)
+    return frozenset(out)
+
+
+def timestamp(record: dict) -> int | None:
+    """The record's own time in Unix microseconds (see the module docstring), or None."""
+    ts = record.get("created_at")
+    if ts.__class__ is not int and ts.__class__ is not float:
+        resp = record.get("response")
+        ts = resp.get("created_at") if resp.__class__ is dict else None
+        if ts.__class__ is not int and ts.__class__ is not float:
+            return None
+    if not 0 <= ts <= MAX_TS:  # NaN fails too
+        return None
+    return int(ts * 1_000_000)
+
+
+class Counter:
+    """Counts of one batch of one file: records grouped by (object, path set), with their
+    time range; `frame()` expands the groups to paths. The batch's last line is kept
+    apart (see `schemas.FIELD_PATHS`)."""
+
+    def __init__(self, source_file: str) -> None:
+        self.source_file = source_file
+        self.groups: dict[tuple[str, frozenset], list] = {}  # -> [records, first, last]
+        self.first_line: int | None = None
+        self.last_line: int | None = None
+        self.pending: list[tuple[str, frozenset, int | None]] = []  # the last line's
+
+    def value(self, line_no: int, value: Any, event: str | None = None) -> None:
+        """Count the records of one parsed line (or SSE block payload)."""
+        if line_no != self.last_line:
+            self._fold()
+            self.last_line = line_no
+            if self.first_line is None:
+                self.first_line = line_no
+        for obj, record in records(value, event):
+            self.pending.append((obj, paths(record), timestamp(record)))
+
+    def _fold(self) -> None:
+        """The last line's records join the groups (a later line came)."""
+        groups = self.groups
+        for obj, ps, ts in self.pending:
+            g = groups.get((obj, ps))
+            if g is None:
+                groups[(obj, ps)] = [1, ts, ts]
+                continue
+            g[0] += 1
+            if ts is not None:
+                if g[1] is None or ts < g[1]:
+                    g[1] = ts
+                if g[2] is None or ts > g[2]:
+                    g[2] = ts
+        self.pending = []
+
+    def frame(self) -> pl.DataFrame:
+        """One row per (line group, api, object, path) (see `schemas.FIELD_PATHS`)."""
+        rows = [(self.first_line, obj, list(ps), g[0], g[1], g[2])
+                for (obj, ps), g in self.groups.items()]
+        rows += [(self.last_line, obj, list(ps), 1, ts, ts) for obj, ps, ts in self.pending]
+        if not rows:
+            return empty()
+        groups = pl.DataFrame(rows, orient="row", schema={
+            "line_no": pl.Int64, "object": pl.String, "path": pl.List(pl.String),
+            "records": pl.Int64, "first_seen": pl.Int64, "last_seen": pl.Int64})
+        apis = {o: api_of(o) for o in groups["object"].unique()}
+        return (groups.explode("path")
+                .group_by("line_no", "object", "path")
+                .agg(pl.col("records").sum(), pl.col("first_seen").min(),
+                     pl.col("last_seen").max())
+                .with_columns(source_file=pl.lit(self.source_file),
+                              api=pl.col("object").replace_strict(apis),
+                              first_seen=pl.from_epoch("first_seen", time_unit="us"),
+                              last_seen=pl.from_epoch("last_seen", time_unit="us"))
+                .select(schemas.FIELD_PATHS.names()).cast(dict(schemas.FIELD_PATHS)))
+
+
+def _loads(text: bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def of_lines(source_file: str, first_line: int, raws: Iterable[bytes]) -> pl.DataFrame:
+    """Coverage of JSON lines numbered from `first_line`."""
+    counter = Counter(source_file)
+    for n, raw in enumerate(raws, first_line):
+        if raw and not raw.isspace():
+            counter.value(n, _loads(raw))
+    return counter.frame()
+
+
+def of_block(source_file: str, first_line: int, data: bytes) -> pl.DataFrame:
+    """Coverage of a block of whole JSON lines (the last may lack its newline)."""
+    return of_lines(source_file, first_line, data.split(b"\n"))
+
+
+def of_events(source_file: str, events: Iterable[tuple[int, str | None, bytes]]
+              ) -> pl.DataFrame:
+    """Coverage of raw SSE blocks: (line of the first `data:` line, event name, data)."""
+    counter = Counter(source_file)
+    for line_no, name, data in events:
+        text = data.strip()
+        if text and text != b"[DONE]":
+            counter.value(line_no, _loads(text), name)
+    return counter.frame()
+
+
+def of_document(source_file: str, data: bytes) -> pl.DataFrame:
+    """Coverage of a whole JSON document (line 1): an object, or an array read as a page."""
+    counter = Counter(source_file)
+    value = _loads(data.removeprefix(b"\xef\xbb\xbf"))
+    counter.value(1, {"object": "list", "data": value} if value.__class__ is list else value)
+    return counter.frame()
+
+
+def empty() -> pl.DataFrame:
+    return schemas.empty(schemas.FIELD_PATHS)
+
+
+def remove_lines(frame: pl.DataFrame, path: str, from_line: int) -> pl.DataFrame:
+    """`frame` without the rows of `path` from line `from_line` on (see FIELD_PATHS)."""
+    return frame.filter(~((pl.col("source_file") == path) & (pl.col("line_no") >= from_line)))
+
+
+def table(frames: Iterable[pl.LazyFrame | pl.DataFrame]) -> pl.DataFrame:
+    """The `field_coverage` table from every segment's rows."""
+    frames = [f.lazy() for f in frames]
+    if not frames:
+        return schemas.empty(schemas.FIELD_COVERAGE)
+    out = (pl.concat(frames).group_by("api", "object", "path")
+           .agg(records=pl.col("records").sum(), first_seen=pl.col("first_seen").min(),
+                last_seen=pl.col("last_seen").max())
+           .collect())
+    mapped = [mapped_to(a, o, p) for a, o, p in out.select("api", "object", "path").iter_rows()]
+    return (out.with_columns(mapped_to=pl.Series(mapped, dtype=pl.String))
+            .select(schemas.FIELD_COVERAGE.names()).cast(dict(schemas.FIELD_COVERAGE))
+            .sort("api", "object", "path"))
+
+
+# ---- what captures a path -------------------------------------------------------------
+# Per record shape: path -> `table.column`. A column ending `*` stores the value whole
+# (JSON text, a hash, a set): the path's sub-paths are covered by it too. The record's
+# own discriminator (`object`, or `type` of an item or event) is held by
+# `field_coverage.object` itself.
+
+_USAGE_A = {
+    "usage": "usage.total_tokens",
+    "usage.prompt_tokens": "{t}.prompt_tokens",
+    "usage.completion_tokens": "{t}.completion_tokens",
+    "usage.total_tokens": "{t}.total_tokens",
+    "usage.prompt_token_details": "{t}.cached_tokens",
+    "usage.prompt_token_details.cached_tokens": "{t}.cached_tokens",
+    "usage.prompt_tokens_details": "{t}.cached_tokens",
+    "usage.prompt_tokens_details.cached_tokens": "{t}.cached_tokens",
+    "usage.completion_tokens_details": "{t}.reasoning_tokens",
+    "usage.completion_tokens_details.reasoning_tokens": "{t}.reasoning_tokens",
+}
+
+
+def _fill(m: dict[str, str], table: str) -> dict[str, str]:
+    return {k: v.replace("{t}", table) for k, v in m.items()}
+
+
+RUN = {
+    "object": "field_coverage.object", "id": "runs.run_id", "thread_id": "runs.thread_id",
+    "assistant_id": "runs.assistant_id", "model": "runs.model", "status": "runs.status",
+    **{c: f"runs.{c}" for c in ("created_at", "started_at", "completed_at", "failed_at",
+                                "cancelled_at", "expires_at")},
+    "last_error": "runs.last_error_code", "last_error.code": "runs.last_error_code",
+    "last_error.message": "runs.last_error_message",
+    "incomplete_details": "runs.incomplete_reason",
+    "incomplete_details.reason": "runs.incomplete_reason",
+    **_fill(_USAGE_A, "runs"),
+    "metadata": "runs.metadata*", "instructions": "runs.instructions_hash*",
+    "tools": "runs.tools*", "temperature": "runs.temperature", "top_p": "runs.top_p",
+    "response_format": "runs.response_format*", "reasoning_effort": "runs.reasoning_effort",
+}
+
+_CALL = {
+    "": "tool_calls.call_index", ".id": "tool_calls.tool_call_id",
+    ".type": "tool_calls.type", ".function": "tool_calls.function_name",
+    ".function.name": "tool_calls.function_name",
+    ".function.arguments": "tool_calls.function_arguments",
+    ".function.output": "tool_calls.function_output",
+    ".code_interpreter": "tool_calls.code_input",
+    ".code_interpreter.input": "tool_calls.code_input",
+    ".code_interpreter.outputs": "tool_calls.code_image_count",
+    ".code_interpreter.outputs[]": "tool_calls.code_image_count",
+    ".code_interpreter.outputs[].type": "tool_calls.code_image_count",
+    ".code_interpreter.outputs[].logs": "tool_calls.code_log_chars",
+    ".code_interpreter.outputs[].image": "tool_calls.code_image_count",
+    ".code_interpreter.outputs[].image.file_id": "tool_calls.code_image_count",
+    ".file_search": "tool_calls.file_search_result_count",
+    ".file_search.results": "tool_calls.file_search_result_count",
+    ".file_search.results[]": "tool_calls.file_search_result_count",
+    ".file_search.results[].score": "tool_calls.file_search_max_score",
+}
+
+
+def _details(prefix: str, delta: bool) -> dict[str, str]:
+    calls = f"{prefix}step_details.tool_calls[]"
+    out = {f"{prefix}step_details": "steps.type", f"{prefix}step_details.type": "steps.type",
+           f"{prefix}step_details.message_creation": "steps.message_id",
+           f"{prefix}step_details.message_creation.message_id": "steps.message_id",
+           f"{prefix}step_details.tool_calls": "steps.tool_call_count",
+           **{calls + k: v for k, v in _CALL.items()}}
+    if delta:
+        out[f"{calls}.index"] = "tool_calls.call_index"
+        out[f"{calls}.code_interpreter.outputs[].index"] = "tool_calls.code_image_count"
+    return out
+
+
+STEP = {
+    "object": "field_coverage.object", "id": "steps.step_id", "run_id": "steps.run_id",
+    "thread_id": "steps.thread_id", "assistant_id": "steps.assistant_id",
+    "type": "steps.type", "status": "steps.status",
+    **{c: f"steps.{c}" for c in ("created_at", "completed_at", "failed_at", "cancelled_at",
+                                 "expired_at")},
+    "last_error": "steps.last_error_code", "last_error.code": "steps.last_error_code",
+    "last_error.message": "steps.last_error_message",
+    **_fill(_USAGE_A, "steps"), "metadata": "steps.metadata*",
+    **_details("", delta=False),
+}
+STEP_DELTA = {"object": "field_coverage.object", "id": "steps.step_id",
+              "delta": "steps.type", **_details("delta.", delta=True)}
+
+ITEM = {
+    "type": "field_coverage.object", "id": "steps.step_id", "status": "steps.status",
+    "call_id": "tool_calls.tool_call_id", "name": "tool_calls.function_name",
+    "code": "tool_calls.code_input", "outputs": "tool_calls.code_image_count",
+    "outputs[]": "tool_calls.code_image_count",
+    "outputs[].type": "tool_calls.code_image_count",
+    "outputs[].logs": "tool_calls.code_log_chars",
+    "results": "tool_calls.file_search_result_count",
+    "results[]": "tool_calls.file_search_result_count",
+    "results[].score": "tool_calls.file_search_max_score",
+    "arguments": "tool_calls.function_arguments*", "input": "tool_calls.function_arguments*",
+    "output": "tool_calls.function_output*", "error": "steps.last_error_code*",
+}
+RESPONSE = {
+    "object": "field_coverage.object", "id": "runs.run_id", "created_at": "runs.created_at",
+    "completed_at": "runs.completed_at", "status": "runs.status", "model": "runs.model",
+    "previous_response_id": "runs.previous_response_id",
+    "error": "runs.last_error_code", "error.code": "runs.last_error_code",
+    "error.message": "runs.last_error_message",
+    "incomplete_details": "runs.incomplete_reason",
+    "incomplete_details.reason": "runs.incomplete_reason",
+    "metadata": "runs.metadata*", "prompt": "runs.assistant_id",
+    "prompt.id": "runs.assistant_id",
+    "usage": "usage.total_tokens", "usage.input_tokens": "runs.prompt_tokens",
+    "usage.output_tokens": "runs.completion_tokens",
+    "usage.total_tokens": "runs.total_tokens",
+    "usage.input_tokens_details": "runs.cached_tokens",
+    "usage.input_tokens_details.cached_tokens": "runs.cached_tokens",
+    "usage.output_tokens_details": "runs.reasoning_tokens",
+    "usage.output_tokens_details.reasoning_tokens": "runs.reasoning_tokens",
+    "conversation": "runs.thread_id", "conversation.id": "runs.thread_id",
+    "instructions": "runs.instructions_hash*", "tools": "runs.tools*",
+    "temperature": "runs.temperature", "top_p": "runs.top_p",
+    "text": "runs.response_format", "text.format": "runs.response_format*",
+    "reasoning": "runs.reasoning_effort", "reasoning.effort": "runs.reasoning_effort",
+    "output": "steps.step_id", "output[]": "steps.step_id",
+    **{f"output[].{k}": v for k, v in ITEM.items() if k != "type"},
+    "output[].type": "steps.type",
+}
+
+def _extras() -> dict[str, str]:
+    """The paths of `transforms/extras.py` (runs columns), and the objects above them."""
+    out: dict[str, str] = {}
+    for column, path in extras.PATHS.items():
+        for n in range(1, len(path) + 1):
+            out.setdefault(".".join(path[:n]), f"runs.{column}")
+        out[".".join(path)] = f"runs.{column}"
+    return out
+
+
+RESPONSE.update({k: v for k, v in _extras().items() if k not in RESPONSE})
+_EVENT = {"type": "field_coverage.object", "item_id": "steps.step_id",
+          "output_index": "steps.step_id"}
+_LIFECYCLE = {**_EVENT, "response": "runs.run_id",
+              **{f"response.{k}": v for k, v in RESPONSE.items() if k != "object"}}
+_ITEM_EVENT = {**_EVENT, "item": "steps.step_id",
+               **{f"item.{k}": v for k, v in ITEM.items() if k != "type"},
+               "item.type": "steps.type"}
+_FRAGMENT = {**_EVENT, "delta": "tool_calls.function_arguments",
+             "arguments": "tool_calls.function_arguments",
+             "input": "tool_calls.function_arguments", "code": "tool_calls.code_input"}
+_ERROR_EVENT = {**_EVENT, "code": "runs.last_error_code", "message": "runs.last_error_message"}
+REQUEST = {"input": "tool_calls.function_output", "input[]": "tool_calls.function_output",
+           "input[].call_id": "tool_calls.tool_call_id",
+           "input[].output": "tool_calls.function_output*",
+           "input[].status": "tool_calls.call_failed",
+           "input[].type": "tool_calls.function_output"}
+BILLING_BUCKET = {
+    "object": "field_coverage.object", "start_time": "billing_usage.start_time",
+    "end_time": "billing_usage.end_time", "results": "billing_usage.num_model_requests",
+}
+
+
+def _shape(api: str, obj: str) -> dict[str, str]:
+    if api == "assistants":
+        return {"thread.run": RUN, "thread.run.step": STEP,
+                "thread.run.step.delta": STEP_DELTA}.get(obj, {})
+    if api == "billing":
+        return BILLING_BUCKET if obj == "bucket" else {}
+    if obj == "response":
+        return RESPONSE
+    if obj == "request":
+        return REQUEST
+    if obj.startswith("response.output_item."):
+        return _ITEM_EVENT
+    if obj in ("response.created", "response.queued", "response.in_progress",
+               "response.completed", "response.failed", "response.incomplete"):
+        return _LIFECYCLE
+    if obj.endswith((".delta", ".done")) and obj.startswith("response."):
+        return _FRAGMENT
+    if obj == "error":
+        return _ERROR_EVENT
+    if obj.startswith("response."):
+        return _EVENT
+    return ITEM  # an item of an input-items or conversation page, by its type
+
+
+def mapped_to(api: str, obj: str, path: str) -> str | None:
+    """The `table.column` that holds `path` of `obj` records, or None."""
+    shape = _shape(api, obj)
+    column = shape.get(path)
+    if column is not None:
+        return column.rstrip("*")
+    # a sub-path of a value stored whole
+    cut = len(path)
+    while True:
+        cut = max(path.rfind(".", 0, cut), path.rfind("[", 0, cut))
+        if cut <= 0:
+            return None
+        column = shape.get(path[:cut])
+        if column is not None and column.endswith("*"):
+            return column.rstrip("*")
