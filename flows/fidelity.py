@@ -115,13 +115,13 @@ def file_state(path: str, manifest: Manifest) -> str | None:
         return "the file moved or was deleted since it was ingested"
     if entry is None:
         return "the file is not in the manifest"
-    size, mtime = storage.stat(path)
-    if (size, mtime) == (entry.size, entry.mtime_ns):
-        return None
+    size, _ = storage.stat(path)
     if size < entry.consumed_bytes:
         return "the file shrank since it was ingested"
-    if not entry.fingerprint or manifests.fingerprint(path, entry.consumed_bytes) != (
-            entry.fingerprint):
+    # content, not size and time: the manifest's own hash of the prefix that was read
+    now = (manifests.legacy_fingerprint(path, entry.consumed_bytes) if entry.legacy
+           else manifests.content_hash(path, entry.consumed_bytes))
+    if not entry.fingerprint or now != entry.fingerprint:
         return "the file changed since it was ingested (its content hash differs)"
     return None  # appended to: the ingested part is unchanged
 
