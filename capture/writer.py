@@ -223,8 +223,17 @@ class Writer:
 
     # ---- the caller's side: never raises, never blocks --------------------------------
     def begin(self, call: Call) -> None:
-        if not self._closed:
-            self._inbox.items.append(("begin", call, None))
+        if self._closed:
+            return
+        n = len(call.request_body) if call.request_body is not None else 0
+        if n:
+            with self._lock:  # a request body waits for the writer too: it counts
+                if self._pending + n > self.max_pending:
+                    call.request_body, n = None, 0
+                    self.stats.dropped += 1
+                else:
+                    self._pending += n
+        self._inbox.items.append(("begin", call, n))
 
     def chunk(self, call: Call, data: bytes) -> None:
         if call.lost or self._closed or not data:
@@ -316,6 +325,9 @@ class Writer:
         elif op == "sync":
             arg.set()
         elif op == "begin":
+            if arg:
+                with self._lock:
+                    self._pending -= arg
             if call.stream:  # bodies need no tracking: their end brings everything
                 self._open_calls.add(call)
             self.stats.calls += 1
