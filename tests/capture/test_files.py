@@ -139,6 +139,7 @@ def test_a_reader_beside_the_capture_never_sees_half_a_record(tmp_path):
                 if reads >= 3 and not ingests:  # a real ingest, while the capture goes on
                     ingests += 1
                     assert ingest([out], tmp_path / "wh")["rejected"] == 0
+            time.sleep(0.05)  # leave the writer the interpreter: reading is O(files)
     finally:
         stop.set()
         writer.join()
