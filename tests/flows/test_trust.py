@@ -286,7 +286,7 @@ def test_a_corrupt_duckdb_file_fails_check_and_repair_rebuilds_it(two, damage):
     checked = cli("check", "-w", str(wh))
     assert checked.exit_code == 1 and "steplens.duckdb" in checked.output, checked.output
     repaired = cli("check", "--repair", "-w", str(wh))
-    assert repaired.exit_code == 0 and "steplens.duckdb rebuilt" in repaired.output
+    assert repaired.exit_code == 0 and "steplens.duckdb rebuilt" in repaired.output, repaired.output
     with duckdb.connect(str(wh / "steplens.duckdb"), read_only=True) as con:
         n, tokens = con.sql("select count(*), sum(total_tokens) from steps").fetchall()[0]
     assert Batch(n, int(tokens)) == batch_a

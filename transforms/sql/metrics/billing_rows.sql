@@ -15,7 +15,8 @@ create or replace view billing_rows as
 with usage_rows as (
     select
         'usage' as source,
-        * exclude (num_model_requests, input_cached_tokens),
+        *,  -- (no multi-column `exclude`: DuckDB stores its list in no fixed order, and
+        -- `steplens check` compares the stored view text with its own)
         num_model_requests as requests,
         coalesce(input_cached_tokens, 0) as cached_tokens
     from billing_usage
