@@ -6,6 +6,7 @@ migrates without reading every file as rewritten."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import orjson
@@ -135,6 +136,9 @@ def test_a_legacy_warehouse_upgrades_end_to_end_without_reading_again(tmp_path):
     listed["manifest"] = {"bytes": len(raw), "blake2b": hashlib.blake2b(
         raw, digest_size=16).hexdigest()}
     inventory.write_text(json.dumps(listed, sort_keys=True))
+    # an older steplens had no `HEAD` and no second inventory copy: only `current`
+    (wh / "HEAD").unlink()
+    shutil.rmtree(wh / "inventories")
     summary = ingest(src, wh)
     assert (summary["files_unchanged"], summary["batch"]["lines_read"]) == (1, 0)
     after = Manifest.from_json(snapshots.read_json(snapshots.current_snapshot(wh),

@@ -291,7 +291,7 @@ def test_bad_lines(export):
     reasons = " | ".join(r["reason"] for r in result.rejects)
     for expected in ("invalid JSON", "not a JSON object", "missing id",
                      "created_at is not an integer", "arguments is not a string",
-                     "index is not an integer", "prompt_tokens is not an integer"):
+                     "index is not an integer", "prompt_tokens is not a token count"):
         assert expected in reasons
     assert sum("invalid JSON" in r["reason"] for r in result.rejects) >= 4
     assert set(result.skipped_by_shape) >= {"blank", "empty_list", "thread.message",
