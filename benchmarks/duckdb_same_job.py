@@ -887,7 +887,8 @@ def run(files: list[str], out_dir: str, threads: int = 2,
     seconds = time.perf_counter() - t0
     rows = {tb: con.sql(f"select count(*) from {q(out_dir + '/' + tb + '.parquet')}"
                         ).fetchall()[0][0] for tb in TABLES}
-    # Bare values of the Responses API's shapes (README "Responses API and Conversations"):
+    # Bare values of the Responses API's shapes (docs/responses.md "Responses API and
+    # Conversations"):
     # steplens tables them, this script does not, so its job is smaller when this is > 0.
     responses = con.sql("""
         select count(*) from recs0

@@ -26,7 +26,7 @@ def spec_paths(spec: dict, prefix: str = "") -> list[str]:
     return out
 
 
-# Read by a decoder for its checks only, held by no column (README, "Tables").
+# Read by a decoder for its checks only, held by no column (docs/tables.md, "Table reference").
 # (runs keep `expires_at`, steps `expired_at`: the shared timestamp list checks them all)
 NOT_STORED = {("thread.run", "expired_at"), ("thread.run.step", "started_at"),
               ("thread.run.step", "expires_at")}
