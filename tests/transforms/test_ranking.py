@@ -1,7 +1,8 @@
 """The de-duplication order (transforms/ranking.py; docs/ingest.md "De-duplication: one
 row per step id and per run id": the contract) on inline micro-tables: one winner per
-id by state rank, then the latest timestamp, then usage present, then the larger canonical content; provenance only
-between records of identical content; the arrival order never matters."""
+id by state rank, then the latest timestamp, then usage present, then the larger
+canonical content; provenance only between records of identical content; the arrival
+order never matters."""
 
 from __future__ import annotations
 
