@@ -14,6 +14,7 @@ from steplens.capture import AsyncTransport, Transport
 from steplens.flows.pipeline import run_direct
 from steplens.flows.settings import Settings
 from steplens.flows.store import snapshots
+from steplens.transforms import schemas
 
 BASE = "https://api.openai.com/v1"
 SECRET = "sk-capture-test-0123456789abcdef"  # the API key the test clients send
@@ -74,5 +75,7 @@ def ingest(paths: list[Path], warehouse: Path, **kw) -> dict:
 
 def tables(warehouse: Path) -> dict[str, pl.DataFrame]:
     snap = snapshots.current_snapshot(warehouse)
-    return {t: pl.read_parquet(snap / t / "**" / "*.parquet").sort(k, nulls_last=True)
+    # without the provenance columns: the same rows come from other files and lines
+    return {t: pl.read_parquet(snap / t / "**" / "*.parquet")
+            .drop(schemas.ROW_PROVENANCE, strict=False).sort(k, nulls_last=True)
             for t, k in TABLES.items()}

@@ -126,6 +126,7 @@ def test_a_reader_beside_the_capture_never_sees_half_a_record(tmp_path):
             else:
                 c.responses.create(model="m", input=f"x{i}" * 200)  # long lines
             i += 1
+            time.sleep(0.01)  # an application's pace: files rotate (by age) meanwhile
 
     writer = threading.Thread(target=capture)
     writer.start()
@@ -139,7 +140,7 @@ def test_a_reader_beside_the_capture_never_sees_half_a_record(tmp_path):
                 if reads >= 3 and not ingests:  # a real ingest, while the capture goes on
                     ingests += 1
                     assert ingest([out], tmp_path / "wh")["rejected"] == 0
-            time.sleep(0.05)  # leave the writer the interpreter: reading is O(files)
+            time.sleep(0.02)  # leave the writer the interpreter: reading is O(files)
     finally:
         stop.set()
         writer.join()
@@ -162,7 +163,12 @@ for i in range(3):
 events = iter(c.responses.create(model="m", input="cut", stream=True))
 for _ in range(10):  # a stream being read when the process dies
     next(events)
-t._writer.flush(close_file=False)  # what was read is written, as a writer keeps up
+import glob, time  # what was read is written, as a writer keeps up (it polls its inbox:
+for _ in range(200):  # give it the moment it takes, then go on)
+    t._writer.flush(close_file=False)
+    if any(os.path.getsize(p) > 40 for p in glob.glob({out!r} + "/.*.sse*.part")):
+        break
+    time.sleep(0.01)
 print("ready", flush=True)
 if {kill}:
     import time
