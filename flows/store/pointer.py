@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steplens.flows.errors import WarehouseDamaged
-from steplens.flows.settings import CURRENT, MANIFEST, POINTER, SNAPSHOTS
+from steplens.flows.settings import CURRENT, INVENTORIES, MANIFEST, POINTER, SNAPSHOTS
 
 VERSION = 1
 
@@ -120,9 +120,13 @@ def snapshot_ids(root: Path) -> list[str]:
 
 
 def _legacy(root: Path) -> str | None:
-    """The snapshot a `current` symlink of an older steplens names, if it is there."""
+    """The snapshot a `current` symlink of an older steplens names, if it is there.
+
+    Only for a warehouse an older steplens wrote: one with `inventories/` was written
+    with `HEAD`, whose `current` link is best effort and may lag a publish, so a `HEAD`
+    lost there is damage (refused with the newest snapshot named), never a migration."""
     link = root / CURRENT
-    if not link.is_symlink():
+    if not link.is_symlink() or (root / INVENTORIES).exists():
         return None
     name = Path(os.readlink(link)).name
     return name if name in snapshot_ids(root) else None

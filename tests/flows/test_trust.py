@@ -127,6 +127,24 @@ def test_pointer_removed_refuses_the_next_ingest_and_repair_restores_it(two, dir
     assert totals(wh) == batch_a + batch_b  # the first folder's rows are all there
 
 
+def test_pointer_removed_beside_a_lagging_link_is_refused_not_migrated(two, direct):
+    """`current` is best effort and may still name an older snapshot (a kill between the
+    `HEAD` switch and the link): with `HEAD` lost, following the link would silently drop
+    the newest snapshot's rows. Only a warehouse from before `HEAD` migrates by it."""
+    a, batch_a, b, batch_b, wh = two
+    assert cli("ingest", str(b), "-w", str(wh)).exit_code == 0
+    older, newest = sorted(p.name for p in (wh / "snapshots").iterdir())[-2:]
+    (wh / "HEAD").unlink()
+    (wh / "current").unlink()
+    (wh / "current").symlink_to(Path("snapshots") / older)
+    line = one_error_line(cli("sql", "select count(*) from steps", "-w", str(wh)))
+    assert "HEAD" in line and newest in line and "check --repair" in line, line
+    line = one_error_line(cli("ingest", str(b), "-w", str(wh)))
+    assert "HEAD" in line and newest in line, line
+    assert cli("check", "--repair", "-w", str(wh)).exit_code == 0
+    assert totals(wh) == batch_a + batch_b
+
+
 @pytest.mark.parametrize("broken", ["directory", "garbled", "dangling"])
 def test_a_broken_pointer_is_one_line_and_repair_restores_it(two, direct, broken):
     a, batch_a, b, batch_b, wh = two
