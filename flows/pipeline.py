@@ -231,6 +231,8 @@ def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logg
         actions = Counter(p.action for p in plans)
         reads = file_reads(plans, settings.chunk_bytes)
         if reads or prev is None:
+            if prev is not None:  # the segments the rebuild reads again are whole
+                integrity.verify_segments(root)
             units = work_units(reads, settings.chunk_bytes)
             results = steps.parse(root, units, settings, redaction)
             checkpoint("after_parse")
