@@ -307,7 +307,7 @@ def ingest(
     flag = _warehouse_flag(warehouse)
     console.print(f"warehouse: {settings.remote or settings.warehouse}; see `steplens "
                   f"report{flag}`, or query it with `steplens sql \"from step_latency\"{flag}`",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)  # a path or command is never cut by a newline
 
 
 def _run(paths: list[str], settings: Settings, runner: dict | None, reporter, *,
@@ -622,7 +622,7 @@ def check(warehouse: WarehouseOpt = None,
              + (f"`steplens check --repair{_warehouse_flag(str(where))}` repairs what it can "
                 "without the inputs, else " if not repair else "")
              + integrity.recovery(where))
-    console.print(f"warehouse {where} is whole", highlight=False)
+    console.print(f"warehouse {where} is whole", highlight=False, soft_wrap=True)
 
 
 server_app = typer.Typer(no_args_is_help=True, help="A Prefect server that keeps running "

@@ -69,7 +69,7 @@ def test_the_readme_fits_a_page_and_keeps_the_two_commands():
     assert lines[marker + 1] == "```bash"
     # .ci/run: awk '/<!-- test-command -->/{getline; getline; print; exit}'
     assert lines[marker + 2] == ('python3 -m venv .venv && .venv/bin/pip install -e ".[test]" '
-                                 "&& .venv/bin/python -m pytest")
+                                 "&& .venv/bin/python -m pytest -n 2 --dist loadfile")
     assert ("python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/steplens ingest "
             "data/sample && .venv/bin/steplens report") in lines
     assert (ROOT / "docs" / "report.png").is_file()
