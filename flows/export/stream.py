@@ -41,24 +41,9 @@ from steplens.flows.export.otlp import (
 )
 
 SPANS_QUERY = "from otel_spans($since, $include_content, $include_unfinished)"
-COUNTS_QUERY = ("select kind, count(*) from otel_spans($since, false, $include_unfinished) "
-                "group by kind")
-# What no export holds: steps with neither a time nor a run to place them in (known only
-# from stream deltas), with their tool calls; and, unless asked for, the runs that have not
-# ended (from `since`), with their steps.
-SKIPPED_QUERY = """
-    with orphans as (
-        select step_id from steps
-        where created_at is null
-            and (run_id is null or run_id not in (
-                select run_id from runs where created_at is not null and run_id is not null))
-    )
-    select (select count(*) from orphans),
-           (select count(*) from tool_calls where step_id in (select step_id from orphans)),
-           (select count(*) from runs
-            where created_at is not null and not is_run_terminal(status)
-                and ($since is null or created_at >= $since))
-"""
+# The counts, in transforms/sql/export/ (SQL with logic lives in .sql files)
+COUNTS_QUERY = "from otel_span_counts($since, $include_unfinished)"
+LEFT_OUT_QUERY = "from otel_left_out($since)"
 # Below this many spans, worker processes cost more to start than they save.
 PARALLEL_FROM_SPANS = 8 * DEFAULT_BATCH_SPANS
 
@@ -96,7 +81,7 @@ def span_counts(con: duckdb.DuckDBPyConnection, since: datetime | None,
 def skipped_rows(con: duckdb.DuckDBPyConnection, since: datetime | None) -> dict[str, int]:
     """What an export leaves out, for the CLI to say: steps (and their tool calls) with
     neither a `created_at` nor a run to place them in, and runs that have not ended."""
-    steps, calls, unfinished = con.sql(SKIPPED_QUERY, params={"since": since}).fetchall()[0]
+    steps, calls, unfinished = con.sql(LEFT_OUT_QUERY, params={"since": since}).fetchall()[0]
     return {"step": steps, "tool_call": calls, "unfinished_run": unfinished}
 
 
