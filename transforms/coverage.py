@@ -248,18 +248,21 @@ class Counter:
 
     def frame(self) -> pl.DataFrame:
         """One row per (line group, api, object, path) (see `schemas.FIELD_PATHS`)."""
-        rows = [(self.first_line, obj, paths_of(shape), g[0], g[1], g[2])
-                for (obj, shape), g in self.groups.items()]
-        rows += [(self.last_line, obj, paths_of(shape), 1, ts, ts)
-                 for obj, shape, ts in self.pending]
-        if not rows:
+        groups = [((self.first_line, obj, *g), shape) for (obj, shape), g in self.groups.items()]
+        groups += [((self.last_line, obj, 1, ts, ts), shape) for obj, shape, ts in self.pending]
+        if not groups:
             return empty()
-        groups = pl.DataFrame(rows, orient="row", schema={
-            "line_no": pl.Int64, "object": pl.String, "path": pl.List(pl.String),
+        columns: list[list] = [[], [], [], [], [], []]  # the FIELD_PATHS columns below
+        for row, shape in groups:  # a row per path of the group (a few thousand groups)
+            ps = paths_of(shape)
+            columns[2].extend(ps)
+            for c, v in zip((0, 1, 3, 4, 5), row, strict=True):
+                columns[c].extend([v] * len(ps))
+        rows = pl.DataFrame(columns, orient="col", schema={
+            "line_no": pl.Int64, "object": pl.String, "path": pl.String,
             "records": pl.Int64, "first_seen": pl.Int64, "last_seen": pl.Int64})
-        apis = {o: api_of(o) for o in groups["object"].unique()}
-        return (groups.explode("path")
-                .group_by("line_no", "object", "path")
+        apis = {o: api_of(o) for o in rows["object"].unique()}
+        return (rows.group_by("line_no", "object", "path")
                 .agg(pl.col("records").sum(), pl.col("first_seen").min(),
                      pl.col("last_seen").max())
                 .with_columns(source_file=pl.lit(self.source_file),
