@@ -22,8 +22,9 @@ Rules (the contract the tests walk independently):
 - timestamp: the record's `created_at`, else its `response.created_at`, when a number of
   Unix seconds in 0..9999-12-31; NULL otherwise (stream deltas carry none).
 
-Cost: one `orjson.loads` and one walk per line; records with the same set of paths are
-counted together (a frozenset lookup in C) rather than path by path.
+Cost: one `orjson.loads` per line; a record's paths come in parts reused across the
+batch (`_Shapes`), and records of the same shape are counted together rather than path
+by path. Still about the parse's own CPU (benchmarks/README.md, "The phases", 8).
 """
 
 from __future__ import annotations
