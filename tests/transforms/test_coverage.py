@@ -12,6 +12,7 @@ import pytest
 
 from steplens.transforms import coverage, record_spec
 from steplens.transforms.responses import spec as rspec
+from tests.support.coverage_walk import walk_paths
 
 
 def spec_paths(spec: dict, prefix: str = "") -> list[str]:
@@ -98,20 +99,6 @@ def test_records_pages_envelopes_and_events():
         "a", "a[]", "a[].c", "a[].c[]", "d"}
 
 
-def _plain_paths(value, prefix: str, out: set) -> None:
-    """The rule written out again, independently of `coverage._walk`."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if v is not None:
-                out.add(prefix + k)
-                _plain_paths(v, prefix + k + ".", out)
-    elif isinstance(value, list):
-        for v in value:
-            if v is not None:
-                out.add(prefix[:-1] + "[]")
-                _plain_paths(v, prefix[:-1] + "[].", out)
-
-
 def _shaped_lines() -> list[dict]:
     """Records whose shapes repeat with small differences: a nested value the same but
     for one null deep down, repeated tool definitions, usage that differs in every
@@ -146,7 +133,7 @@ def test_reused_shapes_count_exactly_what_a_plain_walk_counts(monkeypatch, tries
     expected: dict = {}
     for r in recs:
         found: set = set()
-        _plain_paths(r, "", found)
+        walk_paths(r, "", found)
         ts = r.get("created_at")
         for p in found:
             row = expected.setdefault(p, [0, None, None])
