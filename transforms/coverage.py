@@ -126,6 +126,8 @@ class _Shapes:
 
     A record's shape is the tuple of those parts' frozensets (interned: equal sets are
     one object, so the tuple hashes from their cached hashes); `paths_of` unites them.
+    One per batch: the JSON texts looked up stay until the batch is counted (at most
+    the batch's own bytes; measured: no change in the pass's peak RSS).
     """
 
     def __init__(self) -> None:
