@@ -22,13 +22,14 @@ Rules (the contract the tests walk independently):
 - timestamp: the record's `created_at`, else its `response.created_at`, when a number of
   Unix seconds in 0..9999-12-31; NULL otherwise (stream deltas carry none).
 
-Cost: one `orjson.loads` and one walk per line; records with the same set of paths are
-counted together (a frozenset lookup in C) rather than path by path.
+Cost: one `orjson.loads` per line; a record's paths come in parts reused across the
+batch (`_Shapes`), and records of the same shape are counted together rather than path
+by path. Still about the parse's own CPU (benchmarks/README.md, "The phases", 8).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -77,36 +78,112 @@ def records(value: Any, event: str | None = None) -> Iterator[tuple[str, dict]]:
     yield _object(value, event), value
 
 
-def _walk(value: dict, prefix: str, out: set) -> None:
-    for key, v in value.items():
-        if v is None:
-            continue
-        path = prefix + key
-        out.add(path)
-        c = v.__class__
-        if c is dict:
-            _walk(v, path + ".", out)
-        elif c is list:
-            _walk_list(v, path + "[]", out)
-
-
-def _walk_list(values: list, path: str, out: set) -> None:
-    for v in values:
-        if v is None:
-            continue
-        out.add(path)
-        c = v.__class__
-        if c is dict:
-            _walk(v, path + ".", out)
-        elif c is list:
-            _walk_list(v, path + "[]", out)
+def _walk(value: dict | list, path: str | None, out: set) -> None:
+    """Add to `out` every path under `value` (itself at `path`; None: the record) that
+    holds a non-null value: an object's keys joined by `.`, an array's items as `[]`."""
+    if value.__class__ is dict:
+        prefix = "" if path is None else path + "."
+        for key, v in value.items():
+            if v is not None:
+                p = prefix + key
+                out.add(p)
+                if v.__class__ is dict or v.__class__ is list:
+                    _walk(v, p, out)
+    else:
+        p = path + "[]"
+        for v in value:
+            if v is not None:
+                out.add(p)
+                if v.__class__ is dict or v.__class__ is list:
+                    _walk(v, p, out)
 
 
 def paths(record: dict) -> frozenset[str]:
     """Every path of `record` that holds a non-null value."""
     out: set[str] = set()
-    _walk(record, "", out)
+    _walk(record, None, out)
     return frozenset(out)
+
+
+_NONE = type(None)
+_TRIES = 32  # a key's subtrees are looked up by content this many times before the
+# hit rate decides (see `_Shapes.subtree`)
+
+
+class _Shapes:
+    """Path sets of a batch's records, computed once per shape and reused.
+
+    The walk costs a Python step per value; most records of an export repeat a handful
+    of shapes, so a record's paths are taken in two exact parts:
+
+    - its own keys: `(keys, type of each value)` (two tuples built in C) determines
+      which keys hold a non-null value and which hold an object or array;
+    - each object or array under a key: its JSON text (`orjson.dumps`, in C) determines
+      its paths, so a subtree seen before (tool definitions, metadata, a truncation
+      strategy...) is not walked again. Under a key whose subtrees rarely repeat (usage
+      counts, step details with ids), looking them up costs more than it saves: after
+      `_TRIES` look-ups with fewer than half found, that key's subtrees are walked.
+
+    A record's shape is the tuple of those parts' frozensets (interned: equal sets are
+    one object, so the tuple hashes from their cached hashes); `paths_of` unites them.
+    One per batch: the JSON texts looked up stay until the batch is counted (at most
+    the batch's own bytes; measured: no change in the pass's peak RSS).
+    """
+
+    def __init__(self) -> None:
+        self.tops: dict[tuple, tuple[frozenset, tuple]] = {}  # (keys, types) -> paths, nested keys
+        self.subtrees: dict[tuple[str, bytes], frozenset] = {}  # (key, JSON) -> paths
+        self.tries: dict[str, list[int]] = {}  # key -> [look-ups, found]
+        self.interned: dict[frozenset, frozenset] = {}
+
+    def shape(self, record: dict) -> tuple[frozenset, ...]:
+        """The parts of `record`'s path set (their union is `paths(record)`)."""
+        sig = (tuple(record), tuple(map(type, record.values())))
+        top = self.tops.get(sig)
+        if top is None:
+            top = self.tops[sig] = self._top(*sig)
+        own, nested = top
+        if not nested:
+            return (own,)
+        return (own, *[self.subtree(key, record[key]) for key in nested])
+
+    def _top(self, keys: tuple, types: tuple) -> tuple[frozenset, tuple]:
+        own = frozenset(k for k, t in zip(keys, types, strict=True) if t is not _NONE)
+        nested = tuple(k for k, t in zip(keys, types, strict=True) if t is dict or t is list)
+        return self._intern(own), nested
+
+    def subtree(self, key: str, value: dict | list) -> frozenset:
+        """The paths under `value` (the object or array under the record's `key`)."""
+        tries = self.tries.get(key)
+        if tries is None:
+            tries = self.tries[key] = [0, 0]
+        if tries[0] < _TRIES or 2 * tries[1] >= tries[0]:
+            try:
+                text = orjson.dumps(value)
+            except orjson.JSONEncodeError:  # deeper than orjson writes: walked
+                text = None
+            if text is not None:
+                tries[0] += 1
+                found = self.subtrees.get((key, text))
+                if found is not None:
+                    tries[1] += 1
+                    return found
+                found = self.subtrees[(key, text)] = self._walked(key, value)
+                return found
+        return self._walked(key, value)
+
+    def _walked(self, key: str, value: dict | list) -> frozenset:
+        out: set[str] = set()
+        _walk(value, key, out)
+        return self._intern(frozenset(out))
+
+    def _intern(self, paths: frozenset) -> frozenset:
+        return self.interned.setdefault(paths, paths)
+
+
+def paths_of(shape: tuple[frozenset, ...]) -> list[str]:
+    """The paths of a record of that shape."""
+    return list(shape[0].union(*shape[1:]))
 
 
 def timestamp(record: dict) -> int | None:
@@ -123,56 +200,72 @@ def timestamp(record: dict) -> int | None:
 
 
 class Counter:
-    """Counts of one batch of one file: records grouped by (object, path set), with their
+    """Counts of one batch of one file: records grouped by (object, shape), with their
     time range; `frame()` expands the groups to paths. The batch's last line is kept
     apart (see `schemas.FIELD_PATHS`)."""
 
     def __init__(self, source_file: str) -> None:
         self.source_file = source_file
-        self.groups: dict[tuple[str, frozenset], list] = {}  # -> [records, first, last]
+        self.groups: dict[tuple[str, tuple], list] = {}  # (object, shape) -> [records, first, last]
         self.first_line: int | None = None
         self.last_line: int | None = None
-        self.pending: list[tuple[str, frozenset, int | None]] = []  # the last line's
+        self.pending: list[tuple[str, tuple, int | None]] = []  # the last line's
+        self.shapes = _Shapes()
 
-    def value(self, line_no: int, value: Any, event: str | None = None) -> None:
-        """Count the records of one parsed line (or SSE block payload)."""
-        if line_no != self.last_line:
-            self._fold()
-            self.last_line = line_no
-            if self.first_line is None:
-                self.first_line = line_no
-        for obj, record in records(value, event):
-            self.pending.append((obj, paths(record), timestamp(record)))
-
-    def _fold(self) -> None:
-        """The last line's records join the groups (a later line came)."""
-        groups = self.groups
-        for obj, ps, ts in self.pending:
-            g = groups.get((obj, ps))
-            if g is None:
-                groups[(obj, ps)] = [1, ts, ts]
+    def texts(self, items: Sequence[tuple[int, bytes, str | None]]) -> None:
+        """Count the records of a batch's JSON texts: (line number, text, SSE event name),
+        in line order, one text a line number. Invalid JSON holds no record."""
+        if not items:
+            return
+        self.first_line, self.last_line = items[0][0], items[-1][0]
+        groups, shape, loads, bad = self.groups, self.shapes.shape, orjson.loads, (
+            orjson.JSONDecodeError)
+        for _, text, event in items[:-1]:
+            try:
+                value = loads(text)
+            except bad:
                 continue
-            g[0] += 1
-            if ts is not None:
-                if g[1] is None or ts < g[1]:
-                    g[1] = ts
-                if g[2] is None or ts > g[2]:
-                    g[2] = ts
-        self.pending = []
+            if value.__class__ is dict and event is None and "object" in value and (
+                    value["object"] not in _PAGES) and value["object"].__class__ is str:
+                found = ((value["object"], value),)  # a plain record: the usual line
+            else:
+                found = records(value, event)
+            for obj, record in found:
+                ts = record.get("created_at")
+                ts = ts * 1_000_000 if ts.__class__ is int and 0 <= ts <= MAX_TS else (
+                    timestamp(record))
+                key = (obj, shape(record))
+                g = groups.get(key)
+                if g is None:
+                    groups[key] = [1, ts, ts]
+                    continue
+                g[0] += 1
+                if ts is not None:
+                    if g[1] is None or ts < g[1]:
+                        g[1] = ts
+                    if g[2] is None or ts > g[2]:
+                        g[2] = ts
+        _, text, event = items[-1]
+        self.pending = [(obj, shape(record), timestamp(record))
+                        for obj, record in records(_loads(text), event)]
 
     def frame(self) -> pl.DataFrame:
         """One row per (line group, api, object, path) (see `schemas.FIELD_PATHS`)."""
-        rows = [(self.first_line, obj, list(ps), g[0], g[1], g[2])
-                for (obj, ps), g in self.groups.items()]
-        rows += [(self.last_line, obj, list(ps), 1, ts, ts) for obj, ps, ts in self.pending]
-        if not rows:
+        groups = [((self.first_line, obj, *g), shape) for (obj, shape), g in self.groups.items()]
+        groups += [((self.last_line, obj, 1, ts, ts), shape) for obj, shape, ts in self.pending]
+        if not groups:
             return empty()
-        groups = pl.DataFrame(rows, orient="row", schema={
-            "line_no": pl.Int64, "object": pl.String, "path": pl.List(pl.String),
+        columns: list[list] = [[], [], [], [], [], []]  # the FIELD_PATHS columns below
+        for row, shape in groups:  # a row per path of the group (a few thousand groups)
+            ps = paths_of(shape)
+            columns[2].extend(ps)
+            for c, v in zip((0, 1, 3, 4, 5), row, strict=True):
+                columns[c].extend([v] * len(ps))
+        rows = pl.DataFrame(columns, orient="col", schema={
+            "line_no": pl.Int64, "object": pl.String, "path": pl.String,
             "records": pl.Int64, "first_seen": pl.Int64, "last_seen": pl.Int64})
-        apis = {o: api_of(o) for o in groups["object"].unique()}
-        return (groups.explode("path")
-                .group_by("line_no", "object", "path")
+        apis = {o: api_of(o) for o in rows["object"].unique()}
+        return (rows.group_by("line_no", "object", "path")
                 .agg(pl.col("records").sum(), pl.col("first_seen").min(),
                      pl.col("last_seen").max())
                 .with_columns(source_file=pl.lit(self.source_file),
@@ -190,11 +283,10 @@ def _loads(text: bytes) -> Any:
 
 
 def of_lines(source_file: str, first_line: int, raws: Iterable[bytes]) -> pl.DataFrame:
-    """Coverage of JSON lines numbered from `first_line`."""
+    """Coverage of JSON lines numbered from `first_line` (blank lines hold no record)."""
     counter = Counter(source_file)
-    for n, raw in enumerate(raws, first_line):
-        if raw and not raw.isspace():
-            counter.value(n, _loads(raw))
+    counter.texts([(n, raw, None) for n, raw in enumerate(raws, first_line)
+                   if raw and not raw.isspace()])
     return counter.frame()
 
 
@@ -207,10 +299,8 @@ def of_events(source_file: str, events: Iterable[tuple[int, str | None, bytes]]
               ) -> pl.DataFrame:
     """Coverage of raw SSE blocks: (line of the first `data:` line, event name, data)."""
     counter = Counter(source_file)
-    for line_no, name, data in events:
-        text = data.strip()
-        if text and text != b"[DONE]":
-            counter.value(line_no, _loads(text), name)
+    texts = ((line_no, data.strip(), name) for line_no, name, data in events)
+    counter.texts([t for t in texts if t[1] and t[1] != b"[DONE]"])
     return counter.frame()
 
 
@@ -218,7 +308,10 @@ def of_document(source_file: str, data: bytes) -> pl.DataFrame:
     """Coverage of a whole JSON document (line 1): an object, or an array read as a page."""
     counter = Counter(source_file)
     value = _loads(data.removeprefix(b"\xef\xbb\xbf"))
-    counter.value(1, {"object": "list", "data": value} if value.__class__ is list else value)
+    page = {"object": "list", "data": value} if value.__class__ is list else value
+    counter.first_line = counter.last_line = 1
+    counter.pending = [(obj, counter.shapes.shape(record), timestamp(record))
+                       for obj, record in records(page)]
     return counter.frame()
 
 

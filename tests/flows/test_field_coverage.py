@@ -23,6 +23,7 @@ from steplens.flows import pipeline
 from steplens.flows.cli import app
 from steplens.flows.settings import Settings
 from steplens.flows.store import views
+from tests.support.coverage_walk import walk_paths
 from tests.support.generate import generate_export
 from tests.support.generate_responses import generate_mixed_export
 from tests.support.paths import REAL, REAL_RESPONSES
@@ -87,20 +88,6 @@ def _records(value, event):
     return [(kind, value)]
 
 
-def _paths(value, prefix: str, out: set) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if v is not None:
-                out.add(prefix + k)
-                _paths(v, prefix + k + ".", out)
-    elif isinstance(value, list):
-        base = prefix[:-1] + "[]"
-        for v in value:
-            if v is not None:
-                out.add(base)
-                _paths(v, base + ".", out)
-
-
 def _api(kind: str) -> str:
     if kind.startswith("thread") or kind == "assistant":
         return "assistants"
@@ -129,7 +116,7 @@ def walk(root: Path) -> dict[tuple[str, str, str], list]:
         for value, event in _values(path):
             for kind, record in _records(value, event):
                 found: set = set()
-                _paths(record, "", found)
+                walk_paths(record, "", found)
                 when = _when(record)
                 for p in found:
                     row = out[(_api(kind), kind, p)]

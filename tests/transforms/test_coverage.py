@@ -3,11 +3,16 @@ and a batch's last line stays apart so a re-read tail replaces exactly its own c
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 import orjson
 import polars as pl
+import pytest
 
 from steplens.transforms import coverage, record_spec
 from steplens.transforms.responses import spec as rspec
+from tests.support.coverage_walk import walk_paths
 
 
 def spec_paths(spec: dict, prefix: str = "") -> list[str]:
@@ -92,3 +97,51 @@ def test_records_pages_envelopes_and_events():
     assert [o for o, _ in coverage.records({"input": []})] == ["request"]
     assert coverage.paths({"a": [None, {"b": None, "c": [1]}], "d": {}, "e": None}) == {
         "a", "a[]", "a[].c", "a[].c[]", "d"}
+
+
+def _shaped_lines() -> list[dict]:
+    """Records whose shapes repeat with small differences: a nested value the same but
+    for one null deep down, repeated tool definitions, usage that differs in every
+    record, the same keys with a value turning null or into an array, one record nested
+    deeper than `orjson.dumps` writes (255 levels)."""
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {
+        "type": "object", "properties": {"x": {"type": "string"}}}}}]
+    out = []
+    for i in range(120):
+        run = {"id": f"run_{i}", "object": "thread.run", "created_at": 1_700_000_000 + i,
+               "tools": tools if i % 7 else [*tools, {"type": "code_interpreter"}],
+               "usage": {"prompt_tokens": i, "completion_tokens": None if i % 3 else i,
+                         "details": {"cached": [None, i] if i % 4 else [None]}},
+               "metadata": {} if i % 5 else {"k": None if i % 10 else "v"},
+               "last_error": None if i % 6 else {"code": "x", "message": [i]}}
+        out.append(run)
+    deep: dict = {"leaf": 1}
+    for _ in range(300):
+        deep = {"n": deep, "z": None}
+    out += [{"object": "thread.run", "deep": deep}, {"object": "thread.run", "deep": deep}]
+    return out
+
+
+@pytest.mark.parametrize("tries", [0, 3, 32])
+def test_reused_shapes_count_exactly_what_a_plain_walk_counts(monkeypatch, tries):
+    """Every (object, path) count and time range of a batch equals a plain walk of each
+    record, whichever way the shapes are reused (`_TRIES` switches a key from lookups
+    by JSON text to walking it)."""
+    monkeypatch.setattr(coverage, "_TRIES", tries)
+    recs = _shaped_lines()
+    lines = [orjson.dumps(r) if "deep" not in r else json.dumps(r).encode() for r in recs]
+    expected: dict = {}
+    for r in recs:
+        found: set = set()
+        walk_paths(r, "", found)
+        ts = r.get("created_at")
+        for p in found:
+            row = expected.setdefault(p, [0, None, None])
+            row[0] += 1
+            if ts is not None:
+                ts = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=r["created_at"])
+                row[1] = ts if row[1] is None else min(row[1], ts)
+                row[2] = ts if row[2] is None else max(row[2], ts)
+    got = (coverage.of_lines("/f", 1, lines).group_by("path")
+           .agg(pl.col("records").sum(), pl.col("first_seen").min(), pl.col("last_seen").max()))
+    assert {p: [n, f, last] for p, n, f, last in got.iter_rows()} == expected
