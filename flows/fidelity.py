@@ -115,7 +115,10 @@ def file_state(path: str, manifest: Manifest) -> str | None:
         return "the file moved or was deleted since it was ingested"
     if entry is None:
         return "the file is not in the manifest"
-    size, _ = storage.stat(path)
+    size, mtime_ns = storage.stat(path)
+    if storage.is_url(path) and not entry.fingerprint:  # an object: (size, LastModified)
+        return None if (size, mtime_ns) == (entry.size, entry.mtime_ns) else (
+            "the object was uploaded again since it was ingested")
     if size < entry.consumed_bytes:
         return "the file shrank since it was ingested"
     # content, not size and time: the manifest's own hash of the prefix that was read

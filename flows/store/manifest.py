@@ -21,7 +21,9 @@ synthesised on some filesystems (FAT, SMB, FUSE, 9p, some NFS caches) and not up
 by writes through a block device or a shared mmap until later. Objects on S3 (URLs)
 are immutable: an object changes only by a new upload, which gives it a new
 LastModified that no client can set, so (size, LastModified) identifies its content and
-an unchanged object is not downloaded again.
+an unchanged object is not downloaded again; nor is a read object downloaded a second time
+to be hashed (its entry holds no content hash: an object that grows by a new upload is
+read whole again, not as an append).
 
 Manifests written before this rule hold a sampled fingerprint (the first and last MiB,
 `legacy_fingerprint`): such an entry is judged once by the old rule and its hashes are
@@ -321,6 +323,28 @@ def work_units(reads: list[FileRead], chunk_bytes: int) -> list[list[Range]]:
     return units
 
 
+def _identity_after_read(p: FilePlan, consumed: int, read_again: bool
+                         ) -> tuple[str | None, str | None, bool]:
+    """(hash of the consumed prefix, hash of the whole file, unchanged since it was
+    planned) of a file this batch read; unchanged False: read it again next time.
+
+    An object on S3 is identified by (size, LastModified) and not hashed: hashing would
+    download it a second time (module docstring).
+    """
+    if read_again:
+        return None, None, False
+    try:
+        if storage.is_url(p.path):
+            return None, None, storage.stat(p.path) == (p.size, p.mtime_ns)
+        prefix, whole = content_hashes(p.path, min(consumed, p.size), p.size)
+        if (storage.stat(p.path) != (p.size, p.mtime_ns)
+                or (p.ctime_ns is not None and _ctime(p.path) != p.ctime_ns)):
+            return None, None, False  # changed since it was planned
+    except FileNotFoundError:  # gone since it was read: read it again if it returns
+        return None, None, False
+    return prefix, whole, whole is not None
+
+
 def after_batch(root: Path, manifest: Manifest, reads: list[FileRead],
                 results: list[UnitResult], full: bool = False
                 ) -> tuple[Manifest, pl.Series, pl.Series, pl.Series]:
@@ -366,19 +390,11 @@ def after_batch(root: Path, manifest: Manifest, reads: list[FileRead],
                                          "content_hash": p.upgrade[1]})
             continue
         consumed_lines = fr.consumed_lines if fr.consumed_lines is not None else lines_read[p.path]
-        prefix = whole = None
-        if p.path not in read_again:
-            try:
-                prefix, whole = content_hashes(p.path, min(fr.consumed_bytes, p.size),
-                                               p.size)
-                if (storage.stat(p.path) != (p.size, p.mtime_ns)
-                        or (p.ctime_ns is not None and _ctime(p.path) != p.ctime_ns)):
-                    prefix = whole = None  # changed since it was planned: read it again
-            except FileNotFoundError:  # gone since it was read: read it again if it returns
-                prefix = whole = None
+        prefix, whole, same = _identity_after_read(p, fr.consumed_bytes,
+                                                   p.path in read_again)
         files[p.path] = FileEntry(  # mtime -1: changed while read, so read it again next time
             path=p.path, kind=p.kind, size=p.size,
-            mtime_ns=p.mtime_ns if whole is not None else -1,
+            mtime_ns=p.mtime_ns if same else -1,
             consumed_bytes=fr.consumed_bytes, consumed_lines=consumed_lines,
             fingerprint=prefix or "", tail_line=fr.tail_line, content_hash=whole,
         )

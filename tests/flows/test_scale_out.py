@@ -140,3 +140,35 @@ def test_sql_on_an_s3_warehouse(prefect_server, s3, tmp_path):
                                       "--format", "csv"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[1] == str(summary["tables"]["steps"])
+
+
+def test_an_s3_object_is_downloaded_once_per_ingest_and_not_again(s3, tmp_path, monkeypatch):
+    """Objects are identified by (size, LastModified): read once by the parse, never
+    downloaded again to be hashed, and an unchanged export is a no-op the next time."""
+    from steplens.flows import fidelity, pipeline
+    from steplens.flows.settings import Settings
+    from steplens.flows.store import manifest, snapshots
+
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "a.jsonl").write_bytes(
+        (DATA / "real" / "openai-dotnet" / "steps_and_runs.jsonl").read_bytes())
+    s3.put(str(export) + "/", "steplens-test/once/", recursive=True)
+    real = manifest.content_hashes
+    hashed: list[str] = []
+
+    def only_local(path, cut, length):
+        hashed.append(str(path))
+        assert "://" not in str(path), f"downloaded again to be hashed: {path}"
+        return real(path, cut, length)
+
+    monkeypatch.setattr(manifest, "content_hashes", only_local)
+    settings = Settings(warehouse=tmp_path / "wh", workers=1)
+    url = "s3://steplens-test/once/a.jsonl"
+    first = pipeline.run_direct(["s3://steplens-test/once"], settings)
+    assert first["records_read"] > 0 and not first["no_op"] and hashed == []
+    entry = manifest.Manifest.from_json(snapshots.read_json(
+        snapshots.current_snapshot(tmp_path / "wh"), snapshots.MANIFEST)).files[url]
+    assert entry.mtime_ns != -1 and entry.content_hash is None
+    assert fidelity.file_state(url, manifest.Manifest({url: entry}, {})) is None
+    assert pipeline.run_direct(["s3://steplens-test/once"], settings)["no_op"]
