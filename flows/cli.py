@@ -76,10 +76,15 @@ def _ingest_errors(settings: Settings, held=None):
     error (`SteplensError`), an environment fault (disk full, `ulimit -f`, read-only,
     quota, permission) or a damaged warehouse file (flows/errors.py describe_fault).
     `held()`: what the warehouse holds now (`_held`), said after an environment fault."""
-    from steplens.flows.errors import describe_fault
+    from steplens.flows.errors import EnvironmentFault, describe_fault
 
     try:
         yield
+    except EnvironmentFault as e:  # met by the warm runner, already one line
+        message = str(e)
+        if held is not None and not message.startswith("warehouse damaged"):
+            message += f"; {held()}"
+        fail(message)
     except SteplensError as e:
         fail(str(e))
     except Exception as e:

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from steplens.flows import progress
-from steplens.flows.errors import SteplensError
+from steplens.flows.errors import SteplensError, describe_fault
 from steplens.flows.orchestration import launch, server
 from steplens.flows.orchestration.runner_client import steplens_version
 from steplens.flows.settings import ENV_PREFIX, ENV_RUNNER_TOKEN, Settings
@@ -92,8 +92,23 @@ def run_request(request: dict, lines: _Lines, api_url: str) -> None:
         lines.send({"summary": summary})
     except SteplensError as e:
         lines.send({"error": str(e)})
-    except Exception:  # a bug: the command shows the traceback
-        lines.send({"bug": traceback.format_exc()})
+    except Exception as e:
+        # an environment fault or a damaged warehouse file is one line, as in-process;
+        # anything else is a bug: the command shows the traceback
+        fault = _fault(e, request)
+        lines.send({"fault": fault} if fault else {"bug": traceback.format_exc()})
+
+
+def _fault(exc: Exception, request: dict) -> str | None:
+    """`describe_fault`'s line for what the ingest of `request` met, if it is a fault."""
+    from steplens.flows.store import integrity
+
+    try:
+        settings = Settings.from_env(warehouse=request["warehouse"]).resolved()
+        where = str(settings.remote or settings.warehouse)
+    except Exception:  # noqa: BLE001 - the request's own path, as given
+        where = str(request.get("warehouse"))
+    return describe_fault(exc, where, integrity.recovery(where))
 
 
 def request_handler(api_url: str, token: str) -> type[BaseHTTPRequestHandler]:

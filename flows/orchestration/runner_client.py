@@ -11,7 +11,7 @@ import urllib.request
 from importlib.metadata import version
 from typing import Any
 
-from steplens.flows.errors import RunnerBug, SteplensError
+from steplens.flows.errors import EnvironmentFault, RunnerBug, SteplensError
 from steplens.flows.settings import ENV_FAULT, ENV_PREFIX
 
 
@@ -36,7 +36,8 @@ def usable(url: str | None) -> bool:
 
 def submit(url: str, token: str, request: dict, reporter: Any = None) -> dict:
     """Send one ingest to the runner at `url` (with its `token`); its summary. A user
-    error comes back as `SteplensError` (one line), anything else as `RunnerBug` with
+    error comes back as `SteplensError` (one line), an environment fault or damaged
+    warehouse file as `EnvironmentFault` (one line), anything else as `RunnerBug` with
     the traceback."""
     # The command's STEPLENS_* settings, but not its crash-test hook: that one kills the
     # process it is set in (flows/faults.py), here the command, never the runner.
@@ -61,6 +62,8 @@ def submit(url: str, token: str, request: dict, reporter: Any = None) -> dict:
                 return message["summary"]
             elif "error" in message:
                 raise SteplensError(message["error"])
+            elif "fault" in message:
+                raise EnvironmentFault(message["fault"])
             elif "bug" in message:
                 raise RunnerBug(message["bug"])
     raise RunnerBug(f"the ingest runner at {url} closed the connection without an answer")

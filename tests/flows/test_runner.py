@@ -10,7 +10,7 @@ from http.server import HTTPServer
 
 import pytest
 
-from steplens.flows.errors import RunnerBug, SteplensError
+from steplens.flows.errors import EnvironmentFault, RunnerBug, SteplensError
 from steplens.flows.orchestration import runner, runner_client
 
 TOKEN = "t0ken"
@@ -43,6 +43,8 @@ def served(monkeypatch):
             lines.send({"error": "no input files under x: give the folder"})
         elif kind == "bug":
             lines.send({"bug": "Traceback ...\nKeyError: 'x'"})
+        elif kind == "fault":
+            lines.send({"fault": "no space left on device: /w/x; free space"})
 
     monkeypatch.setattr(runner, "run_request", fake)
     httpd = HTTPServer(("127.0.0.1", 0), runner.request_handler("http://127.0.0.1:9/api", TOKEN))
@@ -75,6 +77,8 @@ def test_a_user_error_is_one_line_and_a_bug_keeps_its_traceback(served):
         runner_client.submit(url, TOKEN, {"paths": ["error"], "warehouse": "/w"})
     with pytest.raises(RunnerBug, match="KeyError"):
         runner_client.submit(url, TOKEN, {"paths": ["bug"], "warehouse": "/w"})
+    with pytest.raises(EnvironmentFault, match="^no space left on device: /w/x"):
+        runner_client.submit(url, TOKEN, {"paths": ["fault"], "warehouse": "/w"})
     with pytest.raises(RunnerBug, match="without an answer"):
         runner_client.submit(url, TOKEN, {"paths": ["silent"], "warehouse": "/w"})
 
@@ -107,3 +111,48 @@ def test_the_request_environment_is_applied_for_one_ingest_only(monkeypatch):
         assert os.environ["OTHER"] == "kept"
     assert os.environ["STEPLENS_WAREHOUSE"] == "/runner/own"
     assert "STEPLENS_PRICES" not in os.environ
+
+
+class Sent:
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+
+    def send(self, message: dict) -> None:
+        self.messages.append(message)
+
+    def start(self, files: int, nbytes: int) -> None:
+        pass
+
+    def advance(self, files: int, nbytes: int) -> None:
+        pass
+
+
+def test_a_fault_the_runner_meets_is_its_one_line_and_a_bug_its_traceback(tmp_path,
+                                                                           monkeypatch):
+    """The real `run_request`, its ingest replaced by one that fails as a full disk does
+    inside Polars (the machine's error in the cause chain), then as a bug."""
+    import errno
+
+    wh = tmp_path / "wh"
+
+    def full_disk(*args, **kwargs):
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", str(wh / "x.parquet"))
+        except OSError as e:
+            raise RuntimeError("parquet: File out of specification: underlying IO error") from e
+
+    monkeypatch.setattr(runner.launch, "run_ingest", full_disk)
+    sent = Sent()
+    runner.run_request({"paths": ["/in"], "warehouse": str(wh)}, sent, "http://127.0.0.1:9/api")
+    (message,) = sent.messages
+    assert set(message) == {"fault"}
+    assert message["fault"].startswith(f"no space left on device: {wh / 'x.parquet'}")
+
+    def bug(*args, **kwargs):
+        raise KeyError("x")
+
+    monkeypatch.setattr(runner.launch, "run_ingest", bug)
+    sent = Sent()
+    runner.run_request({"paths": ["/in"], "warehouse": str(wh)}, sent, "http://127.0.0.1:9/api")
+    (message,) = sent.messages
+    assert set(message) == {"bug"} and "KeyError" in message["bug"]
