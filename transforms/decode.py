@@ -33,45 +33,19 @@ from __future__ import annotations
 import itertools
 import zlib
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 import orjson
 import polars as pl
 
 from steplens.transforms import config, record_spec, schemas
-from steplens.transforms.record_spec import (
-    ANY,
-    ARRAY,
-    ID,
-    INT,
-    MAX_TOKENS,
-    MAX_TS,
-    NUM,
-    OBJ,
-    REF,
-    STR,
-    TOKENS,
-    TS,
-)
+from steplens.transforms.record_spec import ANY, OBJ, STRUCT_LEAVES
 
 _UNSET = msgspec.UNSET
 _NULL = msgspec.Raw(b"null")
 _SORT = orjson.OPT_SORT_KEYS
 _BUCKET_MASK = schemas.BUCKETS - 1
-
-_LEAVES: dict[record_spec.Kind, Any] = {
-    # required: checked after decoding (a null id goes careful); an empty or
-    # control-character id fails the pattern and goes careful, which names it
-    ID: Annotated[str, msgspec.Meta(pattern=record_spec.ID_PATTERN)] | None,
-    REF: Annotated[str, msgspec.Meta(pattern=record_spec.ID_PATTERN)] | None,
-    STR: str | None,
-    INT: Annotated[int, msgspec.Meta(ge=-record_spec.I64, le=record_spec.I64 - 1)] | None,
-    TOKENS: Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)] | None,
-    TS: Annotated[int, msgspec.Meta(ge=0, le=MAX_TS)] | None,
-    NUM: int | float | None,
-    ARRAY: list | None,
-}
 
 
 def _fields(name: str, spec: dict) -> list[tuple[str, Any, Any]]:
@@ -91,7 +65,7 @@ def _fields(name: str, spec: dict) -> list[tuple[str, Any, Any]]:
         elif sub is OBJ or sub is ANY:
             fields.append((key, msgspec.Raw, _NULL))
         else:
-            fields.append((key, _LEAVES[sub], None))
+            fields.append((key, STRUCT_LEAVES[sub], None))
     return fields
 
 
@@ -104,22 +78,11 @@ def _struct(name: str, spec: dict) -> type:
     return struct
 
 
-def _union(*specs: dict) -> dict:
-    """One spec holding the fields of every shape: the same key never means two things."""
-    out: dict = {}
-    for spec in specs:
-        for key, sub in spec.items():
-            if out.get(key, sub) != sub:
-                raise AssertionError(f"{key} is checked two ways")
-            out[key] = sub
-    return out
-
-
 # Every record is decoded once into this struct, whatever its shape: the fields of steps,
 # runs and deltas, and what dispatch looks at (`object`, `event`, `data`: absent is
 # UNSET, unlike null). A field that another shape checks and this one ignores can only
 # send a line to the careful path, never accept a wrong one.
-_FIELDS = _fields("Record", _union(record_spec.STEP, record_spec.RUN, record_spec.DELTA))
+_FIELDS = _fields("Record", record_spec.union(record_spec.STEP, record_spec.RUN, record_spec.DELTA))
 _DISPATCH = [("object", str | None | msgspec.UnsetType, _UNSET),
              ("event", str | None | msgspec.UnsetType, _UNSET)]
 # A list item or a stream envelope's payload: its own `data` only matters when present

@@ -10,6 +10,9 @@ array or null of such objects"; fields not listed are ignored.
 from __future__ import annotations
 
 import re
+from typing import Annotated, Any
+
+import msgspec
 
 MAX_TS = 253402300799  # 9999-12-31T23:59:59Z: beyond it a timestamp cannot be stored
 I64 = 1 << 63
@@ -49,6 +52,34 @@ OBJ = Kind("object")
 ARRAY = Kind("array")
 NUM = Kind("number")
 ANY = Kind("any")  # read, never checked: a wrong type is NULL in its column, never a reject
+
+# The msgspec type of each leaf kind, from which both fast paths generate their structs
+# (transforms/decode.py, transforms/responses/fast.py): what msgspec decodes is what the
+# careful checkers accept. An ID's null is checked after decoding (it goes careful); an
+# empty or control-character one fails the pattern and goes careful, which names it.
+STRUCT_LEAVES: dict[Kind, Any] = {
+    ID: Annotated[str, msgspec.Meta(pattern=ID_PATTERN)] | None,
+    REF: Annotated[str, msgspec.Meta(pattern=ID_PATTERN)] | None,
+    STR: str | None,
+    INT: Annotated[int, msgspec.Meta(ge=-I64, le=I64 - 1)] | None,
+    TOKENS: Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)] | None,
+    TS: Annotated[int, msgspec.Meta(ge=0, le=MAX_TS)] | None,
+    NUM: int | float | None,
+    ARRAY: list | None,
+}
+
+
+def union(*specs: dict) -> dict:
+    """One spec holding the fields of every shape (a fast path decodes every shape into
+    one struct): the same key never means two things."""
+    out: dict = {}
+    for spec in specs:
+        for key, sub in spec.items():
+            if out.get(key, sub) != sub:
+                raise AssertionError(f"{key} is checked two ways")
+            out[key] = sub
+    return out
+
 
 JSON_TYPE = {str: "string", int: "integer", float: "number", bool: "boolean",
              dict: "object", list: "array", type(None): "null"}
