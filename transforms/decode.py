@@ -384,23 +384,18 @@ class FastPath:
             if o is None:
                 declined.add(pos)
                 continue
+            k = None  # the kind of record taken from this line, if it is one
             event = names[pos] if names is not None else None
             if event is None:
                 kind = o.object
                 k = kinds.get(kind)
-                if k is not None:
-                    if o.id is None:
-                        declined.add(pos)
+                if k is None:
+                    if kind is not _UNSET or o.event is _UNSET:
+                        if not self._line(taken, pos, o):  # pages, skipped shapes
+                            declined.add(pos)
                         continue
-                    add = adds[k]
-                    add[0](o), add[1](pos), add[2](-1)
-                    continue
-                if kind is not _UNSET or o.event is _UNSET:
-                    if not self._line(taken, pos, o):  # pages, skipped shapes
-                        declined.add(pos)
-                    continue
-                event, o = o.event, o.data
-            if event.__class__ is str and o.__class__ is Record:
+                    event, o = o.event, o.data  # an envelope: its payload, below
+            if k is None and event.__class__ is str and o.__class__ is Record:
                 kind = o.object
                 k = kinds.get(kind)
                 if k is None and (kind is None or kind is _UNSET):
@@ -408,15 +403,14 @@ class FastPath:
                         declined.add(pos)  # the Responses decoder's
                         continue
                     k = kinds.get(_implied(event))
-                if k is not None:
-                    if o.id is None:
-                        declined.add(pos)
-                        continue
-                    add = adds[k]
-                    add[0](o), add[1](pos), add[2](-1)
-                    continue
-            if not self._envelope(taken, pos, event, o):
+            if k is None:
+                if not self._envelope(taken, pos, event, o):
+                    declined.add(pos)
+            elif o.id is None:
                 declined.add(pos)
+            else:
+                add = adds[k]
+                add[0](o), add[1](pos), add[2](-1)
         return taken, declined
 
     # ---- dispatch: what each line holds (False: declined, nothing taken) -------------
