@@ -671,6 +671,19 @@ def _pick(values: list, index: list[int]) -> list:
     return [values[j] for j in index]
 
 
+def _tool_calls(details: list) -> tuple[list[int], list[int], list]:
+    """Every tool call of the step details (a step's, or a delta's), flattened: for each,
+    the index of its details in `details`, its position in their list, the call."""
+    owner, positions, calls = [], [], []
+    for j, d in enumerate(details):
+        if d.tool_calls:
+            for pos, call in enumerate(d.tool_calls):
+                owner.append(j)
+                positions.append(pos)
+                calls.append(call)
+    return owner, positions, calls
+
+
 def _step_frames(head: tuple, steps: list, metadata: list) -> tuple[pl.DataFrame, pl.DataFrame]:
     files, lines, items, buckets, ids = head
     errors = [o.last_error or _NO_ERROR for o in steps]
@@ -684,13 +697,7 @@ def _step_frames(head: tuple, steps: list, metadata: list) -> tuple[pl.DataFrame
         [e.code for e in errors], [e.message for e in errors],
         [(d.message_creation or _NO_CREATION).message_id for d in details],
         *_usage_columns(steps), metadata])
-    owner, index, calls = [], [], []
-    for j, d in enumerate(details):
-        if d.tool_calls:
-            for i, call in enumerate(d.tool_calls):
-                owner.append(j)
-                index.append(i)
-                calls.append(call)
+    owner, index, calls = _tool_calls(details)
     fns = [c.function or _NO_FUNCTION for c in calls]
     chars, images = [0] * len(calls), [0] * len(calls)
     code: list = [None] * len(calls)
@@ -742,13 +749,7 @@ def _delta_frames(head: tuple, deltas: list) -> tuple[pl.DataFrame, pl.DataFrame
     events = _frame(schemas.DELTA_EVENTS, [
         files, lines, items, buckets, ids, [d.type for d in details],
         [(d.message_creation or _NO_CREATION).message_id for d in details]])
-    owner, positions, calls = [], [], []
-    for j, d in enumerate(details):
-        if d.tool_calls:
-            for pos, call in enumerate(d.tool_calls):
-                owner.append(j)
-                positions.append(pos)
-                calls.append(call)
+    owner, positions, calls = _tool_calls(details)
     index = [pos if c.index is None else c.index
              for pos, c in zip(positions, calls, strict=True)]
     fns = [c.function or _NO_FUNCTION for c in calls]
