@@ -290,6 +290,17 @@ class _Taken:
         self.skip_shape: list[str] = []
         self.pages: dict[int, int] = {}  # position -> records counted, where not 1
 
+    def add(self, k: int, record: Any, pos: int, item: int = -1) -> None:
+        """Take `record` (of kind `k`), from the line at `pos` (list-page item `item`)."""
+        self.records[k].append(record)
+        self.pos[k].append(pos)
+        self.item[k].append(item)
+
+    def skip(self, pos: int, shape: object) -> None:
+        """Skip the line at `pos`: a shape steplens does not read (`unknown` unnamed)."""
+        self.skip_pos.append(pos)
+        self.skip_shape.append(shape if shape.__class__ is str else "unknown")
+
     def drop(self, declined: set[int]) -> None:
         """Forget every record of the `declined` positions (rare: a late decline)."""
         for k in range(3):
@@ -421,9 +432,7 @@ class FastPath:
         if k is not None:
             if o.id is None:
                 return False
-            taken.records[k].append(o)
-            taken.pos[k].append(pos)
-            taken.item[k].append(-1)
+            taken.add(k, o, pos)
             return True
         if kind == "list" and o.data is not _UNSET:
             return self._page(taken, pos, o.data)
@@ -433,8 +442,7 @@ class FastPath:
             return False  # the Responses decoder's
         if kind in _BILLING or (kind == "page" and o.data is not _UNSET):
             return False  # a Usage/Costs API export: read carefully (transforms/billing.py)
-        taken.skip_pos.append(pos)
-        taken.skip_shape.append(kind if kind.__class__ is str else "unknown")
+        taken.skip(pos, kind)
         return True
 
     def _envelope(self, taken: _Taken, pos: int, event: object, data: object) -> bool:
@@ -443,8 +451,7 @@ class FastPath:
         if data.__class__ is not Record:
             if event.startswith("thread.run."):
                 return False  # rejected: data is not an object
-            taken.skip_pos.append(pos)
-            taken.skip_shape.append(event)
+            taken.skip(pos, event)
             return True
         if _responses_event(data):
             return False  # the Responses decoder's
@@ -453,22 +460,18 @@ class FastPath:
             kind = _implied(event)
         k = _KIND.get(kind)
         if k is None:
-            taken.skip_pos.append(pos)
-            taken.skip_shape.append(event)
+            taken.skip(pos, event)
             return True
         if data.id is None:
             return False
-        taken.records[k].append(data)
-        taken.pos[k].append(pos)
-        taken.item[k].append(-1)
+        taken.add(k, data, pos)
         return True
 
     def _page(self, taken: _Taken, pos: int, items: object) -> bool:
         if items.__class__ is not list:
             return False  # not an array: the careful checker names it
         if not items:
-            taken.skip_pos.append(pos)
-            taken.skip_shape.append("empty_list")
+            taken.skip(pos, "empty_list")
             return True
         kinds = []
         for o in items:  # all or nothing: look at every item before taking one
@@ -486,13 +489,9 @@ class FastPath:
             kinds.append(k)
         for n, (o, k) in enumerate(zip(items, kinds, strict=True)):
             if k is None:
-                kind = o.object
-                taken.skip_pos.append(pos)
-                taken.skip_shape.append(kind if kind.__class__ is str else "unknown")
+                taken.skip(pos, o.object)
             else:
-                taken.records[k].append(o)
-                taken.pos[k].append(pos)
-                taken.item[k].append(n)
+                taken.add(k, o, pos, n)
         if len(items) != 1:
             taken.pages[pos] = len(items)
         return True
