@@ -100,10 +100,8 @@ def seconds(v: float) -> str:
 @_or_na
 def pct(v: float) -> str:
     """A rate as a percentage: `4.3%`, `<0.1%` (never a non-zero rate shown as 0)."""
-    if v == 0:
-        return "0%"
-    if v < 0.001:
-        return "<0.1%"
+    if v < 0.001:  # shown with one decimal, it would read 0.0%
+        return "0%" if v == 0 else "<0.1%"
     return f"{100 * v:.1f}%"
 
 
