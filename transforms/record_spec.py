@@ -10,6 +10,7 @@ array or null of such objects"; fields not listed are ignored.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -188,6 +189,26 @@ def _leaf(v: object, kind: Kind) -> str | None:
     raise AssertionError(kind)
 
 
+def first_in_objects(items: list, spec: dict, where: str,
+                     check: Callable[[dict, dict, str], str | None],
+                     not_object: Callable[[str, Any], str]) -> str | None:
+    """The first problem of a list that must hold objects of `spec` (both careful
+    checkers' rule, each in its own words): `not_object(path, element)` at the first
+    element that is not an object, else the first reason `check(element, spec, path + ".")`
+    gives, `path` being `where[i]`; None when every element passes."""
+    for i, item in enumerate(items):
+        if type(item) is not dict:
+            return not_object(f"{where}[{i}]", item)
+        reason = check(item, spec, f"{where}[{i}].")
+        if reason:
+            return reason
+    return None
+
+
+def _not_an_object(path: str, v: object) -> str:
+    return f"{path}: expected object, got {type_name(v)}"
+
+
 def check(record: dict, spec: dict, path: str = "") -> str | None:
     """The first field of `record` that breaks `spec`, as `path: reason`; None if none."""
     for key, sub in spec.items():
@@ -204,13 +225,7 @@ def check(record: dict, spec: dict, path: str = "") -> str | None:
         elif type(sub) is list:
             if type(v) is not list:
                 return f"{where}: expected array, got {type_name(v)}"
-            reason = None
-            for i, item in enumerate(v):
-                if type(item) is not dict:
-                    return f"{where}[{i}]: expected object, got {type_name(item)}"
-                reason = check(item, sub[0], f"{where}[{i}].")
-                if reason:
-                    break
+            reason = first_in_objects(v, sub[0], where, check, _not_an_object)
         else:
             reason = _leaf(v, sub)
             if reason:
