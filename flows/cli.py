@@ -532,7 +532,7 @@ def _section(name: str):
     report_views = {m.name for m in views.sql_models()
                     if m.layer == "report" and "create or replace view" in m.text}
     if name in report_views:
-        return sections.Section(name, name, name)
+        return sections.Section(name)
     fail(f"no section {name!r}: one of {', '.join(sections.BY_KEY)}, or a report_* view "
          f"({', '.join(sorted(report_views))})")
 

@@ -63,23 +63,21 @@ class EnvironmentFault(SteplensError):
 
 
 # errno -> (what happened, what to do). docs/inputs-and-faults.md lists them.
+_AGAIN = "and run the ingest again"
+_WRITE_ACCESS = "give this user write access there (or give another --warehouse)"
 _FAULTS: dict[int, tuple[str, str]] = {
-    errno.ENOSPC: ("no space left on device", "free space on that file system (or give "
-                   "another --warehouse) and run the ingest again"),
-    errno.EFBIG: ("file size limit reached", "raise the limit (`ulimit -f unlimited`) "
-                  "and run the ingest again"),
-    errno.EDQUOT: ("disk quota exceeded", "free space within your quota (or ask for a "
-                   "larger one) and run the ingest again"),
-    errno.EROFS: ("read-only file system", "give a --warehouse on a writable file system, "
-                  "or remount it read-write"),
-    errno.EACCES: ("permission denied", "give this user write access there (or give "
-                   "another --warehouse)"),
-    errno.EPERM: ("operation not permitted", "give this user write access there (or give "
-                  "another --warehouse)"),
-    errno.EIO: ("input/output error", "the disk or the network file system failed: check "
-                "it, then run `steplens check`"),
-    errno.EMFILE: ("too many open files", "raise the limit (`ulimit -n 4096`) and run "
-                   "the ingest again"),
+    errno.ENOSPC: ("no space left on device",
+                   f"free space on that file system (or give another --warehouse) {_AGAIN}"),
+    errno.EFBIG: ("file size limit reached", f"raise the limit (`ulimit -f unlimited`) {_AGAIN}"),
+    errno.EDQUOT: ("disk quota exceeded",
+                   f"free space within your quota (or ask for a larger one) {_AGAIN}"),
+    errno.EROFS: ("read-only file system",
+                  "give a --warehouse on a writable file system, or remount it read-write"),
+    errno.EACCES: ("permission denied", _WRITE_ACCESS),
+    errno.EPERM: ("operation not permitted", _WRITE_ACCESS),
+    errno.EIO: ("input/output error",
+                "the disk or the network file system failed: check it, then run `steplens check`"),
+    errno.EMFILE: ("too many open files", f"raise the limit (`ulimit -n 4096`) {_AGAIN}"),
 }
 # The same faults as some libraries word them without an errno (Polars, DuckDB, Arrow
 # raise their own exception types with the OS message inside).

@@ -22,6 +22,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -170,20 +171,28 @@ def _pull_response(client, rid: str, summary: PullSummary, pending: dict) -> str
     if body.get("status") not in TERMINAL:
         summary.unfinished += 1  # its items may still change: pulled again next time
         return conv if isinstance(conv, str) else None
-    after = None
-    while True:
-        try:
-            page = orjson.loads(client.responses.input_items.with_raw_response.list(
-                rid, limit=PAGE, order="asc", **({"after": after} if after else {})).content)
-        except openai.APIStatusError as e:
-            summary.failed[rid] = f"input items: {e.status_code}: {e.message}"
-            return None
-        summary.input_item_pages += 1
-        if not page.get("has_more") or not page.get("last_id"):
-            break
-        after = page["last_id"]
+    try:
+        for _ in _pages(client.responses.input_items.with_raw_response.list, rid, None):
+            summary.input_item_pages += 1
+    except openai.APIStatusError as e:
+        summary.failed[rid] = f"input items: {e.status_code}: {e.message}"
+        return None
     pending[("responses", rid)] = ("responses", rid, "done")
     return conv if isinstance(conv, str) else None
+
+
+def _pages(list_page, parent: str, after: str | None) -> Iterator[str | None]:
+    """Read every page of a list of `parent`'s items after `after`, oldest first (the API's
+    cursor pagination), yielding after each page the cursor past it (`after` while no page
+    named a last item): where a later pull resumes. An API error propagates, with what was
+    yielded so far kept by the caller."""
+    while True:
+        page = orjson.loads(list_page(parent, limit=PAGE, order="asc",
+                                      **({"after": after} if after else {})).content)
+        after = page.get("last_id") or after
+        yield after
+        if not page.get("has_more") or not page.get("last_id"):
+            return
 
 
 def _pull_conversation(client, cid: str, after: str | None, summary: PullSummary,
@@ -202,18 +211,12 @@ def _pull_conversation(client, cid: str, after: str | None, summary: PullSummary
         return
     summary.conversations += 1
     last = after
-    while True:
-        try:
-            page = orjson.loads(client.conversations.items.with_raw_response.list(
-                cid, limit=PAGE, order="asc", **({"after": last} if last else {})).content)
-        except openai.APIStatusError as e:
-            summary.failed[cid] = f"items: {e.status_code}: {e.message}"
-            break
-        summary.conversation_item_pages += 1
-        if page.get("last_id"):
-            last = page["last_id"]
-        if not page.get("has_more") or not page.get("last_id"):
-            break
+    try:
+        for cursor in _pages(client.conversations.items.with_raw_response.list, cid, after):
+            summary.conversation_item_pages += 1
+            last = cursor
+    except openai.APIStatusError as e:
+        summary.failed[cid] = f"items: {e.status_code}: {e.message}"
     pending[("conversations", cid)] = ("conversations", cid, {"last_item": last})
 
 

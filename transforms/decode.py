@@ -33,45 +33,19 @@ from __future__ import annotations
 import itertools
 import zlib
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 import orjson
 import polars as pl
 
 from steplens.transforms import config, record_spec, schemas
-from steplens.transforms.record_spec import (
-    ANY,
-    ARRAY,
-    ID,
-    INT,
-    MAX_TOKENS,
-    MAX_TS,
-    NUM,
-    OBJ,
-    REF,
-    STR,
-    TOKENS,
-    TS,
-)
+from steplens.transforms.record_spec import ANY, OBJ, STRUCT_LEAVES
 
 _UNSET = msgspec.UNSET
 _NULL = msgspec.Raw(b"null")
 _SORT = orjson.OPT_SORT_KEYS
 _BUCKET_MASK = schemas.BUCKETS - 1
-
-_LEAVES: dict[record_spec.Kind, Any] = {
-    # required: checked after decoding (a null id goes careful); an empty or
-    # control-character id fails the pattern and goes careful, which names it
-    ID: Annotated[str, msgspec.Meta(pattern=record_spec.ID_PATTERN)] | None,
-    REF: Annotated[str, msgspec.Meta(pattern=record_spec.ID_PATTERN)] | None,
-    STR: str | None,
-    INT: Annotated[int, msgspec.Meta(ge=-record_spec.I64, le=record_spec.I64 - 1)] | None,
-    TOKENS: Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)] | None,
-    TS: Annotated[int, msgspec.Meta(ge=0, le=MAX_TS)] | None,
-    NUM: int | float | None,
-    ARRAY: list | None,
-}
 
 
 def _fields(name: str, spec: dict) -> list[tuple[str, Any, Any]]:
@@ -91,7 +65,7 @@ def _fields(name: str, spec: dict) -> list[tuple[str, Any, Any]]:
         elif sub is OBJ or sub is ANY:
             fields.append((key, msgspec.Raw, _NULL))
         else:
-            fields.append((key, _LEAVES[sub], None))
+            fields.append((key, STRUCT_LEAVES[sub], None))
     return fields
 
 
@@ -104,22 +78,11 @@ def _struct(name: str, spec: dict) -> type:
     return struct
 
 
-def _union(*specs: dict) -> dict:
-    """One spec holding the fields of every shape: the same key never means two things."""
-    out: dict = {}
-    for spec in specs:
-        for key, sub in spec.items():
-            if out.get(key, sub) != sub:
-                raise AssertionError(f"{key} is checked two ways")
-            out[key] = sub
-    return out
-
-
 # Every record is decoded once into this struct, whatever its shape: the fields of steps,
 # runs and deltas, and what dispatch looks at (`object`, `event`, `data`: absent is
 # UNSET, unlike null). A field that another shape checks and this one ignores can only
 # send a line to the careful path, never accept a wrong one.
-_FIELDS = _fields("Record", _union(record_spec.STEP, record_spec.RUN, record_spec.DELTA))
+_FIELDS = _fields("Record", record_spec.union(record_spec.STEP, record_spec.RUN, record_spec.DELTA))
 _DISPATCH = [("object", str | None | msgspec.UnsetType, _UNSET),
              ("event", str | None | msgspec.UnsetType, _UNSET)]
 # A list item or a stream envelope's payload: its own `data` only matters when present
@@ -327,6 +290,17 @@ class _Taken:
         self.skip_shape: list[str] = []
         self.pages: dict[int, int] = {}  # position -> records counted, where not 1
 
+    def add(self, k: int, record: Any, pos: int, item: int = -1) -> None:
+        """Take `record` (of kind `k`), from the line at `pos` (list-page item `item`)."""
+        self.records[k].append(record)
+        self.pos[k].append(pos)
+        self.item[k].append(item)
+
+    def skip(self, pos: int, shape: object) -> None:
+        """Skip the line at `pos`: a shape steplens does not read (`unknown` unnamed)."""
+        self.skip_pos.append(pos)
+        self.skip_shape.append(shape if shape.__class__ is str else "unknown")
+
     def drop(self, declined: set[int]) -> None:
         """Forget every record of the `declined` positions (rare: a late decline)."""
         for k in range(3):
@@ -421,23 +395,18 @@ class FastPath:
             if o is None:
                 declined.add(pos)
                 continue
+            k = None  # the kind of record taken from this line, if it is one
             event = names[pos] if names is not None else None
             if event is None:
                 kind = o.object
                 k = kinds.get(kind)
-                if k is not None:
-                    if o.id is None:
-                        declined.add(pos)
+                if k is None:
+                    if kind is not _UNSET or o.event is _UNSET:
+                        if not self._line(taken, pos, o):  # pages, skipped shapes
+                            declined.add(pos)
                         continue
-                    add = adds[k]
-                    add[0](o), add[1](pos), add[2](-1)
-                    continue
-                if kind is not _UNSET or o.event is _UNSET:
-                    if not self._line(taken, pos, o):  # pages, skipped shapes
-                        declined.add(pos)
-                    continue
-                event, o = o.event, o.data
-            if event.__class__ is str and o.__class__ is Record:
+                    event, o = o.event, o.data  # an envelope: its payload, below
+            if k is None and event.__class__ is str and o.__class__ is Record:
                 kind = o.object
                 k = kinds.get(kind)
                 if k is None and (kind is None or kind is _UNSET):
@@ -445,15 +414,14 @@ class FastPath:
                         declined.add(pos)  # the Responses decoder's
                         continue
                     k = kinds.get(_implied(event))
-                if k is not None:
-                    if o.id is None:
-                        declined.add(pos)
-                        continue
-                    add = adds[k]
-                    add[0](o), add[1](pos), add[2](-1)
-                    continue
-            if not self._envelope(taken, pos, event, o):
+            if k is None:
+                if not self._envelope(taken, pos, event, o):
+                    declined.add(pos)
+            elif o.id is None:
                 declined.add(pos)
+            else:
+                add = adds[k]
+                add[0](o), add[1](pos), add[2](-1)
         return taken, declined
 
     # ---- dispatch: what each line holds (False: declined, nothing taken) -------------
@@ -464,9 +432,7 @@ class FastPath:
         if k is not None:
             if o.id is None:
                 return False
-            taken.records[k].append(o)
-            taken.pos[k].append(pos)
-            taken.item[k].append(-1)
+            taken.add(k, o, pos)
             return True
         if kind == "list" and o.data is not _UNSET:
             return self._page(taken, pos, o.data)
@@ -476,8 +442,7 @@ class FastPath:
             return False  # the Responses decoder's
         if kind in _BILLING or (kind == "page" and o.data is not _UNSET):
             return False  # a Usage/Costs API export: read carefully (transforms/billing.py)
-        taken.skip_pos.append(pos)
-        taken.skip_shape.append(kind if kind.__class__ is str else "unknown")
+        taken.skip(pos, kind)
         return True
 
     def _envelope(self, taken: _Taken, pos: int, event: object, data: object) -> bool:
@@ -486,8 +451,7 @@ class FastPath:
         if data.__class__ is not Record:
             if event.startswith("thread.run."):
                 return False  # rejected: data is not an object
-            taken.skip_pos.append(pos)
-            taken.skip_shape.append(event)
+            taken.skip(pos, event)
             return True
         if _responses_event(data):
             return False  # the Responses decoder's
@@ -496,22 +460,18 @@ class FastPath:
             kind = _implied(event)
         k = _KIND.get(kind)
         if k is None:
-            taken.skip_pos.append(pos)
-            taken.skip_shape.append(event)
+            taken.skip(pos, event)
             return True
         if data.id is None:
             return False
-        taken.records[k].append(data)
-        taken.pos[k].append(pos)
-        taken.item[k].append(-1)
+        taken.add(k, data, pos)
         return True
 
     def _page(self, taken: _Taken, pos: int, items: object) -> bool:
         if items.__class__ is not list:
             return False  # not an array: the careful checker names it
         if not items:
-            taken.skip_pos.append(pos)
-            taken.skip_shape.append("empty_list")
+            taken.skip(pos, "empty_list")
             return True
         kinds = []
         for o in items:  # all or nothing: look at every item before taking one
@@ -529,13 +489,9 @@ class FastPath:
             kinds.append(k)
         for n, (o, k) in enumerate(zip(items, kinds, strict=True)):
             if k is None:
-                kind = o.object
-                taken.skip_pos.append(pos)
-                taken.skip_shape.append(kind if kind.__class__ is str else "unknown")
+                taken.skip(pos, o.object)
             else:
-                taken.records[k].append(o)
-                taken.pos[k].append(pos)
-                taken.item[k].append(n)
+                taken.add(k, o, pos, n)
         if len(items) != 1:
             taken.pages[pos] = len(items)
         return True
@@ -714,6 +670,19 @@ def _pick(values: list, index: list[int]) -> list:
     return [values[j] for j in index]
 
 
+def _tool_calls(details: list) -> tuple[list[int], list[int], list]:
+    """Every tool call of the step details (a step's, or a delta's), flattened: for each,
+    the index of its details in `details`, its position in their list, the call."""
+    owner, positions, calls = [], [], []
+    for j, d in enumerate(details):
+        if d.tool_calls:
+            for pos, call in enumerate(d.tool_calls):
+                owner.append(j)
+                positions.append(pos)
+                calls.append(call)
+    return owner, positions, calls
+
+
 def _step_frames(head: tuple, steps: list, metadata: list) -> tuple[pl.DataFrame, pl.DataFrame]:
     files, lines, items, buckets, ids = head
     errors = [o.last_error or _NO_ERROR for o in steps]
@@ -727,13 +696,7 @@ def _step_frames(head: tuple, steps: list, metadata: list) -> tuple[pl.DataFrame
         [e.code for e in errors], [e.message for e in errors],
         [(d.message_creation or _NO_CREATION).message_id for d in details],
         *_usage_columns(steps), metadata])
-    owner, index, calls = [], [], []
-    for j, d in enumerate(details):
-        if d.tool_calls:
-            for i, call in enumerate(d.tool_calls):
-                owner.append(j)
-                index.append(i)
-                calls.append(call)
+    owner, index, calls = _tool_calls(details)
     fns = [c.function or _NO_FUNCTION for c in calls]
     chars, images = [0] * len(calls), [0] * len(calls)
     code: list = [None] * len(calls)
@@ -785,13 +748,7 @@ def _delta_frames(head: tuple, deltas: list) -> tuple[pl.DataFrame, pl.DataFrame
     events = _frame(schemas.DELTA_EVENTS, [
         files, lines, items, buckets, ids, [d.type for d in details],
         [(d.message_creation or _NO_CREATION).message_id for d in details]])
-    owner, positions, calls = [], [], []
-    for j, d in enumerate(details):
-        if d.tool_calls:
-            for pos, call in enumerate(d.tool_calls):
-                owner.append(j)
-                positions.append(pos)
-                calls.append(call)
+    owner, positions, calls = _tool_calls(details)
     index = [pos if c.index is None else c.index
              for pos, c in zip(positions, calls, strict=True)]
     fns = [c.function or _NO_FUNCTION for c in calls]

@@ -10,6 +10,10 @@ array or null of such objects"; fields not listed are ignored.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import msgspec
 
 MAX_TS = 253402300799  # 9999-12-31T23:59:59Z: beyond it a timestamp cannot be stored
 I64 = 1 << 63
@@ -49,6 +53,34 @@ OBJ = Kind("object")
 ARRAY = Kind("array")
 NUM = Kind("number")
 ANY = Kind("any")  # read, never checked: a wrong type is NULL in its column, never a reject
+
+# The msgspec type of each leaf kind, from which both fast paths generate their structs
+# (transforms/decode.py, transforms/responses/fast.py): what msgspec decodes is what the
+# careful checkers accept. An ID's null is checked after decoding (it goes careful); an
+# empty or control-character one fails the pattern and goes careful, which names it.
+STRUCT_LEAVES: dict[Kind, Any] = {
+    ID: Annotated[str, msgspec.Meta(pattern=ID_PATTERN)] | None,
+    REF: Annotated[str, msgspec.Meta(pattern=ID_PATTERN)] | None,
+    STR: str | None,
+    INT: Annotated[int, msgspec.Meta(ge=-I64, le=I64 - 1)] | None,
+    TOKENS: Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)] | None,
+    TS: Annotated[int, msgspec.Meta(ge=0, le=MAX_TS)] | None,
+    NUM: int | float | None,
+    ARRAY: list | None,
+}
+
+
+def union(*specs: dict) -> dict:
+    """One spec holding the fields of every shape (a fast path decodes every shape into
+    one struct): the same key never means two things."""
+    out: dict = {}
+    for spec in specs:
+        for key, sub in spec.items():
+            if out.get(key, sub) != sub:
+                raise AssertionError(f"{key} is checked two ways")
+            out[key] = sub
+    return out
+
 
 JSON_TYPE = {str: "string", int: "integer", float: "number", bool: "boolean",
              dict: "object", list: "array", type(None): "null"}
@@ -157,6 +189,26 @@ def _leaf(v: object, kind: Kind) -> str | None:
     raise AssertionError(kind)
 
 
+def first_in_objects(items: list, spec: dict, where: str,
+                     check: Callable[[dict, dict, str], str | None],
+                     not_object: Callable[[str, Any], str]) -> str | None:
+    """The first problem of a list that must hold objects of `spec` (both careful
+    checkers' rule, each in its own words): `not_object(path, element)` at the first
+    element that is not an object, else the first reason `check(element, spec, path + ".")`
+    gives, `path` being `where[i]`; None when every element passes."""
+    for i, item in enumerate(items):
+        if type(item) is not dict:
+            return not_object(f"{where}[{i}]", item)
+        reason = check(item, spec, f"{where}[{i}].")
+        if reason:
+            return reason
+    return None
+
+
+def _not_an_object(path: str, v: object) -> str:
+    return f"{path}: expected object, got {type_name(v)}"
+
+
 def check(record: dict, spec: dict, path: str = "") -> str | None:
     """The first field of `record` that breaks `spec`, as `path: reason`; None if none."""
     for key, sub in spec.items():
@@ -173,13 +225,7 @@ def check(record: dict, spec: dict, path: str = "") -> str | None:
         elif type(sub) is list:
             if type(v) is not list:
                 return f"{where}: expected array, got {type_name(v)}"
-            reason = None
-            for i, item in enumerate(v):
-                if type(item) is not dict:
-                    return f"{where}[{i}]: expected object, got {type_name(item)}"
-                reason = check(item, sub[0], f"{where}[{i}].")
-                if reason:
-                    break
+            reason = first_in_objects(v, sub[0], where, check, _not_an_object)
         else:
             reason = _leaf(v, sub)
             if reason:

@@ -95,19 +95,24 @@ STEP_RECORDS = pl.Schema(
     }
 )
 
+# What a tool call says, whole (a step object's) or in fragments (a delta's).
+CALL_FIELDS = {
+    "step_id": Str,
+    "call_index": Int,
+    "tool_call_id": Str,
+    "type": Str,
+    "function_name": Str,
+    "function_arguments": Str,
+    "function_output": Str,
+    "code_input": Str,
+}
+
 # Tool calls carried by full step objects; joined to their step record by provenance.
 TOOL_CALL_RECORDS = pl.Schema(
     {
         **PROVENANCE,
         **BUCKET,
-        "step_id": Str,
-        "call_index": Int,
-        "tool_call_id": Str,
-        "type": Str,
-        "function_name": Str,
-        "function_arguments": Str,
-        "function_output": Str,
-        "code_input": Str,
+        **CALL_FIELDS,
         "code_log_chars": Int,
         "code_image_count": Int,
         "file_search_result_count": Int,
@@ -150,14 +155,7 @@ DELTA_CALLS = pl.Schema(
         **PROVENANCE,
         **BUCKET,
         "pos": Int,
-        "step_id": Str,
-        "call_index": Int,
-        "tool_call_id": Str,
-        "type": Str,
-        "function_name": Str,
-        "function_arguments": Str,
-        "function_output": Str,
-        "code_input": Str,
+        **CALL_FIELDS,
         "file_search_result_count": Int,
         "file_search_max_score": pl.Float64,
     }

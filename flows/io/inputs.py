@@ -94,6 +94,21 @@ def _open(path: str | Path) -> Iterator:
 READ_ERRORS = (OSError, EOFError, zlib.error)
 
 
+def _first_line(path: str | Path) -> str | None:
+    """The first non-blank line (a leading BOM removed), what sniffing a file's kind reads;
+    None for a blank file or one that cannot be read that far (reading it reports why)."""
+    try:
+        with _open(path) as f:
+            for n, line in enumerate(f):
+                if n == 0:
+                    line = line.removeprefix(BOM)
+                if line.strip():
+                    return line
+    except READ_ERRORS:
+        return None
+    return None
+
+
 def is_sse(path: str | Path) -> bool:
     """Raw SSE text: by extension, or by its first non-blank line (`event:`/`data:`).
 
@@ -102,16 +117,8 @@ def is_sse(path: str | Path) -> bool:
     name = storage.basename(path).lower().removesuffix(".gz")
     if name.endswith(".sse"):
         return True
-    try:
-        with _open(path) as f:
-            for n, line in enumerate(f):
-                if n == 0:
-                    line = line.removeprefix(BOM)
-                if line.strip():
-                    return looks_like_sse(line)
-    except READ_ERRORS:
-        return False
-    return False
+    line = _first_line(path)
+    return line is not None and looks_like_sse(line)
 
 
 def starts_with_stream(path: str | Path) -> bool:
@@ -122,19 +129,13 @@ def starts_with_stream(path: str | Path) -> bool:
     (docs/responses.md, "Responses API and Conversations"), which a range starting inside the file
     would not see.
     """
-    try:
-        with _open(path) as f:
-            for n, line in enumerate(f):
-                if n == 0:
-                    line = line.removeprefix(BOM)
-                if line.strip():
-                    try:
-                        return is_stream_event(orjson.loads(line))
-                    except orjson.JSONDecodeError:
-                        return False
-    except READ_ERRORS:
+    line = _first_line(path)
+    if line is None:
         return False
-    return False
+    try:
+        return is_stream_event(orjson.loads(line))
+    except orjson.JSONDecodeError:
+        return False
 
 
 DOCUMENT_MAX_BYTES = 512 * 1024 * 1024

@@ -15,6 +15,8 @@ shows them all. One table style: a header, right-aligned numbers, no rules.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,15 +43,26 @@ def plural(n: int, what: str) -> str:
     return f"{n:,} {what}" + ("" if n == 1 else "s")
 
 
-def count(n: int | None) -> str:
+def _or_na(fmt: Callable[[Any], str]) -> Callable[[Any], str]:
+    """The formatter `fmt`, with a missing figure (None) shown as `n/a`: one wording of
+    "not known" on the whole screen, never a 0 that would read as a measurement."""
+
+    @functools.wraps(fmt)
+    def formatted(v: Any) -> str:
+        return "n/a" if v is None else fmt(v)
+
+    return formatted
+
+
+@_or_na
+def count(n: int) -> str:
     """1234567 -> `1,234,567`: counts stay exact."""
-    return "n/a" if n is None else f"{n:,}"
+    return f"{n:,}"
 
 
-def tokens(n: float | None) -> str:
+@_or_na
+def tokens(n: float) -> str:
     """1_370_000 -> `1.37 M`; 950_400 -> `950 k`; 812 -> `812`: three figures."""
-    if n is None:
-        return "n/a"
     for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
         v = n / size
         if abs(v) >= 0.9995:
@@ -58,10 +71,9 @@ def tokens(n: float | None) -> str:
     return f"{n:.0f}"
 
 
-def usd(v: float | None) -> str:
+@_or_na
+def usd(v: float) -> str:
     """`$5.14`, `$1,234`, `$0.50`, `$0.017`: cents from a dime up, two figures below."""
-    if v is None:
-        return "n/a"
     if v == 0:
         return "$0"
     if abs(v) >= 1000:
@@ -71,10 +83,9 @@ def usd(v: float | None) -> str:
     return f"${v:.2g}"
 
 
-def seconds(v: float | None) -> str:
+@_or_na
+def seconds(v: float) -> str:
     """`0.45 s`, `3.0 s`, `42 s`, `2.5 min`, `1.2 h`."""
-    if v is None:
-        return "n/a"
     if v < 1:
         return f"{v:.2f} s"
     if v < 9.95:
@@ -86,14 +97,11 @@ def seconds(v: float | None) -> str:
     return f"{v / 3600:.1f} h"
 
 
-def pct(v: float | None) -> str:
+@_or_na
+def pct(v: float) -> str:
     """A rate as a percentage: `4.3%`, `<0.1%` (never a non-zero rate shown as 0)."""
-    if v is None:
-        return "n/a"
-    if v == 0:
-        return "0%"
-    if v < 0.001:
-        return "<0.1%"
+    if v < 0.001:  # shown with one decimal, it would read 0.0%
+        return "0%" if v == 0 else "<0.1%"
     return f"{100 * v:.1f}%"
 
 

@@ -21,13 +21,19 @@ class Section:
 
     The SQL lives in the view (transforms/sql/metrics or transforms/sql/report), so the
     terminal, Markdown, JSON and HTML reports and a user's `steplens sql "from VIEW"`
-    read the same definition.
+    read the same definition. The title and the view are the key unless said otherwise
+    (a `report_*` view over the metric view the key names).
     """
 
     key: str
-    title: str
-    view: str
     note: str = ""
+    title: str = ""
+    view: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("title", "view"):
+            if not getattr(self, name):
+                object.__setattr__(self, name, self.key)
 
     @property
     def query(self) -> str:
@@ -35,45 +41,46 @@ class Section:
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section("step_latency", "step_latency", "step_latency",
-            "Latency of completed steps (seconds)."),
-    Section("failure_rate", "failure_rate", "failure_rate",
-            "Terminal outcomes of steps."),
-    Section("token_usage", "token_usage", "token_usage",
-            "Token sums from steps that report usage."),
-    Section("tool_stats", "tool_stats", "tool_stats",
-            "Calls and failures per tool type and function."),
-    Section("run_lifecycle_stats", "run_lifecycle_stats (all runs)",
-            "report_run_lifecycle_stats",
-            "Where a run's time goes, over runs in a terminal state (seconds or counts)."),
-    Section("run_failure_funnel", "run_failure_funnel (all runs)", "report_run_failure_funnel",
-            "How runs ended."),
-    Section("step_failure_funnel", "step_failure_funnel (all steps)",
-            "report_step_failure_funnel", "How steps ended."),
-    Section("failing_step_tools", "failing_step_tools", "failing_step_tools",
-            "What the steps that failed, were cancelled or expired had called."),
-    Section("tool_analytics", "tool_analytics", "report_tool_analytics",
-            "Per tool type and function."),
-    Section("usage_cost", "usage_cost (all, assistant_id, model)", "report_usage_cost",
-            "USD at list prices (data/prices.csv or your override); unpriced usage is "
-            "counted, never priced at zero."),
-    Section("tool_cost", "tool_cost", "tool_cost",
-            "USD of tool-calling steps, split evenly over their calls."),
-    Section("unpriced_models", "unpriced_models", "unpriced_models",
-            "Usage without a price: add these models to your price file."),
-    Section("migration", "migration (Assistants API vs Responses API)", "report_migration",
-            "Both APIs side by side, overall and per model (as priced): wall time of the "
-            "runs that ended (seconds), failure rate, tokens and cost per run."),
-    Section("threads", "threads (prompts growing fastest)", "report_threads",
-            "Context bloat: prompt tokens added per turn (least-squares slope over the "
-            "turns that report usage)."),
-    Section("version_comparison", "version_comparison (latest configuration changes)",
-            "report_version_comparison",
-            "Each change of an assistant's configuration (model, instructions, tools, "
-            "sampling) against the version it replaced, over all runs of each version."),
-    Section("cost_reconciliation", "cost_reconciliation (days and models off the bill)",
-            "report_cost_reconciliation",
-            "The Usage and Costs API exports against the export: billed minus seen "
+    Section("step_latency", note="Latency of completed steps (seconds)."),
+    Section("failure_rate", note="Terminal outcomes of steps."),
+    Section("token_usage", note="Token sums from steps that report usage."),
+    Section("tool_stats", note="Calls and failures per tool type and function."),
+    Section("run_lifecycle_stats", title="run_lifecycle_stats (all runs)",
+            view="report_run_lifecycle_stats",
+            note="Where a run's time goes, over runs in a terminal state (seconds or "
+            "counts)."),
+    Section("run_failure_funnel", title="run_failure_funnel (all runs)",
+            view="report_run_failure_funnel", note="How runs ended."),
+    Section("step_failure_funnel", title="step_failure_funnel (all steps)",
+            view="report_step_failure_funnel", note="How steps ended."),
+    Section("failing_step_tools",
+            note="What the steps that failed, were cancelled or expired had called."),
+    Section("tool_analytics", view="report_tool_analytics",
+            note="Per tool type and function."),
+    Section("usage_cost", title="usage_cost (all, assistant_id, model)",
+            view="report_usage_cost",
+            note="USD at list prices (data/prices.csv or your override); unpriced usage "
+            "is counted, never priced at zero."),
+    Section("tool_cost", note="USD of tool-calling steps, split evenly over their calls."),
+    Section("unpriced_models",
+            note="Usage without a price: add these models to your price file."),
+    Section("migration", title="migration (Assistants API vs Responses API)",
+            view="report_migration",
+            note="Both APIs side by side, overall and per model (as priced): wall time "
+            "of the runs that ended (seconds), failure rate, tokens and cost per run."),
+    Section("threads", title="threads (prompts growing fastest)", view="report_threads",
+            note="Context bloat: prompt tokens added per turn (least-squares slope over "
+            "the turns that report usage)."),
+    Section("version_comparison",
+            title="version_comparison (latest configuration changes)",
+            view="report_version_comparison",
+            note="Each change of an assistant's configuration (model, instructions, "
+            "tools, sampling) against the version it replaced, over all runs of each "
+            "version."),
+    Section("cost_reconciliation",
+            title="cost_reconciliation (days and models off the bill)",
+            view="report_cost_reconciliation",
+            note="The Usage and Costs API exports against the export: billed minus seen "
             "(positive: the bill holds more than the export explains)."),
 )
 BY_KEY: dict[str, Section] = {s.key: s for s in SECTIONS}

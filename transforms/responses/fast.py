@@ -14,18 +14,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from steplens.transforms.record_spec import (
-    I64,
-    ID,
-    ID_PATTERN,
-    INT,
-    MAX_TOKENS,
-    MAX_TS,
-    NUM,
-    OBJ,
-    STR,
-    TOKENS,
-)
+from steplens.transforms.record_spec import MAX_TS, OBJ, STR, STRUCT_LEAVES, union
 from steplens.transforms.responses import spec
 from steplens.transforms.responses.spec import ANY, CONV, TS_NUM, Required
 
@@ -33,14 +22,9 @@ UNSET = msgspec.UNSET
 NULL = msgspec.Raw(b"null")
 RawOrUnset = msgspec.Raw | msgspec.UnsetType
 
+# The rulebook's leaves, and the Responses timestamp (Unix seconds, int or float)
 _LEAVES: dict[Any, Any] = {
-    # required: a null, empty or control-character id goes to the careful path, which
-    # names it
-    ID: Annotated[str, msgspec.Meta(pattern=ID_PATTERN)] | None,
-    STR: str | None,
-    INT: Annotated[int, msgspec.Meta(ge=-I64, le=I64 - 1)] | None,
-    TOKENS: Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)] | None,
-    NUM: int | float | None,
+    **STRUCT_LEAVES,
     TS_NUM: (Annotated[int, msgspec.Meta(ge=0, le=MAX_TS)]
              | Annotated[float, msgspec.Meta(ge=0, le=MAX_TS)] | None),
 }
@@ -66,16 +50,6 @@ def struct(name: str, fields: dict, extra: tuple = ()) -> type:
                              gc=False)
 
 
-def _union(*specs: dict) -> dict:
-    out: dict = {}
-    for s in specs:
-        for key, sub in s.items():
-            if out.get(key, sub) != sub:
-                raise AssertionError(f"{key} is checked two ways")
-            out[key] = sub
-    return out
-
-
 _SHAPE = (("object", str | None | msgspec.UnsetType, UNSET),
           ("event", RawOrUnset, UNSET))
 
@@ -87,7 +61,7 @@ Head = msgspec.defstruct("Head", [
 Response = struct("Response", spec.RESPONSE)
 Item = struct("Item", spec.ITEM)
 # Every event's fields at once: each key is typed one way in every event spec.
-Event = struct("Event", _union(*spec.EVENT_SPECS.values()), extra=(
+Event = struct("Event", union(*spec.EVENT_SPECS.values()), extra=(
     ("type", str, ""),))
 OutputItem = struct("OutputItem", spec.OUTPUT_ITEM)
 InputItem = struct("InputItem", spec.OUTPUT_ITEM, extra=(("type", Any, None),))

@@ -34,6 +34,7 @@ from steplens.transforms.record_spec import (
     STR,
     TOKENS,
     Kind,
+    first_in_objects,
     id_problem,
 )
 
@@ -165,6 +166,10 @@ def _ok(sub: object, v: Any) -> bool:
     return _leaf_ok(sub, v)
 
 
+def _not_an_object(path: str, _: object) -> str:
+    return f"wrong type: {path} is not an object"
+
+
 def why(record: dict, spec: dict, prefix: str = "") -> str | None:
     """The reason `record` breaks `spec` (level by level), or None."""
     for key, sub in spec.items():
@@ -197,12 +202,7 @@ def why(record: dict, spec: dict, prefix: str = "") -> str | None:
         elif type(sub) is Required:
             reason = why(v, sub.spec, f"{prefix}{key}.")
         elif type(sub) is list:
-            for j, element in enumerate(v):
-                if type(element) is not dict:
-                    return f"wrong type: {prefix}{key}[{j}] is not an object"
-                reason = why(element, sub[0], f"{prefix}{key}[{j}].")
-                if reason:
-                    break
+            reason = first_in_objects(v, sub[0], f"{prefix}{key}", why, _not_an_object)
         elif sub is CONV and type(v) is dict:
             reason = why(v, {"id": STR}, f"{prefix}{key}.")
         if reason:

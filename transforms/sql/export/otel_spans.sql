@@ -54,27 +54,34 @@ call_rows as (
 ),
 
 -- the steps exported, each with its place in time: its own `created_at`, or its run's
--- start when it has none (flagged)
+-- start when it has none (flagged); its end, never before its start; its trace and span
 placed_steps as (
     select
-        s.*,
-        coalesce(s.api, 'assistants') as api_name,
-        r.run_id is not null as has_run,
-        coalesce(s.created_at, r.created_at) as start_at,
-        s.created_at is null as time_estimated,
-        coalesce(r.created_at, s.created_at) as run_start
-    from step_rows as s
-    left join selected_runs as r on s.run_id = r.run_id
-    left join run_rows as known on s.run_id = known.run_id
-    where r.run_id is not null
-        or (known.run_id is null
-            and s.created_at is not null
-            and (since is null or s.created_at >= since)
-            and (include_unfinished or is_terminal(s.status)))
+        *,
+        greatest(coalesce(ended_at, start_at), start_at) as end_at,
+        otel_trace_id(coalesce(run_id, step_id)) as trace_id,
+        otel_span_id('step', step_id) as span_id
+    from (
+        select
+            s.*,
+            coalesce(s.api, 'assistants') as api_name,
+            r.run_id is not null as has_run,
+            coalesce(s.created_at, r.created_at) as start_at,
+            s.created_at is null as time_estimated,
+            coalesce(r.created_at, s.created_at) as run_start
+        from step_rows as s
+        left join selected_runs as r on s.run_id = r.run_id
+        left join run_rows as known on s.run_id = known.run_id
+        where r.run_id is not null
+            or (known.run_id is null
+                and s.created_at is not null
+                and (since is null or s.created_at >= since)
+                and (include_unfinished or is_terminal(s.status)))
+    )
 ),
 
 step_ends as (
-    select run_id, max(greatest(coalesce(ended_at, start_at), start_at)) as ended_at
+    select run_id, max(end_at) as ended_at
     from placed_steps
     where has_run
     group by run_id
@@ -97,38 +104,18 @@ run_spans as (
         otel_span_id('run', r.run_id) as span_id,
         null::varchar as parent_span_id,
         'invoke_agent' || coalesce(' ' || r.assistant_id, '') as name,
-        'client' as span_kind,
-        epoch_ns(r.created_at) as start_ns,
-        epoch_ns(r.end_at) as end_ns,
-        is_failure(r.status) as is_error,
-        r.last_error_message as status_message,
-        'invoke_agent' as "gen_ai.operation.name",
-        'openai' as "gen_ai.provider.name",
-        r.assistant_id as "gen_ai.agent.id",
-        r.thread_id as "gen_ai.conversation.id",
-        r.model as "gen_ai.request.model",
-        r.model as "gen_ai.response.model",
-        r.run_id as "gen_ai.response.id",
-        case when is_run_terminal(r.status)
-             then [coalesce(r.incomplete_reason, r.status)] end
-            as "gen_ai.response.finish_reasons",
+        unnest(otel_span_head('client', r.created_at, r.end_at, is_failure(r.status),
+                              r.last_error_message)),
+        unnest(otel_genai_call('invoke_agent', r.assistant_id, r.thread_id, r.model, r.run_id,
+                               case when is_run_terminal(r.status)
+                                    then [coalesce(r.incomplete_reason, r.status)] end)),
         'AGENT' as "openinference.span.kind",
         r.assistant_id as "agent.name",
-        r.thread_id as "session.id",
-        'agent' as "langfuse.observation.type",
-        r.thread_id as "langfuse.session.id",
-        case when is_failure(r.status)
-             then coalesce(r.last_error_code, r.status) end as "error.type",
-        r.api_name as "steplens.api",
-        r.status as "steplens.status",
+        unnest(otel_span_session(r.thread_id, 'agent', is_failure(r.status), r.last_error_code,
+                                 r.status, r.api_name)),
         r.queue_s as "steplens.queue_s",
         r.cost_usd as "steplens.cost_usd",
-        r.created_at as _run_start,
-        r.run_id as _run_key,
-        0 as _rank,
-        null::timestamp as _step_start,
-        null::varchar as _step_key,
-        null::bigint as _call_index
+        unnest(otel_span_order(r.created_at, r.run_id, 0, null, null, null))
     from runs_placed as r
 ),
 
@@ -136,11 +123,11 @@ run_spans as (
 model_calls as (
     select
         'step' as kind,
-        otel_trace_id(coalesce(s.run_id, s.step_id)) as trace_id,
-        otel_span_id('step', s.step_id) as span_id,
+        s.trace_id,
+        s.span_id,
         case when s.has_run then otel_span_id('run', s.run_id) end as parent_span_id,
         s.start_at,
-        greatest(coalesce(s.ended_at, s.start_at), s.start_at) as end_at,
+        s.end_at,
         s.status,
         s.last_error_code,
         s.last_error_message,
@@ -150,11 +137,7 @@ model_calls as (
         s.api_name, s.prompt_tokens, s.completion_tokens, s.total_tokens, s.cached_tokens,
         s.reasoning_tokens, s.cost_usd,
         nullif(s.time_estimated, false) as time_estimated,
-        s.run_start as _run_start,
-        s.run_id as _run_key,
-        2 as _rank,
-        s.start_at as _step_start,
-        s.step_id as _step_key
+        unnest(otel_span_order(s.run_start, s.run_id, 2, s.start_at, s.step_id, null))
     from placed_steps as s
     where s.api_name <> 'responses'
     union all by name
@@ -175,11 +158,7 @@ model_calls as (
         r.api_name, r.prompt_tokens, r.completion_tokens, r.total_tokens, r.cached_tokens,
         r.reasoning_tokens, r.cost_usd,
         null::boolean as time_estimated,
-        r.created_at as _run_start,
-        r.run_id as _run_key,
-        1 as _rank,
-        null::timestamp as _step_start,
-        null::varchar as _step_key
+        unnest(otel_span_order(r.created_at, r.run_id, 1, null, null, null))
     from runs_placed as r
     where r.api_name = 'responses'
 ),
@@ -191,19 +170,10 @@ chat_spans as (
         m.span_id,
         m.parent_span_id,
         'chat' || coalesce(' ' || m.model, '') as name,
-        'client' as span_kind,
-        epoch_ns(m.start_at) as start_ns,
-        epoch_ns(m.end_at) as end_ns,
-        is_failure(m.status) as is_error,
-        m.last_error_message as status_message,
-        'chat' as "gen_ai.operation.name",
-        'openai' as "gen_ai.provider.name",
-        m.assistant_id as "gen_ai.agent.id",
-        m.thread_id as "gen_ai.conversation.id",
-        m.model as "gen_ai.request.model",
-        m.model as "gen_ai.response.model",
-        m.response_id as "gen_ai.response.id",
-        m.finish_reasons as "gen_ai.response.finish_reasons",
+        unnest(otel_span_head('client', m.start_at, m.end_at, is_failure(m.status),
+                              m.last_error_message)),
+        unnest(otel_genai_call('chat', m.assistant_id, m.thread_id, m.model, m.response_id,
+                               m.finish_reasons)),
         m.prompt_tokens as "gen_ai.usage.input_tokens",
         m.completion_tokens as "gen_ai.usage.output_tokens",
         m.cached_tokens as "gen_ai.usage.cache_read.input_tokens",
@@ -218,9 +188,8 @@ chat_spans as (
         m.cached_tokens as "llm.token_count.prompt_details.cache_read",
         m.reasoning_tokens as "llm.token_count.completion_details.reasoning",
         m.assistant_id as "agent.name",
-        m.thread_id as "session.id",
-        'generation' as "langfuse.observation.type",
-        m.thread_id as "langfuse.session.id",
+        unnest(otel_span_session(m.thread_id, 'generation', is_failure(m.status),
+                                 m.last_error_code, m.status, m.api_name)),
         -- Langfuse takes this JSON instead of the gen_ai.usage.* / llm.token_count.* keys
         -- (which it would otherwise read both of): disjoint usage types and their total
         case when m.prompt_tokens is not null and m.completion_tokens is not null
@@ -234,10 +203,6 @@ chat_spans as (
         case when m.cost_usd is not null
              then json_object('total', m.cost_usd)::varchar end
             as "langfuse.observation.cost_details",
-        case when is_failure(m.status)
-             then coalesce(m.last_error_code, m.status) end as "error.type",
-        m.api_name as "steplens.api",
-        m.status as "steplens.status",
         m.step_type as "steplens.step.type",
         m.step_id as "steplens.step.id",
         m.run_id as "steplens.run.id",
@@ -248,40 +213,27 @@ chat_spans as (
         m._rank,
         m._step_start,
         m._step_key,
-        null::bigint as _call_index
+        m._call_index
     from model_calls as m
 ),
 
 item_spans as (
     select
         'step' as kind,
-        otel_trace_id(coalesce(s.run_id, s.step_id)) as trace_id,
-        otel_span_id('step', s.step_id) as span_id,
+        s.trace_id,
+        s.span_id,
         case when s.has_run then otel_span_id('response', s.run_id) end as parent_span_id,
         coalesce(s.type, 'output_item') as name,
-        'internal' as span_kind,
-        epoch_ns(s.start_at) as start_ns,
-        epoch_ns(greatest(coalesce(s.ended_at, s.start_at), s.start_at)) as end_ns,
-        is_failure(s.status) as is_error,
-        s.last_error_message as status_message,
+        unnest(otel_span_head('internal', s.start_at, s.end_at, is_failure(s.status),
+                              s.last_error_message)),
         'CHAIN' as "openinference.span.kind",
-        s.thread_id as "session.id",
-        'span' as "langfuse.observation.type",
-        s.thread_id as "langfuse.session.id",
-        case when is_failure(s.status)
-             then coalesce(s.last_error_code, s.status) end as "error.type",
-        s.api_name as "steplens.api",
-        s.status as "steplens.status",
+        unnest(otel_span_session(s.thread_id, 'span', is_failure(s.status), s.last_error_code,
+                                 s.status, s.api_name)),
         s.type as "steplens.step.type",
         s.step_id as "steplens.step.id",
         s.run_id as "steplens.run.id",
         nullif(s.time_estimated, false) as "steplens.time_estimated",
-        s.run_start as _run_start,
-        s.run_id as _run_key,
-        2 as _rank,
-        s.start_at as _step_start,
-        s.step_id as _step_key,
-        null::bigint as _call_index
+        unnest(otel_span_order(s.run_start, s.run_id, 2, s.start_at, s.step_id, null))
     from placed_steps as s
     where s.api_name = 'responses'
 ),
@@ -289,20 +241,15 @@ item_spans as (
 tool_spans as (
     select
         'tool_call' as kind,
-        otel_trace_id(coalesce(s.run_id, s.step_id)) as trace_id,
+        s.trace_id,
         otel_span_id('tool_call', t.step_id || ':' || coalesce(t.call_index::varchar, t.tool_call_id))
             as span_id,
-        otel_span_id('step', t.step_id) as parent_span_id,
+        s.span_id as parent_span_id,
         'execute_tool ' || coalesce(t.function_name, t.type, 'unknown') as name,
-        'internal' as span_kind,
-        epoch_ns(s.start_at) as start_ns,
-        epoch_ns(greatest(coalesce(s.ended_at, s.start_at), s.start_at)) as end_ns,
-        (coalesce(t.call_failed, false) or is_failure(s.status)) as is_error,
-        s.last_error_message as status_message,
-        'execute_tool' as "gen_ai.operation.name",
-        'openai' as "gen_ai.provider.name",
-        s.assistant_id as "gen_ai.agent.id",
-        s.thread_id as "gen_ai.conversation.id",
+        unnest(otel_span_head('internal', s.start_at, s.end_at,
+                              coalesce(t.call_failed, false) or is_failure(s.status),
+                              s.last_error_message)),
+        unnest(otel_genai_call('execute_tool', s.assistant_id, s.thread_id, null, null, null)),
         coalesce(t.function_name, t.type) as "gen_ai.tool.name",
         t.tool_call_id as "gen_ai.tool.call.id",
         case when t.type = 'function' then 'function'
@@ -323,29 +270,20 @@ tool_spans as (
         case when include_content and t.function_output is not null
              then (case when json_valid(t.function_output) then 'application/json'
                         else 'text/plain' end) end as "output.mime_type",
-        s.thread_id as "session.id",
-        'tool' as "langfuse.observation.type",
-        s.thread_id as "langfuse.session.id",
-        case when (coalesce(t.call_failed, false) or is_failure(s.status))
-             then coalesce(s.last_error_code, s.status, 'failed') end as "error.type",
-        s.api_name as "steplens.api",
-        s.status as "steplens.status",
+        unnest(otel_span_session(s.thread_id, 'tool',
+                                 coalesce(t.call_failed, false) or is_failure(s.status),
+                                 s.last_error_code, s.status, s.api_name)),
         t.type as "steplens.tool.type",
         t.arguments_valid_json as "steplens.tool.arguments_valid_json",
         t.file_search_result_count as "steplens.file_search.result_count",
         s.run_id as "steplens.run.id",
         t.step_id as "steplens.step.id",
         nullif(s.time_estimated, false) as "steplens.time_estimated",
-        s.run_start as _run_start,
-        s.run_id as _run_key,
-        2 as _rank,
-        s.start_at as _step_start,
-        s.step_id as _step_key,
-        t.call_index as _call_index
+        unnest(otel_span_order(s.run_start, s.run_id, 2, s.start_at, s.step_id,
+                               t.call_index))
     from call_rows as t
     inner join placed_steps as s on t.step_id = s.step_id
 ),
-
 final as (
     from run_spans
     union all by name

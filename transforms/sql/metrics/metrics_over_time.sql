@@ -61,11 +61,8 @@ create or replace macro metrics_over_time(unit) as table
 
     final as (
         select
-            case grouping_id when 7 then 'all' when 3 then 'assistant_id' when 5 then 'model'
-                when 6 then 'api'
-            end as dimension,
-            case grouping_id when 3 then assistant_id when 5 then model when 6 then api
-            end as value,
+            grouped_dimension(grouping_id, ['assistant_id', 'model', 'api']) as dimension,
+            grouped_value(grouping_id, [assistant_id, model, api]) as value,
             bucket,
             steps,
             completed_with_latency,

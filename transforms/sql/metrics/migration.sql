@@ -45,9 +45,9 @@ run_rows as (
 
 per_api as (
     select
-        grouping(model, assistant_id) as grouping_id,
-        model,
-        assistant_id,
+        grouped_dimension(grouping(model, assistant_id), ['model', 'assistant_id'])
+            as dimension,
+        grouped_value(grouping(model, assistant_id), [model, assistant_id]) as value,
         api,
         count(*) as runs,
         p50(wall_s) as p50_s,
@@ -67,38 +67,32 @@ per_api as (
     group by grouping sets ((api), (model, api), (assistant_id, api))
 ),
 
+-- one row per (dimension, value), each measure once per api: `assistants_runs`, ...
+side_by_side as (
+    pivot per_api
+    on api in ('assistants', 'responses')
+    using any_value(runs) as runs, any_value(p50_s) as p50_s, any_value(p95_s) as p95_s,
+        any_value(failure_rate) as failure_rate,
+        any_value(failed_or_expired_rate) as failed_or_expired_rate,
+        any_value(tokens_per_run) as tokens_per_run, any_value(cached_share) as cached_share,
+        any_value(cost_per_run_usd) as cost_per_run_usd,
+        any_value(unpriced_runs) as unpriced_runs
+    group by dimension, value
+),
+
 final as (
     select
-        case grouping_id when 3 then 'all' when 1 then 'model' when 2 then 'assistant_id'
-        end as dimension,
-        case grouping_id when 1 then model when 2 then assistant_id end as value,
-        coalesce(any_value(runs) filter (where api = 'assistants'), 0) as assistants_runs,
-        coalesce(any_value(runs) filter (where api = 'responses'), 0) as responses_runs,
-        any_value(p50_s) filter (where api = 'assistants') as assistants_p50_s,
-        any_value(p50_s) filter (where api = 'responses') as responses_p50_s,
-        any_value(p95_s) filter (where api = 'assistants') as assistants_p95_s,
-        any_value(p95_s) filter (where api = 'responses') as responses_p95_s,
-        any_value(failure_rate) filter (where api = 'assistants') as assistants_failure_rate,
-        any_value(failure_rate) filter (where api = 'responses') as responses_failure_rate,
-        any_value(failed_or_expired_rate) filter (where api = 'assistants')
-            as assistants_failed_or_expired_rate,
-        any_value(failed_or_expired_rate) filter (where api = 'responses')
-            as responses_failed_or_expired_rate,
-        any_value(tokens_per_run) filter (where api = 'assistants')
-            as assistants_tokens_per_run,
-        any_value(tokens_per_run) filter (where api = 'responses') as responses_tokens_per_run,
-        any_value(cached_share) filter (where api = 'assistants') as assistants_cached_share,
-        any_value(cached_share) filter (where api = 'responses') as responses_cached_share,
-        any_value(cost_per_run_usd) filter (where api = 'assistants')
-            as assistants_cost_per_run_usd,
-        any_value(cost_per_run_usd) filter (where api = 'responses')
-            as responses_cost_per_run_usd,
-        coalesce(any_value(unpriced_runs) filter (where api = 'assistants'), 0)
-            as assistants_unpriced_runs,
-        coalesce(any_value(unpriced_runs) filter (where api = 'responses'), 0)
-            as responses_unpriced_runs
-    from per_api
-    group by grouping_id, model, assistant_id
+        dimension, value,
+        coalesce(assistants_runs, 0) as assistants_runs,
+        coalesce(responses_runs, 0) as responses_runs,
+        assistants_p50_s, responses_p50_s, assistants_p95_s, responses_p95_s,
+        assistants_failure_rate, responses_failure_rate, assistants_failed_or_expired_rate,
+        responses_failed_or_expired_rate, assistants_tokens_per_run, responses_tokens_per_run,
+        assistants_cached_share, responses_cached_share, assistants_cost_per_run_usd,
+        responses_cost_per_run_usd,
+        coalesce(assistants_unpriced_runs, 0) as assistants_unpriced_runs,
+        coalesce(responses_unpriced_runs, 0) as responses_unpriced_runs
+    from side_by_side
 )
 
 select * from final order by dimension, value nulls first;

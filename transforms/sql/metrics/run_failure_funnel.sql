@@ -4,19 +4,15 @@
 --   share_of_terminal   runs / runs in a terminal state of the group (NULL for rows
 --                       whose status is not terminal)
 create or replace view run_failure_funnel as
-with outcomes as (
-    select assistant_id, model, api, status, last_error_code, incomplete_reason,
-           is_run_terminal(status) as terminal
-    from runs
-),
-
-grouped as (
+with grouped as (
     select
-        grouping(assistant_id, model, api) as grouping_id,
-        assistant_id, model, api, status, last_error_code, incomplete_reason,
-        bool_or(terminal) as terminal,
+        grouped_dimension(grouping(assistant_id, model, api), ['assistant_id', 'model', 'api'])
+            as dimension,
+        grouped_value(grouping(assistant_id, model, api), [assistant_id, model, api]) as value,
+        status, last_error_code, incomplete_reason,
+        bool_or(is_run_terminal(status)) as terminal,
         count(*) as runs
-    from outcomes
+    from runs
     group by grouping sets (
         (status, last_error_code, incomplete_reason),
         (assistant_id, status, last_error_code, incomplete_reason),
@@ -25,27 +21,12 @@ grouped as (
     )
 ),
 
-with_totals as (
-    select
-        *,
-        sum(runs) over group_rows as group_runs,
-        sum(runs) filter (where terminal) over group_rows as group_terminal_runs
-    from grouped
-    window group_rows as (partition by grouping_id, assistant_id, model, api)
-),
-
 final as (
     select
-        case grouping_id when 7 then 'all' when 3 then 'assistant_id' when 5 then 'model'
-            when 6 then 'api'
-        end as dimension,
-        case grouping_id when 3 then assistant_id when 5 then model when 6 then api
-        end as value,
-        status, last_error_code, incomplete_reason,
-        runs,
-        runs / group_runs as share_of_runs,
-        case when terminal then runs / group_terminal_runs end as share_of_terminal
-    from with_totals
+        dimension, value, status, last_error_code, incomplete_reason, runs,
+        share_of_group(runs, dimension, value) as share_of_runs,
+        share_of_terminal(runs, terminal, dimension, value) as share_of_terminal
+    from grouped
 )
 
 select * from final

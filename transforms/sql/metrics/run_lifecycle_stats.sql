@@ -40,13 +40,8 @@ grouped as (
 
 final as (
     select
-        case grouping_id
-            when 15 then 'all' when 7 then 'assistant_id' when 11 then 'model'
-            when 13 then 'day' when 14 then 'api'
-        end as dimension,
-        case grouping_id
-            when 7 then assistant_id when 11 then model when 13 then day when 14 then api
-        end as value,
+        grouped_dimension(grouping_id, ['assistant_id', 'model', 'day', 'api']) as dimension,
+        grouped_value(grouping_id, [assistant_id, model, day, api]) as value,
         measure, n, mean, p50, p90, p95, p99, max
     from grouped
 )
