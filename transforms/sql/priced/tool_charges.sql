@@ -130,12 +130,19 @@ assistant_fs as (
     group by step_id
 ),
 
-charges as (
+all_charges as (
     from response_charges
     union all by name
     from assistant_ci
     union all by name
     from assistant_fs
+),
+
+charges as (  -- a call without a time or model takes its run's
+    select
+        c.* replace (coalesce(c.day, r.day) as day, coalesce(c.model, r.model) as model)
+    from all_charges as c
+    left join runs as r on c.run_id = r.run_id and c.api = r.api
 ),
 
 price_models as (  -- the most specific price-table model of each (api, tool, model)
