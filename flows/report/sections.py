@@ -58,9 +58,12 @@ SECTIONS: tuple[Section, ...] = (
             "USD at list prices (data/prices.csv or your override); unpriced usage is "
             "counted, never priced at zero."),
     Section("tool_cost", "tool_cost", "tool_cost",
-            "USD of tool-calling steps, split evenly over their calls."),
+            "USD of tool-calling steps, split evenly over their calls, and the built-in "
+            "tools' own charges (per call or session, data/tool_prices.csv)."),
     Section("unpriced_models", "unpriced_models", "unpriced_models",
             "Usage without a price: add these models to your price file."),
+    Section("unpriced_tools", "unpriced_tools", "unpriced_tools",
+            "Built-in tool charges without a price (data/tool_prices.csv): not in the cost."),
     Section("migration", "migration (Assistants API vs Responses API)", "report_migration",
             "Both APIs side by side, overall and per model (as priced): wall time of the "
             "runs that ended (seconds), failure rate, tokens and cost per run."),
