@@ -55,7 +55,7 @@ responses as (
                  false) as preview_search
     from response_calls as c
     full outer join (
-        select * from runs where api = 'responses'
+        select * from base_runs where api = 'responses'
     ) as r on c.run_id = r.run_id
     where c.run_id is not null or r.web_search_requests > 0
 ),
@@ -142,7 +142,7 @@ charges as (  -- a call without a time or model takes its run's
     select
         c.* replace (coalesce(c.day, r.day) as day, coalesce(c.model, r.model) as model)
     from all_charges as c
-    left join runs as r on c.run_id = r.run_id and c.api = r.api
+    left join base_runs as r on c.run_id = r.run_id and c.api = r.api
 ),
 
 price_models as (  -- the most specific price-table model of each (api, tool, model)
