@@ -85,7 +85,7 @@ def charges(runs: list[dict], tool_calls: list[dict], prices: list[dict]) -> lis
             n = sum(c["type"] == tool for c in calls)
             if tool == "web_search":
                 reported = run.get("web_search_requests") if run else None
-                units = reported if reported is not None else n
+                units = reported if reported is not None and reported >= 0 else n
                 priced_as = "web_search_preview" if run and _preview(run["tools"]) else tool
             else:
                 units = min(n, 1) if unit == "session" else n

@@ -170,6 +170,7 @@ def test_cached_tokens_at_prompt_price_when_no_cached_price(micro):
     ("gpt-5.6-sol", 10_000, 0, 10_000, 0, (10_000 * 6.25) / 1e6),  # a cold cache: all written
     ("gpt-5.6-sol", 1000, 800, 900, 0, (800 * 0.5 + 200 * 6.25) / 1e6),  # over the prompt: cut
     ("gpt-5.6-sol", 1000, None, None, 10, (1000 * 5 + 10 * 30) / 1e6),
+    ("gpt-5.6-sol", 1000, 0, -500, 10, (1000 * 5 + 10 * 30) / 1e6),  # negative: none
     # a model without a cache-write price: writes are prompt tokens at the prompt price
     ("gpt-4o", 1000, 400, 300, 100, (600 * 2.5 + 400 * 1.25 + 100 * 10) / 1e6),
 ])

@@ -3,7 +3,8 @@
 -- One row per billed item:
 --   Responses API: per response and tool. web_search: `unit` call, `units` the web search
 --     requests the response reports (`tool_usage.web_search.num_requests`, the billed
---     count: one call can search several times) else its web_search_call items; priced
+--     count: one call can search several times; a negative count is not one) else its
+--     web_search_call items; priced
 --     as `web_search_preview` when the response declared only that version of the tool.
 --     file_search, image_generation: a call per item. code_interpreter: one session (a
 --     container) per response with code_interpreter_call items (the container id is not
@@ -70,7 +71,8 @@ response_charges as (
             {'tool_type': 'web_search',
              'tool': case when preview_search then 'web_search_preview' else 'web_search' end,
              'calls': web_search, 'unit': 'call',
-             'units': coalesce(web_search_requests, web_search)},
+             'units': case when web_search_requests >= 0 then web_search_requests
+                           else web_search end},
             {'tool_type': 'file_search', 'tool': 'file_search', 'calls': file_search,
              'unit': 'call', 'units': file_search},
             {'tool_type': 'code_interpreter', 'tool': 'code_interpreter',
