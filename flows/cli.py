@@ -466,7 +466,8 @@ def report(
         metavar="SECTION", help="Print only this section (a view name: step_latency, "
         "failure_rate, token_usage, tool_stats, run_lifecycle_stats, run_failure_funnel, "
         "step_failure_funnel, failing_step_tools, tool_analytics, usage_cost, tool_cost, "
-        "unpriced_models, migration, threads, version_comparison, cost_reconciliation, or "
+        "unpriced_models, unpriced_tools, migration, threads, version_comparison, "
+        "cost_reconciliation, or "
         "any report_* view)")] = None,
     warehouse: WarehouseOpt = None,
     section_opt: Annotated[str | None, typer.Option(

@@ -59,6 +59,7 @@ CURRENT_OBJECT = "CURRENT"  # on object storage: names the current snapshot
 
 # ---- package data (read with importlib.resources) -------------------------------------------
 PRICES_PACKAGE, PRICES_RESOURCE = "steplens.data", "prices.csv"
+TOOL_PRICES_RESOURCE = "tool_prices.csv"  # built-in tool prices, beside the model prices
 SQL_PACKAGE, SQL_FOLDER = "steplens.transforms", "sql"
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -159,6 +159,7 @@ class ScreenData:
     models: list[dict[str, Any]]
     unpriced: list[dict[str, Any]]
     migration: dict[str, Any] | None
+    unpriced_tools: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _records(con: duckdb.DuckDBPyConnection, name: str) -> list[dict[str, Any]]:
@@ -177,6 +178,7 @@ def load(con: duckdb.DuckDBPyConnection) -> ScreenData:
         models=_records(con, "report_top_models"),
         unpriced=_records(con, "unpriced_models"),
         migration=migration[0] if migration else None,
+        unpriced_tools=_records(con, "unpriced_tools"),
     )
 
 
@@ -272,7 +274,16 @@ def _money(d: ScreenData, width: int, hint: str) -> list[str]:
         f"{tokens(o['completion_tokens'])})", width))
     partial = (f" + {count(o['unpriced_steps'])} unpriced usage records"
                if o["unpriced_steps"] else "")
-    lines.append(_fit(f"{INDENT}Cost    {usd(o['cost_usd'])} at list prices{partial}", width))
+    tools = o.get("tool_cost_usd")
+    if tools is None:  # no built-in tool billed apart from tokens
+        cost = [f"{INDENT}Cost    {usd(o['cost_usd'])} at list prices{partial}"]
+    else:
+        split = f"(tokens {usd(o['cost_usd'])} + tools {usd(tools)})"
+        cost = [f"{INDENT}Cost    {usd(o['total_cost_usd'])} at list prices {split}{partial}",
+                f"{INDENT}Cost    {usd(o['total_cost_usd'])} {split}{partial}",
+                f"{INDENT}Cost    {usd(o['total_cost_usd'])} {split}"
+                + (f" + {count(o['unpriced_steps'])} unpriced" if partial else "")]
+    lines.append(next((c for c in cost if len(c) <= width), _fit(cost[-1], width)))
     if d.models:
         shown = d.models[:TOP_MODELS]
         rows = [[str(r["model"] or "(unknown)"), tokens(r["total_tokens"]), usd(r["cost_usd"]),
@@ -281,16 +292,22 @@ def _money(d: ScreenData, width: int, hint: str) -> list[str]:
                         Col("share", 6)], rows, width)
         lines += _more(len(d.models) - len(shown), "models",
                        'steplens sql "from report_top_models"', hint, width)
-    if d.unpriced:
-        names = sorted({str(r["model"] or "(unknown)") for r in d.unpriced})
+    if d.unpriced or d.unpriced_tools:
+        names = (sorted({str(r["model"] or "(unknown)") for r in d.unpriced})
+                 + sorted({f"{r['tool']} tool" for r in d.unpriced_tools}))
+        head = ("Unpriced (not in the cost): " if d.unpriced
+                else "Every model with usage has a price. Unpriced: ")
         for n in range(min(len(names), TOP_UNPRICED), 0, -1):
             more = f" and {len(names) - n} more" if len(names) > n else ""
-            text = f"{INDENT}Unpriced (not in the cost): {', '.join(names[:n])}{more}"
+            text = f"{INDENT}{head}{', '.join(names[:n])}{more}"
             if len(text) <= width:
                 break
         lines.append(_fit(text, width))
-        lines.append(_fit(f"{INDENT}  which and why: steplens report unpriced_models{hint}",
-                          width))
+        which = ("unpriced_models" if not d.unpriced_tools else "unpriced_tools"
+                 if not d.unpriced else "unpriced_models (and unpriced_tools)")
+        why = [f"{INDENT}  which and why: steplens report {which}{hint}",
+               f"{INDENT}  which and why: steplens report {which}"]
+        lines.append(next((w for w in why if len(w) <= width), _fit(why[-1], width)))
     else:
         lines.append(f"{INDENT}Every model with usage has a price.")
     return lines

@@ -61,9 +61,13 @@ SECTIONS: tuple[Section, ...] = (
             view="report_usage_cost",
             note="USD at list prices (data/prices.csv or your override); unpriced usage "
             "is counted, never priced at zero."),
-    Section("tool_cost", note="USD of tool-calling steps, split evenly over their calls."),
+    Section("tool_cost", note="USD of tool-calling steps, split evenly over their calls, and "
+            "the built-in tools' own charges (per call or session, data/tool_prices.csv)."),
     Section("unpriced_models",
             note="Usage without a price: add these models to your price file."),
+    Section("unpriced_tools",
+            note="Built-in tool charges without a price (data/tool_prices.csv): not in "
+            "the cost."),
     Section("migration", title="migration (Assistants API vs Responses API)",
             view="report_migration",
             note="Both APIs side by side, overall and per model (as priced): wall time "

@@ -15,6 +15,12 @@ silently put list prices back. Delete the copy to return to the shipped prices.
 `build_duckdb` loads the merged table into the real table `model_prices` of
 `steplens.duckdb`, and folds `digest()` of it into the version that decides whether the
 file must be rebuilt, so a price change reaches the views on the next ingest.
+
+Built-in tools billed apart from tokens (code interpreter sessions, file and web search
+calls) have their own dated table, `data/tool_prices.csv`, loaded as `tool_prices` beside
+`model_prices` (docs/billing.md, "Built-in tools"). It is shipped only: a tool price is
+one figure per api, tool and date, and a user who pays another one overrides the sum in
+their own analysis rather than through a second override file.
 """
 
 from __future__ import annotations
@@ -27,19 +33,28 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import duckdb
 
 from steplens.flows.errors import PricesError
-from steplens.flows.settings import PRICES_COPY, PRICES_PACKAGE, PRICES_RESOURCE
+from steplens.flows.settings import (
+    PRICES_COPY,
+    PRICES_PACKAGE,
+    PRICES_RESOURCE,
+    TOOL_PRICES_RESOURCE,
+)
 
 WAREHOUSE_COPY = PRICES_COPY
 TABLE = "model_prices"
 COLUMNS = ("model", "effective_from", "prompt_usd_per_1m", "cached_prompt_usd_per_1m",
-           "completion_usd_per_1m")
+           "completion_usd_per_1m", "cache_write_usd_per_1m")
+TOOL_TABLE = "tool_prices"
+TOOL_COLUMNS = ("api", "tool", "model", "effective_from", "unit", "usd_per_unit", "source")
+TOOL_APIS = ("assistants", "responses")
+TOOL_UNITS = ("call", "session")
 REQUIRED = ("model", "effective_from", "prompt_usd_per_1m", "completion_usd_per_1m")
 
 
@@ -53,9 +68,28 @@ class Price:
     cached_prompt_usd_per_1m: float | None
     completion_usd_per_1m: float
     source: str  # "shipped" or "user"
+    # input tokens written to the prompt cache; None: they cost the prompt price
+    cache_write_usd_per_1m: float | None = None
 
     def key(self) -> tuple[str, dt.date]:
         return (self.model, self.effective_from)
+
+
+@dataclass(frozen=True)
+class ToolPrice:
+    """One row of the tool price table: USD per call or session of a built-in tool, for
+    one api and (optionally) the models named `model`, from `effective_from` on."""
+
+    api: str
+    tool: str
+    model: str  # "" for every model
+    effective_from: dt.date
+    unit: str  # "call" or "session"
+    usd_per_unit: float
+    source: str  # the key of the source cited in the file
+
+    def key(self) -> tuple[str, str, str, dt.date]:
+        return (self.api, self.tool, self.model, self.effective_from)
 
 
 @dataclass(frozen=True)
@@ -64,6 +98,7 @@ class PriceTable:
 
     rows: tuple[Price, ...]
     user_file: Path | None = None
+    tools: tuple[ToolPrice, ...] = field(default_factory=lambda: tuple(shipped_tool_prices()))
 
     def digest(self) -> str:
         """A short hash of the rows: part of the DuckDB file's rebuild trigger."""
@@ -71,7 +106,10 @@ class PriceTable:
         for p in self.rows:
             h.update(repr((p.model, p.effective_from.isoformat(), p.prompt_usd_per_1m,
                            p.cached_prompt_usd_per_1m, p.completion_usd_per_1m,
-                           p.source)).encode())
+                           p.source, p.cache_write_usd_per_1m)).encode())
+        for t in self.tools:
+            h.update(repr((t.api, t.tool, t.model, t.effective_from.isoformat(), t.unit,
+                           t.usd_per_unit)).encode())
         return h.hexdigest()
 
 
@@ -156,6 +194,10 @@ def parse_prices(text: str, path: str, source: str = "user") -> list[Price]:
             completion_usd_per_1m=_number(fields[col["completion_usd_per_1m"]],
                                           "completion_usd_per_1m", where, required=True),
             source=source,
+            cache_write_usd_per_1m=(
+                _number(fields[col["cache_write_usd_per_1m"]], "cache_write_usd_per_1m",
+                        where, required=False)
+                if "cache_write_usd_per_1m" in col else None),
         )
         if price.key() in seen:
             raise PricesError(f"{where}: {model} from {day} is already priced on line "
@@ -163,6 +205,57 @@ def parse_prices(text: str, path: str, source: str = "user") -> list[Price]:
         seen[price.key()] = line_no
         rows.append(price)
     return rows
+
+
+def shipped_tool_prices() -> list[ToolPrice]:
+    """The built-in tool price table shipped inside the package
+    (`steplens.data/tool_prices.csv`)."""
+    resource = resources.files(PRICES_PACKAGE).joinpath(TOOL_PRICES_RESOURCE)
+    return parse_tool_prices(resource.read_text(encoding="utf-8-sig"),
+                             f"{PRICES_PACKAGE}/{TOOL_PRICES_RESOURCE}")
+
+
+def parse_tool_prices(text: str, path: str) -> list[ToolPrice]:
+    """Parse tool price CSV text (`#` comment lines allowed) and check it; errors name
+    `path` and the line."""
+    numbered = list(_lines(text))
+    if not numbered:
+        raise PricesError(f"{path}: no header line (expected: {','.join(TOOL_COLUMNS)})")
+    reader = csv.reader([line for _, line in numbered])
+    header = [h.strip() for h in next(reader)]
+    missing = [c for c in TOOL_COLUMNS if c not in header]
+    if missing:
+        raise PricesError(f"{path}: missing column(s) {', '.join(missing)} "
+                          f"(expected: {','.join(TOOL_COLUMNS)})")
+    col = {name: header.index(name) for name in TOOL_COLUMNS}
+    rows: list[ToolPrice] = []
+    seen: dict[tuple[str, str, str, dt.date], int] = {}
+    for (line_no, _), fields in zip(numbered[1:], reader, strict=True):
+        where = f"{path}:{line_no}"
+        fields = [f.strip() for f in fields] + [""] * max(0, len(header) - len(fields))
+        api, tool, unit = fields[col["api"]], fields[col["tool"]], fields[col["unit"]]
+        if api not in TOOL_APIS:
+            raise PricesError(f"{where}: api must be one of {', '.join(TOOL_APIS)}: {api!r}")
+        if not tool:
+            raise PricesError(f"{where}: tool is empty")
+        if unit not in TOOL_UNITS:
+            raise PricesError(f"{where}: unit must be one of {', '.join(TOOL_UNITS)}: "
+                              f"{unit!r}")
+        try:
+            day = dt.date.fromisoformat(fields[col["effective_from"]])
+        except ValueError:
+            raise PricesError(f"{where}: effective_from is not a YYYY-MM-DD date: "
+                              f"{fields[col['effective_from']]!r}") from None
+        usd = _number(fields[col["usd_per_unit"]], "usd_per_unit", where, required=True)
+        assert usd is not None
+        price = ToolPrice(api, tool, fields[col["model"]], day, unit, usd,
+                          fields[col["source"]])
+        if price.key() in seen:
+            raise PricesError(f"{where}: {api} {tool} {price.model or '(every model)'} from "
+                              f"{day} is already priced on line {seen[price.key()]}")
+        seen[price.key()] = line_no
+        rows.append(price)
+    return sorted(rows, key=ToolPrice.key)
 
 
 def merge(shipped: Iterable[Price], user: Iterable[Price]) -> list[Price]:
@@ -203,11 +296,13 @@ def price_table(root: Path, override: Path | None = None, remember: bool = True
         user = read_prices(user_file)
     else:
         user = []
-    return PriceTable(rows=tuple(merge(shipped, user)), user_file=user_file)
+    return PriceTable(rows=tuple(merge(shipped, user)), user_file=user_file,
+                      tools=tuple(shipped_tool_prices()))
 
 
 def load(con: duckdb.DuckDBPyConnection, table: PriceTable) -> None:
-    """(Re)create the `model_prices` table in `con` holding `table`'s rows."""
+    """(Re)create the `model_prices` and `tool_prices` tables in `con` holding `table`'s
+    rows."""
     con.execute(f"""
         create or replace table {TABLE} (
             model varchar not null,
@@ -216,11 +311,30 @@ def load(con: duckdb.DuckDBPyConnection, table: PriceTable) -> None:
             cached_prompt_usd_per_1m double,
             completion_usd_per_1m double not null,
             source varchar not null,
+            cache_write_usd_per_1m double,
             primary key (model, effective_from)
         )""")
     if table.rows:
         con.executemany(
-            f"insert into {TABLE} values (?, ?, ?, ?, ?, ?)",
+            f"insert into {TABLE} values (?, ?, ?, ?, ?, ?, ?)",
             [(p.model, p.effective_from, p.prompt_usd_per_1m, p.cached_prompt_usd_per_1m,
-              p.completion_usd_per_1m, p.source) for p in table.rows],
+              p.completion_usd_per_1m, p.source, p.cache_write_usd_per_1m)
+             for p in table.rows],
+        )
+    con.execute(f"""
+        create or replace table {TOOL_TABLE} (
+            api varchar not null,
+            tool varchar not null,
+            model varchar not null,
+            effective_from date not null,
+            unit varchar not null,
+            usd_per_unit double not null,
+            source varchar not null,
+            primary key (api, tool, model, effective_from)
+        )""")
+    if table.tools:
+        con.executemany(
+            f"insert into {TOOL_TABLE} values (?, ?, ?, ?, ?, ?, ?)",
+            [(t.api, t.tool, t.model, t.effective_from, t.unit, t.usd_per_unit, t.source)
+             for t in table.tools],
         )

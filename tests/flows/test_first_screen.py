@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from steplens.flows.cli import app
 from steplens.flows.report import screen, sections
 from steplens.flows.store import snapshots
+from tests.support import tool_pricing_oracle
 from tests.support.paths import ROOT, SAMPLE, SAMPLE_BILLING, SAMPLE_RESPONSES
 
 RUN_TERMINAL = ("completed", "incomplete", "failed", "cancelled", "expired")
@@ -131,8 +132,17 @@ def expected(wh: Path) -> dict:
         "total_tokens": usage["total_tokens"].sum(),
         "cost_usd": sum(c for c in costs if c is not None),
         "unpriced": unpriced,
+        "tool_cost_usd": tool_cost(runs, calls),
         "first_day": steps["day"].min(), "last_day": steps["day"].max(),
     }
+
+
+def tool_cost(runs: pl.DataFrame, calls: pl.DataFrame) -> float | None:
+    """The priced built-in tool charges (tests/support/tool_pricing_oracle.py)."""
+    charged = [c["cost_usd"] for c in tool_pricing_oracle.charges(
+        runs.to_dicts(), calls.to_dicts(), tool_pricing_oracle.price_rows())
+        if c["cost_usd"] is not None]
+    return sum(charged) if charged else None
 
 
 def line(out: list[str], start: str) -> str:
@@ -169,6 +179,9 @@ def test_the_first_screen_fits_80_columns_and_its_headline_equals_plain_python(n
         " ".join(map(screen.seconds, e["run"]))
     assert line(out, "Tokens").split()[1:3] == screen.tokens(e["total_tokens"]).split()
     assert screen.usd(e["cost_usd"]) in line(out, "Cost")
+    if e["tool_cost_usd"] is not None:  # the built-in tools' charges and the total
+        assert f"tools {screen.usd(e['tool_cost_usd'])})" in line(out, "Cost")
+        assert line(out, "Cost").split()[1] == screen.usd(e["cost_usd"] + e["tool_cost_usd"])
     if e["unpriced"]:
         assert any(m in line(out, "Unpriced") for m in e["unpriced"])
     else:

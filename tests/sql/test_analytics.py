@@ -27,6 +27,8 @@ from steplens.flows.store import prices
 from tests.support.generate import generate_export
 from tests.support.generate_responses import generate_mixed_export
 from tests.support.ingest import ingest_direct
+from tests.support.tool_pricing_oracle import charges as tool_charges_of
+from tests.support.tool_pricing_oracle import price_rows as tool_price_rows
 
 SHIPPED_FOR_TEST = """\
 # test prices: every rule of the matcher
@@ -293,15 +295,26 @@ def test_unpriced_models(con, base):
     assert {"model not in the price table", "no price on or before its day"} <= reasons
 
 
+def tool_charges_expected(base) -> list[dict]:
+    """Built-in tool charges from the base tables (tests/support/tool_pricing_oracle.py)."""
+    return tool_charges_of(base["runs"], base["tool_calls"], tool_price_rows())
+
+
 def usage_cost_expected(base) -> list[dict]:
-    groups = defaultdict(list)
+    names = ("assistant_id", "model", "day", "type", "api")
+    groups, tool_groups = defaultdict(list), defaultdict(list)
     for r in base["usage"]:
-        for key in dims(r, ("assistant_id", "model", "day", "type", "api")):
+        for key in dims(r, names):
             groups[key].append(r)
+    for ch in tool_charges_expected(base):
+        for key in dims(ch, names):
+            tool_groups[key].append(ch)
     out = []
-    for (dim, value), rs in groups.items():
+    for dim, value in set(groups) | set(tool_groups):
+        rs, ts = groups.get((dim, value), []), tool_groups.get((dim, value), [])
         costs = [cost(r) for r in rs]
         priced = sum(c is not None for c in costs)
+        tool_cost = total(t["cost_usd"] for t in ts)
         out.append({
             "dimension": dim, "value": value, "steps": len(rs), "priced_steps": priced,
             "unpriced_steps": sum(c is None and has_tokens(r)
@@ -311,12 +324,32 @@ def usage_cost_expected(base) -> list[dict]:
                 "total_tokens")},
             "cost_usd": total(costs),
             "cost_per_step_usd": ratio(total(costs), priced),
+            "tool_cost_usd": tool_cost,
+            "unpriced_tool_charges": sum(t["cost_usd"] is None for t in ts),
+            "total_cost_usd": plus(total(costs), tool_cost),
         })
     return out
 
 
 def test_usage_cost(con, base):
-    assert_rows(rows(con, "from usage_cost"), usage_cost_expected(base), ("dimension", "value"))
+    expected = usage_cost_expected(base)
+    assert_rows(rows(con, "from usage_cost"), expected, ("dimension", "value"))
+    every = next(r for r in expected if r["dimension"] == "all")
+    assert every["tool_cost_usd"] and every["unpriced_tool_charges"]  # both cases occur
+
+
+def test_tool_charges(con, base):
+    """Every built-in tool charge, priced from data/tool_prices.csv by its own rules."""
+    expected = tool_charges_expected(base)
+    assert {(c["api"], c["tool"]) for c in expected} >= {
+        ("assistants", "code_interpreter"), ("assistants", "file_search"),
+        ("responses", "web_search"), ("responses", "file_search"),
+        ("responses", "code_interpreter"), ("responses", "image_generation")}
+    sessions = [c for c in expected if c["api"] == "assistants" and c["unit"] == "session"]
+    assert any(c["calls"] > 1 for c in sessions)  # a session holds several calls
+    assert len({c["thread_id"] for c in sessions}) < len(sessions)  # a thread has several
+    assert_rows(rows(con, "from tool_charges"), expected,
+                ("api", "tool_type", "run_id", "step_id", "thread_id"))
 
 
 def test_tool_cost(con, base):
@@ -327,6 +360,9 @@ def test_tool_cost(con, base):
     for c in base["tool_calls"]:
         if c["api"] == "responses":
             calls_per_response[c["run_id"]] += 1
+    charged = defaultdict(list)
+    for ch in tool_charges_expected(base):
+        charged[(ch["api"], ch["tool_type"])].append(ch)
     groups = defaultdict(list)
     for c in base["tool_calls"]:
         groups[(c["api"], c["type"], None)].append(c)
@@ -352,10 +388,33 @@ def test_tool_cost(con, base):
             "api": api, "tool_type": kind, "function_name": name, "calls": len(calls),
             "steps": len(payers), "unpriced_steps": len(unpriced), "cost_usd": total(shares),
             "cost_per_call_usd": ratio(total(shares), len(calls)),
+            **tool_charge_columns(charged.pop((api, kind), []) if name is None else []),
         })
+        expected[-1]["total_cost_usd"] = plus(expected[-1]["cost_usd"],
+                                              expected[-1]["charge_usd"])
+    for (api, kind), charges in charged.items():  # billed without a call in tool_calls
+        expected.append({"api": api, "tool_type": kind, "function_name": None, "calls": 0,
+                         "steps": 0, "unpriced_steps": 0, "cost_usd": None,
+                         "cost_per_call_usd": None, **tool_charge_columns(charges)})
+        expected[-1]["total_cost_usd"] = expected[-1]["charge_usd"]
     got = rows(con, "from tool_cost")
     assert_rows(got, expected, ("api", "tool_type", "function_name"))
     assert any(r["api"] == "responses" and r["cost_usd"] for r in got)
+
+
+def tool_charge_columns(charges: list[dict]) -> dict:
+    """tool_cost's charge columns of one (api, tool type): NULL without charges."""
+    if not charges:
+        return {"unit": None, "billed_units": None, "charge_usd": None,
+                "unpriced_charges": None}
+    return {"unit": charges[0]["unit"], "billed_units": sum(c["units"] for c in charges),
+            "charge_usd": total(c["cost_usd"] for c in charges),
+            "unpriced_charges": sum(c["cost_usd"] is None for c in charges)}
+
+
+def plus(a, b):
+    """a + b where NULL counts as 0, NULL when both are."""
+    return None if a is None and b is None else (a or 0) + (b or 0)
 
 
 # ---- run lifecycle -----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from importlib import resources
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -71,8 +72,8 @@ def test_missing_price_file(tmp_path):
         prices.read_prices(tmp_path / "nope.csv")
 
 
-def P(model, day, prompt, completion, cached=None, source="shipped"):  # noqa: N802
-    return prices.Price(model, D(day), prompt, cached, completion, source)
+def P(model, day, prompt, completion, cached=None, source="shipped", write=None):  # noqa: N802
+    return prices.Price(model, D(day), prompt, cached, completion, source, write)
 
 
 def test_user_rows_replace_every_shipped_row_of_their_models():
@@ -96,6 +97,7 @@ MICRO_PRICES = [
     P("gpt-4o", "2024-05-13", 5, 15),
     P("gpt-4o", "2024-10-02", 2.5, 10, cached=1.25),
     P("gpt-4o-mini", "2024-07-18", 0.15, 0.6, cached=0.075),
+    P("gpt-5.6-sol", "2026-06-26", 5, 30, cached=0.5, write=6.25),
 ]
 
 
@@ -109,6 +111,8 @@ def micro():
         con.execute(by_name[name])
     con.execute("create table t (model varchar, day date, prompt_tokens bigint, "
                 "cached_tokens bigint, completion_tokens bigint)")
+    # the usage of a model before cache writes: none reported
+    con.execute("create view tc as select *, null::bigint as cache_write_tokens from t")
     yield con
     con.close()
 
@@ -134,7 +138,7 @@ def test_model_and_day_pick_the_price(micro, model, day, expected_model, expecte
     micro.execute("insert into t values ($model, $day, 1000, null, 100)",
                   {"model": model, "day": day})
     got_model, got_usd = micro.sql("select price_model(model), cost_usd "
-                                   "from with_cost_usd('t')").fetchall()[0]
+                                   "from with_cost_usd('tc')").fetchall()[0]
     assert got_model == expected_model
     assert got_usd == pytest.approx(expected_usd) if expected_usd else got_usd is None
 
@@ -150,21 +154,50 @@ def test_model_and_day_pick_the_price(micro, model, day, expected_model, expecte
 def test_cost_formula(micro, prompt, cached, completion, expected):
     micro.execute("insert into t values ('gpt-4o', date '2024-12-01', $p, $c, $o)",
                   {"p": prompt, "c": cached, "o": completion})
-    got = micro.sql("select cost_usd from with_cost_usd('t')").fetchall()[0][0]
+    got = micro.sql("select cost_usd from with_cost_usd('tc')").fetchall()[0][0]
     assert got == pytest.approx(expected) if expected is not None else got is None
 
 
 def test_cached_tokens_at_prompt_price_when_no_cached_price(micro):
     micro.execute("insert into t values ('gpt-4-turbo', date '2024-12-01', 1000, 400, 100)")
-    got = micro.sql("select cost_usd from with_cost_usd('t')").fetchall()[0][0]
+    got = micro.sql("select cost_usd from with_cost_usd('tc')").fetchall()[0][0]
     assert got == pytest.approx((1000 * 10 + 100 * 30) / 1e6)
+
+
+@pytest.mark.parametrize("model, prompt, cached, written, completion, expected", [
+    # writes at their own price where the model has one, apart from the cached tokens
+    ("gpt-5.6-sol", 10_000, 2000, 400, 100, (7600 * 5 + 2000 * 0.5 + 400 * 6.25 + 100 * 30) / 1e6),
+    ("gpt-5.6-sol", 10_000, 0, 10_000, 0, (10_000 * 6.25) / 1e6),  # a cold cache: all written
+    ("gpt-5.6-sol", 1000, 800, 900, 0, (800 * 0.5 + 200 * 6.25) / 1e6),  # over the prompt: cut
+    ("gpt-5.6-sol", 1000, None, None, 10, (1000 * 5 + 10 * 30) / 1e6),
+    ("gpt-5.6-sol", 1000, 0, -500, 10, (1000 * 5 + 10 * 30) / 1e6),  # negative: none
+    # a model without a cache-write price: writes are prompt tokens at the prompt price
+    ("gpt-4o", 1000, 400, 300, 100, (600 * 2.5 + 400 * 1.25 + 100 * 10) / 1e6),
+])
+def test_cache_writes(micro, model, prompt, cached, written, completion, expected):
+    micro.execute("create table w as select *, 0::bigint as cache_write_tokens from t")
+    micro.execute("insert into w values ($m, date '2026-08-01', $p, $c, $o, $w)",
+                  {"m": model, "p": prompt, "c": cached, "o": completion, "w": written})
+    got = micro.sql("select cost_usd from with_cost_usd('w')").fetchall()[0][0]
+    assert got == pytest.approx(expected)
+
+
+def test_shipped_cache_write_prices_follow_the_published_rule():
+    """Writes cost 1.25 x the uncached input on GPT-5.6 models (and are not priced apart on
+    any model before them): every shipped cache-write price is that."""
+    shipped = prices.shipped_prices()
+    written = [p for p in shipped if p.cache_write_usd_per_1m is not None]
+    assert {p.model for p in written} == {"gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna"}
+    for p in written:
+        assert p.cache_write_usd_per_1m == pytest.approx(1.25 * p.prompt_usd_per_1m)
 
 
 def test_with_cost_usd_keeps_every_row(micro):
     rows = [("gpt-4o", f"2024-{m:02d}-01", m, None, m) for m in (12, 1, 7, 3, 11)]
     rows += [(None, "2024-01-01", 1, None, 1), ("gpt-4o", None, 1, None, 1)]
     micro.executemany("insert into t values (?, ?, ?, ?, ?)", rows)
-    got = micro.sql("select * exclude (cost_usd) from with_cost_usd('t')").fetchall()
+    got = micro.sql("select * exclude (cost_usd, cache_write_tokens) "
+                    "from with_cost_usd('tc')").fetchall()
     assert sorted(got, key=repr) == sorted(
         [(m, None if d is None else D(d), p, c, o) for m, d, p, c, o in rows], key=repr)
 
@@ -209,3 +242,39 @@ def test_bad_override_leaves_warehouse_untouched(tmp_path):
     with pytest.raises(prices.PricesError):
         prices.price_table(tmp_path / "wh", bad)
     assert not (tmp_path / "wh" / prices.WAREHOUSE_COPY).exists()
+
+
+# ---- built-in tool prices ---------------------------------------------------------------
+
+TOOL_HEADER = "api,tool,model,effective_from,unit,usd_per_unit,source\n"
+
+
+def test_shipped_tool_prices_parse_and_cite_their_source():
+    text = (Path(__file__).resolve().parents[3] / "data" / "tool_prices.csv").read_text()
+    cited = {line.split("]")[0].lstrip("# [") for line in text.splitlines()
+             if line.startswith("# [")}
+    rows = prices.shipped_tool_prices()
+    assert rows and all(r.source in cited for r in rows)
+    assert {(r.api, r.tool) for r in rows} >= {
+        ("assistants", "code_interpreter"), ("responses", "file_search"),
+        ("responses", "web_search"), ("responses", "code_interpreter")}
+    assert not any(r.tool == "image_generation" for r in rows)  # unpriced, on purpose
+
+
+@pytest.mark.parametrize("line, message", [
+    ("chat,web_search,,2025-01-01,call,0.01,x", "api must be one of"),
+    ("responses,web_search,,2025-01-01,image,0.01,x", "unit must be one of"),
+    ("responses,,,2025-01-01,call,0.01,x", "tool is empty"),
+    ("responses,web_search,,2025-13-01,call,0.01,x", "not a YYYY-MM-DD"),
+    ("responses,web_search,,2025-01-01,call,-1,x", "must be a number >= 0"),
+    ("responses,web_search,,2025-01-01,call,,x", "usd_per_unit is empty"),
+])
+def test_bad_tool_price_lines_name_file_and_line(line, message):
+    with pytest.raises(prices.PricesError, match=rf"tools\.csv:3: .*{message}"):
+        prices.parse_tool_prices("# c\n" + TOOL_HEADER + line + "\n", "tools.csv")
+
+
+def test_a_tool_priced_twice_on_one_day_is_refused():
+    text = TOOL_HEADER + "responses,web_search,,2025-01-01,call,0.01,x\n" * 2
+    with pytest.raises(prices.PricesError, match="already priced on line 2"):
+        prices.parse_tool_prices(text, "tools.csv")

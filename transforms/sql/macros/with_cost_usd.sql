@@ -1,5 +1,5 @@
--- Any relation with model, day, prompt_tokens, cached_tokens and completion_tokens,
--- plus a `cost_usd` column: `from with_cost_usd('usage')`. Prices are looked up once
+-- Any relation with model, day, prompt_tokens, cached_tokens, cache_write_tokens and
+-- completion_tokens, plus a `cost_usd` column: `from with_cost_usd('usage')`. Prices are looked up once
 -- per (model, day) (a scan of those two columns only) into a one-row MAP that each row
 -- reads. No join with the relation: it keeps its row order, and filters on it still
 -- reach its Parquet scan.
@@ -16,7 +16,8 @@ create or replace macro with_cost_usd(relation) as table
             model_days.day,
             p.prompt_usd_per_1m,
             p.cached_prompt_usd_per_1m,
-            p.completion_usd_per_1m
+            p.completion_usd_per_1m,
+            p.cache_write_usd_per_1m
         from model_days
         asof left join model_prices as p
             on model_days.price_model = p.model and model_days.day >= p.effective_from
@@ -26,7 +27,7 @@ create or replace macro with_cost_usd(relation) as table
         select map_from_entries(list((
             {'model': model, 'day': day},
             {'prompt': prompt_usd_per_1m, 'cached': cached_prompt_usd_per_1m,
-             'completion': completion_usd_per_1m}
+             'completion': completion_usd_per_1m, 'cache_write': cache_write_usd_per_1m}
         ))) as prices
         from day_prices
         where prompt_usd_per_1m is not null
@@ -41,8 +42,9 @@ create or replace macro with_cost_usd(relation) as table
     final as (
         select
             * exclude (_price),
-            token_cost_usd(prompt_tokens, cached_tokens, completion_tokens,
-                           _price.prompt, _price.cached, _price.completion) as cost_usd
+            token_cost_usd(prompt_tokens, cached_tokens, cache_write_tokens, completion_tokens,
+                           _price.prompt, _price.cached, _price.cache_write,
+                           _price.completion) as cost_usd
         from looked_up
     )
 

@@ -5,6 +5,15 @@
 -- split evenly over its tool calls, and `steps` counts responses.
 --   steps            distinct steps (responses) with such calls
 --   unpriced_steps   of those, steps (responses) with usage but no cost (unpriced_models)
+-- and, on the (api, tool type) rows of the built-in tools billed apart from tokens
+-- (tool_charges; NULL on other rows):
+--   unit, billed_units      calls or sessions billed (a web search response's reported
+--                           requests; a code-interpreter session, ...)
+--   charge_usd              what those cost at the tool's list price (priced ones)
+--   unpriced_charges        charges without a price (unpriced_tools)
+--   total_cost_usd          cost_usd + charge_usd (NULL when both are)
+-- A tool billed with no call in tool_calls (requests a response reports without its
+-- items) has a row with 0 calls.
 create or replace view tool_cost as
 with assistants_calls as (
     select
@@ -64,11 +73,40 @@ grouped as (
     having grouping(function_name) = 1 or function_name is not null
 ),
 
+charged as (
+    select
+        api,
+        tool_type,
+        any_value(unit) as unit,
+        try_cast(sum(units) as bigint) as billed_units,
+        sum(cost_usd) as charge_usd,
+        count(*) filter (where cost_usd is null) as unpriced_charges
+    from tool_charges
+    group by api, tool_type
+),
+
 final as (
     select
-        api, tool_type, function_name, calls, steps, unpriced_steps, cost_usd,
-        cost_usd / calls as cost_per_call_usd
+        coalesce(grouped.api, charged.api) as api,
+        coalesce(grouped.tool_type, charged.tool_type) as tool_type,
+        grouped.function_name,
+        coalesce(grouped.calls, 0) as calls,
+        coalesce(grouped.steps, 0) as steps,
+        coalesce(grouped.unpriced_steps, 0) as unpriced_steps,
+        grouped.cost_usd,
+        grouped.cost_usd / nullif(grouped.calls, 0) as cost_per_call_usd,
+        charged.unit,
+        charged.billed_units,
+        charged.charge_usd,
+        charged.unpriced_charges,
+        case
+            when grouped.cost_usd is not null or charged.charge_usd is not null
+                then coalesce(grouped.cost_usd, 0) + coalesce(charged.charge_usd, 0)
+        end as total_cost_usd
     from grouped
+    full outer join charged
+        on grouped.api = charged.api and grouped.tool_type = charged.tool_type
+        and grouped.function_name is null
 )
 
 select * from final order by api, tool_type, function_name nulls first;

@@ -7,7 +7,7 @@ with ranked as (
         row_number() over (partition by dimension
                            order by cost_usd desc nulls last, value) as rank
     from usage_cost
-    where dimension in ('assistant_id', 'model')
+    where dimension in ('assistant_id', 'model') and steps > 0  -- usage, not tool charges
 ),
 
 final as (

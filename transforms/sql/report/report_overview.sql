@@ -15,6 +15,9 @@
 --                                  (queue and waits included; as migration)
 --   prompt_tokens .. total_tokens, cost_usd, unpriced_steps   usage_cost's `all` row
 --   unpriced_models                models with usage but no price (unpriced_models)
+--   tool_cost_usd, unpriced_tool_charges   built-in tool charges (tool_charges): the priced
+--                                  ones' sum, the count without a price
+--   total_cost_usd                 cost_usd + tool_cost_usd (NULL when both are)
 create or replace view report_overview as
 with run_totals as (
     select
@@ -72,6 +75,13 @@ unpriced as (
     from unpriced_models
 ),
 
+tools as (  -- usage_cost's `all` row's tool columns
+    select
+        sum(cost_usd) as tool_cost_usd,
+        count(*) filter (where cost_usd is null) as unpriced_tool_charges
+    from tool_charges
+),
+
 final as (
     select
         coalesce(s.first_day, r.first_run_day) as first_day,
@@ -90,13 +100,20 @@ final as (
         m.stats.prompt_tokens, m.stats.cached_tokens, m.stats.completion_tokens,
         m.stats.reasoning_tokens, m.stats.total_tokens, m.stats.cost_usd,
         m.stats.unpriced_steps,
-        u.unpriced_models
+        u.unpriced_models,
+        t.tool_cost_usd,
+        t.unpriced_tool_charges,
+        case
+            when m.stats.cost_usd is not null or t.tool_cost_usd is not null
+                then coalesce(m.stats.cost_usd, 0) + coalesce(t.tool_cost_usd, 0)
+        end as total_cost_usd
     from run_totals as r
     cross join step_totals as s
     cross join call_totals as c
     cross join unpriced as u
     cross join step_speed as l
     cross join money as m
+    cross join tools as t
 )
 
 select * from final;

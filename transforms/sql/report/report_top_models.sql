@@ -6,7 +6,7 @@ with by_model as (
     select value as model, steps, unpriced_steps, prompt_tokens, cached_tokens,
            completion_tokens, total_tokens, cost_usd
     from usage_cost
-    where dimension = 'model'
+    where dimension = 'model' and steps > 0  -- not the groups only tool charges reach
 ),
 
 final as (
