@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -154,19 +155,27 @@ def shipped_prices() -> list[Price]:
                         f"{PRICES_PACKAGE}/{PRICES_RESOURCE}", source="shipped")
 
 
+def _table(text: str, path: str, columns: tuple[str, ...],
+           required: tuple[str, ...]) -> tuple[list, Any, list[str], dict[str, int]]:
+    """A price CSV's numbered lines, its row reader (past the header), its header and
+    each known column's index; a missing header or required column names `path`."""
+    numbered = list(_lines(text))
+    if not numbered:
+        raise PricesError(f"{path}: no header line (expected: {','.join(columns)})")
+    reader = csv.reader([line for _, line in numbered])
+    header = [h.strip() for h in next(reader)]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise PricesError(f"{path}: missing column(s) {', '.join(missing)} "
+                          f"(expected: {','.join(columns)})")
+    return numbered, reader, header, {name: header.index(name) for name in columns
+                                      if name in header}
+
+
 def parse_prices(text: str, path: str, source: str = "user") -> list[Price]:
     """Parse price CSV text (`#` comment lines and extra columns allowed) and check it;
     errors name `path` and the line."""
-    numbered = list(_lines(text))
-    if not numbered:
-        raise PricesError(f"{path}: no header line (expected: {','.join(COLUMNS)})")
-    reader = csv.reader([line for _, line in numbered])
-    header = [h.strip() for h in next(reader)]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise PricesError(f"{path}: missing column(s) {', '.join(missing)} "
-                          f"(expected: {','.join(COLUMNS)})")
-    col = {name: header.index(name) for name in COLUMNS if name in header}
+    numbered, reader, header, col = _table(text, path, COLUMNS, REQUIRED)
     rows: list[Price] = []
     seen: dict[tuple[str, dt.date], int] = {}
     for (line_no, _), fields in zip(numbered[1:], reader, strict=True):
@@ -218,16 +227,7 @@ def shipped_tool_prices() -> list[ToolPrice]:
 def parse_tool_prices(text: str, path: str) -> list[ToolPrice]:
     """Parse tool price CSV text (`#` comment lines allowed) and check it; errors name
     `path` and the line."""
-    numbered = list(_lines(text))
-    if not numbered:
-        raise PricesError(f"{path}: no header line (expected: {','.join(TOOL_COLUMNS)})")
-    reader = csv.reader([line for _, line in numbered])
-    header = [h.strip() for h in next(reader)]
-    missing = [c for c in TOOL_COLUMNS if c not in header]
-    if missing:
-        raise PricesError(f"{path}: missing column(s) {', '.join(missing)} "
-                          f"(expected: {','.join(TOOL_COLUMNS)})")
-    col = {name: header.index(name) for name in TOOL_COLUMNS}
+    numbered, reader, header, col = _table(text, path, TOOL_COLUMNS, TOOL_COLUMNS)
     rows: list[ToolPrice] = []
     seen: dict[tuple[str, str, str, dt.date], int] = {}
     for (line_no, _), fields in zip(numbered[1:], reader, strict=True):
