@@ -183,7 +183,7 @@ def parse_line_item(line_item: str | None) -> tuple[str | None, str | None]:
     """
     if line_item is None:
         return None, None
-    item = _ITEM.match(line_item.strip().split(" | ")[-1].strip())
+    item = _ITEM.match(line_item.strip().rsplit(" | ", 1)[-1].strip())  # the LAST " | "
     words = _WORD.findall(item["head"]) if item else []
     detail = item["detail"] if item else None
     if detail is None:
