@@ -98,8 +98,8 @@ def test_sigkill_while_the_temporary_server_starts_leaves_no_process(export, tmp
         _reap(tag)
 
 
-@pytest.mark.flow
-@pytest.mark.parametrize("orchestration", ["prefect", "direct"])
+@pytest.mark.parametrize("orchestration", [pytest.param("prefect", marks=pytest.mark.flow),
+                                           "direct"])  # only the first runs a Prefect flow
 @pytest.mark.parametrize("point", ["after_parse", "publish_partial", "publish_swapped"])
 def test_sigkill_inside_the_flow_leaves_no_process(export, tmp_path, point, orchestration):
     tag = uuid.uuid4().hex

@@ -20,8 +20,6 @@ from tests.support import billing_oracle as bo
 from tests.support import versions_oracle as vo
 from tests.support.paths import DATA, SAMPLE, SAMPLE_BILLING
 
-pytestmark = pytest.mark.flow
-
 runner = CliRunner()
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu",
                   "--disable-background-networking", "--disable-component-update",
@@ -41,6 +39,7 @@ def chromium() -> str:
     return path
 
 
+@pytest.mark.flow
 def test_all_is_tables_of_every_section_and_the_default_is_one_screen(sample_warehouse):
     result = run("report", "--all", "-w", str(sample_warehouse))
     assert result.exit_code == 0, result.output
@@ -51,6 +50,7 @@ def test_all_is_tables_of_every_section_and_the_default_is_one_screen(sample_war
     assert first.splitlines()[-1].startswith("More: steplens report --all")
 
 
+@pytest.mark.flow
 def test_versions_and_reconciliation_sections_hold_the_oracles_rows(sample_warehouse):
     """The report's two issue-13 sections: the latest configuration changes and the
     (day, model) rows off the bill, as the independent oracles compute them."""
@@ -71,6 +71,7 @@ def test_versions_and_reconciliation_sections_hold_the_oracles_rows(sample_wareh
         (str(r["day"]), r["model"], r["finding"]) for r in off[:15]]
 
 
+@pytest.mark.flow
 def test_markdown_and_json_hold_the_same_sections(sample_warehouse):
     md = run("report", "-w", str(sample_warehouse), "--format", "markdown").output
     doc = json.loads(run("report", "-w", str(sample_warehouse), "-f", "json").output)
@@ -89,6 +90,7 @@ def test_markdown_and_json_hold_the_same_sections(sample_warehouse):
     assert table_row.count("|") == len(doc["step_latency"][0]) + 1
 
 
+@pytest.mark.flow
 def test_html_report_is_self_contained_and_its_charts_draw_in_chromium(mixed_warehouse,
                                                                         tmp_path):
     browser = chromium()
@@ -111,6 +113,7 @@ def test_html_report_is_self_contained_and_its_charts_draw_in_chromium(mixed_war
     assert int(drawn.group(1)) == charts
 
 
+@pytest.mark.flow
 def test_html_report_lists_unpriced_models(sample_warehouse, tmp_path):
     """A price that starts later than the data leaves that model's usage unpriced."""
     from steplens.flows.store import views
@@ -130,6 +133,7 @@ def test_html_report_lists_unpriced_models(sample_warehouse, tmp_path):
     assert " + unpriced" in page  # the headline cost says it is partial
 
 
+@pytest.mark.flow
 def test_html_to_an_unwritable_place_is_one_line(sample_warehouse, tmp_path):
     result = run("report", "-w", str(sample_warehouse), "--html",
                  str(tmp_path / "no" / "such" / "dir" / "r.html"))
@@ -146,6 +150,7 @@ def test_bad_price_file_fails_before_ingesting(tmp_path):
     assert not (tmp_path / "wh").exists()
 
 
+@pytest.mark.flow
 def test_ingest_publishes_the_key_views_as_artifacts(prefect_server, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, FlowRunFilter, FlowRunFilterId
@@ -171,6 +176,7 @@ def test_ingest_publishes_the_key_views_as_artifacts(prefect_server, tmp_path):
 
 
 @pytest.mark.flow
+@pytest.mark.flow
 def test_a_report_query_that_fails_skips_the_artifacts_not_the_ingest(prefect_server, tmp_path,
                                                                        monkeypatch):
     import duckdb
@@ -193,6 +199,7 @@ def test_a_report_query_that_fails_skips_the_artifacts_not_the_ingest(prefect_se
     assert publish_report_artifacts(str(tmp_path / "wh" / "steplens.duckdb")) == []
 
 
+@pytest.mark.flow
 def test_the_migration_section_compares_both_apis(mixed_warehouse):
     doc = json.loads(run("report", "-w", str(mixed_warehouse), "-f", "json").output)
     (overall,) = [r for r in doc["migration"] if r["dimension"] == "all"]

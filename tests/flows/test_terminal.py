@@ -18,8 +18,6 @@ from steplens.flows.report import render
 from steplens.flows.report.sections import SECTIONS
 from steplens.flows.store import snapshots
 
-pytestmark = pytest.mark.flow
-
 
 def run(*args: str, columns: int | None = None):
     env = {"COLUMNS": str(columns)} if columns else None
@@ -32,6 +30,7 @@ def steps(wh) -> pl.DataFrame:
     return pl.read_parquet(snapshots.current_snapshot(wh) / "steps" / "**" / "*.parquet")
 
 
+@pytest.mark.flow
 @pytest.mark.parametrize("width", [60, 80, 120])
 def test_report_never_exceeds_the_terminal_width_and_keeps_values_whole(sample_warehouse,
                                                                         width):
@@ -43,11 +42,13 @@ def test_report_never_exceeds_the_terminal_width_and_keeps_values_whole(sample_w
         assert section.title in out
 
 
+@pytest.mark.flow
 def test_a_wide_terminal_gets_the_boxed_tables(sample_warehouse):
     out = run("report", "--all", "-w", str(sample_warehouse), columns=250)
     assert "┃ dimension" in out and "-- row 1" not in out
 
 
+@pytest.mark.flow
 def test_long_day_series_is_summarised_in_the_terminal_and_whole_in_json(sample_warehouse):
     s = steps(sample_warehouse)
     days = sorted(str(d) for d in s.filter(pl.col("status") == "completed",
@@ -66,12 +67,14 @@ def test_long_day_series_is_summarised_in_the_terminal_and_whole_in_json(sample_
         in latency
 
 
+@pytest.mark.flow
 def test_csv_lines_end_in_lf(sample_warehouse):
     out = CliRunner().invoke(app, ["sql", "select step_id, status from steps limit 5", "-w",
                                    str(sample_warehouse), "-f", "csv"]).stdout_bytes
     assert b"\r" not in out and out.count(b"\n") == 6
 
 
+@pytest.mark.flow
 def test_null_reads_null_in_table_and_markdown_and_is_null_in_json(sample_warehouse):
     wh = str(sample_warehouse)
     doc = json.loads(run("report", "-w", wh, "--format", "json"))
@@ -83,6 +86,7 @@ def test_null_reads_null_in_table_and_markdown_and_is_null_in_json(sample_wareho
     assert any(line.replace(" ", "").startswith("│all│null│") for line in table.splitlines())
 
 
+@pytest.mark.flow
 def test_json_keys_are_the_view_names_the_titles_start_with(sample_warehouse):
     doc = json.loads(run("report", "-w", str(sample_warehouse), "--format", "json"))
     assert list(doc) == [s.key for s in SECTIONS]

@@ -13,7 +13,7 @@ Value types: timestamps are timezone-naive UTC `datetime.datetime`, `day` is a
 Choices made where the README is silent or ambiguous (those marked *decided* are final
 product decisions; the others: align the product with them, or tell me which to change).
 Where the product still differs, tests/test_against_oracle.py holds a strict xfail with a
-minimal input (`DISAGREEMENTS`):
+minimal input (none is open; settled ones stay there as regression cases, `SETTLED`):
 
 Reading files
  1. (*decided*) Directories are searched recursively for names ending `.jsonl`, `.ndjson`,

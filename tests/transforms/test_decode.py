@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from steplens.transforms import decode
-from steplens.transforms.parse import ParsedBatch, _Decoder, parse_block, parse_events, parse_lines
+from steplens.transforms.parse import ParsedBatch, parse_block, parse_events, parse_lines
 from steplens.transforms.record_spec import MAX_TS
 from steplens.transforms.sse import sse_events
 from tests.support.builders import T0, delta, run, step
@@ -256,12 +256,12 @@ def test_fast_path_equals_careful_path_on_the_real_recordings():
 
 def fast_only(*lines: bytes, first: int = 1, source: str = "/x/f.jsonl") -> ParsedBatch:
     """Decode with the fast path; fail if it hands any line to the careful checker."""
-    decoder = _Decoder(source)
-    numbers = range(first, first + len(lines))
-    result = decoder.fast.lines(numbers, lines, set())
-    assert result.declined == [], [lines[p] for p in result.declined]
-    decoder._took(result)
-    return decoder.result()
+    declined = decode.FastPath(source).lines(range(first, first + len(lines)), lines,
+                                             set()).declined
+    assert declined == [], [lines[p] for p in declined]
+    batch = parse_lines(source, list(enumerate(lines, first)))
+    assert batch.careful_read == 0, decode.suspects(list(lines))
+    return batch
 
 
 FULL_STEP = step(
@@ -354,11 +354,9 @@ def test_shape_sse_block():
             b"event: thread.run.step.delta\ndata: " + orjson.dumps(delta())[:-1]
             + b"\ndata: }\n\n")
     events = list(sse_events(enumerate(text.split(b"\n"), 1)))
-    decoder = _Decoder("/x/f.sse")
-    result = decoder.fast.events(*zip(*events, strict=True), set())
-    assert result.declined == []
-    decoder._took(result)
-    batch = decoder.result()
+    assert decode.FastPath("/x/f.sse").events(*zip(*events, strict=True), set()).declined == []
+    batch = parse_events("/x/f.sse", events)
+    assert batch.careful_read == 0
     assert batch.step_records["rec_line"].to_list() == [2]
     assert batch.delta_events["rec_line"].to_list() == [5]
 
@@ -390,8 +388,9 @@ def test_shape_bare_event():
 ])
 def test_the_fast_path_leaves_what_it_cannot_judge_to_the_careful_checker(line):
     suspect = decode.suspects([line])
-    taken = not _Decoder("f").fast.lines([1], [line], set()).declined and not suspect
+    taken = not decode.FastPath("f").lines([1], [line], set()).declined and not suspect
     assert not taken
+    assert parse_lines("f", [(1, line)]).careful_read == 1
     assert_same(parse_lines("f", [(1, line)]), parse_lines("f", [(1, line)], careful=True))
 
 
@@ -406,10 +405,10 @@ def test_lines_the_fast_path_declines_late_keep_their_place():
         b'"usage":null', b'"usage":null,"x":1e100')
     assert b"1e100" in finite
     lines = [orjson.dumps(step(id="step_A")), page, finite, orjson.dumps(step(id="step_C"))]
-    decoder = _Decoder("f")
-    declined = decoder.fast.lines(range(1, 5), lines, decode.suspects(lines)).declined
+    declined = decode.FastPath("f").lines(range(1, 5), lines, decode.suspects(lines)).declined
     assert declined == [1, 2]  # the flagged line (never decoded), the page (late)
     fast = parse_lines("f", list(enumerate(lines, 1)))
+    assert fast.careful_read == 2
     assert_same(fast, parse_lines("f", list(enumerate(lines, 1)), careful=True))
     assert fast.step_records.select("rec_line", "step_id").rows() == [
         (1, "step_A"), (3, "step_B"), (4, "step_C")]

@@ -38,7 +38,6 @@ from steplens.flows.export import otlp_http
 from steplens.flows.export.otlp import Encoded
 from steplens.flows.settings import INVENTORY
 
-pytestmark = pytest.mark.flow
 runner = CliRunner()
 FAILURE = ("failed", "expired")
 # Statuses that will not change any more, as the OpenAI API documents them (written out
@@ -162,6 +161,7 @@ def trace_of(run_id: str) -> bytes:
 
 # ---- the file -----------------------------------------------------------------------------
 
+@pytest.mark.flow
 def test_every_line_is_one_traces_data_with_one_resource_and_scope(exported):
     batches = load(exported["content"])
     assert len(batches) == math.ceil(len(exported["spans"]) / 100)
@@ -173,6 +173,7 @@ def test_every_line_is_one_traces_data_with_one_resource_and_scope(exported):
         assert 0 < len(ss.spans) <= 100
 
 
+@pytest.mark.flow
 def test_span_counts_equal_the_warehouse_runs_steps_and_tool_calls(exported, warehouse):
     want = placed(warehouse)
     got = by_kind(exported["spans"])
@@ -199,6 +200,7 @@ def test_span_counts_equal_the_warehouse_runs_steps_and_tool_calls(exported, war
         Counter((c["step_id"], c["tool_call_id"]) for c in want["tool_call"])
 
 
+@pytest.mark.flow
 def test_unfinished_runs_only_on_request(sample_warehouse, warehouse, tmp_path):
     out = tmp_path / "all.jsonl"
     result = run(str(out), "-w", str(sample_warehouse), "--include-unfinished")
@@ -214,6 +216,7 @@ def test_unfinished_runs_only_on_request(sample_warehouse, warehouse, tmp_path):
     assert len(got["execute_tool"]) == len(want["tool_call"])
 
 
+@pytest.mark.flow
 def test_ids_parents_traces_and_sessions(exported, warehouse):
     spans = exported["spans"]
     assert len({s.span_id for s in spans}) == len(spans)
@@ -246,6 +249,7 @@ def test_ids_parents_traces_and_sessions(exported, warehouse):
     assert len({attrs(s)["session.id"] for s in spans}) == len(threads) < len(run_span)
 
 
+@pytest.mark.flow
 def test_timestamps(exported, warehouse):
     def end(row: dict) -> int:
         return max(ns(row["ended_at"] or row["created_at"]), ns(row["created_at"]))
@@ -276,6 +280,7 @@ def test_timestamps(exported, warehouse):
             assert s.end_time_unix_nano <= parent.end_time_unix_nano
 
 
+@pytest.mark.flow
 def test_names_kinds_attributes_and_error_status(exported, warehouse):
     kinds = by_kind(exported["spans"])
     for s in kinds["invoke_agent"]:
@@ -337,6 +342,7 @@ def usage_rows(wh: Path) -> list[dict]:
     return table(wh, "usage")
 
 
+@pytest.mark.flow
 def test_usage_once_on_the_model_calls_sums_to_the_usage_table(sample_warehouse, tmp_path):
     """Every usage row on exactly one span: tokens summed over all spans (as Phoenix and
     Langfuse add them up) equal the `usage` table, in total and per run."""
@@ -363,6 +369,7 @@ def test_usage_once_on_the_model_calls_sums_to_the_usage_table(sample_warehouse,
     assert got == per_run
 
 
+@pytest.mark.flow
 def test_langfuse_attributes_by_their_documented_names(exported, warehouse):
     """Langfuse's OpenTelemetry mapping (langfuse/langfuse packages/shared/src/server/otel:
     attributes.ts, ObservationTypeMapper.ts, OtelIngestionProcessor.ts; docs
@@ -402,6 +409,7 @@ def test_langfuse_attributes_by_their_documented_names(exported, warehouse):
     assert seen  # the cache and reasoning splits were exercised
 
 
+@pytest.mark.flow
 def test_content_only_with_the_flag(exported, warehouse):
     plain = exported["plain"].read_text(encoding="utf-8")
     assert "gen_ai.tool.call.arguments" not in plain and "gen_ai.tool.call.result" not in plain
@@ -434,6 +442,7 @@ def test_content_only_with_the_flag(exported, warehouse):
             for s in exported["spans"]] == [(s.span_id, attrs(s)) for s in plain_spans]
 
 
+@pytest.mark.flow
 def test_exporting_twice_gives_identical_files(sample_warehouse, exported, tmp_path):
     again = tmp_path / "again.jsonl"
     assert run(str(again), "-w", str(sample_warehouse), "--batch-size", "100",
@@ -447,6 +456,7 @@ def test_exporting_twice_gives_identical_files(sample_warehouse, exported, tmp_p
         [s.SerializeToString() for s in exported["spans"]]
 
 
+@pytest.mark.flow
 def test_worker_processes_give_the_same_file(sample_warehouse, exported, tmp_path):
     out = tmp_path / "parallel.jsonl"
     result = run(str(out), "-w", str(sample_warehouse), "--batch-size", "100",
@@ -455,6 +465,7 @@ def test_worker_processes_give_the_same_file(sample_warehouse, exported, tmp_pat
     assert out.read_bytes() == exported["content"].read_bytes()
 
 
+@pytest.mark.flow
 def test_since_keeps_runs_from_that_day_with_their_steps_and_calls(sample_warehouse, warehouse,
                                                                    tmp_path):
     days = sorted({r["created_at"].date() for r in warehouse["runs"]})
@@ -472,6 +483,7 @@ def test_since_keeps_runs_from_that_day_with_their_steps_and_calls(sample_wareho
     assert len(got["execute_tool"]) == len(want["tool_call"])
 
 
+@pytest.mark.flow
 def test_responses_usage_sits_on_a_chat_child_of_the_run(mixed_warehouse, tmp_path):
     """A Responses response: its run span (AGENT, no usage), one `chat` child (LLM) with
     the response's usage, its output items (CHAIN) under that, their tool calls under
@@ -533,6 +545,7 @@ def test_responses_usage_sits_on_a_chat_child_of_the_run(mixed_warehouse, tmp_pa
     assert {u["api"] for u in usage} == {"assistants", "responses"}
 
 
+@pytest.mark.flow
 def test_a_step_without_a_time_is_placed_in_its_run_and_flagged(sample_warehouse, warehouse,
                                                                 tmp_path):
     """Steps whose `created_at` is lost (a stream delta seen without its step) but whose
@@ -575,6 +588,7 @@ def test_a_step_without_a_time_is_placed_in_its_run_and_flagged(sample_warehouse
                not in chosen)
 
 
+@pytest.mark.flow
 def test_project_names_the_phoenix_project_on_the_resource(sample_warehouse, tmp_path):
     out = tmp_path / "project.jsonl"
     assert run(str(out), "-w", str(sample_warehouse), "--project", "agents-prod"
@@ -679,6 +693,7 @@ class Receiver:
         self.thread.join(timeout=10)
 
 
+@pytest.mark.flow
 def test_endpoint_delivers_the_same_spans_with_headers(sample_warehouse, exported, tmp_path):
     env = {"OTEL_EXPORTER_OTLP_HEADERS": "x-tenant=acme%20corp,authorization=Basic%20old"}
     with Receiver() as rx:
@@ -698,6 +713,7 @@ def test_endpoint_delivers_the_same_spans_with_headers(sample_warehouse, exporte
     assert f"sent {len(exported['spans']):,} spans" in " ".join(result.output.split())
 
 
+@pytest.mark.flow
 def test_stored_is_asked_of_phoenix_only(sample_warehouse, exported):
     """Sent to a Phoenix (here: a stand-in answering its GraphQL from what it received),
     the command says how many spans are stored, in the project they went to; a plain
@@ -721,6 +737,7 @@ def test_stored_is_asked_of_phoenix_only(sample_warehouse, exported):
     assert "stored" not in result.output and not rx.graphql_queries
 
 
+@pytest.mark.flow
 def test_endpoint_and_file_together_gzip_and_a_retried_503(sample_warehouse, exported,
                                                            tmp_path):
     out = tmp_path / "both.jsonl"
@@ -738,6 +755,7 @@ def test_endpoint_and_file_together_gzip_and_a_retried_503(sample_warehouse, exp
     assert out.read_bytes() == exported["content"].read_bytes()
 
 
+@pytest.mark.flow
 def test_a_refused_batch_fails_in_one_line_and_writes_no_file(sample_warehouse, tmp_path):
     out = tmp_path / "refused.jsonl"
     with Receiver() as rx:
@@ -752,6 +770,7 @@ def test_a_refused_batch_fails_in_one_line_and_writes_no_file(sample_warehouse, 
     assert not out.exists() and not list(tmp_path.iterdir())  # no file, no temporary left
 
 
+@pytest.mark.flow
 def test_spans_the_collector_rejects_are_reported(sample_warehouse):
     partial = ExportTraceServiceResponse()
     partial.partial_success.rejected_spans = 3
@@ -771,6 +790,7 @@ def test_an_unreachable_collector_is_retried_then_named(tmp_path):
         sink(Encoded(spans=0, kinds={}, request=b""))
 
 
+@pytest.mark.flow
 def test_command_line_mistakes_are_one_line(sample_warehouse, tmp_path):
     cases = [
         ((), "give OUT.jsonl"),
@@ -824,6 +844,7 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.flow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_worker_processes_do_not_outlive_a_killed_export(sample_warehouse, tmp_path):
     """SIGKILL of the exporting process mid-way: its encoding workers exit on their own."""
