@@ -65,9 +65,43 @@ def mixed_warehouse(tmp_path_factory, prefect_server) -> Path:
     return wh
 
 
+# Modules (or single tests) that run steplens end to end without Prefect: a whole ingest
+# (in-process or as the CLI in a child process), `steplens check`, a kill, a fault, a wheel
+# build, seconds each. Marked `e2e` here, in one place; the fast tier (`-m "not flow and
+# not e2e"`) leaves them out, the full suite runs them. Chosen by `--durations`: together
+# ~80 % of the CPU of the tests that are not `flow`, for ~7 % of the tests.
+E2E = (
+    "tests/capture/test_files.py",
+    "tests/flows/io/test_input_kinds.py",
+    "tests/flows/store/test_integrity.py",
+    "tests/flows/store/test_pointer.py",
+    "tests/flows/store/test_snapshots.py",
+    "tests/flows/test_change_detection.py",
+    "tests/flows/test_environment_faults.py",
+    "tests/flows/test_field_coverage.py",
+    "tests/flows/test_first_screen.py",
+    "tests/flows/test_show.py",
+    "tests/flows/test_values_in_range.py",
+    "tests/sql/test_depth.py",
+    "tests/sql/test_tool_pricing.py",
+    "tests/test_duckdb_same_job.py",
+    "tests/test_packaging.py",
+    "tests/capture/test_capture.py::test_the_captured_directory_ingests_into_the_rows_of_",
+    "tests/capture/test_pull.py::test_pull_fetches_everything_into_the_rows_of_what_was_",
+    "tests/flows/store/test_prices.py::test_override_is_remembered_and_changes_rebuild_",
+    "tests/flows/test_faults.py::test_sigkill_inside_the_flow_leaves_no_process",
+    "tests/flows/test_orchestration.py::test_a_direct_ingest_never_imports_prefect",
+)
+
+
 def pytest_collection_modifyitems(config, items):
-    """The fast tier (`pytest -m "not flow"`) starts no Prefect server: a test that uses
-    one (through `prefect_server`, or a warehouse a flow built) must be marked `flow`."""
+    """The fast tier (`pytest -m "not flow and not e2e"`) starts no Prefect server: a
+    test that uses one (through `prefect_server`, or a warehouse a flow built) must be
+    marked `flow`. The tests `E2E` names (a module, or a test id's beginning) are marked
+    `e2e`."""
+    for item in items:
+        if item.nodeid.startswith(E2E):
+            item.add_marker(pytest.mark.e2e)
     unmarked = [item.nodeid for item in items
                 if "prefect_server" in getattr(item, "fixturenames", ())
                 and item.get_closest_marker("flow") is None]
