@@ -342,3 +342,22 @@ def test_shape_sse_block():
 def test_the_fast_path_leaves_what_it_cannot_judge_to_the_careful_checker(line):
     assert parse_lines("f", [(1, line)]).careful_read == 1
     assert_same(parse_lines("f", [(1, line)]), parse_lines("f", [(1, line)], careful=True))
+
+
+@pytest.mark.parametrize(("line", "field", "problem"), [
+    (orjson.dumps(response("completed", message(id="msg\x1bX"))), "output[0].id",
+     "control character U+001B"),
+    (orjson.dumps(response("completed", function_call(call_id=""))), "output[0].call_id",
+     "empty string"),
+    (orjson.dumps(function_call_output(call_id="call\x00")), "call_id",
+     "control character U+0000"),
+    (orjson.dumps(request(function_call_output(id="\x85"))), "input[0].id",
+     "control character U+0085"),
+])
+def test_an_item_or_call_id_that_cannot_be_an_id_is_a_reject_naming_it(line, field, problem):
+    """Item and call ids may be absent (null), but a present one is an id: non-empty, no
+    control character (as the Assistants ids), on both paths."""
+    fast, careful = parse_lines("f", [(1, line)]), parse_lines("f", [(1, line)], careful=True)
+    assert_same(fast, careful)
+    (reason,) = fast.rejects["reason"].to_list()
+    assert reason.startswith("invalid id: ") and field in reason and problem in reason, reason

@@ -31,6 +31,7 @@ from steplens.transforms.record_spec import (
     MAX_TS,
     NUM,
     OBJ,
+    REF,
     STR,
     TOKENS,
     Kind,
@@ -51,7 +52,7 @@ class Required:
 
 
 ITEM = {
-    "id": STR, "type": STR, "status": STR, "call_id": STR, "name": STR, "code": STR,
+    "id": REF, "type": STR, "status": STR, "call_id": REF, "name": STR, "code": STR,
     "outputs": [{"type": STR, "logs": STR}],  # code interpreter
     "results": [{"score": NUM}],  # file search
     "arguments": ANY, "input": ANY, "output": ANY, "error": ANY,
@@ -102,7 +103,7 @@ EVENT_SPECS: dict[str, dict] = {
 
 # A tool output item (R3): bare, an item of a conversation / input-item page, or in a
 # request's `input`.
-OUTPUT_ITEM = {"call_id": STR, "id": STR, "output": ANY, "status": ANY}
+OUTPUT_ITEM = {"call_id": REF, "id": REF, "output": ANY, "status": ANY}
 
 
 def event_spec(event_type: str) -> dict:
@@ -117,7 +118,7 @@ def progress(event_type: str) -> tuple[str, str] | None:
 
 # ---- the checker ----------------------------------------------------------------------
 
-WHAT = {STR: "a string", ID: "a string", INT: "an integer", NUM: "a number",
+WHAT = {STR: "a string", ID: "a string", REF: "a string", INT: "an integer", NUM: "a number",
         TOKENS: "an integer",
         TS_NUM: "a number timestamp in range", OBJ: "an object", CONV: "an object"}
 
@@ -131,7 +132,7 @@ def is_number(v: Any) -> bool:
 
 
 def _leaf_ok(kind: Kind, v: Any) -> bool:
-    if kind is STR or kind is ID:
+    if kind is STR or kind is ID or kind is REF:
         return type(v) is str
     if kind is INT:
         return is_int(v)
@@ -187,6 +188,10 @@ def why(record: dict, spec: dict, prefix: str = "") -> str | None:
             if type(sub) is Required:
                 return f"wrong type: {prefix}{key} is not an object"
             continue
+        if sub is REF and type(v) is str and id_problem(v) is not None:
+            problem = id_problem(v)
+            return f"invalid id: {prefix}{key} is an {problem}" if not v else (
+                f"invalid id: {prefix}{key} holds a {problem}")
         if not _ok(sub, v):
             if sub is TOKENS and type(v) is int:
                 return (f"out of range: {prefix}{key} is not a token count "
