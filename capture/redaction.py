@@ -183,6 +183,13 @@ class Redactor:
                     self._set(action, k, MESSAGES)
         return it
 
+    def _prompt_variables(self, r: dict) -> None:
+        """A reusable prompt's `variables` (in a response or a request) are content."""
+        prompt = r.get("prompt")
+        if type(prompt) is dict and type(prompt.get("variables")) is dict:
+            prompt["variables"] = {k: self._value(MESSAGES, v)
+                                   for k, v in prompt["variables"].items()}
+
     def response(self, r: Any) -> Any:
         if type(r) is not dict:
             return r
@@ -192,10 +199,7 @@ class Redactor:
         if type(out) is list:
             r["output"] = [self.item(i) for i in out]
         self._set(r, "output_text", MESSAGES)
-        prompt = r.get("prompt")
-        if type(prompt) is dict and type(prompt.get("variables")) is dict:
-            prompt["variables"] = {k: self._value(MESSAGES, v)
-                                   for k, v in prompt["variables"].items()}
+        self._prompt_variables(r)
         return r
 
     def request(self, body: dict) -> dict:
@@ -207,10 +211,7 @@ class Redactor:
         elif inp is not None:
             body["input"] = self._value(MESSAGES, inp)
         self._instructions(body)
-        prompt = body.get("prompt")
-        if type(prompt) is dict and type(prompt.get("variables")) is dict:
-            prompt["variables"] = {k: self._value(MESSAGES, v)
-                                   for k, v in prompt["variables"].items()}
+        self._prompt_variables(body)
         return body
 
     def event(self, ev: dict) -> dict:

@@ -122,6 +122,20 @@ class _Recorder:
             self._warn(e)
             return None
 
+    def _attach(self, request: httpx.Request, response: httpx.Response, tee: type) -> None:
+        """Record `response` if it is a call the capture keeps: read at once when it is
+        whole (`_preread`), else teed as the caller reads it (`tee`: the sync or async
+        stream wrapper). Never raises: a capture never hurts the application."""
+        call = self._call(request, response)
+        if call is None:
+            return
+        try:
+            if not self._preread(response, call):
+                self._writer.begin(call)
+                response.stream = tee(response.stream, self._writer, call)
+        except Exception as e:  # noqa: BLE001 - a capture never hurts the application
+            self._warn(e)
+
     def _warn(self, e: BaseException) -> None:
         if not self._warned:
             self._warned = True
@@ -219,14 +233,7 @@ class Transport(_Recorder, httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self._inner.handle_request(request)
-        call = self._call(request, response)
-        if call is not None:
-            try:
-                if not self._preread(response, call):
-                    self._writer.begin(call)
-                    response.stream = _SyncTee(response.stream, self._writer, call)  # type: ignore[arg-type]
-            except Exception as e:  # noqa: BLE001 - a capture never hurts the application
-                self._warn(e)
+        self._attach(request, response, _SyncTee)
         return response
 
     def close(self) -> None:
@@ -249,14 +256,7 @@ class AsyncTransport(_Recorder, httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self._inner.handle_async_request(request)
-        call = self._call(request, response)
-        if call is not None:
-            try:
-                if not self._preread(response, call):
-                    self._writer.begin(call)
-                    response.stream = _AsyncTee(response.stream, self._writer, call)  # type: ignore[arg-type]
-            except Exception as e:  # noqa: BLE001 - a capture never hurts the application
-                self._warn(e)
+        self._attach(request, response, _AsyncTee)
         return response
 
     async def aclose(self) -> None:
