@@ -438,6 +438,7 @@ ITEM = {
     "results[].score": "tool_calls.file_search_max_score",
     "arguments": "tool_calls.function_arguments*", "input": "tool_calls.function_arguments*",
     "output": "tool_calls.function_output*", "error": "steps.last_error_code*",
+    "phase": "steps.phase",
 }
 RESPONSE = {
     "object": "field_coverage.object", "id": "runs.run_id", "created_at": "runs.created_at",

@@ -238,6 +238,7 @@ RESPONSE_ITEMS = pl.Schema(
         "error_present": pl.Boolean,
         "error_code": Str,
         "error_message": Str,
+        "phase": Str,  # a message item's `phase` (commentary, final_answer)
     }
 )
 
@@ -357,6 +358,9 @@ STEPS = pl.Schema(
         "last_error_code": Str,
         "last_error_message": Str,
         "message_id": Str,
+        # a Responses message item's `phase` (commentary, final_answer); NULL on
+        # Assistants steps and on items without one (docs/fidelity.md)
+        "phase": Str,
         "tool_call_count": Int,
         "prompt_tokens": Int,
         "completion_tokens": Int,

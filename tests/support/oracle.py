@@ -993,6 +993,7 @@ def step_row(step_id: str, rec: dict | None, models: dict[str, str | None],
         "last_error_message": err.get("message"),
         "message_id": _coalesce((details.get("message_creation") or {}).get("message_id"),
                                 delta_message_id),
+        "phase": None,  # a Responses message item's only
         "tool_call_count": 0,
         **usage_columns(rec.get("usage")),
         "metadata": metadata_text(rec.get("metadata")),
@@ -1004,7 +1005,8 @@ def step_row(step_id: str, rec: dict | None, models: dict[str, str | None],
 STEP_COLUMNS = (
     "api", "step_id", "run_id", "thread_id", "assistant_id", "model", "type", "status",
     "created_at", "completed_at", "failed_at", "cancelled_at", "expired_at", "ended_at",
-    "latency_s", "last_error_code", "last_error_message", "message_id", "tool_call_count",
+    "latency_s", "last_error_code", "last_error_message", "message_id", "phase",
+    "tool_call_count",
     "prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens",
     "metadata", "day",
 )

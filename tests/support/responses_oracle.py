@@ -133,6 +133,8 @@ R16. steps: one row per output item of each response (keyed by run_id and step_i
      `cancelled_at`, `expired_at`, `ended_at`, `latency_s` are NULL; `last_error_code|
      message` from the item's `error` (an object's `code` as text and `message`, or a
      string as the message); `message_id` = the item id for `message` items;
+     `phase` = the item's `phase` as sent (a string, else the record is rejected, as for
+     `status`; NULL where absent or null, and on every Assistants step);
      `tool_call_count` 1 for tool-call items, else 0; token columns and `metadata` NULL.
 R17. tool_calls: one row per step whose type ends `_call`. `tool_call_id` = `call_id`,
      else the item id; `call_index` = the item's index in the response's output; `type`
@@ -318,7 +320,8 @@ def item_error(item: Any, prefix: str) -> str | None:
     """Why an output item (of a response or an `output_item.*` event) is rejected."""
     if not isinstance(item, dict):
         return f"wrong type: {prefix.rstrip('.')} is not an object"
-    err = _first(_strs(item, ("id", "type", "status", "call_id", "name", "code"), prefix),
+    err = _first(_strs(item, ("id", "type", "status", "call_id", "name", "code", "phase"),
+                       prefix),
                  _lists(item, ("outputs", "results"), prefix))
     if err:
         return err
@@ -821,7 +824,7 @@ def step_row(item: dict, index: int, run: dict) -> dict:
         model=run["model"], type=item.get("type"), status=item.get("status"),
         created_at=run["created_at"], last_error_code=code, last_error_message=message,
         message_id=item.get("id") if item.get("type") == "message" else None,
-        tool_call_count=1 if is_tool_call(item) else 0, day=run["day"])
+        phase=item.get("phase"), tool_call_count=1 if is_tool_call(item) else 0, day=run["day"])
     return row
 
 

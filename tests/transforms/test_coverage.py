@@ -58,7 +58,10 @@ def test_sub_paths_of_values_stored_whole_are_covered_by_their_column():
     assert coverage.mapped_to("responses", "response", "output[].arguments.city") == (
         "tool_calls.function_arguments")
     assert coverage.mapped_to("responses", "response", "output[].content[].text") is None
-    assert coverage.mapped_to("responses", "response", "output[].phase") is None
+    assert coverage.mapped_to("responses", "response", "output[].phase") == "steps.phase"
+    assert coverage.mapped_to("responses", "response.output_item.done", "item.phase") == (
+        "steps.phase")
+    assert coverage.mapped_to("responses", "message", "phase") == "steps.phase"  # a page's
     # the fields of transforms/extras.py (issue 21), in a response and in its events
     assert coverage.mapped_to("responses", "response", "billing.payer") == "runs.billing_payer"
     assert coverage.mapped_to("responses", "response.completed",

@@ -12,6 +12,7 @@ the JSON in plain Python.
 from __future__ import annotations
 
 import orjson
+import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -75,7 +76,8 @@ def _strategies(m):
         "id": m(st.sampled_from(["it_1", "it_2", "call_L", "msg_A"])), "status": m(strs),
         "call_id": m(st.sampled_from(["call_A", "call_B"])), "name": m(strs),
         "code": m(strs), "arguments": json_value, "input": json_value, "output": json_value,
-        "error": json_value,
+        "error": json_value, "phase": m(st.one_of(st.sampled_from(["commentary",
+                                                                  "final_answer"]), strs)),
         "outputs": m(st.lists(m(st.fixed_dictionaries({}, optional={
             "type": m(st.sampled_from(["logs", "image"])), "logs": m(strs)})),
             max_size=3)),
@@ -243,6 +245,57 @@ def test_fast_path_equals_careful_path_on_the_real_recordings():
                     parse_events(str(path), events, careful=True))
 
 
+def _recorded_phases(path) -> dict[str, set]:
+    """Plain Python: per item id, the `phase` values (None: absent or null) of the message
+    items of a recorded file's responses, lifecycle events and output_item events; request
+    inputs and page items are not steps."""
+    found: dict[str, set] = {}
+
+    def seen(items) -> None:
+        for item in items or ():
+            if isinstance(item, dict) and item.get("type") == "message":
+                found.setdefault(item.get("id"), set()).add(item.get("phase"))
+
+    for line in path.read_bytes().splitlines():
+        rec = orjson.loads(line)
+        if isinstance(rec, dict) and "event" in rec and "object" not in rec:
+            rec = rec.get("data")  # an SSE envelope written as a JSON line
+        if not isinstance(rec, dict):
+            continue
+        if rec.get("object") == "response":
+            seen(rec.get("output"))
+        elif isinstance(rec.get("response"), dict):
+            seen(rec["response"].get("output"))
+        elif rec.get("type") in ("response.output_item.added", "response.output_item.done"):
+            seen([rec.get("item")])
+    return found
+
+
+@pytest.mark.parametrize("careful", [False, True], ids=["fast", "careful"])
+def test_steps_phase_is_the_recorded_phase(careful):
+    """`steps.phase` of every message step of the real recordings is the `phase` its item
+    was recorded with (issue 21), read by either path."""
+    from steplens.transforms.tables import build_tables
+
+    expected: dict[str, set] = {}
+    batches = []
+    for path in sorted(REAL_RESPONSES.glob("*/*.jsonl")):
+        for item_id, phases in _recorded_phases(path).items():
+            expected.setdefault(item_id, set()).update(phases)
+        lines = list(enumerate(path.read_bytes().splitlines(), 1))
+        batches.append(parse_lines(str(path), lines, careful=careful))
+    steps = build_tables(ParsedBatch.concat(batches)).steps
+    messages = {r["step_id"]: r["phase"] for r in steps.filter(
+        (pl.col("api") == "responses") & (pl.col("type") == "message")).iter_rows(named=True)}
+    assert messages.keys() == expected.keys()
+    assert all(len(p) == 1 for p in expected.values())  # one phase per item in these files
+    assert messages == {k: next(iter(p)) for k, p in expected.items()}
+    assert sorted(p for p in messages.values() if p) == [  # 4 items carry one
+        "commentary", "final_answer", "final_answer", "final_answer"]
+    assert steps.filter(pl.col("type") != "message")["phase"].null_count() == (
+        steps.filter(pl.col("type") != "message").height)
+
+
 def test_the_real_recordings_take_the_fast_path():
     """Every real line is recorded by a fast path, none by the careful checker, but for
     the lines the batch checks send there by design (`decode.suspects`: a digit run too
@@ -285,6 +338,56 @@ def test_shape_response():
     assert [(i["item_index"], i["type"]) for i in items] == [
         (0, "message"), (1, "code_interpreter_call")]
     assert (items[1]["code_log_chars"], items[1]["code_image_count"]) == (2, 1)
+    assert [i["phase"] for i in items] == [None, None]
+
+
+def test_shape_phase_of_a_message_in_a_response_and_in_item_events():
+    said = {**message(), "phase": "commentary"}
+    batch = fast_only(orjson.dumps(response("completed", said,
+                                            {**message("msg_B"), "phase": "final_answer"})),
+                      *[orjson.dumps(e) for e in stream(response(id="resp_B"), said)])
+    items = batch.response_items.rows(named=True)
+    assert [(i["response_id"], i["item_index"], i["phase"]) for i in items] == [
+        ("resp_A", 0, "commentary"), ("resp_A", 1, "final_answer"),
+        *[("resp_B", i, "commentary") for i in (-1, -1, 0)]]
+
+
+def test_generated_message_with_phase_is_valid_for_the_sdk_and_read_by_both_paths():
+    """The SDK (openai 3.57.0) declares `phase` on output messages; a generated item with
+    each value validates, and both paths read it; a value the SDK does not list is still a
+    string, kept as sent (the rulebook checks types only)."""
+    from openai.types.responses import ResponseOutputMessage
+
+    from tests.support.sdk_validation import known_rejection, responses_errors
+
+    assert "phase" in ResponseOutputMessage.model_fields
+    items = [{**message(f"msg_{i}"), "phase": p}
+             for i, p in enumerate(("commentary", "final_answer", None))]
+    for item in items:
+        ResponseOutputMessage.model_validate(item)
+    record = response("completed", *items)
+    assert all(known_rejection(e) for e in responses_errors("Response", record))
+    with pytest.raises(ValueError):
+        ResponseOutputMessage.model_validate({**message(), "phase": "later"})
+    lines = [(1, orjson.dumps(record)),
+             (2, orjson.dumps(response("completed", {**message(), "phase": "later"},
+                                       id="resp_B")))]
+    for careful in (False, True):
+        got = parse_lines("/x/f.jsonl", lines, careful=careful).response_items
+        assert got["phase"].to_list() == ["commentary", "final_answer", None, "later"]
+
+
+@pytest.mark.parametrize("careful", [False, True], ids=["fast", "careful"])
+def test_a_phase_that_is_not_a_string_is_rejected_like_a_status(careful):
+    lines = [orjson.dumps(response("completed", {**message(), "phase": 1})),
+             orjson.dumps(event("response.output_item.done", 3, output_index=0,
+                                item={**message(), "phase": ["final_answer"]})),
+             orjson.dumps(response("completed", {**message(), "status": 1}))]
+    batch = parse_lines("/x/f.jsonl", list(enumerate(lines, 1)), careful=careful)
+    assert batch.rejects["reason"].to_list() == [
+        "wrong type: output[0].phase is not a string",
+        "wrong type: item.phase is not a string",
+        "wrong type: output[0].status is not a string"]
 
 
 def test_shape_stream_events():

@@ -90,7 +90,7 @@ def canonical(value: Any) -> bytes:
 
 def item_row(response_id: str, index: int, v: dict) -> tuple:
     """A `response_items` row (after provenance and bucket) from an item's values:
-    id, type, status, call_id, name, code (strings), arguments, input, output, error
+    id, type, status, call_id, name, code, phase (strings), arguments, input, output, error
     (any JSON), outputs, results (lists of dicts or None)."""
     args = v["arguments"]
     outputs = v["outputs"] or ()
@@ -113,7 +113,8 @@ def item_row(response_id: str, index: int, v: dict) -> tuple:
     code, message = error_columns(v["error"])
     return (response_id, index, v["id"], v["type"], v["status"], v["call_id"], v["name"],
             json_text(args), type(args) is str, json_text(v["input"]), v["code"], chars, images,
-            count, best, json_text(v["output"]), v["error"] is not None, code, message)
+            count, best, json_text(v["output"]), v["error"] is not None, code, message,
+            v["phase"])
 
 
 def _dict_item(item: dict) -> dict:
@@ -123,7 +124,8 @@ def _dict_item(item: dict) -> dict:
     results = g("results")
     return {
         "id": g("id"), "type": g("type"), "status": g("status"), "call_id": g("call_id"),
-        "name": g("name"), "code": g("code"), "arguments": g("arguments"), "input": g("input"),
+        "name": g("name"), "code": g("code"), "phase": g("phase"),
+        "arguments": g("arguments"), "input": g("input"),
         "output": g("output"), "error": g("error"),
         "outputs": None if outputs is None else [
             {"type": o.get("type"), "logs": o.get("logs")} for o in outputs],
@@ -137,7 +139,8 @@ def _struct_item(item: Any) -> dict:
     results = item.results
     return {
         "id": item.id, "type": item.type, "status": item.status, "call_id": item.call_id,
-        "name": item.name, "code": item.code, "arguments": raw_value(item.arguments),
+        "name": item.name, "code": item.code, "phase": item.phase,
+        "arguments": raw_value(item.arguments),
         "input": raw_value(item.input), "output": raw_value(item.output),
         "error": raw_value(item.error),
         "outputs": None if outputs is None else [

@@ -53,6 +53,7 @@ class Required:
 
 ITEM = {
     "id": REF, "type": STR, "status": STR, "call_id": REF, "name": STR, "code": STR,
+    "phase": STR,  # a message's: "commentary" or "final_answer" (steps.phase)
     "outputs": [{"type": STR, "logs": STR}],  # code interpreter
     "results": [{"score": NUM}],  # file search
     "arguments": ANY, "input": ANY, "output": ANY, "error": ANY,

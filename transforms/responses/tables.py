@@ -34,7 +34,7 @@ PROVENANCE = list(schemas.PROVENANCE)
 ITEM_COLUMNS = ["item_id", "type", "status", "call_id", "name", "arguments",
                 "arguments_is_text", "input", "code", "code_log_chars", "code_image_count",
                 "results_count", "results_max_score", "output", "error_present", "error_code",
-                "error_message",
+                "error_message", "phase",
                 # lengths and validity kept of redacted content (transforms/redact.py)
                 *schemas.companions("response_items")]
 ANSWERS = pl.Schema({"call_key": pl.String, "output": pl.String, "failed": pl.Boolean,
