@@ -377,6 +377,21 @@ def test_generated_message_with_phase_is_valid_for_the_sdk_and_read_by_both_path
         assert got["phase"].to_list() == ["commentary", "final_answer", None, "later"]
 
 
+def test_a_cut_stream_replays_the_phase_of_its_item_events():
+    """A stream cut before its terminal event: its steps are the items of its events
+    (replayed), each with the `phase` its last event gave it."""
+    from steplens.transforms.tables import build_tables
+
+    events = stream(response(), {**message(), "phase": "commentary"},
+                    {**message("msg_B"), "phase": "final_answer"}, cut=True)
+    for careful in (False, True):
+        batch = parse_lines("/x/f.jsonl", [(n, orjson.dumps(e)) for n, e in
+                                           enumerate(events, 1)], careful=careful)
+        steps = build_tables(batch).steps
+        assert steps.select("step_id", "status", "phase").rows() == [
+            ("msg_A", "completed", "commentary"), ("msg_B", "in_progress", "final_answer")]
+
+
 @pytest.mark.parametrize("careful", [False, True], ids=["fast", "careful"])
 def test_a_phase_that_is_not_a_string_is_rejected_like_a_status(careful):
     lines = [orjson.dumps(response("completed", {**message(), "phase": 1})),
