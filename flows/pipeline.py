@@ -184,7 +184,8 @@ def plan_batch(root: Path, files: list[str], full_refresh: bool = False,
         integrity.verify(root)  # a damaged warehouse is refused, never half-updated
         if snapshots.outdated(current):
             logger.info("the warehouse was written by an older steplens (tables without "
-                        "`api`): rebuilding it whole from the inputs")
+                        "a column this one writes, e.g. `api`, `steps.phase`): rebuilding "
+                        "it whole from the inputs")
             full_refresh = True
     prev = None if full_refresh else current
     manifest = Manifest.from_json(snapshots.read_json(prev, snapshots.MANIFEST))

@@ -41,7 +41,7 @@ def _script():
     return module
 
 
-LATER_COLUMNS = {*schemas.ROW_PROVENANCE, *schemas.RESPONSE_EXTRAS}
+LATER_COLUMNS = {*schemas.ROW_PROVENANCE, *schemas.RESPONSE_EXTRAS, "phase"}  # steps.phase
 
 
 def _rows(con: duckdb.DuckDBPyConnection, source: str, table: str) -> tuple[list, list]:
@@ -88,7 +88,8 @@ def compare(export: Path, work: Path, script=None) -> dict[str, list[str]]:
         cols_d, rows_d = _rows(con, f"'{out / (table + '.parquet')}'", table)
         found: list[str] = []
         # Columns added after the script was written (issue 21: the row's input line, the
-        # billed-usage and serving fields): the script leaves them out, nothing else.
+        # billed-usage and serving fields, steps.phase): the script leaves them out, nothing
+        # else.
         later = [c for c in cols_s if c in LATER_COLUMNS]
         if later and [c for c in cols_s if c not in LATER_COLUMNS] == cols_d:
             keep = [i for i, c in enumerate(cols_s) if c not in LATER_COLUMNS]
