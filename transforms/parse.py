@@ -27,10 +27,10 @@ import orjson
 import polars as pl
 
 from steplens.transforms import billing, config, decode, record_spec, schemas
-from steplens.transforms.record_spec import type_name
 from steplens.transforms.responses import decoder as responses
 from steplens.transforms.responses.decoder import StreamState
 from steplens.transforms.responses.spec import claimed
+from steplens.transforms.rulebook import wrong_type
 
 RAW_LIMIT = 4096  # characters of an offending line kept in `rejects.raw`
 _SORT = orjson.OPT_SORT_KEYS
@@ -145,14 +145,14 @@ def _page_items(page: dict, where: str):
     """(reason prefix, item, problem or None) for every item of a page, nested pages flat."""
     data = page["data"]
     if data.__class__ is not list:
-        yield where, page, f"list page: data is {type_name(data)}, not an array"
+        yield where, page, wrong_type("data", "array", data)
         return
     for i, item in enumerate(data):
         at = f"{where}data[{i}]: "
         if _is_page(item):
             yield from _page_items(item, at)
         elif item.__class__ is not dict:
-            yield at, item, f"expected object, got {type_name(item)}"
+            yield at, item, wrong_type("", "object", item)
         else:
             yield at, item, None
 
@@ -292,7 +292,7 @@ class _Decoder:
             return
         self.records_read += 1
         if value.__class__ is not dict:
-            self._reject(line_no, f"not a JSON object (got {type_name(value)})", text)
+            self._reject(line_no, wrong_type("", "object", value), text)
             return
         self._value(line_no, -1, value, text)
 
@@ -336,11 +336,11 @@ class _Decoder:
     def _envelope(self, line_no: int, item: int, env: dict) -> None:
         event = env.get("event")
         if event.__class__ is not str:
-            raise BadRecord(f"event: expected string, got {type_name(event)}")
+            raise BadRecord(wrong_type("event", "string", event))
         data = env.get("data")
         if data.__class__ is not dict:
             if event.startswith("thread.run."):
-                raise BadRecord(f"{event}: data is {type_name(data)}, not an object")
+                raise BadRecord(wrong_type("data", "object", data))
             self._skip(line_no, event)
             return
         kind = data.get("object")

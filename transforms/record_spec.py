@@ -15,6 +15,15 @@ from typing import Annotated, Any
 
 import msgspec
 
+from steplens.transforms.rulebook import (
+    INT_BOUNDS,
+    TOKEN_BOUNDS,
+    TS_BOUNDS,
+    invalid_id,
+    out_of_range,
+    wrong_type,
+)
+
 MAX_TS = 253402300799  # 9999-12-31T23:59:59Z: beyond it a timestamp cannot be stored
 I64 = 1 << 63
 # A token count the API can produce: 0..2^53 (docs/inputs-and-faults.md, "Values in
@@ -82,14 +91,6 @@ def union(*specs: dict) -> dict:
     return out
 
 
-JSON_TYPE = {str: "string", int: "integer", float: "number", bool: "boolean",
-             dict: "object", list: "array", type(None): "null"}
-
-
-def type_name(v: object) -> str:
-    return JSON_TYPE.get(type(v), type(v).__name__)
-
-
 TIMESTAMP_FIELDS = ("created_at", "started_at", "completed_at", "failed_at", "cancelled_at",
                     "expired_at", "expires_at")
 TIMESTAMPS = dict.fromkeys(TIMESTAMP_FIELDS, TS)
@@ -155,35 +156,35 @@ RUN = {
 DELTA = {"id": ID, "delta": {"step_details": _details(DELTA_CALL)}}
 
 
-def _leaf(v: object, kind: Kind) -> str | None:
-    """Why `v` (not None) is not of `kind`, or None."""
+def _leaf(v: object, kind: Kind, where: str) -> str | None:
+    """Why `v` (not None) at `where` is not of `kind`, or None."""
     t = type(v)
     if kind is STR:
-        return None if t is str else f"expected string, got {type_name(v)}"
+        return None if t is str else wrong_type(where, "string", v)
     if kind is ID or kind is REF:
         if t is not str:
-            return f"expected string, got {type_name(v)}"
+            return wrong_type(where, "string", v)
         problem = id_problem(v)
-        return None if problem is None else f"invalid id ({problem})"
+        return None if problem is None else invalid_id(where, problem)
     if kind is TOKENS:
         if t is not int:
-            return f"expected integer, got {type_name(v)}"
+            return wrong_type(where, "integer", v)
         return (None if 0 <= v <= MAX_TOKENS
-                else f"token count out of range ({v}; must be 0..2^53)")
+                else out_of_range(where, "token count", v, TOKEN_BOUNDS))
     if kind is INT:
         if t is not int:
-            return f"expected integer, got {type_name(v)}"
-        return None if -I64 <= v < I64 else "integer out of range"
+            return wrong_type(where, "integer", v)
+        return None if -I64 <= v < I64 else out_of_range(where, "integer", v, INT_BOUNDS)
     if kind is TS:
         if t is not int:
-            return f"expected integer Unix seconds, got {type_name(v)}"
-        return None if 0 <= v <= MAX_TS else f"timestamp out of range ({v})"
+            return wrong_type(where, "integer Unix seconds", v)
+        return None if 0 <= v <= MAX_TS else out_of_range(where, "timestamp", v, TS_BOUNDS)
     if kind is NUM:
-        return None if t is int or t is float else f"expected number, got {type_name(v)}"
+        return None if t is int or t is float else wrong_type(where, "number", v)
     if kind is OBJ:
-        return None if t is dict else f"expected object, got {type_name(v)}"
+        return None if t is dict else wrong_type(where, "object", v)
     if kind is ARRAY:
-        return None if t is list else f"expected array, got {type_name(v)}"
+        return None if t is list else wrong_type(where, "array", v)
     if kind is ANY:
         return None
     raise AssertionError(kind)
@@ -193,7 +194,7 @@ def first_in_objects(items: list, spec: dict, where: str,
                      check: Callable[[dict, dict, str], str | None],
                      not_object: Callable[[str, Any], str]) -> str | None:
     """The first problem of a list that must hold objects of `spec` (both careful
-    checkers' rule, each in its own words): `not_object(path, element)` at the first
+    checkers' rule): `not_object(path, element)` at the first
     element that is not an object, else the first reason `check(element, spec, path + ".")`
     gives, `path` being `where[i]`; None when every element passes."""
     for i, item in enumerate(items):
@@ -205,8 +206,8 @@ def first_in_objects(items: list, spec: dict, where: str,
     return None
 
 
-def _not_an_object(path: str, v: object) -> str:
-    return f"{path}: expected object, got {type_name(v)}"
+def not_an_object(path: str, v: object) -> str:
+    return wrong_type(path, "object", v)
 
 
 def check(record: dict, spec: dict, path: str = "") -> str | None:
@@ -216,20 +217,18 @@ def check(record: dict, spec: dict, path: str = "") -> str | None:
         where = f"{path}{key}"
         if v is None:
             if sub is ID:
-                return f"{where}: expected string, got null"
+                return wrong_type(where, "string", None)
             continue
         if type(sub) is dict:
             if type(v) is not dict:
-                return f"{where}: expected object, got {type_name(v)}"
+                return wrong_type(where, "object", v)
             reason = check(v, sub, where + ".")
         elif type(sub) is list:
             if type(v) is not list:
-                return f"{where}: expected array, got {type_name(v)}"
-            reason = first_in_objects(v, sub[0], where, check, _not_an_object)
+                return wrong_type(where, "array", v)
+            reason = first_in_objects(v, sub[0], where, check, not_an_object)
         else:
-            reason = _leaf(v, sub)
-            if reason:
-                reason = f"{where}: {reason}"
+            reason = _leaf(v, sub, where)
         if reason:
             return reason
     return None

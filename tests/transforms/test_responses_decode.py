@@ -360,4 +360,4 @@ def test_an_item_or_call_id_that_cannot_be_an_id_is_a_reject_naming_it(line, fie
     fast, careful = parse_lines("f", [(1, line)]), parse_lines("f", [(1, line)], careful=True)
     assert_same(fast, careful)
     (reason,) = fast.rejects["reason"].to_list()
-    assert reason.startswith("invalid id: ") and field in reason and problem in reason, reason
+    assert reason == f"{field}: invalid id ({problem})"

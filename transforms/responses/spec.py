@@ -5,10 +5,9 @@ The rulebook of the Responses side (docs/responses.md, "Responses API and Conver
 (`why`) that names the first field of the wrong type, and the dispatch predicates that
 say which shape a JSON value is. The fast path (`fast.py`) builds its msgspec structs
 from these same specs, so it cannot accept what the checker rejects; the careful path
-(`careful.py`) calls `why`. Reasons are worded `wrong type: <path> is not <a string|an
-integer|an object|a list|a number|a number timestamp in range>`, `missing id`, `invalid
-id: <path> is an empty string|holds a control character U+XXXX` or, for a token count
-outside 0..2^53, `out of range: <path> is not a token count (an integer 0..2^53)`.
+(`decoder.py`) calls `why`. Reasons are worded by `transforms/rulebook.py`, as the
+Assistants ones: `<path>: expected <type>, got <JSON type>`, `<path>: <what> out of range
+(<value>; must be <bounds>)`, `<path>: invalid id (<problem>)`.
 
 Fields are checked level by level: every key of an object first (in spec order), then
 the objects and lists below it, in the same order. So a record with two problems names
@@ -37,6 +36,15 @@ from steplens.transforms.record_spec import (
     Kind,
     first_in_objects,
     id_problem,
+    not_an_object,
+)
+from steplens.transforms.rulebook import (
+    INT_BOUNDS,
+    TOKEN_BOUNDS,
+    TS_BOUNDS,
+    invalid_id,
+    out_of_range,
+    wrong_type,
 )
 
 TS_NUM = Kind("number timestamp")  # Unix seconds, int or float (the SDK writes 1741476542.0)
@@ -118,9 +126,10 @@ def progress(event_type: str) -> tuple[str, str] | None:
 
 # ---- the checker ----------------------------------------------------------------------
 
-WHAT = {STR: "a string", ID: "a string", REF: "a string", INT: "an integer", NUM: "a number",
-        TOKENS: "an integer",
-        TS_NUM: "a number timestamp in range", OBJ: "an object", CONV: "an object"}
+# What a wrong type is said to have expected (rulebook.wrong_type).
+EXPECTED = {STR: "string", ID: "string", REF: "string", INT: "integer", NUM: "number",
+            TOKENS: "integer", TS_NUM: "number Unix seconds", OBJ: "object",
+            CONV: "string or object"}
 
 
 def is_int(v: Any) -> bool:
@@ -151,12 +160,12 @@ def _leaf_ok(kind: Kind, v: Any) -> bool:
     raise AssertionError(kind)
 
 
-def _what(sub: object) -> str:
+def _expected(sub: object) -> str:
     if type(sub) is list:
-        return "a list"
+        return "array"
     if type(sub) is dict or type(sub) is Required:
-        return "an object"
-    return WHAT[sub]
+        return "object"
+    return EXPECTED[sub]
 
 
 def _ok(sub: object, v: Any) -> bool:
@@ -167,36 +176,37 @@ def _ok(sub: object, v: Any) -> bool:
     return _leaf_ok(sub, v)
 
 
-def _not_an_object(path: str, _: object) -> str:
-    return f"wrong type: {path} is not an object"
+def _problem(sub: object, v: Any, where: str) -> str:
+    """The reason `v` (not None, failing `_ok`) breaks `sub` at `where`."""
+    if sub is TOKENS and type(v) is int:
+        return out_of_range(where, "token count", v, TOKEN_BOUNDS)
+    if sub is INT and type(v) is int:
+        return out_of_range(where, "integer", v, INT_BOUNDS)
+    if sub is TS_NUM and (type(v) is int or type(v) is float):
+        return out_of_range(where, "timestamp", v, TS_BOUNDS)
+    return wrong_type(where, _expected(sub), v)
 
 
 def why(record: dict, spec: dict, prefix: str = "") -> str | None:
     """The reason `record` breaks `spec` (level by level), or None."""
     for key, sub in spec.items():
         v = record.get(key)
+        where = f"{prefix}{key}"
         if sub is ID:
             if type(v) is not str:
-                return (f"{prefix}missing id" if v is None
-                        else f"wrong type: {prefix}id is not a string")
+                return wrong_type(where, "string", v)
             problem = id_problem(v)
             if problem is not None:
-                return f"invalid id: {prefix}id is an {problem}" if not v else (
-                    f"invalid id: {prefix}id holds a {problem}")
+                return invalid_id(where, problem)
             continue
         if v is None:
             if type(sub) is Required:
-                return f"wrong type: {prefix}{key} is not an object"
+                return wrong_type(where, "object", v)
             continue
         if sub is REF and type(v) is str and id_problem(v) is not None:
-            problem = id_problem(v)
-            return f"invalid id: {prefix}{key} is an {problem}" if not v else (
-                f"invalid id: {prefix}{key} holds a {problem}")
+            return invalid_id(where, id_problem(v))
         if not _ok(sub, v):
-            if sub is TOKENS and type(v) is int:
-                return (f"out of range: {prefix}{key} is not a token count "
-                        "(an integer 0..2^53)")
-            return f"wrong type: {prefix}{key} is not {_what(sub)}"
+            return _problem(sub, v, where)
     for key, sub in spec.items():
         v = record.get(key)
         if v is None:
@@ -207,7 +217,7 @@ def why(record: dict, spec: dict, prefix: str = "") -> str | None:
         elif type(sub) is Required:
             reason = why(v, sub.spec, f"{prefix}{key}.")
         elif type(sub) is list:
-            reason = first_in_objects(v, sub[0], f"{prefix}{key}", why, _not_an_object)
+            reason = first_in_objects(v, sub[0], f"{prefix}{key}", why, not_an_object)
         elif sub is CONV and type(v) is dict:
             reason = why(v, {"id": STR}, f"{prefix}{key}.")
         if reason:
@@ -219,10 +229,10 @@ def request_error(body: dict) -> str | None:
     """Why a `POST /v1/responses` body is rejected (R8), or None."""
     items = body.get("input")
     if items is not None and type(items) is not str and type(items) is not list:
-        return "wrong type: input is not a string or a list"
+        return wrong_type("input", "string or array", items)
     for i, item in enumerate(items if type(items) is list else ()):
         if type(item) is not dict:
-            return f"wrong type: input[{i}] is not an object"
+            return wrong_type(f"input[{i}]", "object", item)
         if is_output_item(item):
             reason = why(item, OUTPUT_ITEM, f"input[{i}].")
             if reason:
