@@ -29,7 +29,7 @@ import orjson
 import polars as pl
 
 from steplens.transforms import schemas
-from steplens.transforms.record_spec import MAX_TS
+from steplens.transforms.rulebook import MAX_TS
 
 USAGE_OBJECT = "organization.usage.completions.result"
 COSTS_OBJECT = "organization.costs.result"

@@ -1,12 +1,12 @@
 """Decode exported lines into typed record frames: the one place that touches raw JSON.
 
-Two paths, one rulebook (`record_spec`):
+Two paths, one rulebook (`rulebook`, reading the Assistants specs of `record_spec`):
 
 - the fast path (`transforms/decode.py`) decodes valid lines natively with msgspec
   structs generated from the rulebook, straight into the row lists of the frames;
 - the careful path here reads what the fast path declines (a decode error, a wrong
   type, an odd shape, a line a batch check flags) with orjson, checks it field by field
-  with `record_spec.check`, and is the only place that decides a reject and its reason.
+  with `rulebook.check`, and is the only place that decides a reject and its reason.
 
 A declined line costs the careful path's price (about ten times the fast one); on real
 exports that is a handful of lines. Both paths give identical frames on valid, mutated
@@ -26,11 +26,10 @@ from dataclasses import dataclass
 import orjson
 import polars as pl
 
-from steplens.transforms import billing, config, decode, record_spec, schemas
+from steplens.transforms import billing, config, decode, record_spec, rulebook, schemas
 from steplens.transforms.responses import decoder as responses
 from steplens.transforms.responses.decoder import StreamState
 from steplens.transforms.responses.spec import claimed
-from steplens.transforms.rulebook import wrong_type
 
 RAW_LIMIT = 4096  # characters of an offending line kept in `rejects.raw`
 _SORT = orjson.OPT_SORT_KEYS
@@ -50,7 +49,7 @@ class BadRecord(ValueError):
     """A record that cannot be kept; the message is the reason shown in `rejects`."""
 
 
-# ---- extraction (after `record_spec.check`; a surprise raises) -------------------------
+# ---- extraction (after `rulebook.check`; a surprise raises) -------------------------
 
 def _dict(v: object) -> dict:
     """`v` if it is an object, {} for null; anything else raises (-> careful check)."""
@@ -145,14 +144,14 @@ def _page_items(page: dict, where: str):
     """(reason prefix, item, problem or None) for every item of a page, nested pages flat."""
     data = page["data"]
     if data.__class__ is not list:
-        yield where, page, wrong_type("data", "array", data)
+        yield where, page, rulebook.wrong_type("data", "array", data)
         return
     for i, item in enumerate(data):
         at = f"{where}data[{i}]: "
         if _is_page(item):
             yield from _page_items(item, at)
         elif item.__class__ is not dict:
-            yield at, item, wrong_type("", "object", item)
+            yield at, item, rulebook.wrong_type("", "object", item)
         else:
             yield at, item, None
 
@@ -292,7 +291,7 @@ class _Decoder:
             return
         self.records_read += 1
         if value.__class__ is not dict:
-            self._reject(line_no, wrong_type("", "object", value), text)
+            self._reject(line_no, rulebook.wrong_type("", "object", value), text)
             return
         self._value(line_no, -1, value, text)
 
@@ -336,11 +335,11 @@ class _Decoder:
     def _envelope(self, line_no: int, item: int, env: dict) -> None:
         event = env.get("event")
         if event.__class__ is not str:
-            raise BadRecord(wrong_type("event", "string", event))
+            raise BadRecord(rulebook.wrong_type("event", "string", event))
         data = env.get("data")
         if data.__class__ is not dict:
             if event.startswith("thread.run."):
-                raise BadRecord(wrong_type("data", "object", data))
+                raise BadRecord(rulebook.wrong_type("data", "object", data))
             self._skip(line_no, event)
             return
         kind = data.get("object")
@@ -362,7 +361,7 @@ class _Decoder:
             self._skip(line_no, kind if kind.__class__ is str else "unknown")
             return
         spec = _SPECS[kind]
-        reason = record_spec.check(o, spec)
+        reason = rulebook.check(o, spec)
         if reason is not None:
             raise BadRecord(f"{prefix}{reason}")
         try:

@@ -21,7 +21,7 @@ from polars.testing import assert_frame_equal
 
 from steplens.transforms import decode
 from steplens.transforms.parse import ParsedBatch, parse_block, parse_events, parse_lines
-from steplens.transforms.record_spec import MAX_TS
+from steplens.transforms.rulebook import MAX_TS
 from steplens.transforms.sse import sse_events
 from tests.support.builders import T0, delta, run, step
 from tests.support.paths import real_files

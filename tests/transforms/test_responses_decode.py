@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from steplens.transforms import decode
 from steplens.transforms.parse import ParsedBatch, parse_block, parse_events, parse_lines
-from steplens.transforms.record_spec import MAX_TS
+from steplens.transforms.rulebook import MAX_TS
 from steplens.transforms.sse import sse_events
 from tests.support.builders import (
     R0,

@@ -1,13 +1,14 @@
 """What a Responses/Conversations record must look like: the shapes and their checks.
 
-The rulebook of the Responses side (docs/responses.md, "Responses API and Conversations"), as
-`record_spec` is the Assistants one: declarative specs of the known fields, one checker
-(`why`) that names the first field of the wrong type, and the dispatch predicates that
-say which shape a JSON value is. The fast path (`fast.py`) builds its msgspec structs
-from these same specs, so it cannot accept what the checker rejects; the careful path
-(`decoder.py`) calls `why`. Reasons are worded by `transforms/rulebook.py`, as the
-Assistants ones: `<path>: expected <type>, got <JSON type>`, `<path>: <what> out of range
-(<value>; must be <bounds>)`, `<path>: invalid id (<problem>)`.
+The Responses side's specs (docs/responses.md, "Responses API and Conversations"), as
+`record_spec` holds the Assistants ones: declarative specs of the known fields, read by
+the one rulebook (`transforms/rulebook.py`: field kinds, checker, struct generator), and
+the dispatch predicates that say which shape a JSON value is. The fast path (`fast.py`)
+builds its msgspec structs from these same specs, so it cannot accept what the checker
+rejects; the careful path (`decoder.py`) calls `why`, the rulebook's checker. Reasons
+are worded by the rulebook, as the Assistants ones: `<path>: expected <type>, got <JSON
+type>`, `<path>: <what> out of range (<value>; must be <bounds>)`, `<path>: invalid id
+(<problem>)`.
 
 Fields are checked level by level: every key of an object first (in spec order), then
 the objects and lists below it, in the same order. So a record with two problems names
@@ -16,48 +17,24 @@ the shallower one, whatever order its keys were written in.
 
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import dataclass
 from typing import Any
 
-from steplens.transforms.record_spec import (
+from steplens.transforms import rulebook
+from steplens.transforms.rulebook import (
     ANY,
-    I64,
+    CONV,
     ID,
     INT,
-    MAX_TOKENS,
-    MAX_TS,
     NUM,
     OBJ,
     REF,
     STR,
     TOKENS,
-    Kind,
-    first_in_objects,
-    id_problem,
-    not_an_object,
-)
-from steplens.transforms.rulebook import (
-    INT_BOUNDS,
-    TOKEN_BOUNDS,
-    TS_BOUNDS,
-    invalid_id,
-    out_of_range,
+    TS_NUM,
+    Required,
     wrong_type,
 )
-
-TS_NUM = Kind("number timestamp")  # Unix seconds, int or float (the SDK writes 1741476542.0)
-CONV = Kind("conversation")  # an object with `id`, or the id itself as a string
-
-
-@dataclass(frozen=True)
-class Required:
-    """An object that must be there (a lifecycle event's `response`, an item event's
-    `item`): missing or null is a wrong type too."""
-
-    spec: dict
-
 
 ITEM = {
     "id": REF, "type": STR, "status": STR, "call_id": REF, "name": STR, "code": STR,
@@ -65,7 +42,7 @@ ITEM = {
     "results": [{"score": NUM}],  # file search
     "arguments": ANY, "input": ANY, "output": ANY, "error": ANY,
 }
-USAGE = {  # token counts: integers in 0..2^53 (record_spec.MAX_TOKENS)
+USAGE = {  # token counts: integers in 0..2^53 (rulebook.MAX_TOKENS)
     "input_tokens": TOKENS, "output_tokens": TOKENS, "total_tokens": TOKENS,
     "input_tokens_details": {"cached_tokens": TOKENS},
     "output_tokens_details": {"reasoning_tokens": TOKENS},
@@ -126,103 +103,9 @@ def progress(event_type: str) -> tuple[str, str] | None:
 
 # ---- the checker ----------------------------------------------------------------------
 
-# What a wrong type is said to have expected (rulebook.wrong_type).
-EXPECTED = {STR: "string", ID: "string", REF: "string", INT: "integer", NUM: "number",
-            TOKENS: "integer", TS_NUM: "number Unix seconds", OBJ: "object",
-            CONV: "string or object"}
-
-
-def is_int(v: Any) -> bool:
-    return type(v) is int and -I64 <= v < I64
-
-
-def is_number(v: Any) -> bool:
-    return (type(v) is int or type(v) is float) and math.isfinite(v)
-
-
-def _leaf_ok(kind: Kind, v: Any) -> bool:
-    if kind is STR or kind is ID or kind is REF:
-        return type(v) is str
-    if kind is INT:
-        return is_int(v)
-    if kind is TOKENS:
-        return type(v) is int and 0 <= v <= MAX_TOKENS
-    if kind is NUM:
-        return is_number(v)
-    if kind is TS_NUM:
-        return is_number(v) and 0 <= v <= MAX_TS
-    if kind is OBJ:
-        return type(v) is dict
-    if kind is CONV:
-        return type(v) is str or type(v) is dict
-    if kind is ANY:
-        return True
-    raise AssertionError(kind)
-
-
-def _expected(sub: object) -> str:
-    if type(sub) is list:
-        return "array"
-    if type(sub) is dict or type(sub) is Required:
-        return "object"
-    return EXPECTED[sub]
-
-
-def _ok(sub: object, v: Any) -> bool:
-    if type(sub) is list:
-        return type(v) is list
-    if type(sub) is dict or type(sub) is Required:
-        return type(v) is dict
-    return _leaf_ok(sub, v)
-
-
-def _problem(sub: object, v: Any, where: str) -> str:
-    """The reason `v` (not None, failing `_ok`) breaks `sub` at `where`."""
-    if sub is TOKENS and type(v) is int:
-        return out_of_range(where, "token count", v, TOKEN_BOUNDS)
-    if sub is INT and type(v) is int:
-        return out_of_range(where, "integer", v, INT_BOUNDS)
-    if sub is TS_NUM and (type(v) is int or type(v) is float):
-        return out_of_range(where, "timestamp", v, TS_BOUNDS)
-    return wrong_type(where, _expected(sub), v)
-
-
 def why(record: dict, spec: dict, prefix: str = "") -> str | None:
     """The reason `record` breaks `spec` (level by level), or None."""
-    for key, sub in spec.items():
-        v = record.get(key)
-        where = f"{prefix}{key}"
-        if sub is ID:
-            if type(v) is not str:
-                return wrong_type(where, "string", v)
-            problem = id_problem(v)
-            if problem is not None:
-                return invalid_id(where, problem)
-            continue
-        if v is None:
-            if type(sub) is Required:
-                return wrong_type(where, "object", v)
-            continue
-        if sub is REF and type(v) is str and id_problem(v) is not None:
-            return invalid_id(where, id_problem(v))
-        if not _ok(sub, v):
-            return _problem(sub, v, where)
-    for key, sub in spec.items():
-        v = record.get(key)
-        if v is None:
-            continue
-        reason = None
-        if type(sub) is dict:
-            reason = why(v, sub, f"{prefix}{key}.")
-        elif type(sub) is Required:
-            reason = why(v, sub.spec, f"{prefix}{key}.")
-        elif type(sub) is list:
-            reason = first_in_objects(v, sub[0], f"{prefix}{key}", why, not_an_object)
-        elif sub is CONV and type(v) is dict:
-            reason = why(v, {"id": STR}, f"{prefix}{key}.")
-        if reason:
-            return reason
-    return None
+    return rulebook.check(record, spec, prefix, level_by_level=True)
 
 
 def request_error(body: dict) -> str | None:
