@@ -1,7 +1,7 @@
 """The rulebook of both APIs: field kinds, the careful checker, the msgspec structs, the
 wording of every reject.
 
-Each API declares its records once, as specs (`assistants` in `record_spec.py`, Responses
+Each API declares its records once, as specs (Assistants in `assistants/spec.py`, Responses
 in `responses/spec.py`): a dict of known fields, each a `Kind` (a leaf), a nested dict
 ("an object or null with these fields"), a one-item list ("an array or null of such
 objects") or `Required` ("an object that must be there"); fields not listed are ignored.

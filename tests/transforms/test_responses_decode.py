@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from steplens.transforms import decode
+from steplens.transforms.assistants import fast as assistants_fast
 from steplens.transforms.parse import ParsedBatch, parse_block, parse_events, parse_lines
 from steplens.transforms.rulebook import MAX_TS
 from steplens.transforms.sse import sse_events
@@ -245,10 +245,10 @@ def test_fast_path_equals_careful_path_on_the_real_recordings():
 
 def test_the_real_recordings_take_the_fast_path():
     """Every real line is recorded by a fast path, none by the careful checker, but for
-    the lines the batch checks send there by design (`decode.suspects`: a digit run too
+    the lines the batch checks send there by design (`assistants_fast.suspects`: a digit run too
     long for a number both paths read alike, say)."""
     lines = _real_lines()
-    plain = [(n, raw) for n, raw in enumerate(lines, 1) if not decode.suspects([raw])]
+    plain = [(n, raw) for n, raw in enumerate(lines, 1) if not assistants_fast.suspects([raw])]
     assert len(plain) > len(lines) / 2
     assert parse_lines("f", plain).careful_read == 0, [  # which ones, only on a failure
         raw[:200] for n, raw in plain if parse_lines("f", [(n, raw)]).careful_read]

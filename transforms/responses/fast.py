@@ -1,6 +1,6 @@
 """msgspec structs for the Responses shapes, generated from their specs (`spec`).
 
-As for the Assistants fast path (`transforms/decode.py`), the structs come from the
+As for the Assistants fast path (`transforms/assistants/fast.py`), the structs come from the
 rulebook's generator (`rulebook.struct`): a field's struct type is, by construction, the
 type the careful checker demands, so a record msgspec decodes is one `spec.why` accepts.
 Fields the checker leaves unchecked (`ANY`) and objects whose raw text is needed

@@ -1,7 +1,7 @@
 """What a Responses/Conversations record must look like: the shapes and their checks.
 
 The Responses side's specs (docs/responses.md, "Responses API and Conversations"), as
-`record_spec` holds the Assistants ones: declarative specs of the known fields, read by
+`assistants/spec.py` holds the Assistants ones: declarative specs of the known fields, read by
 the one rulebook (`transforms/rulebook.py`: field kinds, checker, struct generator), and
 the dispatch predicates that say which shape a JSON value is. The fast path (`fast.py`)
 builds its msgspec structs from these same specs, so it cannot accept what the checker

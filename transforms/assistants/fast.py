@@ -11,14 +11,14 @@ accepts NaN, Infinity, trailing commas and nesting deeper than orjson allows, ta
 slower than orjson and fails a whole batch on one bad line. Either would need a second
 validator to be exact.
 
-The struct is generated from the Assistants specs (`record_spec`) by the rulebook
+The struct is generated from the Assistants specs (`spec.py`) by the rulebook
 (`rulebook.struct_fields`), so a field's type here is, by construction, the type the
 careful checker (`rulebook.check`) demands. A line takes the fast path
 only when every step is unambiguous; anything else (a decode error, a missing id, a
 nested list page, an envelope inside a page, a metadata that is not an object...)
-raises `Fallback` *before anything is recorded*, and the caller hands that line to the
-careful Python checker (`parse._Decoder`), which stays the single definition of what is
-valid and of every reject reason. tests/transforms/test_decode.py proves both paths give
+raises `Fallback` *before anything is recorded*, and the caller (`transforms/parse.py`)
+hands that line to the careful path (`careful.py`), which stays the single definition of
+what is valid and of every reject reason. tests/transforms/test_decode.py proves both paths give
 identical frames on valid, mutated and fuzzed lines.
 
 Two gaps of msgspec against orjson are closed per batch, natively, by `suspects()`:
@@ -40,7 +40,8 @@ import msgspec
 import orjson
 import polars as pl
 
-from steplens.transforms import config, record_spec, rulebook, schemas
+from steplens.transforms import config, rulebook, schemas
+from steplens.transforms.assistants import spec
 
 _UNSET = msgspec.UNSET
 _SORT = orjson.OPT_SORT_KEYS
@@ -52,7 +53,7 @@ _BUCKET_MASK = schemas.BUCKETS - 1
 # UNSET, unlike null). A field that another shape checks and this one ignores can only
 # send a line to the careful path, never accept a wrong one.
 _FIELDS = rulebook.struct_fields("Record", rulebook.union(
-    record_spec.STEP, record_spec.RUN, record_spec.DELTA))
+    spec.STEP, spec.RUN, spec.DELTA))
 _DISPATCH = [("object", str | None | msgspec.UnsetType, _UNSET),
              ("event", str | None | msgspec.UnsetType, _UNSET)]
 # A list item or a stream envelope's payload: its own `data` only matters when present

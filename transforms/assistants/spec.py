@@ -2,9 +2,9 @@
 their types (docs/ingest.md, "Input": known fields).
 
 Only the specs live here; `transforms/rulebook.py` reads them, as it reads the Responses
-ones: its careful checker (`rulebook.check`) names the first field of the wrong type (the
-reason a line lands in `rejects`), and its struct generator gives the fast path
-(`transforms/decode.py`) structs that accept exactly what the checker accepts.
+ones: its careful checker (`rulebook.check`, called by `careful.py`) names the first field
+of the wrong type (the reason a line lands in `rejects`), and its struct generator gives
+the fast path (`fast.py`) structs that accept exactly what the checker accepts.
 """
 
 from __future__ import annotations
