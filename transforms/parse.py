@@ -35,8 +35,8 @@ from steplens.transforms import billing, rulebook, schemas
 from steplens.transforms.assistants import careful as assistants_careful
 from steplens.transforms.assistants import fast as assistants_fast
 from steplens.transforms.assistants.careful import BadRecord
-from steplens.transforms.responses import decoder as responses
-from steplens.transforms.responses.decoder import StreamState
+from steplens.transforms.responses import fast as responses_fast
+from steplens.transforms.responses.careful import StreamState
 from steplens.transforms.responses.spec import claimed
 
 RAW_LIMIT = 4096  # characters of an offending line kept in `rejects.raw`
@@ -92,7 +92,7 @@ class _Decoder:
         self.fast_frames: list[dict[str, pl.DataFrame]] = []
         # The Responses API side (transforms/responses/): what the Assistants fast path declines is
         # tried by its own fast path, then read carefully; both dispatch there.
-        self.responses = responses.Decoder(source_file, self.columns, self._reject, stream)
+        self.responses = responses_fast.Decoder(source_file, self.columns, self._reject, stream)
         # Usage and Costs API exports (docs/billing.md, "Reconciling estimated cost with
         # the bill"): read here only, the fast paths decline them (a few lines a day).
         self.billing = billing.Reader(

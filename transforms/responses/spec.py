@@ -5,7 +5,7 @@ The Responses side's specs (docs/responses.md, "Responses API and Conversations"
 the one rulebook (`transforms/rulebook.py`: field kinds, checker, struct generator), and
 the dispatch predicates that say which shape a JSON value is. The fast path (`fast.py`)
 builds its msgspec structs from these same specs, so it cannot accept what the checker
-rejects; the careful path (`decoder.py`) calls `why`, the rulebook's checker. Reasons
+rejects; the careful path (`careful.py`) calls `why`, the rulebook's checker. Reasons
 are worded by the rulebook, as the Assistants ones: `<path>: expected <type>, got <JSON
 type>`, `<path>: <what> out of range (<value>; must be <bounds>)`, `<path>: invalid id
 (<problem>)`.
