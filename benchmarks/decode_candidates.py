@@ -6,7 +6,7 @@ counted for MB/s, so the figures compare per core:
 
 - orjson: `orjson.loads` of every line (the floor of the old parser, which then walked
   the dicts in Python);
-- careful: steplens's careful path (`parse_lines(careful=True)`: orjson + record_spec);
+- careful: steplens's careful path (`parse_lines(careful=True)`: orjson + the rulebook);
 - msgspec: every line decoded into the `transforms.assistants.fast.Record` struct (types
   checked), envelopes' `data` decoded again; and the whole fast path (`parse_block`:
   batch checks, decode, rows, frames);
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                         decode._RECORD(o.data)
     record("msgspec Record struct, every line (+ envelope data)", timed(msgspec_all))
     numbered = list(enumerate(lines, 1))
-    record("steplens careful path (orjson + record_spec, rows, frames)",
+    record("steplens careful path (orjson + the rulebook, rows, frames)",
            timed(lambda: parse_lines("f", numbered, careful=True)))
     blob = b"\n".join(lines) + b"\n"
     record("steplens fast path (batch checks, msgspec, rows, frames)",
