@@ -6,8 +6,8 @@ counted for MB/s, so the figures compare per core:
 
 - orjson: `orjson.loads` of every line (the floor of the old parser, which then walked
   the dicts in Python);
-- careful: steplens's careful path (`parse_lines(careful=True)`: orjson + record_spec);
-- msgspec: every line decoded into the `transforms.decode.Record` struct (types
+- careful: steplens's careful path (`parse_lines(careful=True)`: orjson + the rulebook);
+- msgspec: every line decoded into the `transforms.assistants.fast.Record` struct (types
   checked), envelopes' `data` decoded again; and the whole fast path (`parse_block`:
   batch checks, decode, rows, frames);
 - DuckDB: the lines as one VARCHAR column (from Arrow), `json_valid`, then the step
@@ -84,7 +84,7 @@ def _typed(line: bytes) -> bool:
     """Well typed (Polars fails a whole batch on one wrong type: left out for it)."""
     import msgspec
 
-    from steplens.transforms import decode
+    from steplens.transforms.assistants import fast as decode
 
     try:
         decode._RECORD(line)
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     import polars as pl
     import pyarrow as pa
 
-    from steplens.transforms import decode
+    from steplens.transforms.assistants import fast as decode
     from steplens.transforms.parse import parse_block, parse_lines
 
     lines = lines_of(args.data)
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                         decode._RECORD(o.data)
     record("msgspec Record struct, every line (+ envelope data)", timed(msgspec_all))
     numbered = list(enumerate(lines, 1))
-    record("steplens careful path (orjson + record_spec, rows, frames)",
+    record("steplens careful path (orjson + the rulebook, rows, frames)",
            timed(lambda: parse_lines("f", numbered, careful=True)))
     blob = b"\n".join(lines) + b"\n"
     record("steplens fast path (batch checks, msgspec, rows, frames)",

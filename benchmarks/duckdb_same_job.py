@@ -160,7 +160,8 @@ def check_sql(spec: dict, x: str, where: str, depth: int = 0,
                 v = f"json_extract_string(_s{d}.x, {q(path)})"
                 parts.append(f"case when {absent} or {t} = 'BIGINT' then null "
                              f"when {t} = 'UBIGINT' then case when {v}::hugeint < {1 << 63} "
-                             f"then null else {at} || ': integer out of range' end "
+                             f"then null else {at} || ': integer out of range (' || {v} "
+                             "|| '; must be -2^63..2^63-1)' end "
                              f"else {got.format('integer')} end")
             elif sub == "num":
                 parts.append(f"case when {absent} or {t} in ('BIGINT', 'UBIGINT', 'DOUBLE') "
@@ -174,7 +175,8 @@ def check_sql(spec: dict, x: str, where: str, depth: int = 0,
                     f"case when {absent} then null "
                     f"when {t} in ('BIGINT', 'UBIGINT') then "
                     f"case when {v}::hugeint between 0 and {MAX_TS} then null "
-                    f"else {at} || ': timestamp out of range (' || {v} || ')' end "
+                    f"else {at} || ': timestamp out of range (' || {v} "
+                    f"|| '; must be 0..{MAX_TS})' end "
                     f"else {got.format('integer Unix seconds')} end")
             elif isinstance(sub, dict):
                 parts.append(f"case when {absent} then null when {t} <> 'OBJECT' "
@@ -392,7 +394,7 @@ from (select f, n, text as raw,
       from vals where ok or (sse and event is not null and text = ''));
 create temp table rejects_pre as
 select f as source_file, n as line_no,
-       case when sse and text = '' then 'not a JSON object (got null)'
+       case when sse and text = '' then 'expected object, got null'
             when sse then 'invalid JSON in SSE data' else 'invalid JSON' end as reason,
        text as raw
 from vals where not ok and not (sse and event is not null and text = '')
@@ -410,11 +412,10 @@ from (select f, n, unnest(l)::varchar as x, generate_subscripts(l, 1) as k
       from (select f, n, json_extract(j, '$.data[*]') as l from v
             where {page} and ty[3] = 'ARRAY'));
 insert into rejects_pre
-select f, n, 'list page: data is ' || tn(ty[3]) || ', not an array', raw
+select f, n, 'data: expected array, got ' || tn(ty[3]), raw
 from v where {page} and ty[3] <> 'ARRAY';
 insert into rejects_pre
-select f, n, case when prefix = '' then 'not a JSON object (got ' || tn(ty[1]) || ')'
-                  else prefix || 'expected object, got ' || tn(ty[1]) end, raw
+select f, n, prefix || 'expected object, got ' || tn(ty[1]), raw
 from recs0 where ty[1] <> 'OBJECT'
 """))
     events = ", ".join(q(e) for e in STEP_EVENTS)
@@ -440,8 +441,7 @@ insert into rejects_pre
 select f, n, prefix || 'event: expected string, got ' || tn(ty[4]), raw
 from recs0 where {env} and ty[4] <> 'VARCHAR';
 insert into rejects_pre
-select f, n, prefix || sv[2] || ': data is ' || tn(coalesce(ty[3], 'NULL'))
-       || ', not an object', raw
+select f, n, prefix || 'data: expected object, got ' || tn(coalesce(ty[3], 'NULL')), raw
 from recs0
 where {env} and ty[4] = 'VARCHAR' and coalesce(ty[3], 'NULL') <> 'OBJECT'
   and starts_with(sv[2], 'thread.run.')

@@ -10,7 +10,7 @@ rows; an empty bucket is a row too (it tells "billed nothing that day" from "no 
 data"), in the table of the other results of its page.
 
 Why only a careful path: billing pages are a few lines per day of an organization (one
-line holds a month of buckets), so the fast decoders decline them (transforms/decode.py)
+line holds a month of buckets), so the fast decoders decline them (transforms/assistants/fast.py)
 and every rule lives here, once. `Reader` is called by the careful decoder
 (transforms/parse.py) with parsed JSON values; `usage_table` and `costs_table`
 de-duplicate the records of every file into the tables.
@@ -29,7 +29,7 @@ import orjson
 import polars as pl
 
 from steplens.transforms import schemas
-from steplens.transforms.record_spec import MAX_TS
+from steplens.transforms.rulebook import MAX_TS
 
 USAGE_OBJECT = "organization.usage.completions.result"
 COSTS_OBJECT = "organization.costs.result"

@@ -36,7 +36,7 @@ import orjson
 import polars as pl
 
 from steplens.transforms import extras, schemas
-from steplens.transforms.record_spec import MAX_TS
+from steplens.transforms.rulebook import MAX_TS
 
 _PAGES = ("list", "page")
 

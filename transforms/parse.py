@@ -1,18 +1,23 @@
-"""Decode exported lines into typed record frames: the one place that touches raw JSON.
+"""Decode exported lines into typed record frames: the one place that touches raw JSON,
+and the dispatcher of both APIs.
 
-Two paths, one rulebook (`record_spec`):
+Each API has two paths over one rulebook (`transforms/rulebook.py`, reading the API's
+specs: `assistants/spec.py`, `responses/spec.py`):
 
-- the fast path (`transforms/decode.py`) decodes valid lines natively with msgspec
-  structs generated from the rulebook, straight into the row lists of the frames;
-- the careful path here reads what the fast path declines (a decode error, a wrong
-  type, an odd shape, a line a batch check flags) with orjson, checks it field by field
-  with `record_spec.check`, and is the only place that decides a reject and its reason.
+- the fast paths (`assistants/fast.py`, then `responses/fast.py` for what it declines)
+  decode valid lines natively with msgspec structs generated from the rulebook,
+  straight into the row lists of the frames;
+- what they decline (a decode error, a wrong type, an odd shape, a line a batch check
+  flags) is parsed here with orjson, dispatched by shape (list pages, envelopes, billing
+  exports, the Responses records) and read by the careful path of its API
+  (`assistants/careful.py`, `responses/careful.py`), which checks it field by field with
+  `rulebook.check` and is the only place that decides a reject and its reason.
 
 A declined line costs the careful path's price (about ten times the fast one); on real
 exports that is a handful of lines. Both paths give identical frames on valid, mutated
-and fuzzed lines (tests/transforms/test_decode.py). Output: `ParsedBatch`, frames
-matching the `transforms.schemas` record schemas, plus the counts the ingest summary
-balances (docs/ingest.md, "Accounting").
+and fuzzed lines (tests/transforms/test_decode.py, test_responses_decode.py). Output:
+`ParsedBatch`, frames matching the `transforms.schemas` record schemas, plus the counts
+the ingest summary balances (docs/ingest.md, "Accounting").
 """
 
 from __future__ import annotations
@@ -20,110 +25,23 @@ from __future__ import annotations
 import contextlib
 import gc
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import orjson
 import polars as pl
 
-from steplens.transforms import billing, config, decode, record_spec, schemas
-from steplens.transforms.record_spec import type_name
-from steplens.transforms.responses import decoder as responses
-from steplens.transforms.responses.decoder import StreamState
+from steplens.transforms import billing, rulebook, schemas
+from steplens.transforms.assistants import careful as assistants_careful
+from steplens.transforms.assistants import fast as assistants_fast
+from steplens.transforms.assistants.careful import BadRecord
+from steplens.transforms.responses import fast as responses_fast
+from steplens.transforms.responses.careful import StreamState
 from steplens.transforms.responses.spec import claimed
 
 RAW_LIMIT = 4096  # characters of an offending line kept in `rejects.raw`
-_SORT = orjson.OPT_SORT_KEYS
-_EMPTY: dict = {}
 
-STEP_EVENTS = decode.STEP_EVENTS
-_SPECS = {"thread.run.step": record_spec.STEP, "thread.run": record_spec.RUN,
-          "thread.run.step.delta": record_spec.DELTA}
-
-
-class ExtractorBug(RuntimeError):
-    """An extractor failed on a record its spec accepted: a bug in steplens, not bad
-    input, so it is raised (tests fail; the command shows a bug), never a reject."""
-
-
-class BadRecord(ValueError):
-    """A record that cannot be kept; the message is the reason shown in `rejects`."""
-
-
-# ---- extraction (after `record_spec.check`; a surprise raises) -------------------------
-
-def _dict(v: object) -> dict:
-    """`v` if it is an object, {} for null; anything else raises (-> careful check)."""
-    if v is None:
-        return _EMPTY
-    if v.__class__ is not dict:
-        raise BadRecord
-    return v
-
-
-def _array(v: object) -> list | tuple:
-    if v is None:
-        return ()
-    if v.__class__ is not list:
-        raise BadRecord
-    return v
-
-
-def _metadata(o: dict) -> str | None:
-    m = o.get("metadata")
-    if m is None:
-        return None
-    if m.__class__ is not dict:
-        raise BadRecord
-    return orjson.dumps(m, option=_SORT).decode()
-
-
-def _usage(o: dict) -> tuple:
-    """(usage_present, prompt, completion, total, cached, reasoning)."""
-    u = o.get("usage")
-    if u is None:
-        return (False, None, None, None, None, None)
-    if u.__class__ is not dict:
-        raise BadRecord
-    spelled = _dict(u.get("prompt_token_details"))  # how the API spells it
-    other = _dict(u.get("prompt_tokens_details"))
-    cached = spelled.get("cached_tokens")
-    if cached is None:
-        cached = other.get("cached_tokens")
-    return (True, u.get("prompt_tokens"), u.get("completion_tokens"), u.get("total_tokens"),
-            cached, _dict(u.get("completion_tokens_details")).get("reasoning_tokens"))
-
-
-def _call(call: dict) -> tuple:
-    """(id, type, name, arguments, output, code input, outputs, file_search result count,
-    best file_search score)"""
-    fn = _dict(call.get("function"))
-    ci = _dict(call.get("code_interpreter"))
-    results = _dict(call.get("file_search")).get("results")
-    count = best = None
-    if results is not None:
-        if results.__class__ is not list:
-            raise BadRecord
-        count = len(results)
-        scores = [s for s in (r.get("score") for r in results) if s is not None]
-        if scores:
-            best = float(max(scores))
-    return (call.get("id"), call.get("type"), fn.get("name"), fn.get("arguments"),
-            fn.get("output"), ci.get("input"), _array(ci.get("outputs")), count, best)
-
-
-def _code_outputs(outputs: list | tuple) -> tuple[int, int]:
-    """(log characters, image count) of code-interpreter outputs."""
-    chars = images = 0
-    for out in outputs:
-        kind = out.get("type")
-        if kind == "logs":
-            logs = out.get("logs")
-            if logs is not None:
-                chars += len(logs)
-        elif kind == "image":
-            images += 1
-    return chars, images
+STEP_EVENTS = assistants_fast.STEP_EVENTS
 
 
 # ---- the decoder ------------------------------------------------------------------------
@@ -145,14 +63,14 @@ def _page_items(page: dict, where: str):
     """(reason prefix, item, problem or None) for every item of a page, nested pages flat."""
     data = page["data"]
     if data.__class__ is not list:
-        yield where, page, f"list page: data is {type_name(data)}, not an array"
+        yield where, page, rulebook.wrong_type("data", "array", data)
         return
     for i, item in enumerate(data):
         at = f"{where}data[{i}]: "
         if _is_page(item):
             yield from _page_items(item, at)
         elif item.__class__ is not dict:
-            yield at, item, f"expected object, got {type_name(item)}"
+            yield at, item, rulebook.wrong_type("", "object", item)
         else:
             yield at, item, None
 
@@ -168,12 +86,13 @@ class _Decoder:
         self.records_read = 0
         self.bytes_read = 0
         self.careful_read = 0
-        self.columns = {name: decode.Columns(schema) for name, schema in _FRAME_SCHEMAS.items()}
-        self.fast = decode.FastPath(source_file) if fast else None
+        self.columns = {name: assistants_fast.Columns(schema)
+                        for name, schema in _FRAME_SCHEMAS.items()}
+        self.fast = assistants_fast.FastPath(source_file) if fast else None
         self.fast_frames: list[dict[str, pl.DataFrame]] = []
         # The Responses API side (transforms/responses/): what the Assistants fast path declines is
         # tried by its own fast path, then read carefully; both dispatch there.
-        self.responses = responses.Decoder(source_file, self.columns, self._reject, stream)
+        self.responses = responses_fast.Decoder(source_file, self.columns, self._reject, stream)
         # Usage and Costs API exports (docs/billing.md, "Reconciling estimated cost with
         # the bill"): read here only, the fast paths decline them (a few lines a day).
         self.billing = billing.Reader(
@@ -230,7 +149,7 @@ class _Decoder:
                     continue
             self.event(line_no, name, data)
 
-    def _took(self, result: decode.Result) -> None:
+    def _took(self, result: assistants_fast.Result) -> None:
         self.lines_read += result.lines
         self.bytes_read += result.bytes
         self.records_read += result.records
@@ -292,7 +211,7 @@ class _Decoder:
             return
         self.records_read += 1
         if value.__class__ is not dict:
-            self._reject(line_no, f"not a JSON object (got {type_name(value)})", text)
+            self._reject(line_no, rulebook.wrong_type("", "object", value), text)
             return
         self._value(line_no, -1, value, text)
 
@@ -336,11 +255,11 @@ class _Decoder:
     def _envelope(self, line_no: int, item: int, env: dict) -> None:
         event = env.get("event")
         if event.__class__ is not str:
-            raise BadRecord(f"event: expected string, got {type_name(event)}")
+            raise BadRecord(rulebook.wrong_type("event", "string", event))
         data = env.get("data")
         if data.__class__ is not dict:
             if event.startswith("thread.run."):
-                raise BadRecord(f"{event}: data is {type_name(data)}, not an object")
+                raise BadRecord(rulebook.wrong_type("data", "object", data))
             self._skip(line_no, event)
             return
         kind = data.get("object")
@@ -351,33 +270,16 @@ class _Decoder:
                 kind = "thread.run.step"
             elif event.startswith("thread.run."):
                 kind = "thread.run"
-        if kind.__class__ is str and kind in _EXTRACTORS:
+        if kind.__class__ is str and kind in assistants_careful.EXTRACTORS:
             self._object(line_no, item, data, kind, prefix="data.")
         else:
             self._skip(line_no, event)
 
     def _object(self, line_no: int, item: int, o: dict, kind: object, prefix: str = "") -> None:
-        extract = _EXTRACTORS.get(kind) if kind.__class__ is str else None
-        if extract is None:
+        if kind.__class__ is not str or kind not in assistants_careful.EXTRACTORS:
             self._skip(line_no, kind if kind.__class__ is str else "unknown")
             return
-        spec = _SPECS[kind]
-        reason = record_spec.check(o, spec)
-        if reason is not None:
-            raise BadRecord(f"{prefix}{reason}")
-        try:
-            rows = extract(o)
-        except BadRecord as e:  # a judgement of the input, made while extracting
-            raise BadRecord(f"{prefix}{e or 'unexpected shape'}") from None
-        except orjson.JSONEncodeError:  # a value kept as JSON text: orjson writes 255 levels
-            raise BadRecord(f"{prefix}nested too deep to store (over 255 levels)") from None
-        except Exception as e:
-            # The rulebook accepted the record, so the extractor must read it: this is a
-            # bug of ours, never bad input (not a reject): it stops the parse, naming the
-            # record, and the command reports it as a bug.
-            raise ExtractorBug(f"{self.source_file}:{line_no}: the {kind} extractor failed "
-                               f"on a record the rulebook accepted ({type(e).__name__}: {e})"
-                               ) from e
+        rows = assistants_careful.records(kind, o, prefix, f"{self.source_file}:{line_no}")
         head = (self.source_file, line_no, item,
                 zlib.crc32(o["id"].encode("utf-8", "surrogatepass")) & (schemas.BUCKETS - 1))
         for name, frame_rows in rows:
@@ -408,64 +310,6 @@ class _Decoder:
                            careful_read=self.careful_read)
 
 
-def _step(o: dict) -> list[tuple[str, list[tuple]]]:
-    g = o.get
-    details = _dict(g("step_details"))
-    creation = _dict(details.get("message_creation"))
-    calls = []
-    for i, call in enumerate(_array(details.get("tool_calls"))):
-        call_id, kind, name, args, output, code, outputs, results, score = _call(call)
-        chars, images = _code_outputs(outputs)
-        calls.append((o["id"], i, call_id, kind, name, args, output, code, chars, images,
-                      results, score))
-    error = _dict(g("last_error"))
-    step = (
-        g("id"), g("run_id"), g("thread_id"), g("assistant_id"), g("type"), g("status"),
-        g("created_at"), g("completed_at"), g("failed_at"), g("cancelled_at"),
-        g("expired_at"), error.get("code"), error.get("message"), creation.get("message_id"),
-        *_usage(o), _metadata(o),
-    )
-    return [("step_records", [step]), ("tool_call_records", calls)]
-
-
-def _run(o: dict) -> list[tuple[str, list[tuple]]]:
-    g = o.get
-    error = _dict(g("last_error"))
-    run = (
-        g("id"), g("thread_id"), g("assistant_id"), g("model"), g("status"),
-        g("created_at"), g("started_at"), g("completed_at"), g("failed_at"),
-        g("cancelled_at"), g("expires_at"), error.get("code"), error.get("message"),
-        _dict(g("incomplete_details")).get("reason"),
-        *_usage(o), _metadata(o), *config.assistants(g),
-    )
-    return [("run_records", [run])]
-
-
-def _delta(o: dict) -> list[tuple[str, list[tuple]]]:
-    step_id = o["id"]
-    details = _dict(_dict(o.get("delta")).get("step_details"))
-    calls, outputs = [], []
-    for pos, call in enumerate(_array(details.get("tool_calls"))):
-        index = call.get("index")
-        index = pos if index is None else index
-        call_id, kind, name, args, output, code, outs, results, score = _call(call)
-        for opos, out in enumerate(outs):
-            oindex = out.get("index")
-            outputs.append((opos, step_id, index, opos if oindex is None else oindex,
-                            out.get("type"), out.get("logs"),
-                            _dict(out.get("image")).get("file_id")))
-        calls.append((pos, step_id, index, call_id, kind, name, args, output, code, results,
-                      score))
-    event = (step_id, details.get("type"),
-             _dict(details.get("message_creation")).get("message_id"))
-    return [("delta_events", [event]), ("delta_calls", calls), ("delta_outputs", outputs)]
-
-
-_EXTRACTORS: dict[str, Callable] = {
-    "thread.run.step": _step,
-    "thread.run": _run,
-    "thread.run.step.delta": _delta,
-}
 _FRAME_SCHEMAS = schemas.RECORD_FRAMES
 
 
@@ -573,7 +417,7 @@ def parse_lines(source_file: str, lines: Iterable[tuple[int, bytes]],
     line_nos = [n for n, _ in pairs]
     raws = [raw for _, raw in pairs]
     decoder = _Decoder(source_file, fast=not careful)
-    flagged = set() if careful else decode.suspects(raws)
+    flagged = set() if careful else assistants_fast.suspects(raws)
     with _no_gc():
         decoder.lines(line_nos, raws, flagged)
         return decoder.result()
@@ -588,7 +432,7 @@ def parse_block(source_file: str, first_line: int, data: bytes,
     if raws[-1] == b"":
         raws.pop()
     decoder = _Decoder(source_file, stream=stream)
-    flagged = decode.suspects(raws, joined=data)
+    flagged = assistants_fast.suspects(raws, joined=data)
     with _no_gc():
         decoder.lines(range(first_line, first_line + len(raws)), raws, flagged)
         return decoder.result()
@@ -600,7 +444,7 @@ def parse_events(source_file: str, events: Iterable[tuple[int, str | None, bytes
     events = list(events)
     datas = [data for _, _, data in events]
     decoder = _Decoder(source_file, fast=not careful, stream=stream)
-    flagged = set() if careful else decode.suspects(datas)
+    flagged = set() if careful else assistants_fast.suspects(datas)
     with _no_gc():
         decoder.events([n for n, _, _ in events], [e for _, e, _ in events], datas, flagged)
         return decoder.result()

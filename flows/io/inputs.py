@@ -32,7 +32,7 @@ from steplens.transforms.parse import (
     parse_document,
     parse_events,
 )
-from steplens.transforms.responses.decoder import StreamState
+from steplens.transforms.responses.careful import StreamState
 from steplens.transforms.responses.spec import is_stream_event
 from steplens.transforms.sse import looks_like_sse, sse_events
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from steplens import transforms
-from steplens.transforms.record_spec import MAX_TOKENS
+from steplens.transforms.rulebook import MAX_TOKENS
 
 SQL = Path(transforms.__file__).parent / "sql" / "macros" / "token_stats.sql"
 

@@ -545,28 +545,29 @@ class _Generator:
                            "sequence_number": 1, "logprobs": []}),
              None, "response.output_text.delta"),
             (orjson.dumps(dict(good, created_at="2025-03-11T00:00:00Z")),
-             "wrong type: created_at is not a number timestamp in range", None),
-            (orjson.dumps({k: v for k, v in good.items() if k != "id"}), "missing id", None),
+             "created_at: expected number Unix seconds, got string", None),
+            (orjson.dumps({k: v for k, v in good.items() if k != "id"}),
+             "id: expected string, got null", None),
             (orjson.dumps(dict(good, usage={"input_tokens": "12", "output_tokens": 1,
                                             "total_tokens": 13})),
-             "wrong type: usage.input_tokens is not an integer", None),
+             "usage.input_tokens: expected integer, got string", None),
             (orjson.dumps(dict(good, output=["hello"])),
-             "wrong type: output[0] is not an object", None),
+             "output[0]: expected object, got string", None),
             (orjson.dumps({"type": "response.created", "sequence_number": 0,
                            "response": "resp_bad"}),
-             "wrong type: response is not an object", None),
+             "response: expected object, got string", None),
             (orjson.dumps({"type": "response.output_item.added", "sequence_number": 1,
                            "output_index": 0, "item": ["msg"]}),
-             "wrong type: item is not an object", None),
+             "item: expected object, got array", None),
             (orjson.dumps({"model": "gpt-4.1", "input": 42}),
-             "wrong type: input is not a string or a list", None),
+             "input: expected string or array, got integer", None),
             (orjson.dumps({"model": "gpt-4.1", "input": [
                 {"type": "function_call_output", "call_id": 5, "output": "x"}]}),
-             "wrong type: input[0].call_id is not a string", None),
+             "input[0].call_id: expected string, got integer", None),
             (orjson.dumps({"object": "list", "data": [
                 {"type": "function_call_output", "call_id": 1, "output": "x", "id": "fco_1"},
                 {"type": "message", "id": "msg_1", "role": "user", "content": []}]}),
-             "data[0]: wrong type: call_id is not a string", "item:message"),
+             "data[0]: call_id: expected string, got integer", "item:message"),
             (b'{"id": "resp_cut", "object": "response", "status": "compl', "invalid JSON",
              None),
             (b"[1, 2, 3]", "not a JSON object", None),
@@ -593,7 +594,7 @@ class _Generator:
                    "output_index": 0, "item": self.message()}) + b"\n\n")
         (out / "bad_stream.sse").write_bytes(sse)
         rejects += [("bad_stream.sse", 2, "invalid JSON"),
-                    ("bad_stream.sse", 5, "wrong type: response.model is not a string")]
+                    ("bad_stream.sse", 5, "response.model: expected string, got integer")]
         self.skipped["response.output_item.added"] += 1  # its lifecycle event was rejected
         self.counts["bad_lines"] = len(lines) + 3
         return rejects

@@ -39,9 +39,11 @@ Shapes (a record is a line, one item of a non-empty list page, or one SSE block)
      `conversation.deleted` skipped under those names, invalid JSON / non-objects
      rejected).
 
-Rejects (reason wording as in the Assistants contract: `missing id`, `wrong type: <path>
-is not <a string|an integer|an object|a list|a number timestamp in range>`, prefixed
-`data[i]: ` inside a list page; bool is never a number)
+Rejects (reason wording as in the Assistants contract: `<path>: expected <string|integer|
+object|array|number|number Unix seconds|string or object>, got <JSON type>` (a missing
+`id`: `id: expected string, got null`), `<path>: <token count|integer|timestamp> out of
+range (<value>; must be <bounds>)`, `<path>: invalid id (<problem>)`, prefixed `data[i]: `
+inside a list page; bool is never a number)
  R6. Response (bare, or the `response` of a lifecycle event, prefix `response.`): `id` a
      string; `created_at`, `completed_at` a number of Unix seconds in 0..253402300799 or
      null (the SDK types them as float and re-serialises `1741476542.0`; fractions are
@@ -276,15 +278,31 @@ def _is_tokens(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= oracle.TOKEN_LIMIT
 
 
+_JSON = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object",
+         list: "array", type(None): "null"}
+
+
+def _got(path: str, what: str, v: Any) -> str:
+    """A wrong type: `<path>: expected <what>, got <JSON type>`."""
+    return f"{path}: expected {what}, got {_JSON[type(v)]}"
+
+
+def _range(path: str, what: str, v: Any, bounds: str) -> str:
+    return f"{path}: {what} out of range ({v}; must be {bounds})"
+
+
+def _is_integer(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def _tokens(obj, keys, prefix=""):
     """Token counts: an integer (else a wrong type) in 0..2^53 (else out of range)."""
     for k in keys:
         v = obj.get(k)
         if v is not None and not _is_tokens(v):
-            if _is_int(v) or (isinstance(v, int) and not isinstance(v, bool)):
-                return (f"out of range: {prefix}{k} is not a token count "
-                        "(an integer 0..2^53)")
-            return f"wrong type: {prefix}{k} is not an integer"
+            if _is_integer(v):
+                return _range(f"{prefix}{k}", "token count", v, "0..2^53")
+            return _got(f"{prefix}{k}", "integer", v)
     return None
 
 
@@ -292,24 +310,28 @@ def _check(obj: dict, keys, ok, what: str, prefix: str) -> str | None:
     for k in keys:
         v = obj.get(k)
         if v is not None and not ok(v):
-            return f"wrong type: {prefix}{k} is not {what}"
+            if what == "integer" and _is_integer(v):
+                return _range(f"{prefix}{k}", "integer", v, "-2^63..2^63-1")
+            if what == "number Unix seconds" and _is_number(v):
+                return _range(f"{prefix}{k}", "timestamp", v, f"0..{MAX_TIMESTAMP}")
+            return _got(f"{prefix}{k}", what, v)
     return None
 
 
 def _strs(obj, keys, prefix=""):
-    return _check(obj, keys, lambda v: isinstance(v, str), "a string", prefix)
+    return _check(obj, keys, lambda v: isinstance(v, str), "string", prefix)
 
 
 def _ints(obj, keys, prefix=""):
-    return _check(obj, keys, _is_int, "an integer", prefix)
+    return _check(obj, keys, _is_int, "integer", prefix)
 
 
 def _dicts(obj, keys, prefix=""):
-    return _check(obj, keys, lambda v: isinstance(v, dict), "an object", prefix)
+    return _check(obj, keys, lambda v: isinstance(v, dict), "object", prefix)
 
 
 def _lists(obj, keys, prefix=""):
-    return _check(obj, keys, lambda v: isinstance(v, list), "a list", prefix)
+    return _check(obj, keys, lambda v: isinstance(v, list), "array", prefix)
 
 
 def _first(*errors) -> str | None:
@@ -319,7 +341,7 @@ def _first(*errors) -> str | None:
 def item_error(item: Any, prefix: str) -> str | None:
     """Why an output item (of a response or an `output_item.*` event) is rejected."""
     if not isinstance(item, dict):
-        return f"wrong type: {prefix.rstrip('.')} is not an object"
+        return _got(prefix.rstrip("."), "object", item)
     err = _first(_strs(item, ("id", "type", "status", "call_id", "name", "code", "phase"),
                        prefix),
                  _lists(item, ("outputs", "results"), prefix))
@@ -329,11 +351,11 @@ def item_error(item: Any, prefix: str) -> str | None:
         for j, sub in enumerate(item.get(key) or []):
             where = f"{prefix}{key}[{j}]"
             if not isinstance(sub, dict):
-                return f"wrong type: {where} is not an object"
+                return _got(where, "object", sub)
             if key == "outputs":
                 err = _strs(sub, ("type", "logs"), where + ".")
             else:
-                err = _check(sub, ("score",), _is_number, "a number", where + ".")
+                err = _check(sub, ("score",), _is_number, "number", where + ".")
             if err:
                 return err
     return None
@@ -342,22 +364,21 @@ def item_error(item: Any, prefix: str) -> str | None:
 def response_error(rec: dict, prefix: str = "") -> str | None:
     """Why a response object is rejected (R6), or None."""
     if not isinstance(rec.get("id"), str):
-        return (f"{prefix}missing id" if rec.get("id") is None
-                else f"wrong type: {prefix}id is not a string")
+        return _got(f"{prefix}id", "string", rec.get("id"))
     rid = rec["id"]
     if rid == "":
-        return f"invalid id: {prefix}id is an empty string"
+        return f"{prefix}id: invalid id (empty string)"
     for c in rid:
         if ord(c) < 32 or 127 <= ord(c) <= 159:
-            return f"invalid id: {prefix}id holds a control character U+{ord(c):04X}"
+            return f"{prefix}id: invalid id (control character U+{ord(c):04X})"
     conv = rec.get("conversation")
     err = _first(
         _check(rec, ("created_at", "completed_at"), _is_timestamp,
-               "a number timestamp in range", prefix),
+               "number Unix seconds", prefix),
         _strs(rec, ("status", "model", "previous_response_id"), prefix),
         _dicts(rec, ("error", "incomplete_details", "metadata", "prompt", "usage"), prefix),
         None if conv is None or isinstance(conv, str | dict)
-        else f"wrong type: {prefix}conversation is not an object",
+        else _got(f"{prefix}conversation", "string or object", conv),
         _lists(rec, ("output",), prefix),
     )
     if err:
@@ -400,7 +421,7 @@ def event_error(ev: dict) -> str | None:
         return err
     if t in LIFECYCLE:
         if not isinstance(ev.get("response"), dict):
-            return "wrong type: response is not an object"
+            return _got("response", "object", ev.get("response"))
         return response_error(ev["response"], "response.")
     if t in ITEM_EVENTS:
         return item_error(ev.get("item"), "item.")
@@ -583,12 +604,12 @@ def _read_item(r: _Read, item: dict, where: _Where, raw: str, prefix: str) -> No
 def _read_request(r: _Read, body: dict, where: _Where, raw: str, prefix: str) -> None:
     items = body.get("input")
     if items is not None and not isinstance(items, str | list):
-        _reject(r, where, raw, prefix + "wrong type: input is not a string or a list")
+        _reject(r, where, raw, prefix + _got("input", "string or array", items))
         return
     copies = []
     for i, item in enumerate(items if isinstance(items, list) else ()):
         if not isinstance(item, dict):
-            _reject(r, where, raw, prefix + f"wrong type: input[{i}] is not an object")
+            _reject(r, where, raw, prefix + _got(f"input[{i}]", "object", item))
             return
         if is_output_item(item):
             err = _strs(item, ("call_id", "id"), f"input[{i}].")

@@ -137,35 +137,36 @@ def test_r5_assistants_records_go_to_the_assistants_side(tmp_path):
 
 
 @pytest.mark.parametrize(("record", "reason"), [
-    (response(id=None), "missing id"),
-    (response(id=7), "wrong type: id is not a string"),
+    (response(id=None), "id: expected string, got null"),
+    (response(id=7), "id: expected string, got integer"),
     (response(created_at="2026-01-01"),
-     "wrong type: created_at is not a number timestamp in range"),
-    (response(created_at=True), "wrong type: created_at is not a number timestamp in range"),
-    (response(completed_at=-1), "wrong type: completed_at is not a number timestamp in range"),
-    (response(status=3), "wrong type: status is not a string"),
+     "created_at: expected number Unix seconds, got string"),
+    (response(created_at=True), "created_at: expected number Unix seconds, got boolean"),
+    (response(completed_at=-1),
+     "completed_at: timestamp out of range (-1; must be 0..253402300799)"),
+    (response(status=3), "status: expected string, got integer"),
     (response(previous_response_id=["resp_0"]),
-     "wrong type: previous_response_id is not a string"),
-    (response(error="boom"), "wrong type: error is not an object"),
-    (response(error={"code": 500, "message": "x"}), "wrong type: error.code is not a string"),
+     "previous_response_id: expected string, got array"),
+    (response(error="boom"), "error: expected object, got string"),
+    (response(error={"code": 500, "message": "x"}), "error.code: expected string, got integer"),
     (response(incomplete_details={"reason": 1}),
-     "wrong type: incomplete_details.reason is not a string"),
-    (response(conversation=5), "wrong type: conversation is not an object"),
-    (response(conversation={"id": 5}), "wrong type: conversation.id is not a string"),
-    (response(prompt={"id": 1}), "wrong type: prompt.id is not a string"),
-    (response(metadata=[]), "wrong type: metadata is not an object"),
+     "incomplete_details.reason: expected string, got integer"),
+    (response(conversation=5), "conversation: expected string or object, got integer"),
+    (response(conversation={"id": 5}), "conversation.id: expected string, got integer"),
+    (response(prompt={"id": 1}), "prompt.id: expected string, got integer"),
+    (response(metadata=[]), "metadata: expected object, got array"),
     (response(usage=dict(usage(), input_tokens="100")),
-     "wrong type: usage.input_tokens is not an integer"),
+     "usage.input_tokens: expected integer, got string"),
     (response(usage=usage(output_tokens_details={"reasoning_tokens": 1.5})),
-     "wrong type: usage.output_tokens_details.reasoning_tokens is not an integer"),
-    (response(output={}), "wrong type: output is not a list"),
-    (response("completed", "msg"), "wrong type: output[0] is not an object"),
-    (response("completed", message(id=9)), "wrong type: output[0].id is not a string"),
+     "usage.output_tokens_details.reasoning_tokens: expected integer, got number"),
+    (response(output={}), "output: expected array, got object"),
+    (response("completed", "msg"), "output[0]: expected object, got string"),
+    (response("completed", message(id=9)), "output[0].id: expected string, got integer"),
     (response("completed", {"id": "ci_1", "type": "code_interpreter_call", "outputs": [1]}),
-     "wrong type: output[0].outputs[0] is not an object"),
+     "output[0].outputs[0]: expected object, got integer"),
     (response("completed", {"id": "fs_1", "type": "file_search_call",
                             "results": [{"score": "high"}]}),
-     "wrong type: output[0].results[0].score is not a number"),
+     "output[0].results[0].score: expected number, got string"),
 ])
 def test_r6_response_type_checks(tmp_path, record, reason):
     result = compute(tmp_path, record, response(id="resp_ok"))
@@ -185,25 +186,27 @@ def test_r6_float_timestamps_as_the_sdk_writes_them_are_kept_to_the_microsecond(
 def test_r6_inside_a_list_page_the_reason_names_the_item(tmp_path):
     page = {"object": "list", "data": [response(id="resp_ok"), response(id=None)]}
     result = compute(tmp_path, page)
-    assert [(r["line_no"], r["reason"]) for r in result.rejects] == [(1, "data[1]: missing id")]
+    assert [(r["line_no"], r["reason"]) for r in result.rejects] == [
+        (1, "data[1]: id: expected string, got null")]
 
 
 @pytest.mark.parametrize(("ev", "reason"), [
-    (event("response.created", 0, response="resp_A"), "wrong type: response is not an object"),
-    (event("response.created", 0, response=response(id=None)), "response.missing id"),
+    (event("response.created", 0, response="resp_A"), "response: expected object, got string"),
+    (event("response.created", 0, response=response(id=None)),
+     "response.id: expected string, got null"),
     (event("response.completed", 0, response=response(usage={"total_tokens": "9"})),
-     "wrong type: response.usage.total_tokens is not an integer"),
+     "response.usage.total_tokens: expected integer, got string"),
     (event("response.output_item.added", 0, output_index=0, item="x"),
-     "wrong type: item is not an object"),
+     "item: expected object, got string"),
     (event("response.output_item.done", 0, output_index=0, item=message(status=1)),
-     "wrong type: item.status is not a string"),
+     "item.status: expected string, got integer"),
     (event("response.output_text.delta", "3", item_id="msg_A", delta="x"),
-     "wrong type: sequence_number is not an integer"),
+     "sequence_number: expected integer, got string"),
     (event("response.function_call_arguments.delta", 0, item_id="fc_A", delta=1),
-     "wrong type: delta is not a string"),
+     "delta: expected string, got integer"),
     (event("response.function_call_arguments.done", 0, item_id="fc_A", arguments={}),
-     "wrong type: arguments is not a string"),
-    (event("error", 0, code=500, message="x"), "wrong type: code is not a string"),
+     "arguments: expected string, got object"),
+    (event("error", 0, code=500, message="x"), "code: expected string, got integer"),
 ])
 def test_r7_event_type_checks(tmp_path, ev, reason):
     result = compute(tmp_path, ev)
@@ -211,9 +214,9 @@ def test_r7_event_type_checks(tmp_path, ev, reason):
 
 
 @pytest.mark.parametrize(("body", "reason"), [
-    (request(input=5), "wrong type: input is not a string or a list"),
-    (request("hello"), "wrong type: input[0] is not an object"),
-    (request(function_call_output(call_id=7)), "wrong type: input[0].call_id is not a string"),
+    (request(input=5), "input: expected string or array, got integer"),
+    (request("hello"), "input[0]: expected object, got string"),
+    (request(function_call_output(call_id=7)), "input[0].call_id: expected string, got integer"),
 ])
 def test_r8_request_type_checks(tmp_path, body, reason):
     result = compute(tmp_path, body)
@@ -222,7 +225,7 @@ def test_r8_request_type_checks(tmp_path, body, reason):
 
 def test_r8_output_item_type_checks(tmp_path):
     result = compute(tmp_path, function_call_output(call_id=["call_A"]))
-    assert [r["reason"] for r in result.rejects] == ["wrong type: call_id is not a string"]
+    assert [r["reason"] for r in result.rejects] == ["call_id: expected string, got array"]
 
 
 # --------------------------------------------------------------------------- streams R9-R11

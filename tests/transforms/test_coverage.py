@@ -10,7 +10,8 @@ import orjson
 import polars as pl
 import pytest
 
-from steplens.transforms import coverage, record_spec
+from steplens.transforms import coverage
+from steplens.transforms.assistants import spec as assistants_spec
 from steplens.transforms.responses import spec as rspec
 from tests.support.coverage_walk import walk_paths
 
@@ -38,9 +39,9 @@ NOT_STORED = {("thread.run", "expired_at"), ("thread.run.step", "started_at"),
 
 
 def test_every_path_a_decoder_reads_is_mapped():
-    shapes = [("assistants", "thread.run", record_spec.RUN),
-              ("assistants", "thread.run.step", record_spec.STEP),
-              ("assistants", "thread.run.step.delta", record_spec.DELTA),
+    shapes = [("assistants", "thread.run", assistants_spec.RUN),
+              ("assistants", "thread.run.step", assistants_spec.STEP),
+              ("assistants", "thread.run.step.delta", assistants_spec.DELTA),
               ("responses", "response", rspec.RESPONSE),
               ("responses", "function_call", rspec.ITEM),
               ("responses", "response.completed", rspec.EVENT_SPECS["response.completed"]),

@@ -1,4 +1,5 @@
-"""The native fast path (transforms/decode.py) against the careful checker (parse.py).
+"""The native fast path (transforms/assistants/fast.py) against the careful path
+(assistants/careful.py, dispatched by parse.py).
 
 One rulebook: whatever the fast path accepts, the careful path must accept with the same
 values, and whatever the careful path rejects or skips, the fast path must leave to it.
@@ -19,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from steplens.transforms import decode
+from steplens.transforms.assistants import fast as assistants_fast
 from steplens.transforms.parse import ParsedBatch, parse_block, parse_events, parse_lines
-from steplens.transforms.record_spec import MAX_TS
+from steplens.transforms.rulebook import MAX_TS
 from steplens.transforms.sse import sse_events
 from tests.support.builders import T0, delta, run, step
 from tests.support.paths import real_files
@@ -256,11 +257,11 @@ def test_fast_path_equals_careful_path_on_the_real_recordings():
 
 def fast_only(*lines: bytes, first: int = 1, source: str = "/x/f.jsonl") -> ParsedBatch:
     """Decode with the fast path; fail if it hands any line to the careful checker."""
-    declined = decode.FastPath(source).lines(range(first, first + len(lines)), lines,
+    declined = assistants_fast.FastPath(source).lines(range(first, first + len(lines)), lines,
                                              set()).declined
     assert declined == [], [lines[p] for p in declined]
     batch = parse_lines(source, list(enumerate(lines, first)))
-    assert batch.careful_read == 0, decode.suspects(list(lines))
+    assert batch.careful_read == 0, assistants_fast.suspects(list(lines))
     return batch
 
 
@@ -354,7 +355,8 @@ def test_shape_sse_block():
             b"event: thread.run.step.delta\ndata: " + orjson.dumps(delta())[:-1]
             + b"\ndata: }\n\n")
     events = list(sse_events(enumerate(text.split(b"\n"), 1)))
-    assert decode.FastPath("/x/f.sse").events(*zip(*events, strict=True), set()).declined == []
+    assert assistants_fast.FastPath("/x/f.sse").events(
+        *zip(*events, strict=True), set()).declined == []
     batch = parse_events("/x/f.sse", events)
     assert batch.careful_read == 0
     assert batch.step_records["rec_line"].to_list() == [2]
@@ -387,8 +389,8 @@ def test_shape_bare_event():
     b'{"object":"list","data":[{"object":"list","data":[]}]}',
 ])
 def test_the_fast_path_leaves_what_it_cannot_judge_to_the_careful_checker(line):
-    suspect = decode.suspects([line])
-    taken = not decode.FastPath("f").lines([1], [line], set()).declined and not suspect
+    suspect = assistants_fast.suspects([line])
+    taken = not assistants_fast.FastPath("f").lines([1], [line], set()).declined and not suspect
     assert not taken
     assert parse_lines("f", [(1, line)]).careful_read == 1
     assert_same(parse_lines("f", [(1, line)]), parse_lines("f", [(1, line)], careful=True))
@@ -405,7 +407,8 @@ def test_lines_the_fast_path_declines_late_keep_their_place():
         b'"usage":null', b'"usage":null,"x":1e100')
     assert b"1e100" in finite
     lines = [orjson.dumps(step(id="step_A")), page, finite, orjson.dumps(step(id="step_C"))]
-    declined = decode.FastPath("f").lines(range(1, 5), lines, decode.suspects(lines)).declined
+    declined = assistants_fast.FastPath("f").lines(range(1, 5), lines,
+                                                   assistants_fast.suspects(lines)).declined
     assert declined == [1, 2]  # the flagged line (never decoded), the page (late)
     fast = parse_lines("f", list(enumerate(lines, 1)))
     assert fast.careful_read == 2

@@ -1,4 +1,4 @@
-"""A bug in an extractor is a bug, not bad input (transforms/parse.py): a record the
+"""A bug in an extractor is a bug, not bad input (transforms/assistants/careful.py): a record the
 rulebook accepted whose extraction fails raises (the careful path: `ExtractorBug`, naming
 the file and line), on either path; it is never a reject. What the input itself
 gets wrong while it is extracted stays a reject with its reason."""
@@ -9,7 +9,8 @@ import orjson
 import pytest
 
 from steplens.transforms import config
-from steplens.transforms.parse import ExtractorBug, parse_lines
+from steplens.transforms.assistants.careful import ExtractorBug
+from steplens.transforms.parse import parse_lines
 from tests.support.builders import run
 
 

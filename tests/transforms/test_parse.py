@@ -86,11 +86,43 @@ def test_event_status_is_the_objects_not_the_events():
     assert batch.run_records["status"].to_list() == ["incomplete"]
 
 
+# One wording for both APIs (docs/inputs-and-faults.md, "Reject reasons"): the same fault
+# in an Assistants run and in a Responses response, and the reason each must give.
+_RUN = {"id": "run_1", "object": "thread.run"}
+_RESPONSE = {"id": "resp_1", "object": "response"}
+
+
+@pytest.mark.parametrize(("fault", "assistants", "responses"), [
+    ({"status": 5}, "status: expected string, got integer",
+     "status: expected string, got integer"),
+    ({"created_at": "2025"}, "created_at: expected integer Unix seconds, got string",
+     "created_at: expected number Unix seconds, got string"),
+    ({"created_at": -1}, "created_at: timestamp out of range (-1; must be 0..253402300799)",
+     "created_at: timestamp out of range (-1; must be 0..253402300799)"),
+    ({"id": None}, "id: expected string, got null", "id: expected string, got null"),
+    ({"id": ""}, "id: invalid id (empty string)", "id: invalid id (empty string)"),
+    ({"metadata": [1]}, "metadata: expected object, got array",
+     "metadata: expected object, got array"),
+    ({"usage": {"total_tokens": -5}},
+     "usage.total_tokens: token count out of range (-5; must be 0..2^53)",
+     "usage.total_tokens: token count out of range (-5; must be 0..2^53)"),
+    ({"usage": {"total_tokens": True}}, "usage.total_tokens: expected integer, got boolean",
+     "usage.total_tokens: expected integer, got boolean"),
+])
+@pytest.mark.parametrize("careful", [False, True])
+def test_both_apis_word_a_reject_alike(fault, assistants, responses, careful):
+    batch = parse_lines("f.jsonl", lines({**_RUN, **fault}, {**_RESPONSE, **fault},
+                                         {"object": "list", "data": [{**_RUN, **fault}]}),
+                        careful=careful)
+    assert batch.rejects["reason"].to_list() == [assistants, responses,
+                                                 f"data[0]: {assistants}"]
+
+
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
         (b'{"id": "step_1", "object": "thread.run.step", "created_at": "2024', "invalid JSON"),
-        (b"[1, 2]", "not a JSON object"),
+        (b"[1, 2]", "expected object, got array"),
         (b'{"id": "step_1", "object": "thread.run.step", "created_at": "yesterday"}',
          "created_at: expected integer"),
         (b'{"object": "thread.run.step", "created_at": 1}', "id: expected string"),
@@ -100,12 +132,12 @@ def test_event_status_is_the_objects_not_the_events():
         (b'{"event": "thread.run.step.completed", "data": {"object": "thread.run.step", '
          b'"id": "s", "usage": {"total_tokens": "9"}}}', "data.usage.total_tokens"),
         (b'{"id": "run_1", "object": "thread.run", "created_at": 99999999999999}',
-         "out of range"),
+         "created_at: timestamp out of range (99999999999999; must be 0..253402300799)"),
         # values in range (issue 18): token counts 0..2^53, ids non-empty without controls
         (b'{"id": "s", "object": "thread.run.step", "usage": {"total_tokens": '
          b'9223372036854775807}}', "usage.total_tokens: token count out of range"),
         (b'{"id": "s", "object": "thread.run.step", "usage": {"prompt_tokens": -5}}',
-         "usage.prompt_tokens: token count out of range (-5"),
+         "usage.prompt_tokens: token count out of range (-5; must be 0..2^53)"),
         (b'{"id": "r", "object": "thread.run", "usage": {"completion_tokens_details": '
          b'{"reasoning_tokens": 9007199254740993}}}',
          "usage.completion_tokens_details.reasoning_tokens: token count out of range"),

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from steplens.transforms import decode
+from steplens.transforms.assistants import fast as assistants_fast
 from steplens.transforms.parse import ParsedBatch, parse_block, parse_events, parse_lines
-from steplens.transforms.record_spec import MAX_TS
+from steplens.transforms.rulebook import MAX_TS
 from steplens.transforms.sse import sse_events
 from tests.support.builders import (
     R0,
@@ -298,10 +298,10 @@ def test_steps_phase_is_the_recorded_phase(careful):
 
 def test_the_real_recordings_take_the_fast_path():
     """Every real line is recorded by a fast path, none by the careful checker, but for
-    the lines the batch checks send there by design (`decode.suspects`: a digit run too
+    the lines the batch checks send there by design (`assistants_fast.suspects`: a digit run too
     long for a number both paths read alike, say)."""
     lines = _real_lines()
-    plain = [(n, raw) for n, raw in enumerate(lines, 1) if not decode.suspects([raw])]
+    plain = [(n, raw) for n, raw in enumerate(lines, 1) if not assistants_fast.suspects([raw])]
     assert len(plain) > len(lines) / 2
     assert parse_lines("f", plain).careful_read == 0, [  # which ones, only on a failure
         raw[:200] for n, raw in plain if parse_lines("f", [(n, raw)]).careful_read]
@@ -400,9 +400,9 @@ def test_a_phase_that_is_not_a_string_is_rejected_like_a_status(careful):
              orjson.dumps(response("completed", {**message(), "status": 1}))]
     batch = parse_lines("/x/f.jsonl", list(enumerate(lines, 1)), careful=careful)
     assert batch.rejects["reason"].to_list() == [
-        "wrong type: output[0].phase is not a string",
-        "wrong type: item.phase is not a string",
-        "wrong type: output[0].status is not a string"]
+        "output[0].phase: expected string, got integer",
+        "item.phase: expected string, got array",
+        "output[0].status: expected string, got integer"]
 
 
 def test_shape_stream_events():
@@ -478,4 +478,4 @@ def test_an_item_or_call_id_that_cannot_be_an_id_is_a_reject_naming_it(line, fie
     fast, careful = parse_lines("f", [(1, line)]), parse_lines("f", [(1, line)], careful=True)
     assert_same(fast, careful)
     (reason,) = fast.rejects["reason"].to_list()
-    assert reason.startswith("invalid id: ") and field in reason and problem in reason, reason
+    assert reason == f"{field}: invalid id ({problem})"

@@ -1,14 +1,14 @@
 """What a Responses/Conversations record must look like: the shapes and their checks.
 
-The rulebook of the Responses side (docs/responses.md, "Responses API and Conversations"), as
-`record_spec` is the Assistants one: declarative specs of the known fields, one checker
-(`why`) that names the first field of the wrong type, and the dispatch predicates that
-say which shape a JSON value is. The fast path (`fast.py`) builds its msgspec structs
-from these same specs, so it cannot accept what the checker rejects; the careful path
-(`careful.py`) calls `why`. Reasons are worded `wrong type: <path> is not <a string|an
-integer|an object|a list|a number|a number timestamp in range>`, `missing id`, `invalid
-id: <path> is an empty string|holds a control character U+XXXX` or, for a token count
-outside 0..2^53, `out of range: <path> is not a token count (an integer 0..2^53)`.
+The Responses side's specs (docs/responses.md, "Responses API and Conversations"), as
+`assistants/spec.py` holds the Assistants ones: declarative specs of the known fields, read by
+the one rulebook (`transforms/rulebook.py`: field kinds, checker, struct generator), and
+the dispatch predicates that say which shape a JSON value is. The fast path (`fast.py`)
+builds its msgspec structs from these same specs, so it cannot accept what the checker
+rejects; the careful path (`careful.py`) calls `why`, the rulebook's checker. Reasons
+are worded by the rulebook, as the Assistants ones: `<path>: expected <type>, got <JSON
+type>`, `<path>: <what> out of range (<value>; must be <bounds>)`, `<path>: invalid id
+(<problem>)`.
 
 Fields are checked level by level: every key of an object first (in spec order), then
 the objects and lists below it, in the same order. So a record with two problems names
@@ -17,39 +17,24 @@ the shallower one, whatever order its keys were written in.
 
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import dataclass
 from typing import Any
 
-from steplens.transforms.record_spec import (
+from steplens.transforms import rulebook
+from steplens.transforms.rulebook import (
     ANY,
-    I64,
+    CONV,
     ID,
     INT,
-    MAX_TOKENS,
-    MAX_TS,
     NUM,
     OBJ,
     REF,
     STR,
     TOKENS,
-    Kind,
-    first_in_objects,
-    id_problem,
+    TS_NUM,
+    Required,
+    wrong_type,
 )
-
-TS_NUM = Kind("number timestamp")  # Unix seconds, int or float (the SDK writes 1741476542.0)
-CONV = Kind("conversation")  # an object with `id`, or the id itself as a string
-
-
-@dataclass(frozen=True)
-class Required:
-    """An object that must be there (a lifecycle event's `response`, an item event's
-    `item`): missing or null is a wrong type too."""
-
-    spec: dict
-
 
 ITEM = {
     "id": REF, "type": STR, "status": STR, "call_id": REF, "name": STR, "code": STR,
@@ -58,7 +43,7 @@ ITEM = {
     "results": [{"score": NUM}],  # file search
     "arguments": ANY, "input": ANY, "output": ANY, "error": ANY,
 }
-USAGE = {  # token counts: integers in 0..2^53 (record_spec.MAX_TOKENS)
+USAGE = {  # token counts: integers in 0..2^53 (rulebook.MAX_TOKENS)
     "input_tokens": TOKENS, "output_tokens": TOKENS, "total_tokens": TOKENS,
     "input_tokens_details": {"cached_tokens": TOKENS},
     "output_tokens_details": {"reasoning_tokens": TOKENS},
@@ -119,111 +104,19 @@ def progress(event_type: str) -> tuple[str, str] | None:
 
 # ---- the checker ----------------------------------------------------------------------
 
-WHAT = {STR: "a string", ID: "a string", REF: "a string", INT: "an integer", NUM: "a number",
-        TOKENS: "an integer",
-        TS_NUM: "a number timestamp in range", OBJ: "an object", CONV: "an object"}
-
-
-def is_int(v: Any) -> bool:
-    return type(v) is int and -I64 <= v < I64
-
-
-def is_number(v: Any) -> bool:
-    return (type(v) is int or type(v) is float) and math.isfinite(v)
-
-
-def _leaf_ok(kind: Kind, v: Any) -> bool:
-    if kind is STR or kind is ID or kind is REF:
-        return type(v) is str
-    if kind is INT:
-        return is_int(v)
-    if kind is TOKENS:
-        return type(v) is int and 0 <= v <= MAX_TOKENS
-    if kind is NUM:
-        return is_number(v)
-    if kind is TS_NUM:
-        return is_number(v) and 0 <= v <= MAX_TS
-    if kind is OBJ:
-        return type(v) is dict
-    if kind is CONV:
-        return type(v) is str or type(v) is dict
-    if kind is ANY:
-        return True
-    raise AssertionError(kind)
-
-
-def _what(sub: object) -> str:
-    if type(sub) is list:
-        return "a list"
-    if type(sub) is dict or type(sub) is Required:
-        return "an object"
-    return WHAT[sub]
-
-
-def _ok(sub: object, v: Any) -> bool:
-    if type(sub) is list:
-        return type(v) is list
-    if type(sub) is dict or type(sub) is Required:
-        return type(v) is dict
-    return _leaf_ok(sub, v)
-
-
-def _not_an_object(path: str, _: object) -> str:
-    return f"wrong type: {path} is not an object"
-
-
 def why(record: dict, spec: dict, prefix: str = "") -> str | None:
     """The reason `record` breaks `spec` (level by level), or None."""
-    for key, sub in spec.items():
-        v = record.get(key)
-        if sub is ID:
-            if type(v) is not str:
-                return (f"{prefix}missing id" if v is None
-                        else f"wrong type: {prefix}id is not a string")
-            problem = id_problem(v)
-            if problem is not None:
-                return f"invalid id: {prefix}id is an {problem}" if not v else (
-                    f"invalid id: {prefix}id holds a {problem}")
-            continue
-        if v is None:
-            if type(sub) is Required:
-                return f"wrong type: {prefix}{key} is not an object"
-            continue
-        if sub is REF and type(v) is str and id_problem(v) is not None:
-            problem = id_problem(v)
-            return f"invalid id: {prefix}{key} is an {problem}" if not v else (
-                f"invalid id: {prefix}{key} holds a {problem}")
-        if not _ok(sub, v):
-            if sub is TOKENS and type(v) is int:
-                return (f"out of range: {prefix}{key} is not a token count "
-                        "(an integer 0..2^53)")
-            return f"wrong type: {prefix}{key} is not {_what(sub)}"
-    for key, sub in spec.items():
-        v = record.get(key)
-        if v is None:
-            continue
-        reason = None
-        if type(sub) is dict:
-            reason = why(v, sub, f"{prefix}{key}.")
-        elif type(sub) is Required:
-            reason = why(v, sub.spec, f"{prefix}{key}.")
-        elif type(sub) is list:
-            reason = first_in_objects(v, sub[0], f"{prefix}{key}", why, _not_an_object)
-        elif sub is CONV and type(v) is dict:
-            reason = why(v, {"id": STR}, f"{prefix}{key}.")
-        if reason:
-            return reason
-    return None
+    return rulebook.check(record, spec, prefix, level_by_level=True)
 
 
 def request_error(body: dict) -> str | None:
     """Why a `POST /v1/responses` body is rejected (R8), or None."""
     items = body.get("input")
     if items is not None and type(items) is not str and type(items) is not list:
-        return "wrong type: input is not a string or a list"
+        return wrong_type("input", "string or array", items)
     for i, item in enumerate(items if type(items) is list else ()):
         if type(item) is not dict:
-            return f"wrong type: input[{i}] is not an object"
+            return wrong_type(f"input[{i}]", "object", item)
         if is_output_item(item):
             reason = why(item, OUTPUT_ITEM, f"input[{i}].")
             if reason:

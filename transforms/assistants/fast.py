@@ -11,13 +11,14 @@ accepts NaN, Infinity, trailing commas and nesting deeper than orjson allows, ta
 slower than orjson and fails a whole batch on one bad line. Either would need a second
 validator to be exact.
 
-The struct is generated from `record_spec` (the one rulebook), so a field's type here
-is, by construction, the type the careful checker demands. A line takes the fast path
+The struct is generated from the Assistants specs (`spec.py`) by the rulebook
+(`rulebook.struct_fields`), so a field's type here is, by construction, the type the
+careful checker (`rulebook.check`) demands. A line takes the fast path
 only when every step is unambiguous; anything else (a decode error, a missing id, a
 nested list page, an envelope inside a page, a metadata that is not an object...)
-raises `Fallback` *before anything is recorded*, and the caller hands that line to the
-careful Python checker (`parse._Decoder`), which stays the single definition of what is
-valid and of every reject reason. tests/transforms/test_decode.py proves both paths give
+raises `Fallback` *before anything is recorded*, and the caller (`transforms/parse.py`)
+hands that line to the careful path (`careful.py`), which stays the single definition of
+what is valid and of every reject reason. tests/transforms/test_decode.py proves both paths give
 identical frames on valid, mutated and fuzzed lines.
 
 Two gaps of msgspec against orjson are closed per batch, natively, by `suspects()`:
@@ -39,50 +40,20 @@ import msgspec
 import orjson
 import polars as pl
 
-from steplens.transforms import config, record_spec, schemas
-from steplens.transforms.record_spec import ANY, OBJ, STRUCT_LEAVES
+from steplens.transforms import config, rulebook, schemas
+from steplens.transforms.assistants import spec
 
 _UNSET = msgspec.UNSET
-_NULL = msgspec.Raw(b"null")
 _SORT = orjson.OPT_SORT_KEYS
 _BUCKET_MASK = schemas.BUCKETS - 1
-
-
-def _fields(name: str, spec: dict) -> list[tuple[str, Any, Any]]:
-    """msgspec fields accepting exactly what `record_spec.check(·, spec)` accepts.
-
-    `OBJ` leaves (metadata) are kept as raw JSON text and read with orjson, so their
-    canonical text is orjson's own. `ANY` leaves (a run's configuration) are raw JSON
-    too: any value decodes, so they can never decline a line, and they are read with
-    orjson once per distinct text (`FastPath._configs`).
-    """
-    fields = []
-    for key, sub in spec.items():
-        if type(sub) is dict:
-            fields.append((key, _struct(f"{name}_{key}", sub) | None, None))
-        elif type(sub) is list:
-            fields.append((key, list[_struct(f"{name}_{key}", sub[0])] | None, None))
-        elif sub is OBJ or sub is ANY:
-            fields.append((key, msgspec.Raw, _NULL))
-        else:
-            fields.append((key, STRUCT_LEAVES[sub], None))
-    return fields
-
-
-_STRUCTS: dict[str, type] = {}
-
-
-def _struct(name: str, spec: dict) -> type:
-    struct = msgspec.defstruct(name, _fields(name, spec), gc=False)
-    _STRUCTS[name] = struct
-    return struct
 
 
 # Every record is decoded once into this struct, whatever its shape: the fields of steps,
 # runs and deltas, and what dispatch looks at (`object`, `event`, `data`: absent is
 # UNSET, unlike null). A field that another shape checks and this one ignores can only
 # send a line to the careful path, never accept a wrong one.
-_FIELDS = _fields("Record", record_spec.union(record_spec.STEP, record_spec.RUN, record_spec.DELTA))
+_FIELDS = rulebook.struct_fields("Record", rulebook.union(
+    spec.STEP, spec.RUN, spec.DELTA))
 _DISPATCH = [("object", str | None | msgspec.UnsetType, _UNSET),
              ("event", str | None | msgspec.UnsetType, _UNSET)]
 # A list item or a stream envelope's payload: its own `data` only matters when present
@@ -100,17 +71,18 @@ Line = msgspec.defstruct(
 _RECORD = msgspec.json.Decoder(Record).decode
 _LINE = msgspec.json.Decoder(Line).decode
 
-_NO_ERROR = _STRUCTS["Record_last_error"]()
-_NO_USAGE = _STRUCTS["Record_usage"]()
-_NO_CACHED = _STRUCTS["Record_usage_prompt_token_details"]()
-_NO_REASONING = _STRUCTS["Record_usage_completion_tokens_details"]()
-_NO_DETAILS = _STRUCTS["Record_step_details"]()
-_NO_CREATION = _STRUCTS["Record_step_details_message_creation"]()
-_NO_FUNCTION = _STRUCTS["Record_step_details_tool_calls_function"]()
-_NO_INCOMPLETE = _STRUCTS["Record_incomplete_details"]()
-_NO_DELTA = _STRUCTS["Record_delta"]()
-_NO_DELTA_DETAILS = _STRUCTS["Record_delta_step_details"]()
-_NO_IMAGE = _STRUCTS["Record_delta_step_details_tool_calls_code_interpreter_outputs_image"]()
+_NO_ERROR = rulebook.STRUCTS["Record_last_error"]()
+_NO_USAGE = rulebook.STRUCTS["Record_usage"]()
+_NO_CACHED = rulebook.STRUCTS["Record_usage_prompt_token_details"]()
+_NO_REASONING = rulebook.STRUCTS["Record_usage_completion_tokens_details"]()
+_NO_DETAILS = rulebook.STRUCTS["Record_step_details"]()
+_NO_CREATION = rulebook.STRUCTS["Record_step_details_message_creation"]()
+_NO_FUNCTION = rulebook.STRUCTS["Record_step_details_tool_calls_function"]()
+_NO_INCOMPLETE = rulebook.STRUCTS["Record_incomplete_details"]()
+_NO_DELTA = rulebook.STRUCTS["Record_delta"]()
+_NO_DELTA_DETAILS = rulebook.STRUCTS["Record_delta_step_details"]()
+_NO_IMAGE = rulebook.STRUCTS[
+    "Record_delta_step_details_tool_calls_code_interpreter_outputs_image"]()
 
 
 # msgspec raises RecursionError, not DecodeError, past its nesting limit (stricter than
@@ -636,7 +608,7 @@ def _without(raws: Sequence[bytes], flagged: set[int]) -> Sequence[bytes]:
 def _empty(name: str) -> Any:
     """An instance of a generated nested struct with every field null: stands in for an
     absent object so that a column is one attribute read per record."""
-    return _STRUCTS[name]()
+    return rulebook.STRUCTS[name]()
 
 
 def _usage_columns(records: list) -> list[list]:

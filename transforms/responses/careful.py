@@ -1,12 +1,12 @@
-"""Read Responses/Conversations records into the record frames (docs/responses.md,
-"Responses API and Conversations", R1-R11 of the contract).
+"""The careful path of the Responses/Conversations records, and the rows both paths
+record (docs/responses.md, "Responses API and Conversations", R1-R11 of the contract).
 
 `Decoder` sits beside the Assistants decoder of one source file (`parse._Decoder`) and
-shares its frames, rejects and skips. Two entry points per record, like the Assistants
-side: `fast_line` / `fast_block` decode a line or SSE block natively (msgspec structs
-from `spec`, see `fast.py`) and either record everything it holds or decline (return 0,
-having recorded nothing); `careful` reads an already parsed JSON value, checks it with
-`spec.why` and is the only place that rejects. Both produce identical rows (tests:
+shares its frames, rejects and skips. `Decoder.careful` reads an already parsed JSON
+value, checks it with `spec.why` (the rulebook's checker) and is the only place that
+rejects; the fast path (`fast.py`, a `Decoder` with the entry points `fast_line` /
+`fast_block`) decodes a line or SSE block natively and records the same rows through
+the same emission, or declines. Both produce identical rows (tests:
 tests/transforms/test_responses_decode.py).
 
 Stream events belong to the response of the latest lifecycle event before them in the
@@ -26,11 +26,10 @@ import msgspec
 import orjson
 
 from steplens.transforms import config, extras, schemas
-from steplens.transforms.responses import fast, spec
+from steplens.transforms.responses import spec
 
 _SORT = orjson.OPT_SORT_KEYS
 _BUCKET_MASK = schemas.BUCKETS - 1
-_UNSET = msgspec.UNSET
 
 
 @dataclass
@@ -133,22 +132,6 @@ def _dict_item(item: dict) -> dict:
     }
 
 
-def _struct_item(item: Any) -> dict:
-    """An output item's values from a decoded `fast.Item`."""
-    outputs = item.outputs
-    results = item.results
-    return {
-        "id": item.id, "type": item.type, "status": item.status, "call_id": item.call_id,
-        "name": item.name, "code": item.code, "phase": item.phase,
-        "arguments": raw_value(item.arguments),
-        "input": raw_value(item.input), "output": raw_value(item.output),
-        "error": raw_value(item.error),
-        "outputs": None if outputs is None else [
-            {"type": o.type, "logs": o.logs} for o in outputs],
-        "results": None if results is None else [r.score for r in results],
-    }
-
-
 def _usage(u: Any, get: Callable) -> tuple:
     if u is None:
         return (False, None, None, None, None, None)
@@ -162,14 +145,10 @@ def _get_dict(o: dict, key: str) -> Any:
     return o.get(key)
 
 
-def _get_attr(o: Any, key: str) -> Any:
-    return getattr(o, key)
-
-
 def response_row(r: Any, get: Callable, metadata: str | None, conversation: str | None,
                  is_event: bool, seq: int | None, pos: int | None, value: dict) -> tuple:
     """A `response_records` row (after provenance and bucket) from a checked response
-    (a dict with `get=_get_dict`, a `fast.Response` with `get=_get_attr`) and its JSON
+    (a dict with `get=_get_dict`, a `fast.Response` with `get=fast._get_attr`) and its JSON
     `value` (for the canonical bytes and the configuration, transforms/config.py)."""
     canon = canonical(value)
     error, incomplete, prompt = get(r, "error"), get(r, "incomplete_details"), get(r, "prompt")
@@ -186,14 +165,11 @@ def response_row(r: Any, get: Callable, metadata: str | None, conversation: str 
     )
 
 
-class Decline(Exception):
-    """This record must be read by the careful path."""
-
-
 # ---- the decoder ------------------------------------------------------------------------
 
 class Decoder:
-    """The Responses side of one source file's decoder (see the module docstring)."""
+    """The Responses side of one source file's decoder, careful path only (see the module
+    docstring; `fast.Decoder` adds the fast path)."""
 
     def __init__(self, source_file: str, columns: dict, reject: Callable[[int, str, Any], None],
                  state: StreamState | None = None) -> None:
@@ -327,174 +303,7 @@ class Decoder:
                 return
         self._skip(line_no, f"item:{rec['type']}")
 
-    # ---- the fast path: msgspec, all or nothing ---------------------------------------
-
-    def fast_line(self, line_no: int, raw: bytes) -> int:
-        """A whole line (or a bare SSE payload): records counted, 0 when declined."""
-        try:
-            h = fast.head(raw)
-            if h.object == "list" and h.data is not _UNSET:
-                return self._fast_page(line_no, h.data)
-            if h.event is not _UNSET and h.object is _UNSET:
-                return 0  # an envelope as a JSON line: rare, read carefully
-            return self._fast_record(line_no, -1, h, raw)
-        except (*fast.DECLINED, Decline):
-            return 0
-
-    def fast_block(self, line_no: int, event: str | None, data: bytes) -> int:
-        """A raw SSE block: its data, read as a line (no `event:`) or as the data of the
-        envelope `{"event": NAME, "data": ...}`; records counted, 0 when declined."""
-        if event is None:
-            return self.fast_line(line_no, data)
-        if data[:1] != b"{":
-            return 0
-        try:
-            h = fast.head(data)
-            envelope_data = (h.object in spec.OBJECTS) or (
-                h.object is _UNSET and h.event is _UNSET and type(h.type) is str
-                and (h.type.startswith("response.") or h.type == "error"))
-            if not envelope_data:
-                return 0  # the Assistants contract reads this envelope
-            return self._fast_record(line_no, -1, h, data)
-        except (*fast.DECLINED, Decline):
-            return 0
-
-    def _fast_record(self, line_no: int, item: int, h: Any, raw: bytes) -> int:
-        """One record whose head is `h`; raises Decline (nothing recorded) if it cannot."""
-        kind = h.object
-        if kind == "conversation":
-            self._skip(line_no, "conversation")
-            return 1
-        if kind == "response":
-            r = fast.response(raw)
-            row, items = self._struct_response(r, raw, False, None, None)
-            self._emit_response(line_no, item, row, items)
-            return 1
-        if kind is not _UNSET or h.event is not _UNSET:
-            raise Decline  # not a Responses record: the Assistants contract's
-        t = h.type
-        if type(t) is str:
-            if t.startswith("response.") or t == "error":
-                return self._fast_event(line_no, item, raw)
-            if t.endswith("_output"):
-                o = fast.output_item(raw)
-                key = o.call_id
-                if key is None and t == "local_shell_call_output":
-                    key = o.id
-                if key is not None:
-                    self._emit_copies(line_no, item, [_copy(key, 0, raw_value(o.output),
-                                                            raw_value(o.status))])
-                    return 1
-            self._skip(line_no, f"item:{t}")
-            return 1
-        if h.input is _UNSET:
-            raise Decline
-        body = fast.request(raw)
-        copies = []
-        for n, i in enumerate(body.input if type(body.input) is list else ()):
-            t = i.type
-            if type(t) is str and t.endswith("_output"):
-                key = i.call_id
-                if key is None and t == "local_shell_call_output":
-                    key = i.id
-                if key is not None:
-                    copies.append(_copy(key, n, raw_value(i.output), raw_value(i.status)))
-        if not copies:
-            self._skip(line_no, "request")
-        else:
-            self._emit_copies(line_no, item, copies)
-        return 1
-
-    def _struct_response(self, r: Any, raw: bytes | msgspec.Raw, is_event: bool,
-                         seq: int | None, pos: int | None) -> tuple[tuple, list[dict]]:
-        if r.id is None:
-            raise Decline
-        metadata = bytes(r.metadata)
-        if metadata == b"null":
-            text = None
-        elif metadata[:1] == b"{":
-            text = orjson.dumps(orjson.loads(metadata), option=_SORT).decode()
-        else:
-            raise Decline  # not an object: the careful checker names it
-        conv = r.conversation
-        conversation = conv if conv is None or type(conv) is str else conv.id
-        row = response_row(r, _get_attr, text, conversation, is_event, seq, pos,
-                           orjson.loads(bytes(raw)))
-        return row, [_struct_item(i) for i in r.output or ()]
-
-    def _fast_event(self, line_no: int, item: int, raw: bytes) -> int:
-        ev = fast.event(raw)
-        t = ev.type
-        lifecycle = t in spec.LIFECYCLE
-        values = None
-        if lifecycle:
-            if ev.response is _UNSET or bytes(ev.response)[:1] != b"{":
-                raise Decline  # missing, null or not an object: rejected
-            row, items = self._struct_response(fast.response(ev.response), ev.response, True,
-                                               ev.sequence_number, None)
-        elif t in spec.ITEM_EVENTS:
-            if ev.item is _UNSET or bytes(ev.item)[:1] != b"{":
-                raise Decline
-            values = _struct_item(fast.item(ev.item))
-        # accepted: from here on it is recorded
-        where = self._attribute(t, row[0] if lifecycle else None)
-        if where is None:
-            self._skip(line_no, t)
-            return 1
-        rid, pos = where
-        if lifecycle:
-            self._emit_response(line_no, item, row[:3] + (pos,) + row[4:], items)
-            return 1
-        done = spec.DONE_FIELD.get(t)
-        self._emit_event(
-            line_no, item, rid, pos, t, ev.sequence_number, ev.output_index, ev.item_id,
-            values, ev.delta if t in spec.DELTA_FIELD else None,
-            getattr(ev, done) if done is not None else None,
-            ev.code if t == "error" else None, ev.message if t == "error" else None)
-        return 1
-
-    def _fast_page(self, line_no: int, data: msgspec.Raw) -> int:
-        """A list page of Responses items or objects (conversation items, input items):
-        every item recorded, or none (an Assistants item, a stream event, a nested page
-        or an envelope: the careful path reads the page)."""
-        items = fast.page_items(data)
-        if not items:
-            raise Decline  # the Assistants contract's `empty_list`
-        pending = _Pending()
-        decoder = Decoder(self.source_file, pending, self._reject, self.state)
-        for n, raw in enumerate(items):
-            raw = bytes(raw)
-            if raw[:1] != b"{":
-                raise Decline
-            h = fast.head(raw)
-            if (h.object == "list" or (h.object is _UNSET and h.event is not _UNSET)
-                    or (type(h.type) is str and h.object is _UNSET
-                        and (h.type.startswith("response.") or h.type == "error"))):
-                raise Decline
-            decoder._fast_record(line_no, n, h, raw)
-        for name, frame in (("response_records", self.records), ("response_items", self.items),
-                            ("response_outputs", self.outputs), ("skipped", self.skipped)):
-            for row in pending[name].rows:
-                frame.add(row)
-        return len(items)
-
-
-class _Rows:
-    def __init__(self) -> None:
-        self.rows: list[tuple] = []
-        self.add = self.rows.append
-
-
-class _Pending(dict):
-    """Frames that only collect rows: a page is recorded all or nothing."""
-
-    def __init__(self) -> None:
-        super().__init__({name: _Rows() for name in (
-            "response_records", "response_items", "response_events", "response_outputs",
-            "rejects", "skipped")})
-
-
-def _copy(key: str, index: int, output: Any, status: Any) -> tuple[str, int, bytes, bool]:
+def output_copy(key: str, index: int, output: Any, status: Any) -> tuple[str, int, bytes, bool]:
     return (key, index, canonical(output), status == "failed")
 
 
@@ -505,4 +314,4 @@ def _dict_copy(item: Any, index: int) -> tuple[str, int, bytes, bool] | None:
     key = spec.output_key(item)
     if key is None:
         return None
-    return _copy(key, index, item.get("output"), item.get("status"))
+    return output_copy(key, index, item.get("output"), item.get("status"))
