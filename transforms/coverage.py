@@ -22,9 +22,12 @@ Rules (the contract the tests walk independently):
 - timestamp: the record's `created_at`, else its `response.created_at`, when a number of
   Unix seconds in 0..9999-12-31; NULL otherwise (stream deltas carry none).
 
-Cost: one `orjson.loads` per line; a record's paths come in parts reused across the
-batch (`_Shapes`), and records of the same shape are counted together rather than path
-by path. Still about the parse's own CPU (benchmarks/README.md, "The phases", 8).
+Cost: a text seen before in the batch (a run listed again unchanged) is one look-up;
+any other, one `orjson.loads`, and a record's paths come in parts reused across the
+batch (`_Shapes`); records of the same shape are counted together rather than path by
+path. Still about the parse's own CPU: the decode and the shape signature alone take
+about half of the pass (benchmarks/README.md, "The phases", 8, for what was measured
+and tried).
 """
 
 from __future__ import annotations
