@@ -26,7 +26,7 @@ Cost: a text seen before in the batch (a run listed again unchanged) is one look
 any other, one `orjson.loads`, and a record's paths come in parts reused across the
 batch (`_Shapes`); records of the same shape are counted together rather than path by
 path. Still about the parse's own CPU: the decode and the shape signature alone take
-about half of the pass (benchmarks/README.md, "The phases", 8, for what was measured
+over 40 % of the pass (benchmarks/README.md, "The phases", 8, for what was measured
 and tried).
 """
 
