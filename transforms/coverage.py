@@ -22,9 +22,12 @@ Rules (the contract the tests walk independently):
 - timestamp: the record's `created_at`, else its `response.created_at`, when a number of
   Unix seconds in 0..9999-12-31; NULL otherwise (stream deltas carry none).
 
-Cost: one `orjson.loads` per line; a record's paths come in parts reused across the
-batch (`_Shapes`), and records of the same shape are counted together rather than path
-by path. Still about the parse's own CPU (benchmarks/README.md, "The phases", 8).
+Cost: a text seen before in the batch (a run listed again unchanged) is one look-up;
+any other, one `orjson.loads`, and a record's paths come in parts reused across the
+batch (`_Shapes`); records of the same shape are counted together rather than path by
+path. Still about the parse's own CPU: the decode and the shape signature alone take
+over 40 % of the pass (benchmarks/README.md, "The phases", 8, for what was measured
+and tried).
 """
 
 from __future__ import annotations
@@ -108,6 +111,8 @@ def paths(record: dict) -> frozenset[str]:
 _NONE = type(None)
 _TRIES = 32  # a key's subtrees are looked up by content this many times before the
 # hit rate decides (see `_Shapes.subtree`)
+_LINE_TRIES = 512  # a batch's texts are looked up whole this many times before the hit
+# rate decides (1 in 16 found: see `Counter.texts`)
 
 
 class _Shapes:
@@ -220,7 +225,23 @@ class Counter:
         self.first_line, self.last_line = items[0][0], items[-1][0]
         groups, shape, loads, bad = self.groups, self.shapes.shape, orjson.loads, (
             orjson.JSONDecodeError)
+        # A text seen before in the batch (a run listed again unchanged) counts as it
+        # did: its records' groups, each one record more (same time, so same range).
+        seen: dict[bytes | tuple[str, bytes], list[list]] = {}
+        tries = found_again = 0
         for _, text, event in items[:-1]:
+            if tries < _LINE_TRIES or found_again * 16 >= tries:
+                tries += 1
+                line_key = text if event is None else (event, text)
+                again = seen.get(line_key)
+                if again is not None:
+                    found_again += 1
+                    for g in again:
+                        g[0] += 1
+                    continue
+                counted = seen[line_key] = []
+            else:
+                counted = []
             try:
                 value = loads(text)
             except bad:
@@ -237,14 +258,15 @@ class Counter:
                 key = (obj, shape(record))
                 g = groups.get(key)
                 if g is None:
-                    groups[key] = [1, ts, ts]
-                    continue
-                g[0] += 1
-                if ts is not None:
-                    if g[1] is None or ts < g[1]:
-                        g[1] = ts
-                    if g[2] is None or ts > g[2]:
-                        g[2] = ts
+                    g = groups[key] = [1, ts, ts]
+                else:
+                    g[0] += 1
+                    if ts is not None:
+                        if g[1] is None or ts < g[1]:
+                            g[1] = ts
+                        if g[2] is None or ts > g[2]:
+                            g[2] = ts
+                counted.append(g)
         _, text, event = items[-1]
         self.pending = [(obj, shape(record), timestamp(record))
                         for obj, record in records(_loads(text), event)]

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from unittest import mock
 
 import orjson
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from steplens.transforms import coverage
 from steplens.transforms.assistants import spec as assistants_spec
@@ -149,3 +153,115 @@ def test_reused_shapes_count_exactly_what_a_plain_walk_counts(monkeypatch, tries
     got = (coverage.of_lines("/f", 1, lines).group_by("path")
            .agg(pl.col("records").sum(), pl.col("first_seen").min(), pl.col("last_seen").max()))
     assert {p: [n, f, last] for p, n, f, last in got.iter_rows()} == expected
+
+
+# ---- any lines against a plain walk ------------------------------------------------------
+# JSON texts written here by hand (so keys may repeat, numbers may be written oddly), then
+# read by orjson, the contract's parser: what it rejects holds no record.
+
+_KEYS = st.sampled_from(["a", "b", "object", "type", "event", "data", "created_at",
+                         "response", "input", "id", "x.y", "é"])
+_NUMBERS = st.sampled_from([b"0", b"-0", b"1.5", b"1E5", b"1e400", b"-1e400", b"2.5e-400",
+                            b"1700000000", b"1700000000.25", b"253402300800",
+                            b"18446744073709551616", b"9223372036854775808",
+                            b"1" + b"0" * 320, b"-1"])
+_STRINGS = st.sampled_from([b'"list"', b'"page"', b'"thread.run"', b'"response"',
+                            b'"response.completed"', b'"x"', b'""', b'"\\ud800"',
+                            b'"a\\"b"', b'"\xc3\xa9"', b'"\xff"', b'"\\u0041"'])
+
+
+def _object_text(pairs: list[tuple[str, bytes]]) -> bytes:
+    return b"{" + b",".join(orjson.dumps(k) + b":" + v for k, v in pairs) + b"}"
+
+
+_JSON = st.recursive(
+    st.one_of(st.just(b"null"), st.just(b"true"), st.just(b"false"), _NUMBERS, _STRINGS),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4).map(lambda xs: b"[" + b",".join(xs) + b"]"),
+        st.lists(st.tuples(_KEYS, inner), max_size=5).map(_object_text)),
+    max_leaves=25)
+_LINE = st.one_of(
+    st.lists(st.tuples(_KEYS, _JSON), max_size=6).map(_object_text),  # a record, mostly
+    _JSON,  # any value
+    st.tuples(_STRINGS, _JSON).map(  # an envelope
+        lambda t: _object_text([("event", t[0]), ("data", t[1])])),
+    st.lists(_JSON, max_size=4).map(  # a page
+        lambda xs: _object_text([("object", b'"list"'), ("data", b"[" + b",".join(xs) + b"]")])),
+    st.sampled_from([b"", b"   ", b"{", b"{]", b'{"a":1}x', b'{"a":1} ', b'\t{"a" : [1 ,2]}']))
+
+
+def _records(value, event):
+    """(object, record) per the module docstring's rules, written out plainly."""
+    if not isinstance(value, dict):
+        return []
+    if event is None and "event" in value and "object" not in value:
+        data = value.get("data")
+        return _records_of(data, value["event"]) if isinstance(data, dict) else []
+    if event is None and value.get("object") in ("list", "page") and isinstance(
+            value.get("data"), list):
+        return [r for item in value["data"] for r in _records(item, None)]
+    return _records_of(value, event)
+
+
+def _records_of(record: dict, event) -> list:
+    kind = next((v for v in (record.get("object"), record.get("type"), event)
+                 if type(v) is str), "request" if "input" in record else "unknown")
+    return [(kind, record)]
+
+
+def _micros(record: dict):
+    ts = record.get("created_at")
+    if type(ts) not in (int, float):
+        response = record.get("response")
+        ts = response.get("created_at") if isinstance(response, dict) else None
+        if type(ts) not in (int, float):
+            return None
+    if not 0 <= ts <= record_spec.MAX_TS:
+        return None
+    return ts * 1_000_000 if type(ts) is int else int(ts * 1_000_000)
+
+
+def _expected(texts: list[bytes]) -> dict:
+    out: dict = {}
+    for text in texts:
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            continue
+        for kind, record in _records(value, None):
+            found: set = set()
+            walk_paths(record, "", found)
+            us = _micros(record)
+            when = None if us is None else dt.datetime(1970, 1, 1) + dt.timedelta(
+                microseconds=us)
+            for p in found:
+                row = out.setdefault((kind, p), [0, None, None])
+                row[0] += 1
+                if when is not None:
+                    row[1] = when if row[1] is None else min(row[1], when)
+                    row[2] = when if row[2] is None else max(row[2], when)
+    return out
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_LINE, max_size=12), st.lists(st.integers(0, 11), max_size=6))
+def test_any_lines_count_what_a_plain_walk_counts(lines, again):
+    """Nulls, nested arrays and objects, repeated keys, numbers orjson rejects or reads
+    as floats, envelopes, pages, blank and invalid lines, lines repeated: per (object,
+    path) the records and time range of a plain walk of each line (orjson's reading),
+    and the batch's last line alone on its own line number."""
+    lines = lines + [lines[i] for i in again if i < len(lines)]
+    frame = coverage.of_lines("/f", 1, lines)
+    with mock.patch.object(coverage, "_LINE_TRIES", 0):  # texts looked up once, then not
+        assert_frame_equal(coverage.of_lines("/f", 1, lines), frame, check_row_order=False)
+    got = (frame.group_by("object", "path")
+           .agg(pl.col("records").sum(), pl.col("first_seen").min(),
+                pl.col("last_seen").max()))
+    kept = [t for t in lines if t and not t.isspace()]
+    assert {(o, p): [n, f, last] for o, p, n, f, last in got.iter_rows()} == _expected(kept)
+    if kept:
+        last = max(n for n, t in enumerate(lines, 1) if t and not t.isspace())
+        alone = frame.filter(pl.col("line_no") == last)
+        assert {(o, p): [n, f, x] for o, p, n, f, x in alone.select(
+            "object", "path", "records", "first_seen", "last_seen").iter_rows()} == (
+            _expected([lines[last - 1]]))
