@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from steplens.transforms import coverage
+from steplens.transforms import coverage, rulebook
 from steplens.transforms.assistants import spec as assistants_spec
 from steplens.transforms.responses import spec as rspec
 from tests.support.coverage_walk import walk_paths
@@ -216,7 +216,7 @@ def _micros(record: dict):
         ts = response.get("created_at") if isinstance(response, dict) else None
         if type(ts) not in (int, float):
             return None
-    if not 0 <= ts <= record_spec.MAX_TS:
+    if not 0 <= ts <= rulebook.MAX_TS:
         return None
     return ts * 1_000_000 if type(ts) is int else int(ts * 1_000_000)
 
