@@ -162,6 +162,14 @@ class Batch:
     manifest: Manifest
     redaction: Redaction
     plans: list[FilePlan]
+    # an older steplens's tables (`snapshots.outdated`): rebuilt whole from every record
+    # segment, never from the inputs alone (files not given keep their rows)
+    upgrade: bool = False
+
+    @property
+    def whole(self) -> bool:
+        """Every table is built whole: a new warehouse, a full refresh or an upgrade."""
+        return self.prev is None or self.upgrade
 
     @property
     def unchanged(self) -> bool:
@@ -180,19 +188,23 @@ def plan_batch(root: Path, files: list[str], full_refresh: bool = False,
     under the warehouse lock; the early answer before Prefect starts calls it without.
     """
     current = snapshots.current_snapshot(root)
+    upgrade = False
     if not full_refresh and current is not None:
         integrity.verify(root)  # a damaged warehouse is refused, never half-updated
-        if snapshots.outdated(current):
+        upgrade = snapshots.outdated(current)
+        if upgrade:
+            # Never from the inputs alone: an archive no longer at hand keeps its rows.
             logger.info("the warehouse was written by an older steplens (tables without "
-                        "a column this one writes, e.g. `api`, `steps.phase`): rebuilding "
-                        "it whole from the inputs")
-            full_refresh = True
+                        "a column this one writes, e.g. `api`, `steps.phase`): every table "
+                        "is rebuilt from the records it holds, and the inputs given are "
+                        "read again to fill the new columns (rows of inputs not given keep "
+                        "NULL there)")
     prev = None if full_refresh else current
     manifest = Manifest.from_json(snapshots.read_json(prev, snapshots.MANIFEST))
     redaction = resolve_redaction(redact, redact_fields,
                                   recorded_redaction(current, prev is None), prev is None, root)
     return Batch(files, current, prev, manifest, redaction,
-                 plan(files, manifest, full_refresh=full_refresh))
+                 plan(files, manifest, full_refresh=full_refresh, reread=upgrade), upgrade)
 
 
 @dataclass(frozen=True)
@@ -231,18 +243,19 @@ def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logg
         plans = batch_plan.plans
         actions = Counter(p.action for p in plans)
         reads = file_reads(plans, settings.chunk_bytes)
-        if reads or prev is None:
+        whole = batch_plan.whole
+        if reads or whole:
             if prev is not None:  # the segments the rebuild reads again are whole
                 integrity.verify_segments(root)
             units = work_units(reads, settings.chunk_bytes)
             results = steps.parse(root, units, settings, redaction)
             checkpoint("after_parse")
             manifest, affected_steps, affected_runs, affected_calls = after_batch(
-                root, manifest, reads, results, full=prev is None)
+                root, manifest, reads, results, full=whole)
             manifest.redaction = redaction.record() if redaction.active else None
             checkpoint("after_remove")
             changes = steps.rebuild(root, prev, manifest, affected_steps, affected_runs,
-                                    full=prev is None, granularity=settings.partition,
+                                    full=whole, granularity=settings.partition,
                                     affected_calls=affected_calls)
             batch = batch_counts(results)
             batch.update(step_ids_recomputed=rows_written(changes["steps"]),
@@ -261,7 +274,7 @@ def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logg
 
             snapshots.publish(
                 root, changes, records.rejects(root, manifest.segments), manifest.to_json(),
-                summarize, settings.partition, full=prev is None,
+                summarize, settings.partition, full=whole,
                 keep=settings.keep_snapshots, whole={
                     **records.billing_tables(root, manifest.segments),
                     "field_coverage": records.coverage_table(root, manifest.segments)},

@@ -198,8 +198,14 @@ class FilePlan:
     ctime_ns: int | None = None
 
 
-def plan(files: list[str], manifest: Manifest, full_refresh: bool = False) -> list[FilePlan]:
-    """Decide, per discovered file, what this batch reads (module docstring)."""
+def plan(files: list[str], manifest: Manifest, full_refresh: bool = False,
+         reread: bool = False) -> list[FilePlan]:
+    """Decide, per discovered file, what this batch reads (module docstring).
+
+    `reread`: every file the manifest knows is read again whole (`replace`), as when an
+    older steplens's warehouse is upgraded and its new columns are filled from the inputs
+    still at hand; files not given keep their rows.
+    """
     plans = []
     for path in files:
         size, mtime_ns = storage.stat(path)
@@ -207,6 +213,9 @@ def plan(files: list[str], manifest: Manifest, full_refresh: bool = False) -> li
         entry = None if full_refresh else manifest.files.get(key)
         if entry is None:
             plans.append(FilePlan(key, "new", **_common(path, size, mtime_ns)))
+            continue
+        if reread:
+            plans.append(FilePlan(key, "replace", **_common(path, size, mtime_ns)))
             continue
         if storage.is_url(key) or entry.legacy:
             plans.append(_plan_by_stat(key, entry, size, mtime_ns))

@@ -1,7 +1,8 @@
 """A warehouse built before a column existed (here `steps.phase`, issue 21) is upgraded by
 the next ingest: `snapshots.outdated` sees the table lacks a column of the registry and
-the ingest rebuilds the warehouse whole from its inputs, so the column is filled as a
-clean ingest fills it (docs/fidelity.md, "Message phase (Responses API)")."""
+the ingest rebuilds every table from the record segments it holds, and reads the inputs
+given again, so the column is filled as a clean ingest fills it; an input no longer at
+hand keeps its rows (docs/fidelity.md, "Message phase (Responses API)")."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from tests.support.ingest import ingest_direct
 from tests.support.paths import REAL_RESPONSES
 
 RECORDING = REAL_RESPONSES / "pydantic-ai-phase-live" / "responses.jsonl"
+# a recording without any phase: its rows are the same with or without the column
+OTHER = REAL_RESPONSES / "openai-dotnet-functioncallworks" / "responses.jsonl"
 
 
 def _as_before_phase(wh) -> None:
@@ -61,3 +64,28 @@ def test_a_warehouse_without_the_phase_column_is_rebuilt_whole(tmp_path):
     assert sorted(recorded.values()) == ["commentary", "final_answer"]
     assert dict(got.filter(pl.col("type") == "message").select("step_id", "phase")
                 .iter_rows()) == recorded
+
+
+def test_an_upgrade_keeps_the_rows_of_inputs_no_longer_at_hand(tmp_path):
+    """The archive of one file is gone when the upgrade runs: its rows stay (the tables
+    are rebuilt from the segments), the file still given is read again (phase filled)."""
+    src, gone = tmp_path / "in", tmp_path / "gone"
+    src.mkdir()
+    gone.mkdir()
+    shutil.copy(RECORDING, src / "responses.jsonl")
+    shutil.copy(OTHER, gone / "other.jsonl")
+    assert b'"phase"' not in OTHER.read_bytes()
+    wh = tmp_path / "wh"
+    ingest_direct([src, gone], wh)
+    clean_steps = _steps(wh)
+    _as_before_phase(wh)
+    assert snapshots.outdated(snapshots.current_snapshot(wh))
+    shutil.rmtree(gone)  # the archive cannot be fetched again
+    summary = ingest_direct([src], wh)
+    assert not snapshots.outdated(snapshots.current_snapshot(wh))
+    assert summary["balanced"]
+    got = _steps(wh)
+    other_ids = {i["id"] for line in OTHER.read_bytes().splitlines()
+                 for i in orjson.loads(line).get("output") or ()}
+    assert other_ids and other_ids <= set(got["step_id"])  # nothing lost
+    assert_frame_equal(got, clean_steps)  # phase filled again where the input is at hand
