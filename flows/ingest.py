@@ -129,6 +129,8 @@ def ingest(paths: list[str], warehouse_dir: str | None = None, workers: int | No
     steps = replace(TASKS, parse=parse_distributed) if distributed else TASKS
     summary = pipeline.run(paths, settings, steps, get_run_logger(), full_refresh, wait,
                            redact, redact_fields)
+    # published: the command may have its answer now; the artifacts below only read
+    progress.answered({**summary, "orchestration": "prefect"})
     create_markdown_artifact(key="ingest-summary", markdown=summary_markdown(summary),
                              description="steplens ingest accounting")
     if not summary["no_op"] or prices:  # otherwise the published tables are still current

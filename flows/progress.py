@@ -30,6 +30,15 @@ def advance(files: int, nbytes: int) -> None:
         _reporter.advance(files, nbytes)
 
 
+def answered(summary: dict) -> None:
+    """The ingest is published and `summary` is its answer: a reporter that can hand it
+    on before the flow run's last steps (the report artifacts) does so (the warm runner:
+    `steplens ingest` prints it and exits while the runner finishes the flow run)."""
+    hand_on = getattr(_reporter, "answered", None)
+    if hand_on is not None:
+        hand_on(summary)
+
+
 @contextlib.contextmanager
 def reporting(reporter: Reporter) -> Iterator[None]:
     """Install `reporter` for the duration of the block."""

@@ -54,12 +54,13 @@ def request_environment(env: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-class _Lines:
+class Lines:
     """JSON lines to the command; if it has gone, the ingest goes on regardless."""
 
     def __init__(self, out) -> None:
         self.out = out
         self.gone = False
+        self.summary_sent = False
 
     def send(self, message: dict) -> None:
         if self.gone:
@@ -76,8 +77,15 @@ class _Lines:
     def advance(self, files: int, nbytes: int) -> None:
         self.send({"progress": ["advance", files, nbytes]})
 
+    def answered(self, summary: dict) -> None:
+        """The warehouse is published: the command gets its summary now and exits, while
+        the flow run goes on to its report artifacts (about a second it would otherwise
+        wait; an artifact that fails only logs, the data is already published)."""
+        self.send({"summary": summary})
+        self.summary_sent = True
 
-def run_request(request: dict, lines: _Lines, api_url: str) -> None:
+
+def run_request(request: dict, lines: Lines, api_url: str) -> None:
     """One ingest, as `steplens ingest` would run it in-process, on the server's API."""
     try:
         with request_environment(request.get("env", {})), progress.reporting(lines):
@@ -89,7 +97,8 @@ def run_request(request: dict, lines: _Lines, api_url: str) -> None:
                 wait=bool(request.get("wait")), prices=request.get("prices"),
                 api=server.Api(api_url), redact=request.get("redact"),
                 redact_fields=request.get("redact_fields"))
-        lines.send({"summary": summary})
+        if not lines.summary_sent:
+            lines.send({"summary": summary})
     except SteplensError as e:
         lines.send({"error": str(e)})
     except Exception as e:
@@ -142,7 +151,7 @@ def request_handler(api_url: str, token: str) -> type[BaseHTTPRequestHandler]:
             self.send_response(200)
             self.send_header("Content-Type", "application/x-ndjson")
             self.end_headers()
-            run_request(request, _Lines(self.wfile), api_url)
+            run_request(request, Lines(self.wfile), api_url)
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             pass  # the runner's log holds the flow runs' own lines

@@ -326,6 +326,10 @@ def standing_runner() -> dict | None:
     return runner if runner_client.usable(runner.get("url")) else None
 
 
+# How long `server stop` waits for the runner's flow run in hand to end.
+DRAIN_SECONDS = 60.0
+
+
 def stop_standing() -> dict | None:
     """Stop the server `start_standing()` started; None when there was none."""
     path = prefect_home() / STATE_FILE
@@ -333,6 +337,12 @@ def stop_standing() -> dict | None:
         state = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    runner_url = state.get("runner", {}).get("url")
+    if runner_url:
+        # The runner serves one request at a time: it answers only once the flow run in
+        # hand is over, report artifacts included (`steplens ingest` returns before
+        # them), so a stop right after an ingest does not cut its flow run short.
+        runner_client.health(runner_url, timeout=DRAIN_SECONDS)
     for pid in (state.get("runner", {}).get("pid"), state["pid"]):
         if pid is not None:
             _stop_group(int(pid))

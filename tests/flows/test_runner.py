@@ -156,3 +156,47 @@ def test_a_fault_the_runner_meets_is_its_one_line_and_a_bug_its_traceback(tmp_pa
     runner.run_request({"paths": ["/in"], "warehouse": str(wh)}, sent, "http://127.0.0.1:9/api")
     (message,) = sent.messages
     assert set(message) == {"bug"} and "KeyError" in message["bug"]
+
+
+def test_the_summary_comes_back_once_published_before_the_artifacts(monkeypatch):
+    """The real `run_request`, its ingest replaced: the flow answers (`progress.answered`)
+    once the warehouse is published, then keeps working (the report artifacts). The
+    command gets its summary while the runner is still busy, and only one summary."""
+    from steplens.flows import progress
+    from steplens.flows.orchestration import launch
+
+    artifacts_may_finish = threading.Event()
+    runner_done = threading.Event()
+
+    def flow_run(paths, settings, **_kw):
+        progress.answered({"files": 1, "balanced": True, "orchestration": "prefect"})
+        assert artifacts_may_finish.wait(30)  # the artifacts, after the answer
+        return {"files": 1, "balanced": True, "orchestration": "prefect"}
+
+    monkeypatch.setattr(launch, "run_ingest", flow_run)
+    sent: list[bytes] = []
+
+    class Out:
+        def write(self, data: bytes) -> None:
+            sent.append(data)
+
+        def flush(self) -> None:
+            pass
+
+    def serve() -> None:
+        runner.run_request({"paths": ["x"], "warehouse": "/w"}, runner.Lines(Out()),
+                           "http://127.0.0.1:9/api")
+        runner_done.set()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    for _ in range(300):  # the answer arrives while the flow run is still going
+        if sent:
+            break
+        threading.Event().wait(0.1)
+    assert sent and not runner_done.is_set()
+    assert b'"summary"' in sent[0]
+    artifacts_may_finish.set()
+    thread.join(30)
+    assert runner_done.is_set()
+    assert sum(b'"summary"' in line for line in sent) == 1

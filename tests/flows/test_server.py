@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -65,9 +66,15 @@ def test_a_standing_server_is_used_by_ingest_and_survives_its_kill(tmp_path):
                                str(tmp_path / "wh")], env=env, capture_output=True, text=True,
                               timeout=180)
         assert done.stdout.strip().endswith("NO-PREFECT 0"), done.stdout + done.stderr
-        runs = _flow_runs(state["url"])
-        assert [r["state_type"] for r in runs] == ["COMPLETED"]  # reported to that server
         assert "table steps" in done.stdout  # the summary came back
+        # reported to that server; the command answered once the warehouse was
+        # published, and the flow run completes with its report artifacts
+        for _ in range(600):
+            runs = _flow_runs(state["url"])
+            if [r["state_type"] for r in runs] != ["RUNNING"]:
+                break
+            time.sleep(0.1)
+        assert [r["state_type"] for r in runs] == ["COMPLETED"]
 
         # an in-process ingest on the same server (PREFECT_API_URL), killed: it stays
         killed = subprocess.run([*cli, "ingest", str(export), "-w", str(tmp_path / "wh2")],
