@@ -15,7 +15,7 @@ import pytest
 
 from steplens.flows.store import snapshots
 from tests.support.cli import one_error_line
-from tests.support.warehouse import Batch, cli, totals
+from tests.support.warehouse import Batch, cli, totals, write_steps
 
 # ---- check --------------------------------------------------------------------------------
 
@@ -92,6 +92,33 @@ def test_a_changed_view_in_duckdb_file_fails_check(two):
         con.execute("create or replace view steps as select * from base_steps limit 1")
     checked = cli("check", "-w", str(wh))
     assert checked.exit_code == 1 and "views differ" in checked.output, checked.output
+
+
+def _file_totals(wh: Path) -> Batch:
+    """Steps and tokens through `steplens.duckdb` itself (what a user's tool reads)."""
+    with duckdb.connect(str(wh / "steplens.duckdb"), read_only=True) as con:
+        n, tokens = con.sql("select count(*), coalesce(sum(total_tokens), 0) from steps"
+                            ).fetchall()[0]
+    return Batch(n, int(tokens))
+
+
+def test_the_duckdb_file_follows_each_publish_and_an_edit_is_not_carried_on(two, direct):
+    """A publish re-pins a copy of the file (flows/store/views.py `_repinned`) only when
+    its views and tables are what steplens wrote: the copy reads the new snapshot, and a
+    file with an edited view is defined anew (`check` whole after each ingest)."""
+    a, batch_a, b, batch_b, wh = two
+    c = b.parent / "c"
+    batch_c = write_steps(c, "c", 7, 3)
+    assert _file_totals(wh) == batch_a
+    assert cli("ingest", str(b), "-w", str(wh)).exit_code == 0  # re-pinned copy
+    assert _file_totals(wh) == batch_a + batch_b
+    assert cli("check", "-w", str(wh)).exit_code == 0
+    with duckdb.connect(str(wh / "steplens.duckdb")) as con:
+        con.execute("create or replace view steps as select * from base_steps limit 1")
+    assert cli("ingest", str(c), "-w", str(wh)).exit_code == 0  # defined anew
+    checked = cli("check", "-w", str(wh))
+    assert checked.exit_code == 0, checked.output
+    assert _file_totals(wh) == batch_a + batch_b + batch_c
 
 
 
