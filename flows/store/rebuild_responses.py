@@ -27,8 +27,11 @@ from steplens.flows.store import records, snapshots
 from steplens.flows.store.manifest import Manifest
 from steplens.transforms import schemas
 from steplens.transforms.responses import tables as responses
+from steplens.transforms.tables import RESPONSE_FRAMES, Lookups, build_bucket
 
 API = "responses"
+# What the second pass writes of a bucket's tables (transforms/tables.py `build_bucket`).
+TABLES = ("runs", "steps", "tool_calls", "usage", "_response_sources")
 # Records of at most about this many rows are built at once (see rebuild.ROWS_PER_BUCKET).
 ROWS_PER_BUCKET = 250_000
 
@@ -95,7 +98,7 @@ def rebuild_responses(root: Path, prev: Path | None, manifest: Manifest,
                              _callers(prev, call_keys).cast(pl.String)]).unique()
         ids = _descendants(prev, touched)
 
-    n = _buckets(records.rows_of(segments, records.RESPONSE_KEYED), ids)
+    n = _buckets(records.rows_of(segments, RESPONSE_FRAMES), ids)
     heads = []
     for b in range(n):  # pass 1: winners decide the threads
         batch = records.load(root, segments, None, None, (b, n),
@@ -119,7 +122,7 @@ def rebuild_responses(root: Path, prev: Path | None, manifest: Manifest,
         old_answers = old_answers.filter(~pl.col("call_key").is_in(call_keys.implode()))
     new_step_ids = []
     for b in range(n):  # pass 2: the rows
-        batch = records.load(root, segments, None, None, (b, n), records.RESPONSE_KEYED,
+        batch = records.load(root, segments, None, None, (b, n), RESPONSE_FRAMES,
                              response_ids=ids)
         needed = batch.response_items["call_id"].drop_nulls().unique().implode()
         answer = pl.concat([
@@ -127,16 +130,11 @@ def rebuild_responses(root: Path, prev: Path | None, manifest: Manifest,
             old_answers.filter(pl.col("call_key").is_in(needed)).collect()
             .cast(dict(responses.ANSWERS)),
         ])
-        built = responses.build(batch.response_records, batch.response_items,
-                                batch.response_events, answer, threads)
-        name = f"r{b:04d}"
-        stage(built.runs, "runs", name)
-        stage(built.steps, "steps", name)
-        stage(built.tool_calls, "tool_calls", name)
-        stage(built.usage, "usage", name)
-        stage(built.sources, "_response_sources", name)
+        built = build_bucket(batch, Lookups(answers=answer, threads=threads)).keyed()
+        for table in TABLES:
+            stage(built[table], table, f"r{b:04d}")
         if not full:
-            new_step_ids.append(built.steps["step_id"])
+            new_step_ids.append(built["steps"]["step_id"])
         del batch, built
 
     if full:
