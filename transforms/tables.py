@@ -178,8 +178,9 @@ def balance(counts: Mapping[str, int]) -> dict[str, int]:
     and per record holding a tool output's winning copy) and billing row keeps one
     record; the rest of their records are superseded duplicates.
     """
-    if set(counts) != set(COUNTS):
-        raise ValueError(f"accounting counts {sorted(counts)}, expected {sorted(COUNTS)}")
+    missing, extra = sorted(set(COUNTS) - set(counts)), sorted(set(counts) - set(COUNTS))
+    if missing or extra:  # a count added in one place only: a bug, not bad input
+        raise ValueError(f"accounting counts: missing {missing}, unexpected {extra}")
     out = {k: int(counts[k]) for k in COUNTS}
     out["kept"] = (out["runs"] + out["steps_with_record"] + out["deltas_applied"]
                    + out["responses_kept"] + out["billing_rows"])
