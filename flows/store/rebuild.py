@@ -1,11 +1,13 @@
 """Recompute table rows from records, bucket by bucket, into a staging directory.
 
-A batch changes the rows of the step and run ids it touched (all of them on a full
-build). Those rows are recomputed from *every* record of those ids (see
-`flows/store/records.py`), in hash buckets of ids sized so that one bucket's records fit
-comfortably in memory: memory does not grow with the input. Each bucket's rows are
-written to `<warehouse>/.staging/<table>/`, and the snapshot upsert
-(`flows/store/snapshots.py`) streams them into the partitions.
+A batch changes the rows of the step and run ids it touched (`rebuild_incremental`), a
+new warehouse or a full refresh every row (`rebuild_full`). Those rows are recomputed
+from *every* record of those ids (see `flows/store/records.py`), in hash buckets of ids
+sized so that one bucket's records fit comfortably in memory: memory does not grow with
+the input. Each bucket is built by the one pure function the tests check too
+(transforms/tables.py `build_bucket`). Each bucket's rows are written to
+`<warehouse>/.staging/<table>/`, and the snapshot upsert (`flows/store/snapshots.py`)
+streams them into the partitions.
 
 A full build has no partitions to merge with: each bucket's rows are appended straight
 to the partition files (`<table>/<partition>/part-0.parquet`, one Parquet writer per
@@ -29,7 +31,7 @@ import pyarrow.parquet as pq
 from steplens.flows.settings import STAGING
 from steplens.flows.store import records, snapshots
 from steplens.flows.store.manifest import Manifest
-from steplens.flows.store.rebuild_responses import rebuild_responses
+from steplens.flows.store.rebuild_responses import responses_full, responses_incremental
 from steplens.flows.store.snapshots import Change
 from steplens.transforms import schemas
 from steplens.transforms.tables import (
@@ -250,7 +252,7 @@ def rebuild_full(root: Path, manifest: Manifest, granularity: str) -> dict[str, 
         n_steps = _buckets(records.rows_of(manifest.segments, STEP_FRAMES), None)
         _build(rows, STEP_TABLES, partial(_step_bucket, root, manifest, None, models, n_steps),
                n_steps)
-        rebuild_responses(root, None, manifest, None, None, response_rows.write)
+        responses_full(root, manifest, response_rows.write)
     finally:
         rows.close()
         response_rows.close()
@@ -284,7 +286,7 @@ def rebuild_incremental(root: Path, prev: Path, manifest: Manifest, affected_ste
     n_steps = _buckets(records.rows_of(manifest.segments, STEP_FRAMES), step_ids)
     _build(rows, STEP_TABLES, partial(_step_bucket, root, manifest, step_ids, models, n_steps),
            n_steps)
-    response_keys = rebuild_responses(
+    response_keys = responses_incremental(
         root, prev, manifest, affected_runs,
         affected_calls if affected_calls is not None else pl.Series("call_key", [], pl.String),
         rows.write)
