@@ -178,9 +178,6 @@ class _Staged:
     def write(self, frame: pl.DataFrame, table: str, name: str) -> None:
         _stage(frame, self.staging / table / f"{name}.parquet", self.granularity)
 
-    def close(self, table: str | None = None) -> None:
-        """Nothing held back."""
-
 
 class _LaidOut:
     """Where a full build's rows go: straight to every table's partition files, named
