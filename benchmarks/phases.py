@@ -46,7 +46,7 @@ def run(data: Path, workers: int, warehouse: Path) -> list[tuple[str, float, flo
         plan,
         work_units,
     )
-    from steplens.flows.store.rebuild import STAGING, rebuild_tables
+    from steplens.flows.store.rebuild import STAGING, rebuild_full
     from steplens.flows.store.summary import skipped_by_shape, warehouse_totals
 
     settings = Settings.from_env(warehouse=str(warehouse), workers=workers).resolved()
@@ -67,10 +67,9 @@ def run(data: Path, workers: int, warehouse: Path) -> list[tuple[str, float, flo
         lap("plan")
         results = pipeline.parse_units(root, units, settings)
         lap("parse")
-        manifest, steps, runs, _ = after_batch(root, manifest, reads, results, full=True)
+        manifest, _, _, _ = after_batch(root, manifest, reads, results, full=True)
         lap("manifest")
-        changes = rebuild_tables(root, None, manifest, steps, runs, full=True,
-                                 granularity=settings.partition)
+        changes = rebuild_full(root, manifest, settings.partition)
         lap("rebuild")
         snapshots.publish(root, changes, records.rejects(root, manifest.segments),
                           manifest.to_json(), {}, settings.partition, full=True,

@@ -23,9 +23,8 @@ from prefect.cache_policies import NO_CACHE
 from steplens.flows import pipeline, progress
 from steplens.flows.artifacts import publish_report_artifacts
 from steplens.flows.settings import Settings
-from steplens.flows.store import records, remote
+from steplens.flows.store import rebuild, records, remote
 from steplens.flows.store.manifest import Manifest
-from steplens.flows.store.rebuild import rebuild_tables
 from steplens.flows.store.records import Range, UnitResult
 from steplens.flows.store.snapshots import Change
 from steplens.flows.store.summary import summary_markdown
@@ -76,12 +75,18 @@ def parse_distributed(root: Path, units: list[list[Range]], settings: Settings,
 
 
 @task(cache_policy=NO_CACHE)
-def rebuild(root: Path, prev: Path | None, manifest: Manifest, affected_steps: pl.Series,
-            affected_runs: pl.Series, full: bool, granularity: str,
-            affected_calls: pl.Series | None = None) -> dict[str, Change]:
+def rebuild_full(root: Path, manifest: Manifest, granularity: str) -> dict[str, Change]:
+    """Build every row from every record (flows/store/rebuild.py)."""
+    return rebuild.rebuild_full(root, manifest, granularity)
+
+
+@task(cache_policy=NO_CACHE)
+def rebuild_incremental(root: Path, prev: Path, manifest: Manifest, affected_steps: pl.Series,
+                        affected_runs: pl.Series, affected_calls: pl.Series | None,
+                        granularity: str) -> dict[str, Change]:
     """Recompute the rows of every affected id (flows/store/rebuild.py)."""
-    return rebuild_tables(root, prev, manifest, affected_steps, affected_runs, full,
-                          granularity, affected_calls)
+    return rebuild.rebuild_incremental(root, prev, manifest, affected_steps, affected_runs,
+                                       affected_calls, granularity)
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
@@ -102,7 +107,8 @@ def build_views(settings: Settings) -> str:
     return pipeline.build_views(settings)
 
 
-TASKS = pipeline.Steps(discover=discover_inputs, parse=parse_units, rebuild=rebuild,
+TASKS = pipeline.Steps(discover=discover_inputs, parse=parse_units, rebuild_full=rebuild_full,
+                       rebuild_incremental=rebuild_incremental,
                        pull=pull_warehouse, push=push_warehouse, views=build_views)
 
 

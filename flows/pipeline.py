@@ -49,7 +49,7 @@ from steplens.flows.store.manifest import (
     plan,
     work_units,
 )
-from steplens.flows.store.rebuild import rebuild_tables
+from steplens.flows.store.rebuild import rebuild_full, rebuild_incremental
 from steplens.flows.store.records import Range, UnitResult
 from steplens.flows.store.redaction import recorded as recorded_redaction
 from steplens.flows.store.redaction import resolve as resolve_redaction
@@ -213,14 +213,16 @@ class Steps:
 
     discover: Callable[[list[str], Path | None], list[str]]
     parse: Callable[[Path, list[list[Range]], Settings, Redaction], list[UnitResult]]
-    rebuild: Callable[..., dict[str, Change]]
+    rebuild_full: Callable[[Path, Manifest, str], dict[str, Change]]
+    rebuild_incremental: Callable[..., dict[str, Change]]
     pull: Callable[[str, Path], str | None]
     push: Callable[[Path, str], str | None]
     views: Callable[[Settings], str]
 
 
-DIRECT = Steps(discover=discover_inputs, parse=parse_units, rebuild=rebuild_tables,
-               pull=remote.pull, push=remote.push, views=build_views)
+DIRECT = Steps(discover=discover_inputs, parse=parse_units, rebuild_full=rebuild_full,
+               rebuild_incremental=rebuild_incremental, pull=remote.pull, push=remote.push,
+               views=build_views)
 
 
 def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logger
@@ -254,9 +256,12 @@ def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logg
                 root, manifest, reads, results, full=whole)
             manifest.redaction = redaction.record() if redaction.active else None
             checkpoint("after_remove")
-            changes = steps.rebuild(root, prev, manifest, affected_steps, affected_runs,
-                                    full=whole, granularity=settings.partition,
-                                    affected_calls=affected_calls)
+            if whole:
+                changes = steps.rebuild_full(root, manifest, settings.partition)
+            else:
+                changes = steps.rebuild_incremental(root, prev, manifest, affected_steps,
+                                                    affected_runs, affected_calls,
+                                                    settings.partition)
             batch = batch_counts(results)
             batch.update(step_ids_recomputed=rows_written(changes["steps"]),
                          run_ids_recomputed=rows_written(changes["runs"]))

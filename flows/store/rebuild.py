@@ -1,11 +1,13 @@
 """Recompute table rows from records, bucket by bucket, into a staging directory.
 
-A batch changes the rows of the step and run ids it touched (all of them on a full
-build). Those rows are recomputed from *every* record of those ids (see
-`flows/store/records.py`), in hash buckets of ids sized so that one bucket's records fit
-comfortably in memory: memory does not grow with the input. Each bucket's rows are
-written to `<warehouse>/.staging/<table>/`, and the snapshot upsert
-(`flows/store/snapshots.py`) streams them into the partitions.
+A batch changes the rows of the step and run ids it touched (`rebuild_incremental`), a
+new warehouse or a full refresh every row (`rebuild_full`). Those rows are recomputed
+from *every* record of those ids (see `flows/store/records.py`), in hash buckets of ids
+sized so that one bucket's records fit comfortably in memory: memory does not grow with
+the input. Each bucket is built by the one pure function the tests check too
+(transforms/tables.py `build_bucket`). Each bucket's rows are written to
+`<warehouse>/.staging/<table>/`, and the snapshot upsert (`flows/store/snapshots.py`)
+streams them into the partitions.
 
 A full build has no partitions to merge with: each bucket's rows are appended straight
 to the partition files (`<table>/<partition>/part-0.parquet`, one Parquet writer per
@@ -19,6 +21,7 @@ import shutil
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -28,10 +31,17 @@ import pyarrow.parquet as pq
 from steplens.flows.settings import STAGING
 from steplens.flows.store import records, snapshots
 from steplens.flows.store.manifest import Manifest
-from steplens.flows.store.rebuild_responses import rebuild_responses
+from steplens.flows.store.rebuild_responses import responses_full, responses_incremental
 from steplens.flows.store.snapshots import Change
 from steplens.transforms import schemas
-from steplens.transforms.tables import StepTables, build_runs, build_steps
+from steplens.transforms.tables import (
+    RUN_FRAMES,
+    STEP_FRAMES,
+    BucketTables,
+    Lookups,
+    build_bucket,
+    run_models,
+)
 
 T = TypeVar("T")
 
@@ -158,98 +168,131 @@ def _in_order(build: Callable[[int], T], buckets: range) -> Iterator[T]:
             yield pending.popleft().result()
 
 
-def rebuild_tables(root: Path, prev: Path | None, manifest: Manifest, affected_steps: pl.Series,
-                   affected_runs: pl.Series, full: bool, granularity: str,
-                   affected_calls: pl.Series | None = None) -> dict[str, Change]:
-    """Recompute the rows of every affected id from all of its records.
+class _Staged:
+    """Where an incremental build's rows go: a file per bucket per table, for the
+    partition upsert to stream from."""
 
-    Runs first, then steps (which take `model` from their run), each in hash buckets
-    of ids sized so that one bucket's records fit comfortably in memory; every bucket's
-    rows go to a staging directory, and the partition upsert streams from there (on a
-    full build the staging directory already holds the finished partition files).
-    Then the Responses API rows (`rebuild_responses`): `affected_runs` holds the
-    response ids too, `affected_calls` the call ids whose tool outputs changed.
+    def __init__(self, staging: Path, granularity: str) -> None:
+        self.staging, self.granularity = staging, granularity
+
+    def write(self, frame: pl.DataFrame, table: str, name: str) -> None:
+        _stage(frame, self.staging / table / f"{name}.parquet", self.granularity)
+
+
+class _LaidOut:
+    """Where a full build's rows go: straight to every table's partition files, named
+    `file_name` (the Responses rows have files of their own beside the Assistants ones,
+    so that the Assistants runs can be read back before those are written)."""
+
+    def __init__(self, staging: Path, granularity: str, file_name: str) -> None:
+        self.files = {t: _PartitionFiles(staging / t, spec.schema, granularity, file_name)
+                      for t, spec in schemas.KEYED.items()}
+
+    def write(self, frame: pl.DataFrame, table: str, name: str) -> None:
+        self.files[table].write(frame)
+
+    def close(self, table: str | None = None) -> None:
+        """Write out what is pending (of `table`, else of all) and close the files."""
+        for t, files in self.files.items():
+            if table in (None, t):
+                files.close()
+
+
+Sink = _Staged | _LaidOut
+# What each pass writes of a bucket's tables (transforms/tables.py `build_bucket`).
+RUN_TABLES = ("runs",)
+STEP_TABLES = ("steps", "tool_calls", "usage", "_step_sources")
+
+
+def _run_bucket(root: Path, manifest: Manifest, run_ids: pl.Series | None, buckets: int,
+                b: int) -> BucketTables:
+    batch = records.load(root, manifest.segments, None, run_ids, (b, buckets), RUN_FRAMES)
+    return build_bucket(batch)
+
+
+def _step_bucket(root: Path, manifest: Manifest, step_ids: pl.Series | None,
+                 models: pl.LazyFrame, buckets: int, b: int) -> BucketTables:
+    batch = records.load(root, manifest.segments, step_ids, None, (b, buckets), STEP_FRAMES)
+    needed = batch.step_records["run_id"].drop_nulls().unique().implode()
+    # only the runs this bucket's steps belong to: memory stays per bucket
+    return build_bucket(batch, Lookups(models=models.filter(pl.col("run_id").is_in(needed))
+                                       .collect()))
+
+
+def _build(sink: Sink, tables: tuple[str, ...], bucket: Callable[[int], BucketTables],
+           buckets: int) -> None:
+    """Every bucket's rows of `tables` to `sink`, in bucket order."""
+    for b, built in enumerate(_in_order(bucket, range(buckets))):
+        frames = built.keyed()
+        for table in tables:
+            sink.write(frames[table], table, f"{b:04d}")
+        del built, frames
+
+
+def rebuild_full(root: Path, manifest: Manifest, granularity: str) -> dict[str, Change]:
+    """Every row, from every record of the live segments (a new warehouse, a full
+    refresh): laid out straight as the new snapshot's partition files.
+
+    Runs first, then steps (which take `model` from their run), then the Responses API
+    rows (flows/store/rebuild_responses.py), each in hash buckets of ids sized so that
+    one bucket's records fit comfortably in memory.
     """
     staging = root / STAGING
     shutil.rmtree(staging, ignore_errors=True)
-    segments = manifest.segments
-    # Full builds: the Responses API rows go to files of their own beside the Assistants
-    # ones (part-1), so that the Assistants runs can be read back before they are written.
-    writers = ({t: _PartitionFiles(staging / t, spec.schema, granularity)
-                for t, spec in schemas.KEYED.items()} if full else {})
-    response_writers = ({t: _PartitionFiles(staging / t, spec.schema, granularity,
-                                            "part-1.parquet")
-                         for t, spec in schemas.KEYED.items()} if full else {})
-
-    def stage(frame: pl.DataFrame, table: str, bucket: int) -> None:
-        if full:
-            writers[table].write(frame)
-        else:
-            _stage(frame, staging / table / f"{bucket:04d}.parquet", granularity)
-
-    def stage_responses(frame: pl.DataFrame, table: str, name: str) -> None:
-        if full:
-            response_writers[table].write(frame)
-        else:
-            _stage(frame, staging / table / f"{name}.parquet", granularity)
-
+    rows = _LaidOut(staging, granularity, "part-0.parquet")
+    response_rows = _LaidOut(staging, granularity, "part-1.parquet")
     try:
-        run_ids = None if full else affected_runs
-        n_runs = _buckets(records.rows_of(segments, ["run_records"]), run_ids)
-
-        def run_bucket(b: int) -> pl.DataFrame:
-            batch = records.load(root, segments, None, run_ids, (b, n_runs), ("run_records",))
-            return build_runs(batch.run_records)
-
-        for b, runs_rows in enumerate(_in_order(run_bucket, range(n_runs))):
-            stage(runs_rows, "runs", b)
-        if full:
-            writers["runs"].close()
-            runs_models = _laid_out(staging, "runs", schemas.RUNS).select("run_id", "model")
-        else:
-            runs_models = pl.concat([
-                snapshots.read_table(prev, "runs", schemas.RUNS).select("run_id", "model")
-                .filter(~pl.col("run_id").is_in(affected_runs.implode())),
-                _staged(staging, "runs", schemas.RUNS).select("run_id", "model"),
-            ])
-        runs_models = runs_models.filter(pl.col("model").is_not_null())
-
-        step_ids = None if full else pl.concat(
-            [affected_steps, _steps_of_runs(prev, affected_runs)]).unique()
-        n_steps = _buckets(records.rows_of(segments, records.STEP_KEYED), step_ids)
-
-        def step_bucket(b: int) -> StepTables:
-            batch = records.load(root, segments, step_ids, None, (b, n_steps),
-                                 records.STEP_KEYED)
-            needed = batch.step_records["run_id"].drop_nulls().unique().implode()
-            # only the runs this bucket's steps belong to: memory stays per bucket
-            models = runs_models.filter(pl.col("run_id").is_in(needed)).collect()
-            return build_steps(batch, models)
-
-        for b, tables in enumerate(_in_order(step_bucket, range(n_steps))):
-            for name in ("steps", "tool_calls", "usage", "step_sources"):
-                stage(getattr(tables, name), "_step_sources" if name == "step_sources" else name,
-                      b)
-            del tables
-        response_keys = rebuild_responses(
-            root, prev, manifest, None if full else affected_runs,
-            None if full else (affected_calls if affected_calls is not None
-                               else pl.Series("call_key", [], pl.String)),
-            stage_responses)
+        n_runs = _buckets(records.rows_of(manifest.segments, RUN_FRAMES), None)
+        _build(rows, RUN_TABLES, partial(_run_bucket, root, manifest, None, n_runs), n_runs)
+        rows.close("runs")
+        models = run_models(_laid_out(staging, "runs", schemas.RUNS))
+        n_steps = _buckets(records.rows_of(manifest.segments, STEP_FRAMES), None)
+        _build(rows, STEP_TABLES, partial(_step_bucket, root, manifest, None, models, n_steps),
+               n_steps)
+        responses_full(root, manifest, response_rows.write)
     finally:
-        for writer in [*writers.values(), *response_writers.values()]:
-            writer.close()
-    keys = affected_steps if step_ids is None else step_ids
-    by_table = {"runs": affected_runs, "steps": keys, "tool_calls": keys, "usage": keys,
-                "_step_sources": keys}
+        rows.close()
+        response_rows.close()
+    return {table: Change(pl.Series([], dtype=pl.String), _laid_out(staging, table, spec.schema),
+                          laid_out=staging / table)
+            for table, spec in schemas.KEYED.items()}
+
+
+def rebuild_incremental(root: Path, prev: Path, manifest: Manifest, affected_steps: pl.Series,
+                        affected_runs: pl.Series, affected_calls: pl.Series | None,
+                        granularity: str) -> dict[str, Change]:
+    """Recompute the rows of every affected id from all of its records, on top of the
+    snapshot `prev`: staged bucket by bucket, for the partition upsert to stream in.
+
+    As `rebuild_full`, for the ids touched: runs, then steps (those of the runs touched
+    too: their `model` may change), then the Responses API rows (`affected_runs` holds
+    the response ids too, `affected_calls` the call ids whose tool outputs changed).
+    """
+    staging = root / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    rows = _Staged(staging, granularity)
+    n_runs = _buckets(records.rows_of(manifest.segments, RUN_FRAMES), affected_runs)
+    _build(rows, RUN_TABLES, partial(_run_bucket, root, manifest, affected_runs, n_runs),
+           n_runs)
+    models = run_models(pl.concat([
+        snapshots.read_table(prev, "runs", schemas.RUNS).select("run_id", "model")
+        .filter(~pl.col("run_id").is_in(affected_runs.implode())),
+        _staged(staging, "runs", schemas.RUNS).select("run_id", "model"),
+    ]))
+    step_ids = pl.concat([affected_steps, _steps_of_runs(prev, affected_runs)]).unique()
+    n_steps = _buckets(records.rows_of(manifest.segments, STEP_FRAMES), step_ids)
+    _build(rows, STEP_TABLES, partial(_step_bucket, root, manifest, step_ids, models, n_steps),
+           n_steps)
+    response_keys = responses_incremental(
+        root, prev, manifest, affected_runs,
+        affected_calls if affected_calls is not None else pl.Series("call_key", [], pl.String),
+        rows.write)
+    by_table = {"runs": affected_runs, "steps": step_ids, "tool_calls": step_ids,
+                "usage": step_ids, "_step_sources": step_ids}
     for table, extra in response_keys.items():
         base = by_table.get(table)
         by_table[table] = extra if base is None else pl.concat(
             [base.cast(pl.String), extra.cast(pl.String)]).unique()
-    return {
-        table: Change(by_table.get(table, pl.Series([], dtype=pl.String)),
-                      _laid_out(staging, table, spec.schema) if full
-                      else _staged(staging, table, spec.schema),
-                      laid_out=staging / table if full else None)
-        for table, spec in schemas.KEYED.items()
-    }
+    return {table: Change(by_table.get(table, pl.Series([], dtype=pl.String)),
+                          _staged(staging, table, spec.schema))
+            for table, spec in schemas.KEYED.items()}

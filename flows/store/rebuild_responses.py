@@ -27,8 +27,11 @@ from steplens.flows.store import records, snapshots
 from steplens.flows.store.manifest import Manifest
 from steplens.transforms import schemas
 from steplens.transforms.responses import tables as responses
+from steplens.transforms.tables import RESPONSE_FRAMES, Lookups, build_bucket
 
 API = "responses"
+# What the second pass writes of a bucket's tables (transforms/tables.py `build_bucket`).
+TABLES = ("runs", "steps", "tool_calls", "usage", "_response_sources")
 # Records of at most about this many rows are built at once (see rebuild.ROWS_PER_BUCKET).
 ROWS_PER_BUCKET = 250_000
 
@@ -74,73 +77,85 @@ def _old_step_ids(prev: Path | None, ids: pl.Series) -> pl.Series:
             .select("step_id").collect()["step_id"])
 
 
-def rebuild_responses(root: Path, prev: Path | None, manifest: Manifest,
-                      response_ids: pl.Series | None, call_keys: pl.Series | None,
-                      stage: Callable[[pl.DataFrame, str, str], None]
-                      ) -> dict[str, pl.Series]:
-    """Stage the Responses rows of every affected id (`None`: a full build, every id);
-    returns, per table, the keys whose rows the staged rows replace."""
-    segments = manifest.segments
-    full = response_ids is None
+Stage = Callable[[pl.DataFrame, str, str], None]  # rows, table, name (rebuild.py)
 
-    copies = records.load(root, segments, None, None, frames=("response_outputs",),
+
+def _answers(root: Path, manifest: Manifest, call_keys: pl.Series | None,
+             stage: Stage) -> pl.DataFrame:
+    """Stage the `_response_outputs` rows of `call_keys` (None: every key) from all their
+    copies; the chosen answer of each."""
+    copies = records.load(root, manifest.segments, None, None, frames=("response_outputs",),
                           call_keys=call_keys).response_outputs
     copy_rows = responses.output_copies(copies)
     stage(copy_rows, "_response_outputs", "r0000")
-    new_answers = responses.answers(copy_rows)
+    return responses.answers(copy_rows)
 
-    ids = None
-    if not full:
-        touched = pl.concat([response_ids.cast(pl.String),
-                             _callers(prev, call_keys).cast(pl.String)]).unique()
-        ids = _descendants(prev, touched)
 
-    n = _buckets(records.rows_of(segments, records.RESPONSE_KEYED), ids)
+def _heads(root: Path, manifest: Manifest, ids: pl.Series | None, buckets: int
+           ) -> pl.DataFrame:
+    """Pass 1: the winner of each response `ids` (None: every one) names its thread."""
     heads = []
-    for b in range(n):  # pass 1: winners decide the threads
-        batch = records.load(root, segments, None, None, (b, n),
+    for b in range(buckets):
+        batch = records.load(root, manifest.segments, None, None, (b, buckets),
                              ("response_records", "response_events"), response_ids=ids)
         winning = responses.winners(batch.response_records, batch.response_events)
         heads.append(responses.heads(winning))
-    heads = pl.concat(heads) if heads else pl.DataFrame(schema=responses.HEADS)
-    known = None
-    if not full:
-        prevs = heads["previous_response_id"].drop_nulls().unique().implode()
-        known = (_snapshot_runs(prev)
-                 .filter(pl.col("run_id").is_in(prevs) & ~pl.col("run_id").is_in(ids.implode()))
-                 .select("run_id", "thread_id").collect())
-    threads = responses.thread_ids(heads, known)
+    return pl.concat(heads) if heads else pl.DataFrame(schema=responses.HEADS)
 
-    old_answers = (snapshots.read_table(prev, "_response_outputs",
-                                        schemas.RESPONSE_OUTPUT_COPIES)
-                   .filter(pl.col("chosen"))
-                   .select(responses.ANSWERS.names()))
-    if call_keys is not None:
-        old_answers = old_answers.filter(~pl.col("call_key").is_in(call_keys.implode()))
-    new_step_ids = []
-    for b in range(n):  # pass 2: the rows
-        batch = records.load(root, segments, None, None, (b, n), records.RESPONSE_KEYED,
-                             response_ids=ids)
+
+def _rows(root: Path, manifest: Manifest, ids: pl.Series | None, buckets: int,
+          new_answers: pl.DataFrame, old_answers: pl.LazyFrame, threads: pl.DataFrame,
+          stage: Stage) -> list[pl.Series]:
+    """Pass 2: stage the rows of the responses `ids` (None: every one), bucket by bucket;
+    the step ids staged."""
+    step_ids = []
+    for b in range(buckets):
+        batch = records.load(root, manifest.segments, None, None, (b, buckets),
+                             RESPONSE_FRAMES, response_ids=ids)
         needed = batch.response_items["call_id"].drop_nulls().unique().implode()
         answer = pl.concat([
             new_answers.filter(pl.col("call_key").is_in(needed)),
             old_answers.filter(pl.col("call_key").is_in(needed)).collect()
             .cast(dict(responses.ANSWERS)),
         ])
-        built = responses.build(batch.response_records, batch.response_items,
-                                batch.response_events, answer, threads)
-        name = f"r{b:04d}"
-        stage(built.runs, "runs", name)
-        stage(built.steps, "steps", name)
-        stage(built.tool_calls, "tool_calls", name)
-        stage(built.usage, "usage", name)
-        stage(built.sources, "_response_sources", name)
-        if not full:
-            new_step_ids.append(built.steps["step_id"])
+        built = build_bucket(batch, Lookups(answers=answer, threads=threads)).keyed()
+        for table in TABLES:
+            stage(built[table], table, f"r{b:04d}")
+        step_ids.append(built["steps"]["step_id"])
         del batch, built
+    return step_ids
 
-    if full:
-        return {}
+
+def responses_full(root: Path, manifest: Manifest, stage: Stage) -> None:
+    """Stage every Responses row, from every record."""
+    new_answers = _answers(root, manifest, None, stage)
+    n = _buckets(records.rows_of(manifest.segments, RESPONSE_FRAMES), None)
+    threads = responses.thread_ids(_heads(root, manifest, None, n))
+    _rows(root, manifest, None, n, new_answers, pl.LazyFrame(schema=responses.ANSWERS),
+          threads, stage)
+
+
+def responses_incremental(root: Path, prev: Path, manifest: Manifest, response_ids: pl.Series,
+                          call_keys: pl.Series, stage: Stage) -> dict[str, pl.Series]:
+    """Stage the Responses rows of every affected id (see above) on top of the snapshot
+    `prev`; returns, per table, the keys whose rows the staged rows replace."""
+    new_answers = _answers(root, manifest, call_keys, stage)
+    touched = pl.concat([response_ids.cast(pl.String),
+                         _callers(prev, call_keys).cast(pl.String)]).unique()
+    ids = _descendants(prev, touched)
+    n = _buckets(records.rows_of(manifest.segments, RESPONSE_FRAMES), ids)
+    heads = _heads(root, manifest, ids, n)
+    prevs = heads["previous_response_id"].drop_nulls().unique().implode()
+    known = (_snapshot_runs(prev)
+             .filter(pl.col("run_id").is_in(prevs) & ~pl.col("run_id").is_in(ids.implode()))
+             .select("run_id", "thread_id").collect())
+    old_answers = (snapshots.read_table(prev, "_response_outputs",
+                                        schemas.RESPONSE_OUTPUT_COPIES)
+                   .filter(pl.col("chosen"))
+                   .select(responses.ANSWERS.names())
+                   .filter(~pl.col("call_key").is_in(call_keys.implode())))
+    new_step_ids = _rows(root, manifest, ids, n, new_answers, old_answers,
+                         responses.thread_ids(heads, known), stage)
     ids = ids.cast(pl.String)
     step_ids = pl.concat([_old_step_ids(prev, ids), *new_step_ids]).unique()
     return {"runs": ids, "steps": step_ids, "tool_calls": step_ids, "usage": ids,

@@ -28,19 +28,17 @@ from steplens.flows.settings import RECORDS
 from steplens.transforms import billing, coverage, schemas
 from steplens.transforms.parse import ParsedBatch
 from steplens.transforms.redact import Redaction, redact
+from steplens.transforms.tables import RESPONSE_FRAMES, STEP_FRAMES
 
 # Each segment's field coverage (transforms/coverage.py), beside its record frames.
 COVERAGE_FILE = "field_coverage.parquet"
 ROW_GROUP = 16_384  # rows per Parquet row group in segments: the unit a bucket read skips
-STEP_KEYED = ("step_records", "tool_call_records", "delta_events", "delta_calls",
-              "delta_outputs")
-RESPONSE_KEYED = ("response_records", "response_items", "response_events")
 # As stored: with the lengths kept of redacted content (transforms/redact.py); segments
 # written in clear lack those columns, and read them as NULL.
 FRAME_SCHEMAS = schemas.STORED_FRAMES
 # The id each record frame is keyed (and bucketed) by; rejects and skipped have none.
-FRAME_KEYS = {**dict.fromkeys(STEP_KEYED, "step_id"), "run_records": "run_id",
-              **dict.fromkeys(RESPONSE_KEYED, "response_id"), "response_outputs": "call_key"}
+FRAME_KEYS = {**dict.fromkeys(STEP_FRAMES, "step_id"), "run_records": "run_id",
+              **dict.fromkeys(RESPONSE_FRAMES, "response_id"), "response_outputs": "call_key"}
 
 
 def _file_col(frame: str) -> tuple[str, str]:
@@ -235,11 +233,11 @@ def keys(root: Path, segments: dict[str, SegmentInfo]) -> tuple[pl.Series, pl.Se
     """(step ids, run ids) present in `segments`; run ids include Responses API response
     ids (both are keys of `runs`)."""
     step_ids = pl.concat(
-        [scan(root, segments, f).select("step_id") for f in STEP_KEYED]
+        [scan(root, segments, f).select("step_id") for f in STEP_FRAMES]
     ).unique().collect()["step_id"]
     run_ids = pl.concat(
         [scan(root, segments, "run_records").select("run_id")]
-        + [scan(root, segments, f).select(run_id="response_id") for f in RESPONSE_KEYED]
+        + [scan(root, segments, f).select(run_id="response_id") for f in RESPONSE_FRAMES]
     ).unique().collect()["run_id"]
     return step_ids, run_ids
 
@@ -343,12 +341,12 @@ def remove_file_rows(root: Path, segments: dict[str, SegmentInfo], path: str,
             gone = (pl.col(file_col) == path) & (pl.col(line_col) >= from_line)
             kept_frames[name] = frame.filter(~gone)
             gone_frames[name] = frame.filter(gone)
-        for name in STEP_KEYED:
+        for name in STEP_FRAMES:
             if name in gone_frames:
                 removed_steps.append(gone_frames[name]["step_id"])
         if "run_records" in gone_frames:
             removed_runs.append(gone_frames["run_records"]["run_id"])
-        for name in RESPONSE_KEYED:
+        for name in RESPONSE_FRAMES:
             if name in gone_frames:
                 removed_runs.append(gone_frames[name]["response_id"].alias("run_id"))
         if "response_outputs" in gone_frames:

@@ -17,8 +17,7 @@ from steplens.flows.store.manifest import Action, Manifest
 from steplens.flows.store.records import UnitResult
 from steplens.flows.store.snapshots import Change
 from steplens.transforms import schemas
-from steplens.transforms.responses.tables import output_accounting
-from steplens.transforms.tables import balance
+from steplens.transforms.tables import TOTALS, accounting
 
 # Segment rows that are records (one each): the Assistants frames, the Responses API
 # response objects / lifecycle events and other stream events, every reject and skip;
@@ -32,12 +31,6 @@ def _counted(info: records.SegmentInfo) -> dict[str, int]:
     return {**{k: info.rows.get(k, 0) for k in COUNTED}, "output_records": info.output_records}
 
 
-TOTAL_KEYS = ("lines_read", "records_read", "step_records", "run_records", "delta_events",
-              "rejected", "skipped", "runs", "steps", "steps_with_record", "deltas_applied",
-              "responses", "responses_kept", "responses_superseded", "kept", "superseded",
-              "balanced")
-
-
 def warehouse_totals(root: Path, manifest: Manifest, snapshot: Path | None = None
                      ) -> dict[str, int]:
     """Accounting over everything the warehouse holds; it must balance. `snapshot`: the
@@ -46,44 +39,23 @@ def warehouse_totals(root: Path, manifest: Manifest, snapshot: Path | None = Non
     rows = Counter()
     for info in manifest.segments.values():
         rows.update(_counted(info))
-    sources = (
-        snapshots.read_table(snap, "_step_sources", schemas.STEP_SOURCES)
-        .select(steps=pl.len(), steps_with_record=(pl.col("n_records") > 0).sum(),
-                deltas_applied=pl.col("deltas_applied").sum())
-        .collect().row(0, named=True)
-    )
     tables = {t: snapshots.read_table(snap, t, spec.schema).select(pl.len()).collect().item()
               for t, spec in schemas.KEYED.items() if spec.public}
     tables["rejects"] = rows["rejects"]
     for table in snapshots.UNKEYED:
         tables[table] = snapshots.read_whole(snap, table).select(pl.len()).collect().item()
-    runs_by_api = dict(snapshots.read_table(snap, "runs", schemas.RUNS).group_by("api").len()
-                       .collect().iter_rows())
-    responses = (snapshots.read_table(snap, "_response_sources", schemas.RESPONSE_SOURCES)
-                 .select(pl.col("kept").sum(), pl.col("superseded").sum()).collect()
-                 .row(0, named=True))
-    copies_kept, copies_superseded = output_accounting(
-        snapshots.read_table(snap, "_response_outputs", schemas.RESPONSE_OUTPUT_COPIES)
-        .select(*schemas.PROVENANCE, "is_winner").collect())
-    totals = balance({
-        "lines_read": sum(e.consumed_lines + (1 if e.tail_line else 0)
-                          for e in manifest.files.values()),
-        "records_read": sum(rows.values()),
-        "step_records": rows["step_records"],
-        "run_records": rows["run_records"],
-        "delta_events": rows["delta_events"],
-        "rejected": rows["rejects"],
-        "skipped": rows["skipped"],
-        "runs": runs_by_api.get("assistants", 0),
-        "responses": runs_by_api.get("responses", 0),
-        "responses_kept": int(responses["kept"] or 0) + copies_kept,
-        "responses_superseded": int(responses["superseded"] or 0) + copies_superseded,
-        "steps": sources["steps"],
-        "steps_with_record": int(sources["steps_with_record"] or 0),
-        "deltas_applied": int(sources["deltas_applied"] or 0),
-        "billing_records": rows["billing_usage_records"] + rows["billing_costs_records"],
-        "billing_rows": sum(tables[t] for t in snapshots.UNKEYED if t.startswith("billing_")),
-    })
+    totals = accounting(
+        rows,
+        lines_read=sum(e.consumed_lines + (1 if e.tail_line else 0)
+                       for e in manifest.files.values()),
+        records_read=sum(rows.values()),
+        runs_table=snapshots.read_table(snap, "runs", schemas.RUNS),
+        step_sources=snapshots.read_table(snap, "_step_sources", schemas.STEP_SOURCES),
+        response_sources=snapshots.read_table(snap, "_response_sources",
+                                              schemas.RESPONSE_SOURCES),
+        response_outputs=snapshots.read_table(snap, "_response_outputs",
+                                              schemas.RESPONSE_OUTPUT_COPIES),
+        billing_rows=sum(tables[t] for t in snapshots.UNKEYED if t.startswith("billing_")))
     totals["tables"] = tables
     return totals
 
@@ -141,8 +113,8 @@ def assemble(root: Path, manifest: Manifest, prev: Path | None, files: int,
     reused (counting them again reads every segment's footer). `snapshot`: the staged
     snapshot the totals are counted over (see `snapshots.publish`)."""
     last = snapshots.read_json(prev, snapshots.SUMMARY) if no_op else None
-    if last and all(k in last for k in (*TOTAL_KEYS, "tables", "skipped_by_shape")):
-        totals = {k: last[k] for k in (*TOTAL_KEYS, "tables")}
+    if last and all(k in last for k in (*TOTALS, "tables", "skipped_by_shape")):
+        totals = {k: last[k] for k in (*TOTALS, "tables")}
         shapes = last["skipped_by_shape"]
     else:
         totals = warehouse_totals(root, manifest, snapshot)

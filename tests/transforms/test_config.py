@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from steplens.transforms.parse import parse_lines
-from steplens.transforms.tables import build_runs
+from steplens.transforms.tables import build_bucket
 from tests.support import versions_oracle as vo
 from tests.transforms.test_decode import config as assistants_config
 from tests.transforms.test_decode import json_value, maybe
@@ -80,7 +80,7 @@ def test_records_equal_but_for_the_configuration_break_the_tie_by_it(fields, swa
             "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
     records = [{**base, **f} for f in (reversed(fields) if swap else fields)]
     lines = [(n, orjson.dumps(r)) for n, r in enumerate(records, start=1)]
-    runs = build_runs(parse_lines("/x/f.jsonl", lines).run_records).to_dicts()
+    runs = build_bucket(parse_lines("/x/f.jsonl", lines)).runs.to_dicts()
     expected = vo.assistants_config(vo.winning_run(records))
     assert len(runs) == 1
     assert {c: runs[0][c] for c in COLUMNS} == {c: expected[c] for c in COLUMNS}

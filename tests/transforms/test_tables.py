@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 
 import orjson
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from steplens.transforms import schemas
 from steplens.transforms.parse import ParsedBatch, parse_lines
 from steplens.transforms.schemas import ROW_PROVENANCE
-from steplens.transforms.tables import build_tables
-from tests.support.paths import DATA, real_files
+from steplens.transforms.tables import (
+    COUNTS,
+    RESPONSE_FRAMES,
+    RUN_FRAMES,
+    STEP_FRAMES,
+    Lookups,
+    balance,
+    build_bucket,
+    build_tables,
+    run_models,
+)
+from tests.support.paths import DATA, REAL_RESPONSES, real_files
 
 EXAMPLES = DATA / "examples"
 
@@ -204,3 +216,45 @@ def test_a_stream_split_across_files_is_concatenated_in_path_order():
     tables = tables_of(files)
     assert tables.tool_calls["function_arguments"].to_list() == ["".join(pieces)]
     assert tables.accounting["deltas_applied"] == 3
+
+
+def _only(batch: ParsedBatch, frames: tuple[str, ...]) -> ParsedBatch:
+    """`batch` with every record frame but `frames` emptied: what an ingest's bucket of
+    one kind of id holds."""
+    return replace(batch, **{f: getattr(batch, f).clear() for f in ParsedBatch.FRAMES
+                             if f not in frames})
+
+
+def test_buckets_of_each_kind_of_id_give_the_whole_build():
+    """The ingest builds runs, then steps, then responses, each in buckets of its own ids
+    (flows/store/rebuild.py), passing in what crosses them: together, the whole build."""
+    from steplens.transforms.responses import tables as responses
+
+    files = [*real_files("*/*.jsonl"), *sorted(REAL_RESPONSES.glob("*/*.jsonl"))]
+    batch = ParsedBatch.concat(parse_lines(str(f), list(enumerate(
+        [line for line in f.read_bytes().split(b"\n") if line.strip()], 1))) for f in files)
+    whole = build_tables(batch)
+    assert whole.runs["api"].n_unique() == 2 and whole.response_sources.height
+
+    runs = build_bucket(_only(batch, RUN_FRAMES))
+    steps = build_bucket(_only(batch, STEP_FRAMES),
+                         Lookups(models=run_models(runs.runs.lazy()).collect()))
+    threads = responses.thread_ids(responses.heads(responses.winners(
+        batch.response_records, batch.response_events)))
+    answers = responses.answers(responses.output_copies(batch.response_outputs))
+    answered = build_bucket(_only(batch, RESPONSE_FRAMES), Lookups(answers=answers,
+                                                                   threads=threads))
+    for name, frame in whole.keyed().items():
+        key = schemas.KEYED[name].key
+        parts = pl.concat([runs.keyed()[name], steps.keyed()[name], answered.keyed()[name]])
+        assert_frame_equal(parts.sort(key, nulls_last=True), frame.sort(key, nulls_last=True),
+                           check_row_order=False)
+
+
+def test_the_accounting_takes_every_count_and_no_other():
+    counts = dict.fromkeys(COUNTS, 0)
+    assert balance(counts)["balanced"] == 1
+    with pytest.raises(ValueError, match=r"missing \[\], unexpected \['bytes_read'\]"):
+        balance({**counts, "bytes_read": 1})
+    with pytest.raises(ValueError, match=r"missing \['billing_rows'\], unexpected \[\]"):
+        balance({k: v for k, v in counts.items() if k != "billing_rows"})

@@ -71,8 +71,10 @@ def test_superseded_snapshots_stay_for_the_retention_window_then_go(tmp_path):
     superseded_at = int(seen[1]) / 1e9  # when seen[0] stopped being the one in use
     snapshots.prune(wh, keep=2, retention=window, now=superseded_at + window - 1)
     assert pointer.snapshot_ids(wh) == seen
-    # past the window for seen[0] (superseded first), inside it for seen[1]
-    snapshots.prune(wh, keep=2, retention=window, now=superseded_at + window + 0.5)
+    # past the window for seen[0] (superseded first), inside it for seen[1] (superseded
+    # when seen[2] was published: midway, however close together the ingests ran)
+    midway = (int(seen[1]) + int(seen[2])) / 2e9
+    snapshots.prune(wh, keep=2, retention=window, now=midway + window)
     assert pointer.snapshot_ids(wh) == seen[1:]
     # long after: only the newest two (never fewer), the one in use among them
     snapshots.prune(wh, keep=1, retention=window, now=int(seen[-1]) / 1e9 + 10 * window)
