@@ -80,7 +80,8 @@ class Lines:
     def answered(self, summary: dict) -> None:
         """The warehouse is published: the command gets its summary now and exits, while
         the flow run goes on to its report artifacts (about a second it would otherwise
-        wait; an artifact that fails only logs, the data is already published)."""
+        wait). If an artifact then fails, the flow run says so in the UI; the data the
+        summary describes is published either way."""
         self.send({"summary": summary})
         self.summary_sent = True
 
