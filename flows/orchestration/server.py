@@ -337,13 +337,13 @@ def stop_standing() -> dict | None:
         state = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    runner_url = state.get("runner", {}).get("url")
-    if runner_url:
+    runner = state.get("runner", {})
+    if runner.get("url"):
         # The runner serves one request at a time: it answers only once the flow run in
         # hand is over, report artifacts included (`steplens ingest` returns before
         # them), so a stop right after an ingest does not cut its flow run short.
-        runner_client.health(runner_url, timeout=DRAIN_SECONDS)
-    for pid in (state.get("runner", {}).get("pid"), state["pid"]):
+        runner_client.health(runner["url"], timeout=DRAIN_SECONDS)
+    for pid in (runner.get("pid"), state["pid"]):
         if pid is not None:
             _stop_group(int(pid))
     path.unlink(missing_ok=True)
