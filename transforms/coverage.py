@@ -22,12 +22,14 @@ Rules (the contract the tests walk independently):
 - timestamp: the record's `created_at`, else its `response.created_at`, when a number of
   Unix seconds in 0..9999-12-31; NULL otherwise (stream deltas carry none).
 
-Cost: a text seen before in the batch (a run listed again unchanged) is one look-up;
-any other, one `orjson.loads`, and a record's paths come in parts reused across the
-batch (`_Shapes`); records of the same shape are counted together rather than path by
-path. Still about the parse's own CPU: the decode and the shape signature alone take
-over 40 % of the pass (benchmarks/README.md, "The phases", 8, for what was measured
-and tried).
+Cost: a line is read by the C scanner `_scan.c` (built with the package; where it could
+not be built, `NATIVE` is False and every line takes the orjson path): it returns the
+line's kind, time and *skeleton* (the line without its nulls and values, every run of
+equal array items once), and lines of one skeleton are counted together; each skeleton
+is walked once per batch. What the scanner cannot prove orjson reads the same way (see
+`_scan.c`) takes the orjson path: a text seen before in the batch is one look-up; any
+other, one `orjson.loads`, and a record's paths come in parts reused across the batch
+(`_Shapes`). benchmarks/README.md, "The phases", 8, has what was measured and tried.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ import polars as pl
 
 from steplens.transforms import extras, schemas
 from steplens.transforms.rulebook import MAX_TS
+
+try:
+    from steplens.transforms._scan import scan as _scan
+except ImportError:  # not built (no C compiler at install): the orjson path for every line
+    _scan = None
+NATIVE = _scan is not None  # tests/transforms/test_coverage_scan.py requires it built
 
 _PAGES = ("list", "page")
 
@@ -216,6 +224,9 @@ class Counter:
         self.last_line: int | None = None
         self.pending: list[tuple[str, tuple, int | None]] = []  # the last line's
         self.shapes = _Shapes()
+        # lines the scanner read: kind + b"\n" + skeleton -> [records, first, last]
+        self.skeletons: dict[bytes, list] = {}
+        self.native = NATIVE
 
     def texts(self, items: Sequence[tuple[int, bytes, str | None]]) -> None:
         """Count the records of a batch's JSON texts: (line number, text, SSE event name),
@@ -229,7 +240,24 @@ class Counter:
         # did: its records' groups, each one record more (same time, so same range).
         seen: dict[bytes | tuple[str, bytes], list[list]] = {}
         tries = found_again = 0
+        scan = _scan if self.native else None
+        skeletons = self.skeletons
         for _, text, event in items[:-1]:
+            if scan is not None:
+                scanned = scan(text, event is None)
+                if scanned is not None:
+                    skeleton, ts = scanned
+                    g = skeletons.get(skeleton)
+                    if g is None:
+                        skeletons[skeleton] = [1, ts, ts]
+                    else:
+                        g[0] += 1
+                        if ts is not None:
+                            if g[1] is None or ts < g[1]:
+                                g[1] = ts
+                            if g[2] is None or ts > g[2]:
+                                g[2] = ts
+                    continue
             if tries < _LINE_TRIES or found_again * 16 >= tries:
                 tries += 1
                 line_key = text if event is None else (event, text)
@@ -273,16 +301,31 @@ class Counter:
 
     def frame(self) -> pl.DataFrame:
         """One row per (line group, api, object, path) (see `schemas.FIELD_PATHS`)."""
-        groups = [((self.first_line, obj, *g), shape) for (obj, shape), g in self.groups.items()]
-        groups += [((self.last_line, obj, 1, ts, ts), shape) for obj, shape, ts in self.pending]
-        if not groups:
+        # groups of one path set merged first: skeletons differ where their paths do not
+        # (key order, array lengths), and a row per path is the costly part
+        merged: dict[tuple[int | None, str, frozenset], list] = {}
+        sets: dict[tuple, frozenset] = {}
+        for (obj, shape), g in self.groups.items():
+            path_set = sets.get(shape)
+            if path_set is None:
+                path_set = sets[shape] = frozenset(paths_of(shape))
+            _merge(merged, (self.first_line, obj, path_set), g)
+        for key, g in self.skeletons.items():
+            kind, _, skeleton = key.partition(b"\n")
+            _merge(merged, (self.first_line, kind.decode(), _skeleton_paths(skeleton)), g)
+        for obj, shape, ts in self.pending:
+            _merge(merged, (self.last_line, obj, frozenset(paths_of(shape))), [1, ts, ts])
+        if not merged:
             return empty()
         columns: list[list] = [[], [], [], [], [], []]  # the FIELD_PATHS columns below
-        for row, shape in groups:  # a row per path of the group (a few thousand groups)
-            ps = paths_of(shape)
-            columns[2].extend(ps)
-            for c, v in zip((0, 1, 3, 4, 5), row, strict=True):
-                columns[c].extend([v] * len(ps))
+        for (line_no, obj, path_set), (n, first, last) in merged.items():  # a row per path
+            k = len(path_set)
+            columns[0].extend([line_no] * k)
+            columns[1].extend([obj] * k)
+            columns[2].extend(path_set)
+            columns[3].extend([n] * k)
+            columns[4].extend([first] * k)
+            columns[5].extend([last] * k)
         rows = pl.DataFrame(columns, orient="col", schema={
             "line_no": pl.Int64, "object": pl.String, "path": pl.String,
             "records": pl.Int64, "first_seen": pl.Int64, "last_seen": pl.Int64})
@@ -295,6 +338,34 @@ class Counter:
                               first_seen=pl.from_epoch("first_seen", time_unit="us"),
                               last_seen=pl.from_epoch("last_seen", time_unit="us"))
                 .select(schemas.FIELD_PATHS.names()).cast(dict(schemas.FIELD_PATHS)))
+
+
+def _merge(merged: dict, key: tuple, g: list) -> None:
+    """Add group `g` ([records, first, last]) to `merged[key]`."""
+    m = merged.get(key)
+    if m is None:
+        merged[key] = list(g)
+        return
+    m[0] += g[0]
+    if g[1] is not None and (m[1] is None or g[1] < m[1]):
+        m[1] = g[1]
+    if g[2] is not None and (m[2] is None or g[2] > m[2]):
+        m[2] = g[2]
+
+
+_SKELETONS: dict[bytes, frozenset] = {}  # skeleton -> its paths, across batches
+_SKELETONS_MAX = 8192  # about 5 MB of skeletons; cleared when full
+
+
+def _skeleton_paths(skeleton: bytes) -> frozenset:
+    """The paths of a record of that skeleton (a skeleton holds no null: every key's
+    path is a path of the record)."""
+    found = _SKELETONS.get(skeleton)
+    if found is None:
+        if len(_SKELETONS) >= _SKELETONS_MAX:
+            _SKELETONS.clear()
+        found = _SKELETONS[skeleton] = paths(orjson.loads(skeleton))
+    return found
 
 
 def _loads(text: bytes) -> Any:
