@@ -14,11 +14,14 @@
  * before: invalid UTF-8, control characters, bad escapes or surrogate escapes, numbers
  * that might overflow a double, nesting deeper than 500, a repeated key (orjson keeps
  * the last: the scanner does not try), an escaped key or kind, a float `created_at`, a
- * list page, an SSE block without `object` or `type`. An envelope (`event` without
- * `object`) is read as its `data` object, as coverage.py's `records` does.
+ * page inside a page, an envelope inside a page, an SSE block without `object` or `type`.
+ * An envelope (`event` without `object`) is read as its `data` object and a list page
+ * as its items, as coverage.py's `records` does.
  * tests/transforms/test_coverage_scan.py holds it to that on random and mutated lines.
  *
- * scan(text: bytes, plain: bool) -> (key: bytes, micros: int | None) | None
+ * scan(text: bytes, plain: bool) -> (key: bytes, micros: int | None, ...) | None
+ *   a pair per record: one for a record or an envelope, one per object item of a list
+ *   page (none for an empty page); None: read the line with orjson.
  *   key: the record's kind (`object`, else `type`, else the envelope's `event`, else
  *   `request` for a body with `input`, else `unknown`), a newline, the skeleton (JSON).
  *   micros: `created_at` (else `response.created_at`) in Unix microseconds when an
@@ -34,11 +37,13 @@
 #define MAX_DEPTH 500
 #define MAX_TS 253402300799LL /* transforms/rulebook.py MAX_TS */
 
+struct Item;
+
 /* What a record's own keys hold: its kind and its time. */
 typedef struct {
     const unsigned char *obj, *type;
     Py_ssize_t obj_len, type_len;
-    int has_input;
+    int has_input, has_object, has_event;
     int ts_kind; /* 0 none, 1 an integer (in ts), 2 a float: orjson reads it */
     long long ts;
     int rts_kind; /* the same for response.created_at */
@@ -50,18 +55,42 @@ typedef struct {
     char *out;
     size_t len, cap;
     int fail;
-    /* rec[0]: the line's object; rec[1]: its `data` object, the record of an envelope */
+    /* rec[0]: the line's object; rec[1]: its `data` object, the record of an envelope;
+     * item: the list page item being read, items: those read (a page's records) */
     Record rec[2];
-    int has_object, has_event;
+    Record item;
+    struct Item *items;
+    Py_ssize_t nitems, item_cap;
     const unsigned char *event; /* the `event` key's string value, if any */
     Py_ssize_t event_len;
     int event_escaped;
     size_t data_start, data_end; /* `data`'s skeleton in out, when an object */
+    int has_items; /* `data` is an array: its object items are in items */
     /* the keys of the objects being read, innermost last: a repeated key is found here */
     const unsigned char **keys;
     Py_ssize_t *key_lens;
     Py_ssize_t nkeys, key_cap;
 } Scan;
+
+/* A list page's item that is an object: what it holds, and its skeleton in out. */
+struct Item {
+    Record rec;
+    size_t start, end;
+};
+
+static int push_item(Scan *s, size_t start, size_t end) {
+    if (s->nitems == s->item_cap) {
+        Py_ssize_t cap = s->item_cap ? s->item_cap * 2 : 64;
+        struct Item *items = PyMem_Realloc(s->items, cap * sizeof *items);
+        if (!items) { s->fail = 1; return 0; }
+        s->items = items;
+        s->item_cap = cap;
+    }
+    s->items[s->nitems].rec = s->item;
+    s->items[s->nitems].start = start;
+    s->items[s->nitems++].end = end;
+    return 1;
+}
 
 static int push_key(Scan *s, const unsigned char *key, Py_ssize_t len) {
     if (s->nkeys == s->key_cap) {
@@ -233,6 +262,7 @@ static int number(Scan *s, int *integer, long long *value) {
 }
 
 static int value(Scan *s, int depth, int level);
+static int page_items(Scan *s, int depth);
 static int members(Scan *s, int depth, int level);
 
 /* level 1: the record itself; 2: its `response` object; 0: anything deeper. */
@@ -278,12 +308,13 @@ static int members(Scan *s, int depth, int level) {
         s->len += klen;
         s->out[s->len++] = '"';
         s->out[s->len++] = ':';
-        /* level 1: the line's object; 3: its `data`; 2 and 4: their `response` */
-        Record *rec = &s->rec[level >= 3];
+        /* level 1: the line's object; 3: its `data` object; 5: an item of its `data`
+         * array; 2, 4 and 6: their `response` */
+        Record *rec = level >= 5 ? &s->item : &s->rec[level >= 3];
         int sub = 0;
-        if (level == 1 || level == 3) {
+        if (level == 1 || level == 3 || level == 5) {
             if (klen == 6 && memcmp(key, "object", 6) == 0) {
-                if (level == 1) s->has_object = 1;
+                rec->has_object = 1;
                 sub = 3;
             } else if (klen == 4 && memcmp(key, "type", 4) == 0) {
                 sub = 4;
@@ -293,13 +324,13 @@ static int members(Scan *s, int depth, int level) {
                 sub = 2;
             } else if (klen == 5 && memcmp(key, "input", 5) == 0) {
                 rec->has_input = 1; /* `"input" in record`: the key, whatever its value */
-            } else if (level == 1 && klen == 5 && memcmp(key, "event", 5) == 0) {
-                s->has_event = 1;
-                sub = 7;
+            } else if (level != 3 && klen == 5 && memcmp(key, "event", 5) == 0) {
+                rec->has_event = 1;
+                sub = level == 1 ? 7 : 0;
             } else if (level == 1 && klen == 4 && memcmp(key, "data", 4) == 0) {
                 sub = 8;
             }
-        } else if ((level == 2 || level == 4) && klen == 10 &&
+        } else if ((level == 2 || level == 4 || level == 6) && klen == 10 &&
                    memcmp(key, "created_at", 10) == 0) {
             sub = 6;
         }
@@ -337,6 +368,10 @@ static int members(Scan *s, int depth, int level) {
             s->data_start = s->len;
             if (!value(s, depth + 1, 3)) return 0;
             s->data_end = s->len;
+            written = 1;
+        } else if (sub == 8 && c == '[') {
+            if (!page_items(s, depth + 1)) return 0;
+            s->has_items = 1;
             written = 1;
         } else {
             if (!value(s, depth + 1, sub == 2 ? level + 1 : 0)) return 0;
@@ -392,6 +427,44 @@ static int array(Scan *s, int depth) {
     }
 }
 
+/* The line's `data` array: every item that is an object is kept apart (items), each
+ * with its own skeleton (no run of equal items written once here). */
+static int page_items(Scan *s, int depth) {
+    int written = 0;
+    if (depth > MAX_DEPTH) return 0;
+    s->p++; /* [ */
+    put(s, '[');
+    ws(s);
+    if (s->p < s->end && *s->p == ']') { s->p++; put(s, ']'); return !s->fail; }
+    for (;;) {
+        if (s->p >= s->end) return 0;
+        if (*s->p == 'n') {
+            if (s->end - s->p < 4 || memcmp(s->p, "null", 4) != 0) return 0;
+            s->p += 4;
+        } else {
+            if (written) put(s, ',');
+            size_t start = s->len;
+            if (*s->p == '{') {
+                memset(&s->item, 0, sizeof s->item);
+                if (!value(s, depth + 1, 5)) return 0;
+                if (!push_item(s, start, s->len)) return 0;
+            } else if (!value(s, depth + 1, 0)) {
+                return 0;
+            }
+            written = 1;
+        }
+        ws(s);
+        if (s->p >= s->end) return 0;
+        if (*s->p == ',') {
+            s->p++;
+            ws(s);
+            continue;
+        }
+        if (*s->p == ']') { s->p++; put(s, ']'); return !s->fail; }
+        return 0;
+    }
+}
+
 static int value(Scan *s, int depth, int level) {
     if (depth > MAX_DEPTH || s->p >= s->end) return 0;
     unsigned char c = *s->p;
@@ -433,15 +506,93 @@ static PyObject *micros(int kind, long long v) {
     return PyLong_FromLongLong(v * 1000000LL);
 }
 
+/* Put (kind + "\n" + skeleton, micros) of one record at out[i], out[i + 1]; 0 when the
+ * record's kind or time is orjson's to read (-1 on a Python error). `event`: the
+ * envelope's event name (NULL: none); plain: not an SSE block's data. */
+static int put_record(PyObject *out, Py_ssize_t i, const Record *rec, const char *skeleton,
+                      size_t skeleton_len, int plain, const unsigned char *event,
+                      Py_ssize_t event_len, int event_escaped) {
+    const unsigned char *kind = rec->obj ? rec->obj : rec->type;
+    Py_ssize_t kind_len = rec->obj ? rec->obj_len : rec->type_len;
+    if (!kind && event) {
+        if (event_escaped) return 0;
+        kind = event;
+        kind_len = event_len;
+    }
+    if (!kind) {
+        if (!plain) return 0; /* an SSE block's event name */
+        kind = (const unsigned char *)(rec->has_input ? "request" : "unknown");
+        kind_len = 7;
+    }
+    int ts_kind = rec->ts_kind;
+    long long ts = rec->ts;
+    if (ts_kind == 0) { ts_kind = rec->rts_kind; ts = rec->rts; }
+    if (ts_kind == 2) return 0; /* a float time */
+    PyObject *key = PyBytes_FromStringAndSize(NULL, kind_len + 1 + (Py_ssize_t)skeleton_len);
+    if (!key) return -1;
+    char *k = PyBytes_AS_STRING(key);
+    memcpy(k, kind, kind_len);
+    k[kind_len] = '\n';
+    memcpy(k + kind_len + 1, skeleton, skeleton_len);
+    PyObject *when = micros(ts_kind, ts);
+    if (!when) { Py_DECREF(key); return -1; }
+    PyTuple_SET_ITEM(out, i, key);
+    PyTuple_SET_ITEM(out, i + 1, when);
+    return 1;
+}
+
+static int is_page(const Record *rec) {
+    return rec->obj && rec->obj_len == 4 &&
+           (memcmp(rec->obj, "list", 4) == 0 || memcmp(rec->obj, "page", 4) == 0);
+}
+
+/* The records of a line read whole (transforms/coverage.py, `records` and `_object`):
+ * a tuple (key, micros, key, micros, ...), or None for orjson's path. */
+static PyObject *line_records(Scan *s, int plain) {
+    const Record *top = &s->rec[0];
+    PyObject *out;
+    int done;
+    if (plain && top->has_event && !top->has_object) { /* an envelope: its data */
+        if (s->data_end == 0) return PyTuple_New(0); /* data not an object: no record */
+        if (!(out = PyTuple_New(2))) return NULL;
+        done = put_record(out, 0, &s->rec[1], s->out + s->data_start,
+                          s->data_end - s->data_start, plain, s->event, s->event_len,
+                          s->event_escaped);
+    } else if (is_page(top)) {
+        if (!plain || !s->has_items) Py_RETURN_NONE; /* a record of kind list: rare */
+        if (!(out = PyTuple_New(2 * s->nitems))) return NULL;
+        done = 1;
+        for (Py_ssize_t i = 0; i < s->nitems && done == 1; i++) {
+            const struct Item *item = &s->items[i];
+            if ((item->rec.has_event && !item->rec.has_object) || is_page(&item->rec))
+                done = 0; /* an envelope or a page as an item */
+            else
+                done = put_record(out, 2 * i, &item->rec, s->out + item->start,
+                                  item->end - item->start, 1, NULL, 0, 0);
+        }
+    } else {
+        if (!(out = PyTuple_New(2))) return NULL;
+        done = put_record(out, 0, top, s->out, s->len, plain, NULL, 0, 0);
+    }
+    if (done == 1) return out;
+    Py_DECREF(out); /* the items not set are NULL: Py_DECREF of a tuple skips them */
+    if (done < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* The buffers of the last call, reused by the next (the GIL is held throughout). */
 static struct {
     char *out;
     size_t cap;
     const unsigned char **keys;
     Py_ssize_t *key_lens;
     Py_ssize_t key_cap;
+    struct Item *items;
+    Py_ssize_t item_cap;
 } kept;
 
 static PyObject *scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
     if (nargs != 2 || !PyBytes_Check(args[0])) {
         PyErr_SetString(PyExc_TypeError, "scan(text: bytes, plain: bool)");
         return NULL;
@@ -454,75 +605,46 @@ static PyObject *scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     s.end = s.p + PyBytes_GET_SIZE(args[0]);
     ws(&s);
     if (s.p >= s.end || *s.p != '{') Py_RETURN_NONE; /* not a record: orjson decides */
-    /* the buffers of the last call, reused (the GIL is held throughout a call) */
     s.out = kept.out;
     s.cap = kept.cap;
     s.keys = kept.keys;
     s.key_lens = kept.key_lens;
     s.key_cap = kept.key_cap;
+    s.items = kept.items;
+    s.item_cap = kept.item_cap;
     if (!s.out) {
         s.cap = 4096;
         s.out = PyMem_Malloc(s.cap);
         if (!s.out) return PyErr_NoMemory();
     }
     int ok = object(&s, 1, 1);
-    if (s.cap > (1 << 20)) { /* a huge line's buffer is not kept */
-        ok = 0;
-    }
-    kept.out = s.out;
-    kept.cap = s.cap;
-    kept.keys = s.keys;
-    kept.key_lens = s.key_lens;
-    kept.key_cap = s.key_cap;
     if (ok) {
         ws(&s);
         ok = s.p == s.end && !s.fail;
     }
-    /* the record and its kind (transforms/coverage.py, `records` and `_object`) */
-    Record *rec = &s.rec[0];
-    const char *skeleton = s.out;
-    size_t skeleton_len = s.len;
-    const unsigned char *event = NULL;
-    Py_ssize_t event_len = 0;
-    if (ok && plain && s.has_event && !s.has_object) { /* an envelope: its data */
-        rec = &s.rec[1];
-        ok = s.data_end > 0; /* data not an object: no record, orjson's path says so */
-        skeleton = s.out + s.data_start;
-        skeleton_len = s.data_end - s.data_start;
-        if (s.event) {
-            event = s.event;
-            event_len = s.event_len;
-            if (s.event_escaped && !rec->obj && !rec->type) ok = 0;
-        }
-    } else if (ok && rec->obj && rec->obj_len == 4 && (memcmp(rec->obj, "list", 4) == 0 ||
-                                                     memcmp(rec->obj, "page", 4) == 0)) {
-        ok = 0; /* a list page (when plain): its items are the records */
+    PyObject *out;
+    if (ok) {
+        out = line_records(&s, plain);
+    } else {
+        out = Py_None;
+        Py_INCREF(out);
     }
-    const unsigned char *kind = rec->obj ? rec->obj : rec->type ? rec->type : event;
-    Py_ssize_t kind_len = rec->obj ? rec->obj_len : rec->type ? rec->type_len : event_len;
-    if (ok && !kind) {
-        if (!plain) ok = 0; /* an SSE block's event name: orjson's path */
-        else if (rec->has_input) { kind = (const unsigned char *)"request"; kind_len = 7; }
-        else { kind = (const unsigned char *)"unknown"; kind_len = 7; }
+    if (s.cap > (1 << 20) || s.key_cap > 65536 || s.item_cap > 65536) {
+        /* a huge line's buffers are not kept */
+        PyMem_Free(s.out);
+        PyMem_Free(s.keys);
+        PyMem_Free(s.key_lens);
+        PyMem_Free(s.items);
+        memset(&kept, 0, sizeof kept);
+    } else {
+        kept.out = s.out;
+        kept.cap = s.cap;
+        kept.keys = s.keys;
+        kept.key_lens = s.key_lens;
+        kept.key_cap = s.key_cap;
+        kept.items = s.items;
+        kept.item_cap = s.item_cap;
     }
-    int ts_kind = rec->ts_kind;
-    long long ts = rec->ts;
-    if (ok && ts_kind == 0) { ts_kind = rec->rts_kind; ts = rec->rts; }
-    if (ok && ts_kind == 2) ok = 0; /* a float time: orjson's reading of it */
-    if (!ok) {
-        Py_RETURN_NONE;
-    }
-    PyObject *key = PyBytes_FromStringAndSize(NULL, kind_len + 1 + (Py_ssize_t)skeleton_len);
-    if (!key) return NULL;
-    char *k = PyBytes_AS_STRING(key);
-    memcpy(k, kind, kind_len);
-    k[kind_len] = '\n';
-    memcpy(k + kind_len + 1, skeleton, skeleton_len);
-    PyObject *when = micros(ts_kind, ts);
-    if (!when) { Py_DECREF(key); return NULL; }
-    PyObject *out = PyTuple_Pack(2, key, when);
-    Py_DECREF(key);
-    Py_DECREF(when);
     return out;
 }
 
@@ -533,6 +655,6 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan",
                                     "The coverage pass's line scanner (see _scan.c).", -1,
-                                    methods};
+                                    methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__scan(void) { return PyModule_Create(&module); }

@@ -244,19 +244,20 @@ class Counter:
         skeletons = self.skeletons
         for _, text, event in items[:-1]:
             if scan is not None:
-                scanned = scan(text, event is None)
+                scanned = scan(text, event is None)  # (skeleton, time) per record
                 if scanned is not None:
-                    skeleton, ts = scanned
-                    g = skeletons.get(skeleton)
-                    if g is None:
-                        skeletons[skeleton] = [1, ts, ts]
-                    else:
-                        g[0] += 1
-                        if ts is not None:
-                            if g[1] is None or ts < g[1]:
-                                g[1] = ts
-                            if g[2] is None or ts > g[2]:
-                                g[2] = ts
+                    for i in range(0, len(scanned), 2):
+                        skeleton, ts = scanned[i], scanned[i + 1]
+                        g = skeletons.get(skeleton)
+                        if g is None:
+                            skeletons[skeleton] = [1, ts, ts]
+                        else:
+                            g[0] += 1
+                            if ts is not None:
+                                if g[1] is None or ts < g[1]:
+                                    g[1] = ts
+                                if g[2] is None or ts > g[2]:
+                                    g[2] = ts
                     continue
             if tries < _LINE_TRIES or found_again * 16 >= tries:
                 tries += 1
