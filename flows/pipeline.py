@@ -22,6 +22,7 @@ they touch are recomputed. This module never imports Prefect.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -40,7 +41,7 @@ from steplens.flows.io import storage
 from steplens.flows.io.inputs import discover
 from steplens.flows.orchestration.lifeline import die_with_parent
 from steplens.flows.settings import PARALLEL_MIN_BYTES, STAGING, Settings
-from steplens.flows.store import integrity, records, remote, snapshots, views
+from steplens.flows.store import early_views, integrity, records, remote, snapshots, views
 from steplens.flows.store.manifest import (
     FilePlan,
     Manifest,
@@ -237,7 +238,8 @@ def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logg
     root = settings.warehouse
     started = time.perf_counter()
     files = steps.discover(paths, root)  # before the lock: no input, nothing created
-    with snapshots.ingest_lock(root, wait=wait):  # the one lock of an ingest
+    # the one lock of an ingest; what the ingest starts for itself ends before it is released
+    with snapshots.ingest_lock(root, wait=wait), contextlib.ExitStack() as own:
         if settings.remote:
             steps.pull(settings.remote, root)
         batch_plan = plan_batch(root, files, full_refresh, redact, redact_fields, logger)
@@ -247,6 +249,9 @@ def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logg
         reads = file_reads(plans, settings.chunk_bytes)
         whole = batch_plan.whole
         if reads or whole:
+            # a warehouse with no `steplens.duckdb` to re-pin: its views bound meanwhile
+            early = (own.enter_context(early_views.EarlyViews(root, settings.prices))
+                     if early_views.needed(root, settings.prices) else None)
             if prev is not None:  # the segments the rebuild reads again are whole
                 integrity.verify_segments(root)
             units = work_units(reads, settings.chunk_bytes)
@@ -283,10 +288,13 @@ def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logg
                 keep=settings.keep_snapshots, whole={
                     **records.billing_tables(root, manifest.segments),
                     "field_coverage": records.coverage_table(root, manifest.segments)},
-                retention=settings.snapshot_retention_seconds, prices_file=settings.prices)
+                retention=settings.snapshot_retention_seconds, prices_file=settings.prices,
+                early_views=early.take if early is not None else None)
             # segments of every kept snapshot stay (a retained snapshot stays whole)
             records.prune(root, set(manifest.segments) | snapshots.live_segments(root))
             shutil.rmtree(root / STAGING, ignore_errors=True)
+            if early is None:  # a killed ingest's (an early define removes its own)
+                shutil.rmtree(root / early_views.EARLY, ignore_errors=True)
             if settings.remote:
                 steps.push(root, settings.remote)
         else:

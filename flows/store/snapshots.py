@@ -146,6 +146,15 @@ def _write(frame: pl.DataFrame, path: Path) -> None:
     frame.write_parquet(path, compression="zstd", statistics=True)
 
 
+def write_schema_only(folder: Path) -> None:
+    """A snapshot's tables with no rows, laid out as `publish` lays out empty ones: what
+    the views bind to before the ingest has rows (flows/store/early_views.py)."""
+    for table, spec in schemas.KEYED.items():
+        _write(schemas.empty(spec.schema), folder / table / EMPTY / "part-0.parquet")
+    for table in ("rejects", *UNKEYED):
+        _write(schemas.empty(schemas.TABLES[table].schema), folder / table / "part-0.parquet")
+
+
 def table_files(snapshot: Path | None, table: str) -> list[Path]:
     """The partition files of `table` in a snapshot (not the empty-table marker)."""
     if snapshot is None or not (snapshot / table).exists():
@@ -256,7 +265,8 @@ def publish(root: Path, changes: dict[str, Change], rejects: pl.DataFrame, manif
             summary: dict | Callable[[Path], dict], granularity: str = "month",
             full: bool = False, keep: int = 2, whole: dict[str, pl.DataFrame] | None = None,
             retention: float = 0.0, prices_file: Path | None = None,
-            duckdb_file: bool = True) -> tuple[Path, dict[str, dict[str, int]]]:
+            duckdb_file: bool = True, early_views: Callable[[str], Path | None] | None = None
+            ) -> tuple[Path, dict[str, dict[str, int]]]:
     """Make a new snapshot from the current one plus `changes`, and swap it in.
 
     With `full`, the previous snapshot is ignored: every table is exactly `changes`.
@@ -266,7 +276,7 @@ def publish(root: Path, changes: dict[str, Change], rejects: pl.DataFrame, manif
     before it is published (a kill after the switch cannot leave it without one).
     With `duckdb_file`, a new `steplens.duckdb` pinned to the new snapshot (prices:
     `prices_file`, else the remembered ones) is prepared before the switch and renamed
-    into place right after it.
+    into place right after it (`early_views`: see `views.prepare_duckdb`).
     """
     if full:  # the documented way out of a damaged warehouse: a broken pointer is replaced
         try:
@@ -316,7 +326,8 @@ def publish(root: Path, changes: dict[str, Change], rejects: pl.DataFrame, manif
     pointer.fsync_dir(snapshots)
     checkpoint("publish_renamed")
     views.drop_prepared(root)
-    prepared = views.prepare_duckdb(root, final, prices_file) if duckdb_file else None
+    prepared = (views.prepare_duckdb(root, final, prices_file, early=early_views)
+                if duckdb_file else None)
     pointer.point(root, snap_id, inventory, int(snap_id) / 1e9)
     if prepared is not None:
         views.install_duckdb(root, prepared)

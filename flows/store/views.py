@@ -26,7 +26,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -191,7 +191,8 @@ def build_duckdb(root: Path, prices_file: Path | None = None) -> Path:
 
 
 def prepare_duckdb(root: Path, snapshot: Path, prices_file: Path | None = None,
-                   reuse: bool = True) -> Path:
+                   reuse: bool = True, early: Callable[[str], Path | None] | None = None
+                   ) -> Path:
     """A new `steplens.duckdb`, pinned to `snapshot`, written whole under a temporary
     name beside it (not yet visible): `install_duckdb` renames it into place. A snapshot
     being published prepares it before `HEAD` names it and installs it right after, so
@@ -199,18 +200,17 @@ def prepare_duckdb(root: Path, snapshot: Path, prices_file: Path | None = None,
 
     With `reuse`, a copy of the current file re-pinned (`_repinned`) when it is exactly
     what `define` made for this root, SQL and prices: defining the ~100 views binds each
-    one (measured 0.6 to 1.7 s a publish, by load; re-pinning 0.18 s)."""
+    one (measured 0.6 to 1.7 s a publish, by load; re-pinning 0.18 s). Otherwise
+    `early(version)`: a file `define_file` made for this root and version while the
+    ingest ran (flows/store/early_views.py), moved here and pinned; None: defined now."""
     price_table = prices.price_table(root, prices_file)
     version = f"{sql_version()}-{price_table.digest()}"
     tmp = root / f".{DUCKDB_FILE}.{uuid.uuid4().hex}.tmp"
     try:
         if not (reuse and _repinned(root, tmp, version, snapshot)):
-            with connect(tmp) as con:
-                define(con, root, price_table, version, snapshot)
-                # what `_repinned` checks a later copy against (the file's own, so the
-                # in-memory views of read commands do not compute it)
-                con.execute(f"create or replace macro steplens_views_digest() as "
-                            f"{_quote(views_digest(con))}")
+            made = early(version) if early is not None else None
+            if made is None or not _pinned(made, tmp, snapshot):
+                define_file(tmp, root, price_table, version, snapshot)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
     except BaseException:
@@ -218,6 +218,31 @@ def prepare_duckdb(root: Path, snapshot: Path, prices_file: Path | None = None,
         raise
     _wal(tmp).unlink(missing_ok=True)
     return tmp
+
+
+def define_file(path: Path, root: Path, price_table: prices.PriceTable, version: str,
+                snapshot: Path) -> None:
+    """A new `steplens.duckdb` at `path`: `define`, plus the digest `_repinned` checks."""
+    with connect(path) as con:
+        define(con, root, price_table, version, snapshot)
+        # what `_repinned` checks a later copy against (the file's own, so the in-memory
+        # views of read commands do not compute it)
+        con.execute(f"create or replace macro steplens_views_digest() as "
+                    f"{_quote(views_digest(con))}")
+
+
+def _pinned(made: Path, tmp: Path, snapshot: Path) -> bool:
+    """Move `made` (defined over another snapshot of the same schemas) to `tmp` and pin
+    it to `snapshot`; False (and no `tmp`) when that fails."""
+    try:
+        os.replace(made, tmp)
+        with connect(tmp) as con:
+            con.execute(f"create or replace macro steplens_snapshot() as "
+                        f"{_quote(str(snapshot))}")
+    except (duckdb.Error, WarehouseLocked, OSError):
+        _discard(tmp)
+        return False
+    return True
 
 
 def _wal(path: Path) -> Path:
