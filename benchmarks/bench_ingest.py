@@ -624,13 +624,15 @@ def phase_duckdb(files: list[str], out_dir: str, threads: int,
 # ---- issue 23: the same job in DuckDB, the floor, the three ways to run steplens -------
 # (kept apart from the phases above so that other changes to this file merge easily)
 
-def phase_same_job(files: list[str], out_dir: str, threads: int) -> dict:
+def phase_same_job(files: list[str], out_dir: str, threads: int,
+                   memory_limit: str | None = None) -> dict:
     """benchmarks/duckdb_same_job.py: steplens' five tables by DuckDB SQL alone. Its own
-    `seconds` (connect .. last Parquet file) leave out the interpreter start."""
+    `seconds` (connect .. last Parquet file) leave out the interpreter start.
+    `memory_limit`: DuckDB's (it spills to its temp directory beyond)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import duckdb_same_job
 
-    return duckdb_same_job.run(files, out_dir, threads=threads)
+    return duckdb_same_job.run(files, out_dir, threads=threads, memory_limit=memory_limit)
 
 
 def phase_floor(files: list[str], threads: int) -> dict:
@@ -1026,6 +1028,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="DuckDB baseline: reassemble multi-line SSE blocks (exact, "
                              "slower) instead of reading each data: line on its own")
     parser.add_argument("--json", type=Path, default=None, help="also write all figures here")
+    parser.add_argument("--same-job-memory-limit", default=None,
+                        help="DuckDB memory_limit of the same-job script (e.g. 12GB): it holds "
+                             "every line in memory (15 GB of RSS at 1 GB), so beyond about "
+                             "1.3 GB of input it must spill to fit this machine")
     parser.add_argument("--hash-only", action="store_true",
                         help="only the export and the cost of the content hash that "
                              "change detection reads every input with (no ingest)")
@@ -1118,7 +1124,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"same-job DuckDB script, {args.workers} threads")
         fig["same_job"] = measure(_phase_argv("same_job", files=names,
                                               out_dir=str(work / "same_job"),
-                                              threads=args.workers), env, logs, "same_job")
+                                              threads=args.workers,
+                                              memory_limit=args.same_job_memory_limit),
+                                  env, logs, "same_job")
         shutil.rmtree(work / "same_job", ignore_errors=True)
         log("floor: DuckDB line read, json_valid")
         fig["floor"] = measure(_phase_argv("floor", files=names, threads=args.workers), env,

@@ -501,17 +501,32 @@ static int value(Scan *s, int depth, int level) {
     }
 }
 
-static PyObject *micros(int kind, long long v) {
-    if (kind != 1 || v < 0 || v > MAX_TS) Py_RETURN_NONE;
-    return PyLong_FromLongLong(v * 1000000LL);
-}
+/* One record a line holds, as found by `found_records`. */
+typedef struct {
+    const unsigned char *kind;
+    Py_ssize_t kind_len;
+    size_t start, end; /* its skeleton in out */
+    int has_ts;
+    long long micros;
+} Found;
 
-/* Put (kind + "\n" + skeleton, micros) of one record at out[i], out[i + 1]; 0 when the
- * record's kind or time is orjson's to read (-1 on a Python error). `event`: the
- * envelope's event name (NULL: none); plain: not an SSE block's data. */
-static int put_record(PyObject *out, Py_ssize_t i, const Record *rec, const char *skeleton,
-                      size_t skeleton_len, int plain, const unsigned char *event,
-                      Py_ssize_t event_len, int event_escaped) {
+/* The buffers of the last call, reused by the next (the GIL is held throughout). */
+static struct {
+    char *out;
+    size_t cap;
+    const unsigned char **keys;
+    Py_ssize_t *key_lens;
+    Py_ssize_t key_cap;
+    struct Item *items;
+    Py_ssize_t item_cap;
+    Found *found;
+    Py_ssize_t found_cap;
+} kept;
+
+/* Fill `f` with one record's kind and time; 0 when they are orjson's to read.
+ * `event`: the envelope's event name (NULL: none); plain: not an SSE block's data. */
+static int resolve(Found *f, const Record *rec, int plain, const unsigned char *event,
+                   Py_ssize_t event_len, int event_escaped) {
     const unsigned char *kind = rec->obj ? rec->obj : rec->type;
     Py_ssize_t kind_len = rec->obj ? rec->obj_len : rec->type_len;
     if (!kind && event) {
@@ -528,16 +543,10 @@ static int put_record(PyObject *out, Py_ssize_t i, const Record *rec, const char
     long long ts = rec->ts;
     if (ts_kind == 0) { ts_kind = rec->rts_kind; ts = rec->rts; }
     if (ts_kind == 2) return 0; /* a float time */
-    PyObject *key = PyBytes_FromStringAndSize(NULL, kind_len + 1 + (Py_ssize_t)skeleton_len);
-    if (!key) return -1;
-    char *k = PyBytes_AS_STRING(key);
-    memcpy(k, kind, kind_len);
-    k[kind_len] = '\n';
-    memcpy(k + kind_len + 1, skeleton, skeleton_len);
-    PyObject *when = micros(ts_kind, ts);
-    if (!when) { Py_DECREF(key); return -1; }
-    PyTuple_SET_ITEM(out, i, key);
-    PyTuple_SET_ITEM(out, i + 1, when);
+    f->kind = kind;
+    f->kind_len = kind_len;
+    f->has_ts = ts_kind == 1 && ts >= 0 && ts <= MAX_TS;
+    f->micros = f->has_ts ? ts * 1000000LL : 0;
     return 1;
 }
 
@@ -546,50 +555,113 @@ static int is_page(const Record *rec) {
            (memcmp(rec->obj, "list", 4) == 0 || memcmp(rec->obj, "page", 4) == 0);
 }
 
-/* The records of a line read whole (transforms/coverage.py, `records` and `_object`):
- * a tuple (key, micros, key, micros, ...), or None for orjson's path. */
-static PyObject *line_records(Scan *s, int plain) {
-    const Record *top = &s->rec[0];
-    PyObject *out;
-    int done;
-    if (plain && top->has_event && !top->has_object) { /* an envelope: its data */
-        if (s->data_end == 0) return PyTuple_New(0); /* data not an object: no record */
-        if (!(out = PyTuple_New(2))) return NULL;
-        done = put_record(out, 0, &s->rec[1], s->out + s->data_start,
-                          s->data_end - s->data_start, plain, s->event, s->event_len,
-                          s->event_escaped);
-    } else if (is_page(top)) {
-        if (!plain || !s->has_items) Py_RETURN_NONE; /* a record of kind list: rare */
-        if (!(out = PyTuple_New(2 * s->nitems))) return NULL;
-        done = 1;
-        for (Py_ssize_t i = 0; i < s->nitems && done == 1; i++) {
-            const struct Item *item = &s->items[i];
-            if ((item->rec.has_event && !item->rec.has_object) || is_page(&item->rec))
-                done = 0; /* an envelope or a page as an item */
-            else
-                done = put_record(out, 2 * i, &item->rec, s->out + item->start,
-                                  item->end - item->start, 1, NULL, 0, 0);
-        }
-    } else {
-        if (!(out = PyTuple_New(2))) return NULL;
-        done = put_record(out, 0, top, s->out, s->len, plain, NULL, 0, 0);
+static Found *found_slots(Py_ssize_t n) {
+    if (n > kept.found_cap) {
+        Py_ssize_t cap = n < 64 ? 64 : n;
+        Found *found = PyMem_Realloc(kept.found, cap * sizeof *found);
+        if (!found) return NULL;
+        kept.found = found;
+        kept.found_cap = cap;
     }
-    if (done == 1) return out;
-    Py_DECREF(out); /* the items not set are NULL: Py_DECREF of a tuple skips them */
-    if (done < 0) return NULL;
-    Py_RETURN_NONE;
+    return kept.found;
 }
 
-/* The buffers of the last call, reused by the next (the GIL is held throughout). */
-static struct {
-    char *out;
-    size_t cap;
-    const unsigned char **keys;
-    Py_ssize_t *key_lens;
-    Py_ssize_t key_cap;
-    struct Item *items;
-    Py_ssize_t item_cap;
-} kept;
+/* Scan one text and find its records (transforms/coverage.py, `records` and `_object`)
+ * into kept.found: how many (0: none, a valid record-less line), -1 for orjson's path,
+ * -2 on a memory error. The skeletons are in s->out, which the caller frees or keeps. */
+static Py_ssize_t found_records(Scan *s, const char *text, Py_ssize_t size, int plain) {
+    memset(s, 0, sizeof *s);
+    s->p = (const unsigned char *)text;
+    s->end = s->p + size;
+    ws(s);
+    if (s->p >= s->end || *s->p != '{') return -1; /* not an object: orjson decides */
+    s->out = kept.out;
+    s->cap = kept.cap;
+    s->keys = kept.keys;
+    s->key_lens = kept.key_lens;
+    s->key_cap = kept.key_cap;
+    s->items = kept.items;
+    s->item_cap = kept.item_cap;
+    if (!s->out) {
+        s->cap = 4096;
+        if (!(s->out = PyMem_Malloc(s->cap))) return -2;
+    }
+    int ok = object(s, 1, 1);
+    if (ok) {
+        ws(s);
+        ok = s->p == s->end && !s->fail;
+    }
+    if (s->fail) ok = 0;
+    if (!ok) return -1;
+    const Record *top = &s->rec[0];
+    Found *found;
+    if (plain && top->has_event && !top->has_object) { /* an envelope: its data */
+        if (s->data_end == 0) return 0; /* data not an object: no record */
+        if (!(found = found_slots(1))) return -2;
+        if (!resolve(&found[0], &s->rec[1], plain, s->event, s->event_len, s->event_escaped))
+            return -1;
+        found[0].start = s->data_start;
+        found[0].end = s->data_end;
+        return 1;
+    }
+    if (is_page(top)) {
+        if (!plain || !s->has_items) return -1; /* a record of kind list: rare */
+        if (s->nitems == 0) return 0; /* no object among the items: no record */
+        if (!(found = found_slots(s->nitems))) return -2;
+        for (Py_ssize_t i = 0; i < s->nitems; i++) {
+            const struct Item *item = &s->items[i];
+            if ((item->rec.has_event && !item->rec.has_object) || is_page(&item->rec))
+                return -1; /* an envelope or a page as an item */
+            if (!resolve(&found[i], &item->rec, 1, NULL, 0, 0)) return -1;
+            found[i].start = item->start;
+            found[i].end = item->end;
+        }
+        return s->nitems;
+    }
+    if (!(found = found_slots(1))) return -2;
+    if (!resolve(&found[0], top, plain, NULL, 0, 0)) return -1;
+    found[0].start = 0;
+    found[0].end = s->len;
+    return 1;
+}
+
+/* Keep the buffers for the next text, unless a huge text grew them. */
+static void keep_buffers(Scan *s) {
+    if (s->cap > (1 << 20) || s->key_cap > 65536 || s->item_cap > 65536 ||
+        kept.found_cap > 65536) {
+        PyMem_Free(s->out);
+        PyMem_Free(s->keys);
+        PyMem_Free(s->key_lens);
+        PyMem_Free(s->items);
+        PyMem_Free(kept.found);
+        memset(&kept, 0, sizeof kept);
+        return;
+    }
+    kept.out = s->out;
+    kept.cap = s->cap;
+    kept.keys = s->keys;
+    kept.key_lens = s->key_lens;
+    kept.key_cap = s->key_cap;
+    kept.items = s->items;
+    kept.item_cap = s->item_cap;
+}
+
+/* kind + "\n" + skeleton, as bytes. */
+static PyObject *found_key(const Scan *s, const Found *f) {
+    size_t n = f->end - f->start;
+    PyObject *key = PyBytes_FromStringAndSize(NULL, f->kind_len + 1 + (Py_ssize_t)n);
+    if (!key) return NULL;
+    char *k = PyBytes_AS_STRING(key);
+    memcpy(k, f->kind, f->kind_len);
+    k[f->kind_len] = '\n';
+    memcpy(k + f->kind_len + 1, s->out + f->start, n);
+    return key;
+}
+
+static PyObject *micros_or_none(const Found *f) {
+    if (!f->has_ts) Py_RETURN_NONE;
+    return PyLong_FromLongLong(f->micros);
+}
 
 static PyObject *scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
@@ -600,57 +672,206 @@ static PyObject *scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     int plain = PyObject_IsTrue(args[1]);
     if (plain < 0) return NULL;
     Scan s;
-    memset(&s, 0, sizeof s);
-    s.p = (const unsigned char *)PyBytes_AS_STRING(args[0]);
-    s.end = s.p + PyBytes_GET_SIZE(args[0]);
-    ws(&s);
-    if (s.p >= s.end || *s.p != '{') Py_RETURN_NONE; /* not a record: orjson decides */
-    s.out = kept.out;
-    s.cap = kept.cap;
-    s.keys = kept.keys;
-    s.key_lens = kept.key_lens;
-    s.key_cap = kept.key_cap;
-    s.items = kept.items;
-    s.item_cap = kept.item_cap;
-    if (!s.out) {
-        s.cap = 4096;
-        s.out = PyMem_Malloc(s.cap);
-        if (!s.out) return PyErr_NoMemory();
-    }
-    int ok = object(&s, 1, 1);
-    if (ok) {
-        ws(&s);
-        ok = s.p == s.end && !s.fail;
-    }
-    PyObject *out;
-    if (ok) {
-        out = line_records(&s, plain);
-    } else {
+    Py_ssize_t n = found_records(&s, PyBytes_AS_STRING(args[0]), PyBytes_GET_SIZE(args[0]),
+                                 plain);
+    PyObject *out = NULL;
+    if (n == -2) {
+        PyErr_NoMemory();
+    } else if (n == -1) {
         out = Py_None;
         Py_INCREF(out);
+    } else if ((out = PyTuple_New(2 * n))) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *key = found_key(&s, &kept.found[i]), *when = NULL;
+            if (key) when = micros_or_none(&kept.found[i]);
+            if (!key || !when) {
+                Py_XDECREF(key);
+                Py_CLEAR(out);
+                break;
+            }
+            PyTuple_SET_ITEM(out, 2 * i, key);
+            PyTuple_SET_ITEM(out, 2 * i + 1, when);
+        }
     }
-    if (s.cap > (1 << 20) || s.key_cap > 65536 || s.item_cap > 65536) {
-        /* a huge line's buffers are not kept */
-        PyMem_Free(s.out);
-        PyMem_Free(s.keys);
-        PyMem_Free(s.key_lens);
-        PyMem_Free(s.items);
-        memset(&kept, 0, sizeof kept);
-    } else {
-        kept.out = s.out;
-        kept.cap = s.cap;
-        kept.keys = s.keys;
-        kept.key_lens = s.key_lens;
-        kept.key_cap = s.key_cap;
-        kept.items = s.items;
-        kept.item_cap = s.item_cap;
+    if (s.out) keep_buffers(&s);
+    return out;
+}
+
+/* ---- a batch of texts: records of one key counted together, in C ----------------- */
+
+typedef struct {
+    size_t offset, len; /* the key in the arena */
+    uint64_t hash;
+    long long count, first, last;
+    int has_ts;
+} Group;
+
+typedef struct {
+    Group *slots; /* open addressing; len 0: empty */
+    size_t cap, used;
+    char *arena;
+    size_t arena_len, arena_cap;
+} Groups;
+
+static uint64_t fnv(uint64_t h, const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static int groups_grow(Groups *g) {
+    size_t cap = g->cap ? g->cap * 2 : 1024;
+    Group *slots = PyMem_Calloc(cap, sizeof *slots);
+    if (!slots) return 0;
+    for (size_t i = 0; i < g->cap; i++) {
+        Group *old = &g->slots[i];
+        if (!old->len) continue;
+        size_t j = old->hash & (cap - 1);
+        while (slots[j].len) j = (j + 1) & (cap - 1);
+        slots[j] = *old;
     }
+    PyMem_Free(g->slots);
+    g->slots = slots;
+    g->cap = cap;
+    return 1;
+}
+
+/* Count one record under its key (kind, "\n", skeleton): 0 on a memory error. */
+static int groups_add(Groups *g, const Scan *s, const Found *f) {
+    const unsigned char *skel = (const unsigned char *)s->out + f->start;
+    size_t n = f->end - f->start, len = f->kind_len + 1 + n;
+    uint64_t h = fnv(14695981039346656037ULL, f->kind, f->kind_len);
+    h = fnv(h, (const unsigned char *)"\n", 1);
+    h = fnv(h, skel, n);
+    if (2 * (g->used + 1) > g->cap && !groups_grow(g)) return 0;
+    size_t j = h & (g->cap - 1);
+    for (;; j = (j + 1) & (g->cap - 1)) {
+        Group *slot = &g->slots[j];
+        if (!slot->len) break;
+        if (slot->hash == h && slot->len == len) {
+            const char *k = g->arena + slot->offset;
+            if (memcmp(k, f->kind, f->kind_len) == 0 && k[f->kind_len] == '\n' &&
+                memcmp(k + f->kind_len + 1, skel, n) == 0) {
+                slot->count++;
+                if (f->has_ts) {
+                    if (!slot->has_ts || f->micros < slot->first) slot->first = f->micros;
+                    if (!slot->has_ts || f->micros > slot->last) slot->last = f->micros;
+                    slot->has_ts = 1;
+                }
+                return 1;
+            }
+        }
+    }
+    if (g->arena_len + len > g->arena_cap) {
+        size_t cap = g->arena_cap ? g->arena_cap : 65536;
+        while (cap < g->arena_len + len) cap *= 2;
+        char *arena = PyMem_Realloc(g->arena, cap);
+        if (!arena) return 0;
+        g->arena = arena;
+        g->arena_cap = cap;
+    }
+    char *k = g->arena + g->arena_len;
+    memcpy(k, f->kind, f->kind_len);
+    k[f->kind_len] = '\n';
+    memcpy(k + f->kind_len + 1, skel, n);
+    Group *slot = &g->slots[j];
+    slot->offset = g->arena_len;
+    slot->len = len;
+    slot->hash = h;
+    slot->count = 1;
+    slot->has_ts = f->has_ts;
+    slot->first = slot->last = f->micros;
+    g->arena_len += len;
+    g->used++;
+    return 1;
+}
+
+static PyObject *groups_list(const Groups *g) {
+    PyObject *out = PyList_New(0);
+    if (!out) return NULL;
+    for (size_t i = 0; i < g->cap; i++) {
+        const Group *slot = &g->slots[i];
+        if (!slot->len) continue;
+        PyObject *row;
+        if (slot->has_ts)
+            row = Py_BuildValue("(y#LLL)", g->arena + slot->offset, (Py_ssize_t)slot->len,
+                                slot->count, slot->first, slot->last);
+        else
+            row = Py_BuildValue("(y#LOO)", g->arena + slot->offset, (Py_ssize_t)slot->len,
+                                slot->count, Py_None, Py_None);
+        if (!row || PyList_Append(out, row) < 0) {
+            Py_XDECREF(row);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(row);
+    }
+    return out;
+}
+
+/* scan_batch(texts: list[bytes], events: list[str | None] | None)
+ *   -> ([(key, records, first, last), ...], [index of a text for orjson's path, ...])
+ * The records of every text the scanner reads, counted by key (first, last: the
+ * records' times in Unix microseconds, None when none has one); events: each text's
+ * SSE event name (None: a line of its own), or None for lines only. */
+static PyObject *scan_batch(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 2 || !PyList_Check(args[0]) ||
+        (args[1] != Py_None && (!PyList_Check(args[1]) ||
+                                PyList_GET_SIZE(args[1]) != PyList_GET_SIZE(args[0])))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "scan_batch(texts: list[bytes], events: list | None)");
+        return NULL;
+    }
+    PyObject *texts = args[0], *events = args[1] == Py_None ? NULL : args[1];
+    Groups g;
+    memset(&g, 0, sizeof g);
+    PyObject *declined = PyList_New(0), *out = NULL;
+    if (!declined) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(texts);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *text = PyList_GET_ITEM(texts, i);
+        if (!PyBytes_Check(text)) {
+            PyErr_SetString(PyExc_TypeError, "scan_batch: texts must be bytes");
+            goto done;
+        }
+        int plain = !events || PyList_GET_ITEM(events, i) == Py_None;
+        Scan s;
+        Py_ssize_t found = found_records(&s, PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text),
+                                         plain);
+        int failed = found == -2;
+        for (Py_ssize_t r = 0; r < found && !failed; r++)
+            failed = !groups_add(&g, &s, &kept.found[r]);
+        if (s.out) keep_buffers(&s);
+        if (failed) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        if (found == -1) {
+            PyObject *index = PyLong_FromSsize_t(i);
+            if (!index || PyList_Append(declined, index) < 0) {
+                Py_XDECREF(index);
+                goto done;
+            }
+            Py_DECREF(index);
+        }
+    }
+    PyObject *groups = groups_list(&g);
+    if (groups) {
+        out = PyTuple_Pack(2, groups, declined);
+        Py_DECREF(groups);
+    }
+done:
+    Py_DECREF(declined);
+    PyMem_Free(g.slots);
+    PyMem_Free(g.arena);
     return out;
 }
 
 static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL,
-     "scan(text, plain) -> (kind + b'\\n' + skeleton, micros) or None (read it with orjson)"},
+     "scan(text, plain) -> (key, micros, ...) per record, or None (read it with orjson)"},
+    {"scan_batch", (PyCFunction)(void (*)(void))scan_batch, METH_FASTCALL,
+     "scan_batch(texts, events) -> ([(key, records, first, last)], [declined index])"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_scan",

@@ -45,8 +45,9 @@ from steplens.transforms.rulebook import MAX_TS
 
 try:
     from steplens.transforms._scan import scan as _scan
+    from steplens.transforms._scan import scan_batch as _scan_batch
 except ImportError:  # not built (no C compiler at install): the orjson path for every line
-    _scan = None
+    _scan = _scan_batch = None
 NATIVE = _scan is not None  # tests/transforms/test_coverage_scan.py requires it built
 
 _PAGES = ("list", "page")
@@ -240,25 +241,16 @@ class Counter:
         # did: its records' groups, each one record more (same time, so same range).
         seen: dict[bytes | tuple[str, bytes], list[list]] = {}
         tries = found_again = 0
-        scan = _scan if self.native else None
-        skeletons = self.skeletons
-        for _, text, event in items[:-1]:
-            if scan is not None:
-                scanned = scan(text, event is None)  # (skeleton, time) per record
-                if scanned is not None:
-                    for i in range(0, len(scanned), 2):
-                        skeleton, ts = scanned[i], scanned[i + 1]
-                        g = skeletons.get(skeleton)
-                        if g is None:
-                            skeletons[skeleton] = [1, ts, ts]
-                        else:
-                            g[0] += 1
-                            if ts is not None:
-                                if g[1] is None or ts < g[1]:
-                                    g[1] = ts
-                                if g[2] is None or ts > g[2]:
-                                    g[2] = ts
-                    continue
+        body = items[:-1]
+        if self.native and body:  # what the scanner reads is counted in C, by skeleton
+            texts = [text for _, text, _ in body]
+            events = [event for _, _, event in body]
+            scanned, declined = _scan_batch(
+                texts, None if all(e is None for e in events) else events)
+            for key, n, first, last in scanned:
+                _merge(self.skeletons, key, [n, first, last])
+            body = [body[i] for i in declined]
+        for _, text, event in body:
             if tries < _LINE_TRIES or found_again * 16 >= tries:
                 tries += 1
                 line_key = text if event is None else (event, text)
@@ -330,15 +322,16 @@ class Counter:
         rows = pl.DataFrame(columns, orient="col", schema={
             "line_no": pl.Int64, "object": pl.String, "path": pl.String,
             "records": pl.Int64, "first_seen": pl.Int64, "last_seen": pl.Int64})
-        apis = {o: api_of(o) for o in rows["object"].unique()}
-        return (rows.group_by("line_no", "object", "path")
+        apis = {o: api_of(o) for o in set(columns[1])}
+        return (rows.lazy().group_by("line_no", "object", "path")
                 .agg(pl.col("records").sum(), pl.col("first_seen").min(),
                      pl.col("last_seen").max())
                 .with_columns(source_file=pl.lit(self.source_file),
-                              api=pl.col("object").replace_strict(apis),
+                              api=pl.col("object").replace_strict(apis, return_dtype=pl.String),
                               first_seen=pl.from_epoch("first_seen", time_unit="us"),
                               last_seen=pl.from_epoch("last_seen", time_unit="us"))
-                .select(schemas.FIELD_PATHS.names()).cast(dict(schemas.FIELD_PATHS)))
+                .select(schemas.FIELD_PATHS.names()).cast(dict(schemas.FIELD_PATHS))
+                .collect())
 
 
 def _merge(merged: dict, key: tuple, g: list) -> None:
