@@ -690,7 +690,12 @@ def print_same_job(fig: dict, size: int) -> None:
     body's MB/s beside the floor on every line, and the start-up check."""
     mb = _mb(size)
     sj, floor = fig["same_job"], fig["floor"]["result"]
-    sj_s = sj["result"]["seconds"]
+    failed = sj.get("failed")  # the script did not finish (its error): no ratios
+    sj_s = None if failed else sj["result"]["seconds"]
+
+    def ratio(wall: float) -> float | None:
+        return wall / sj_s if sj_s else None
+
     read_mbs = mb / floor["read_s"]
     valid_mbs = mb / floor["json_valid_s"]
     ing = fig["ingest"]
@@ -702,12 +707,16 @@ def print_same_job(fig: dict, size: int) -> None:
     ]
     rows = []
     for label, m, body in modes:
-        rows.append([f"steplens, {label}", m["wall_s"], mb / m["wall_s"], m["wall_s"] / sj_s,
+        rows.append([f"steplens, {label}", m["wall_s"], mb / m["wall_s"], ratio(m["wall_s"]),
                      body, mb / body if body else None, read_mbs, valid_mbs, m["cpu_s"],
                      m["peak_tree_rss_mb"], m["loadavg_before"]])
-    rows.append(["same-job DuckDB script (its own seconds)", sj_s, mb / sj_s, 1.0, None,
-                 None, read_mbs, valid_mbs, sj["cpu_s"], sj["peak_tree_rss_mb"],
-                 sj["loadavg_before"]])
+    if failed:
+        rows.append(["same-job DuckDB script: FAILED", None, None, None, None, None, read_mbs,
+                     valid_mbs, None, None, None])
+    else:
+        rows.append(["same-job DuckDB script (its own seconds)", sj_s, mb / sj_s, 1.0, None,
+                     None, read_mbs, valid_mbs, sj["cpu_s"], sj["peak_tree_rss_mb"],
+                     sj["loadavg_before"]])
     print_table(f"steplens vs the same job in DuckDB ({mb:,.1f} MiB; wall ratio = steplens "
                 "wall / same-job wall, target <= 0.5 for the standing server; floor = DuckDB "
                 "line read, json_valid)",
@@ -715,13 +724,16 @@ def print_same_job(fig: dict, size: int) -> None:
                  "floor read MB/s", "floor valid MB/s", "cpu s", "tree RSS MB", "load"], rows)
     print("  (standing server: cpu s and RSS are the client's only, the flow runs in the "
           "server's warm runner; load = 1-minute load average when the run started)")
-    if sj["result"].get("responses_records_not_done"):
+    if failed:
+        print(f"  same-job script failed: {failed}")
+    elif sj["result"].get("responses_records_not_done"):
         print(f"  warning: {sj['result']['responses_records_not_done']:,} Responses API records "
               "in the input: steplens tables them, the same-job script does not (its job is "
               "smaller than steplens' here)")
-    rows_sj = sj["result"]["rows"]
-    print("same-job rows: " + ", ".join(f"{k} {v:,}" for k, v in rows_sj.items())
-          + f"; steplens steps {fig['modes']['direct'].get('steps')}")
+    if not failed:
+        rows_sj = sj["result"]["rows"]
+        print("same-job rows: " + ", ".join(f"{k} {v:,}" for k, v in rows_sj.items())
+              + f"; steplens steps {fig['modes']['direct'].get('steps')}")
     trivial = fig["prefect"]["warm"]["wall_s"]
     body = ing["result"].get("seconds") or float("nan")
     bound = trivial + body
@@ -729,10 +741,13 @@ def print_same_job(fig: dict, size: int) -> None:
     print(f"temporary server: end to end {ing['wall_s']:.2f} s <= trivial Prefect flow "
           f"{trivial:.2f} s + flow body {body:.2f} s = {bound:.2f} s: {verdict} "
           f"(excess {ing['wall_s'] - bound:+.2f} s; load {ing['loadavg_before']:.2f})")
+    def shown(r: float | None) -> str:
+        return "-" if r is None else f"{r:.3f}"
+
     print(f"same_job: size_mib={mb:.1f} "
-          f"ratio_standing={fig['modes']['standing']['wall_s'] / sj_s:.3f} "
-          f"ratio_direct={fig['modes']['direct']['wall_s'] / sj_s:.3f} "
-          f"ratio_temporary={ing['wall_s'] / sj_s:.3f} "
+          f"ratio_standing={shown(ratio(fig['modes']['standing']['wall_s']))} "
+          f"ratio_direct={shown(ratio(fig['modes']['direct']['wall_s']))} "
+          f"ratio_temporary={shown(ratio(ing['wall_s']))} "
           f"body_mb_s={mb / body:.1f} floor_read_mb_s={read_mbs:.1f} "
           f"floor_json_valid_mb_s={valid_mbs:.1f} startup_check={verdict.lower()} "
           f"load={os.getloadavg()[0]:.2f}")
@@ -1122,11 +1137,17 @@ def main(argv: list[str] | None = None) -> int:
                                 env, logs, "duckdb")
         shutil.rmtree(work / "duckdb", ignore_errors=True)
         log(f"same-job DuckDB script, {args.workers} threads")
-        fig["same_job"] = measure(_phase_argv("same_job", files=names,
-                                              out_dir=str(work / "same_job"),
-                                              threads=args.workers,
-                                              memory_limit=args.same_job_memory_limit),
-                                  env, logs, "same_job")
+        try:
+            fig["same_job"] = measure(_phase_argv("same_job", files=names,
+                                                  out_dir=str(work / "same_job"),
+                                                  threads=args.workers,
+                                                  memory_limit=args.same_job_memory_limit),
+                                      env, logs, "same_job")
+        except RuntimeError as e:  # e.g. out of memory at 4 GB: steplens is measured still
+            lines = str(e).strip().splitlines()
+            fig["same_job"] = {"failed": next((x for x in reversed(lines) if "Error" in x),
+                                              lines[-1])[:300]}
+            log(f"same-job script failed: {fig['same_job']['failed']}")
         shutil.rmtree(work / "same_job", ignore_errors=True)
         log("floor: DuckDB line read, json_valid")
         fig["floor"] = measure(_phase_argv("floor", files=names, threads=args.workers), env,
