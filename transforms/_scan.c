@@ -867,9 +867,101 @@ done:
     return out;
 }
 
+static int blank(const char *p, const char *end) {
+    for (; p < end; p++)
+        if (!(*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == '\x0b' ||
+              *p == '\x0c'))
+            return 0;
+    return 1;
+}
+
+/* scan_block(data: bytes) -> (groups, declined, first, last, start, end)
+ * The lines of `data` (split at b"\n", numbered from 0, as `data.split(b"\n")` would
+ * give them): groups as scan_batch's, of every line the scanner reads before the last
+ * non-blank one (that one is the caller's, kept apart); declined: (index, start, end)
+ * of every other non-blank line before it, for orjson's path; first, last: the indexes
+ * of the first and last non-blank lines (-1, -1 when every line is blank); start, end:
+ * the last one's bytes. No Python object is made per line. */
+static PyObject *scan_block(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 1 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "scan_block(data: bytes)");
+        return NULL;
+    }
+    const char *data = PyBytes_AS_STRING(args[0]), *end = data + PyBytes_GET_SIZE(args[0]);
+    /* the last non-blank line, found first: it is not scanned */
+    Py_ssize_t nlines = 1;
+    for (const char *q = data; (q = memchr(q, '\n', end - q)); q++) nlines++;
+    const char *last_start = NULL, *last_end = NULL;
+    Py_ssize_t last = -1;
+    {
+        const char *e = end;
+        Py_ssize_t index = nlines - 1;
+        for (;;) {
+            const char *b = e;
+            while (b > data && b[-1] != '\n') b--;
+            if (!blank(b, e)) {
+                last_start = b;
+                last_end = e;
+                last = index;
+                break;
+            }
+            if (b == data) break;
+            e = b - 1;
+            index--;
+        }
+    }
+    Groups g;
+    memset(&g, 0, sizeof g);
+    PyObject *declined = PyList_New(0), *out = NULL;
+    if (!declined) return NULL;
+    Py_ssize_t first = -1, index = 0;
+    for (const char *p = data; last >= 0 && p < last_start; index++) {
+        const char *nl = memchr(p, '\n', end - p);
+        const char *e = nl ? nl : end;
+        if (!blank(p, e)) {
+            if (first < 0) first = index;
+            Scan s;
+            Py_ssize_t found = found_records(&s, p, e - p, 1);
+            int failed = found == -2;
+            for (Py_ssize_t r = 0; r < found && !failed; r++)
+                failed = !groups_add(&g, &s, &kept.found[r]);
+            if (s.out) keep_buffers(&s);
+            if (failed) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            if (found == -1) {
+                PyObject *row = Py_BuildValue("(nnn)", index, (Py_ssize_t)(p - data),
+                                              (Py_ssize_t)(e - data));
+                if (!row || PyList_Append(declined, row) < 0) {
+                    Py_XDECREF(row);
+                    goto done;
+                }
+                Py_DECREF(row);
+            }
+        }
+        p = e + 1;
+    }
+    if (first < 0) first = last;
+    PyObject *groups = groups_list(&g);
+    if (groups) {
+        out = Py_BuildValue("(NOnnnn)", groups, declined, first, last,
+                            (Py_ssize_t)(last >= 0 ? last_start - data : 0),
+                            (Py_ssize_t)(last >= 0 ? last_end - data : 0));
+    }
+done:
+    Py_DECREF(declined);
+    PyMem_Free(g.slots);
+    PyMem_Free(g.arena);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL,
      "scan(text, plain) -> (key, micros, ...) per record, or None (read it with orjson)"},
+    {"scan_block", (PyCFunction)(void (*)(void))scan_block, METH_FASTCALL,
+     "scan_block(data) -> (groups, [(index, start, end)], first, last, start, end)"},
     {"scan_batch", (PyCFunction)(void (*)(void))scan_batch, METH_FASTCALL,
      "scan_batch(texts, events) -> ([(key, records, first, last)], [declined index])"},
     {NULL, NULL, 0, NULL}};

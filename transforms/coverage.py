@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import orjson
 import polars as pl
 
@@ -46,8 +47,9 @@ from steplens.transforms.rulebook import MAX_TS
 try:
     from steplens.transforms._scan import scan as _scan
     from steplens.transforms._scan import scan_batch as _scan_batch
+    from steplens.transforms._scan import scan_block as _scan_block
 except ImportError:  # not built (no C compiler at install): the orjson path for every line
-    _scan = _scan_batch = None
+    _scan = _scan_batch = _scan_block = None
 NATIVE = _scan is not None  # tests/transforms/test_coverage_scan.py requires it built
 
 _PAGES = ("list", "page")
@@ -235,21 +237,66 @@ class Counter:
         if not items:
             return
         self.first_line, self.last_line = items[0][0], items[-1][0]
+        body = items[:-1]
+        if self.native and body:  # what the scanner reads is counted in C, by skeleton
+            events = [event for _, _, event in body]
+            declined = self._scan([text for _, text, _ in body],
+                                  None if all(e is None for e in events) else events)
+            body = [body[i] for i in declined]
+        self._read(body)
+        self._last(items[-1][1], items[-1][2])
+
+    def lines(self, first_line: int, raws: list[bytes]) -> None:
+        """`texts` of JSON lines numbered from `first_line`, blank ones skipped (without a
+        tuple per line: the scanner takes the list as it is)."""
+        lo, hi = 0, len(raws) - 1
+        while lo <= hi and _blank(raws[lo]):
+            lo += 1
+        while hi >= lo and _blank(raws[hi]):
+            hi -= 1
+        if lo > hi:
+            return
+        if not self.native:
+            self.texts([(n, raw, None) for n, raw in enumerate(raws, first_line)
+                        if not _blank(raw)])
+            return
+        self.first_line, self.last_line = first_line + lo, first_line + hi
+        body = raws[lo:hi]
+        declined = self._scan(body, None)  # a blank line among them is declined
+        self._read([(0, body[i], None) for i in declined if not _blank(body[i])])
+        self._last(raws[hi], None)
+
+    def block(self, first_line: int, data: bytes) -> None:
+        """`lines` of a block of JSON lines, split and scanned in C (`NATIVE` only)."""
+        scanned, declined, first, last, start, end = _scan_block(data)
+        if last < 0:
+            return
+        self.first_line, self.last_line = first_line + first, first_line + last
+        for key, n, first_seen, last_seen in scanned:
+            _merge(self.skeletons, key, [n, first_seen, last_seen])
+        self._read([(0, data[a:b], None) for _, a, b in declined])
+        self._last(data[start:end], None)
+
+    def _scan(self, texts: list[bytes], events: list | None) -> list[int]:
+        """Count what the scanner reads of `texts`; the indices of those it declines."""
+        scanned, declined = _scan_batch(texts, events)
+        for key, n, first, last in scanned:
+            _merge(self.skeletons, key, [n, first, last])
+        return declined
+
+    def _last(self, text: bytes, event: str | None) -> None:
+        """The batch's last line, kept apart (see `schemas.FIELD_PATHS`)."""
+        self.pending = [(obj, self.shapes.shape(record), timestamp(record))
+                        for obj, record in records(_loads(text), event)]
+
+    def _read(self, body: Sequence[tuple[int, bytes, str | None]]) -> None:
+        """Count the records of `body` read by orjson (the contract; see `texts`)."""
         groups, shape, loads, bad = self.groups, self.shapes.shape, orjson.loads, (
             orjson.JSONDecodeError)
         # A text seen before in the batch (a run listed again unchanged) counts as it
         # did: its records' groups, each one record more (same time, so same range).
         seen: dict[bytes | tuple[str, bytes], list[list]] = {}
         tries = found_again = 0
-        body = items[:-1]
-        if self.native and body:  # what the scanner reads is counted in C, by skeleton
-            texts = [text for _, text, _ in body]
-            events = [event for _, _, event in body]
-            scanned, declined = _scan_batch(
-                texts, None if all(e is None for e in events) else events)
-            for key, n, first, last in scanned:
-                _merge(self.skeletons, key, [n, first, last])
-            body = [body[i] for i in declined]
         for _, text, event in body:
             if tries < _LINE_TRIES or found_again * 16 >= tries:
                 tries += 1
@@ -288,9 +335,6 @@ class Counter:
                         if g[2] is None or ts > g[2]:
                             g[2] = ts
                 counted.append(g)
-        _, text, event = items[-1]
-        self.pending = [(obj, shape(record), timestamp(record))
-                        for obj, record in records(_loads(text), event)]
 
     def frame(self) -> pl.DataFrame:
         """One row per (line group, api, object, path) (see `schemas.FIELD_PATHS`)."""
@@ -310,28 +354,34 @@ class Counter:
             _merge(merged, (self.last_line, obj, frozenset(paths_of(shape))), [1, ts, ts])
         if not merged:
             return empty()
-        columns: list[list] = [[], [], [], [], [], []]  # the FIELD_PATHS columns below
-        for (line_no, obj, path_set), (n, first, last) in merged.items():  # a row per path
-            k = len(path_set)
-            columns[0].extend([line_no] * k)
-            columns[1].extend([obj] * k)
-            columns[2].extend(path_set)
-            columns[3].extend([n] * k)
-            columns[4].extend([first] * k)
-            columns[5].extend([last] * k)
-        rows = pl.DataFrame(columns, orient="col", schema={
-            "line_no": pl.Int64, "object": pl.String, "path": pl.String,
-            "records": pl.Int64, "first_seen": pl.Int64, "last_seen": pl.Int64})
-        apis = {o: api_of(o) for o in set(columns[1])}
-        return (rows.lazy().group_by("line_no", "object", "path")
+        # a row per (group, path), made of path ids in NumPy (each path set's ids cached),
+        # joined to the groups' own columns and summed by path in Polars
+        _PathIds.bound()
+        groups = list(merged.items())
+        ids = [_PathIds.of(path_set) for (_, _, path_set), _ in groups]
+        lens = np.fromiter((a.size for a in ids), dtype=np.int64, count=len(ids))
+        by_group = pl.DataFrame({
+            "g": pl.Series(np.repeat(np.arange(len(groups), dtype=np.uint32), lens)),
+            "path_id": pl.Series(np.concatenate(ids))})
+        group_rows = pl.DataFrame({
+            "g": pl.Series(np.arange(len(groups), dtype=np.uint32)),
+            "line_no": [k[0] for k, _ in groups], "object": [k[1] for k, _ in groups],
+            "records": [g[0] for _, g in groups], "first_seen": [g[1] for _, g in groups],
+            "last_seen": [g[2] for _, g in groups]},
+            schema_overrides={"line_no": pl.Int64, "object": pl.String, "records": pl.Int64,
+                              "first_seen": pl.Int64, "last_seen": pl.Int64})
+        apis = {o: api_of(o) for o in set(group_rows["object"])}
+        rows = (by_group.lazy().join(group_rows.lazy(), on="g")
+                .group_by("line_no", "object", "path_id")
                 .agg(pl.col("records").sum(), pl.col("first_seen").min(),
                      pl.col("last_seen").max())
+                .collect())
+        return (rows.with_columns(path=_PathIds.names().gather(rows["path_id"]))
                 .with_columns(source_file=pl.lit(self.source_file),
                               api=pl.col("object").replace_strict(apis, return_dtype=pl.String),
                               first_seen=pl.from_epoch("first_seen", time_unit="us"),
                               last_seen=pl.from_epoch("last_seen", time_unit="us"))
-                .select(schemas.FIELD_PATHS.names()).cast(dict(schemas.FIELD_PATHS))
-                .collect())
+                .select(schemas.FIELD_PATHS.names()).cast(dict(schemas.FIELD_PATHS)))
 
 
 def _merge(merged: dict, key: tuple, g: list) -> None:
@@ -362,6 +412,44 @@ def _skeleton_paths(skeleton: bytes) -> frozenset:
     return found
 
 
+class _PathIds:
+    """Every path seen by this process, numbered; each path set's ids as a NumPy array.
+    Process-wide (a worker counts many batches): bounded, cleared between batches."""
+
+    ids: dict[str, int] = {}
+    paths: list[str] = []
+    sets: dict[frozenset, np.ndarray] = {}
+    series: pl.Series | None = None
+    MAX = 200_000  # paths (user-named keys: metadata, tool parameters) before a reset
+
+    @classmethod
+    def bound(cls) -> None:
+        if len(cls.paths) > cls.MAX or len(cls.sets) > _SKELETONS_MAX:
+            cls.ids, cls.paths, cls.sets, cls.series = {}, [], {}, None
+
+    @classmethod
+    def of(cls, path_set: frozenset) -> np.ndarray:
+        found = cls.sets.get(path_set)
+        if found is None:
+            ids, paths = cls.ids, cls.paths
+            out = []
+            for p in path_set:
+                i = ids.get(p)
+                if i is None:
+                    i = ids[p] = len(paths)
+                    paths.append(p)
+                out.append(i)
+            found = cls.sets[path_set] = np.array(out, dtype=np.uint32)
+        return found
+
+    @classmethod
+    def names(cls) -> pl.Series:
+        """The paths by id (a Series rebuilt only when paths were added)."""
+        if cls.series is None or len(cls.series) != len(cls.paths):
+            cls.series = pl.Series(cls.paths, dtype=pl.String)
+        return cls.series
+
+
 def _loads(text: bytes) -> Any:
     try:
         return orjson.loads(text)
@@ -369,17 +457,25 @@ def _loads(text: bytes) -> Any:
         return None
 
 
+def _blank(raw: bytes) -> bool:
+    return not raw or raw.isspace()
+
+
 def of_lines(source_file: str, first_line: int, raws: Iterable[bytes]) -> pl.DataFrame:
     """Coverage of JSON lines numbered from `first_line` (blank lines hold no record)."""
     counter = Counter(source_file)
-    counter.texts([(n, raw, None) for n, raw in enumerate(raws, first_line)
-                   if raw and not raw.isspace()])
+    counter.lines(first_line, raws if isinstance(raws, list) else list(raws))
     return counter.frame()
 
 
 def of_block(source_file: str, first_line: int, data: bytes) -> pl.DataFrame:
     """Coverage of a block of whole JSON lines (the last may lack its newline)."""
-    return of_lines(source_file, first_line, data.split(b"\n"))
+    counter = Counter(source_file)
+    if counter.native:
+        counter.block(first_line, data)
+    else:
+        counter.lines(first_line, data.split(b"\n"))
+    return counter.frame()
 
 
 def of_events(source_file: str, events: Iterable[tuple[int, str | None, bytes]]

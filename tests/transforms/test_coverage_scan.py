@@ -120,6 +120,10 @@ def test_a_batch_counts_the_same_with_and_without_the_scanner(lines):
     with mock.patch.object(coverage, "NATIVE", False):
         without = coverage.of_lines("/f", 1, lines)
     assert_frame_equal(with_scan, without, check_row_order=False)
+    # a block split in C (`scan_block`), as the ingest reads it, with and without a
+    # newline at its end
+    for block in (b"\n".join(lines), b"\n".join(lines) + b"\n"):
+        assert_frame_equal(coverage.of_block("/f", 1, block), without, check_row_order=False)
     events = [(n, name, t) for n, t, name in _sse_like(lines) if t.strip()]
     with_scan = coverage.of_events("/f", events)
     with mock.patch.object(coverage, "NATIVE", False):
