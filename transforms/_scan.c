@@ -510,7 +510,9 @@ typedef struct {
     long long micros;
 } Found;
 
-/* The buffers of the last call, reused by the next (the GIL is held throughout). */
+/* The buffers of the last call, reused by the next. The functions hold the GIL from
+ * start to end and are not re-entrant: one thread at a time, as the coverage pass runs
+ * (one per parse worker process). */
 static struct {
     char *out;
     size_t cap;

@@ -25,11 +25,12 @@ Rules (the contract the tests walk independently):
 Cost: a line is read by the C scanner `_scan.c` (built with the package; where it could
 not be built, `NATIVE` is False and every line takes the orjson path): it returns the
 line's kind, time and *skeleton* (the line without its nulls and values, every run of
-equal array items once), and lines of one skeleton are counted together; each skeleton
-is walked once per batch. What the scanner cannot prove orjson reads the same way (see
-`_scan.c`) takes the orjson path: a text seen before in the batch is one look-up; any
-other, one `orjson.loads`, and a record's paths come in parts reused across the batch
-(`_Shapes`). benchmarks/README.md, "The phases", 8, has what was measured and tried.
+equal array items once), and lines of one skeleton are counted together, in C; each
+skeleton is walked once (cached across batches). What the scanner cannot prove orjson
+reads the same way (see `_scan.c`) takes the orjson path: a text seen before in the
+batch is one look-up; any other, one `orjson.loads`, and a record's paths come in parts
+reused across the batch (`_Shapes`). benchmarks/README.md, "The phases", 8, has what
+was measured and tried.
 """
 
 from __future__ import annotations
