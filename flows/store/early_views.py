@@ -32,16 +32,7 @@ EARLY = ".views-early"
 
 def needed(root: Path, prices_file: Path | None) -> bool:
     """Whether a publish in `root` would define the views anew (no file to re-pin)."""
-    current = root / DUCKDB_FILE
-    if not current.exists():
-        return True
-    try:
-        made_for_root, _, made_for_version = views.state(current)
-    except Exception:  # noqa: BLE001 - any unreadable file is defined anew
-        return True
-    price_table = prices.price_table(root, prices_file)
-    return (made_for_root, made_for_version) != (
-        str(root), f"{views.sql_version()}-{price_table.digest()}")
+    return not views.reusable(root, views.file_version(prices.price_table(root, prices_file)))
 
 
 class EarlyViews:
@@ -70,7 +61,7 @@ class EarlyViews:
             schema_only = self.folder / "snapshot"
             snapshots.write_schema_only(schema_only)
             price_table = prices.price_table(self.root, self.prices_file)
-            version = f"{views.sql_version()}-{price_table.digest()}"
+            version = views.file_version(price_table)
             path = self.folder / DUCKDB_FILE
             views.define_file(path, self.root, price_table, version, schema_only)
             self.made = (version, path)

@@ -102,6 +102,11 @@ def sql_version() -> str:
     return digest.hexdigest()
 
 
+def file_version(price_table: prices.PriceTable) -> str:
+    """What a `steplens.duckdb` is made for besides its root: the SQL and the prices."""
+    return f"{sql_version()}-{price_table.digest()}"
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -150,7 +155,7 @@ def expected(root: Path, prices_file: Path | None = None, remember: bool = False
     if snapshot is None:
         return None
     price_table = prices.price_table(root, prices_file, remember=remember)
-    return (str(root), str(snapshot), f"{sql_version()}-{price_table.digest()}")
+    return (str(root), str(snapshot), file_version(price_table))
 
 
 def _views_current(path: Path, want: tuple[str, str, str]) -> bool:
@@ -182,7 +187,7 @@ def build_duckdb(root: Path, prices_file: Path | None = None) -> Path:
     path = root / DUCKDB_FILE
     snapshot = pointer.current_snapshot(root)
     price_table = prices.price_table(root, prices_file)
-    version = f"{sql_version()}-{price_table.digest()}"
+    version = file_version(price_table)
     if snapshot is None or _views_current(path, (str(root), str(snapshot), version)):
         return path
     # the repair path (a file missing, damaged or edited): always defined anew
@@ -204,7 +209,7 @@ def prepare_duckdb(root: Path, snapshot: Path, prices_file: Path | None = None,
     `early(version)`: a file `define_file` made for this root and version while the
     ingest ran (flows/store/early_views.py), moved here and pinned; None: defined now."""
     price_table = prices.price_table(root, prices_file)
-    version = f"{sql_version()}-{price_table.digest()}"
+    version = file_version(price_table)
     tmp = root / f".{DUCKDB_FILE}.{uuid.uuid4().hex}.tmp"
     try:
         if not (reuse and _repinned(root, tmp, version, snapshot)):
@@ -231,14 +236,31 @@ def define_file(path: Path, root: Path, price_table: prices.PriceTable, version:
                     f"{_quote(views_digest(con))}")
 
 
+def _pin(con: duckdb.DuckDBPyConnection, snapshot: Path) -> None:
+    """Point the views of a file at `snapshot` (they read it through this macro)."""
+    con.execute(f"create or replace macro steplens_snapshot() as {_quote(str(snapshot))}")
+
+
+def reusable(root: Path, version: str) -> bool:
+    """Whether `steplens.duckdb` was made by steplens for this root and `version` (then
+    a publish re-pins a copy: `_repinned`, which also checks its digest)."""
+    current = root / DUCKDB_FILE
+    if not current.exists():
+        return False
+    try:
+        made_for_root, _, made_for_version = state(current)
+    except (duckdb.Error, WarehouseLocked, OSError):
+        return False
+    return (made_for_root, made_for_version) == (str(root), version)
+
+
 def _pinned(made: Path, tmp: Path, snapshot: Path) -> bool:
     """Move `made` (defined over another snapshot of the same schemas) to `tmp` and pin
     it to `snapshot`; False (and no `tmp`) when that fails."""
     try:
         os.replace(made, tmp)
         with connect(tmp) as con:
-            con.execute(f"create or replace macro steplens_snapshot() as "
-                        f"{_quote(str(snapshot))}")
+            _pin(con, snapshot)
     except (duckdb.Error, WarehouseLocked, OSError):
         _discard(tmp)
         return False
@@ -261,20 +283,15 @@ def _repinned(root: Path, tmp: Path, version: str, snapshot: Path) -> bool:
     or price, a file cut short or another DuckDB's file is defined anew). The views bind
     the snapshot's path through that macro when queried, and every snapshot of one SQL
     version has the same table schemas. False (and no `tmp`): define it anew."""
-    current = root / DUCKDB_FILE
-    if not current.exists():
+    if not reusable(root, version):
         return False
     try:
-        made_for_root, _, made_for_version = state(current)
-        if (made_for_root, made_for_version) != (str(root), version):
-            return False
-        shutil.copyfile(current, tmp)
+        shutil.copyfile(root / DUCKDB_FILE, tmp)
         with connect(tmp) as con:
             stored = con.sql("select steplens_views_digest()").fetchall()[0][0]
             if stored != views_digest(con):
                 raise duckdb.Error("views or tables differ from what steplens wrote")
-            con.execute(f"create or replace macro steplens_snapshot() as "
-                        f"{_quote(str(snapshot))}")
+            _pin(con, snapshot)
     except (duckdb.Error, WarehouseLocked, OSError):
         _discard(tmp)
         return False
@@ -338,7 +355,7 @@ def define(con: duckdb.DuckDBPyConnection, root: Path, price_table: prices.Price
 def _define(con: duckdb.DuckDBPyConnection, root: Path, price_table: prices.PriceTable,
             version: str, snapshot: Path) -> None:
     con.execute(f"create or replace macro steplens_root() as {_quote(str(root))}")
-    con.execute(f"create or replace macro steplens_snapshot() as {_quote(str(snapshot))}")
+    _pin(con, snapshot)
     con.execute(f"create or replace macro steplens_sql_version() as {_quote(version)}")
     for name, values in (("step_terminal_statuses", STEP_TERMINAL),
                          ("run_terminal_statuses", RUN_TERMINAL)):
@@ -365,7 +382,7 @@ def open_readonly(root: Path, snapshot: Path | None = None) -> duckdb.DuckDBPyCo
     price_table = prices.price_table(root, None)
     con = duckdb.connect(":memory:")
     try:
-        define(con, root, price_table, f"{sql_version()}-{price_table.digest()}", snapshot)
+        define(con, root, price_table, file_version(price_table), snapshot)
     except BaseException:
         con.close()
         raise
