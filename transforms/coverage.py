@@ -232,13 +232,17 @@ class Counter:
         self.skeletons: dict[bytes, list] = {}
         self.native = NATIVE
 
-    def texts(self, items: Sequence[tuple[int, bytes, str | None]]) -> None:
+    def texts(self, items: Sequence[tuple[int, bytes, str | None]]) -> list[int] | None:
         """Count the records of a batch's JSON texts: (line number, text, SSE event name),
-        in line order, one text a line number. Invalid JSON holds no record."""
+        in line order, one text a line number. Invalid JSON holds no record.
+
+        Returns the positions in `items` the scanner did not read (as `block`; None
+        without the scanner)."""
         if not items:
-            return
+            return []
         self.first_line, self.last_line = items[0][0], items[-1][0]
         body = items[:-1]
+        declined: list[int] = []
         if self.native and body:  # what the scanner reads is counted in C, by skeleton
             events = [event for _, _, event in body]
             declined = self._scan([text for _, text, _ in body],
@@ -246,6 +250,7 @@ class Counter:
             body = [body[i] for i in declined]
         self._read(body)
         self._last(items[-1][1], items[-1][2])
+        return [*declined, len(items) - 1] if self.native else None
 
     def lines(self, first_line: int, raws: list[bytes]) -> None:
         """`texts` of JSON lines numbered from `first_line`, blank ones skipped (without a
@@ -267,16 +272,23 @@ class Counter:
         self._read([(0, body[i], None) for i in declined if not _blank(body[i])])
         self._last(raws[hi], None)
 
-    def block(self, first_line: int, data: bytes) -> None:
-        """`lines` of a block of JSON lines, split and scanned in C (`NATIVE` only)."""
+    def block(self, first_line: int, data: bytes) -> list[int]:
+        """`lines` of a block of JSON lines, split and scanned in C (`NATIVE` only).
+
+        Returns the positions (in `data.split(b"\n")`) of the lines the scanner did not
+        read: every non-blank line but the last that may be invalid UTF-8, hold a number
+        orjson finds infinite, nest deeper than 500 levels, or hold anything else it
+        cannot prove orjson reads its way (`transforms/parse.py` sends them to the
+        careful path), then the last non-blank line, which it does not scan."""
         scanned, declined, first, last, start, end = _scan_block(data)
         if last < 0:
-            return
+            return []
         self.first_line, self.last_line = first_line + first, first_line + last
         for key, n, first_seen, last_seen in scanned:
             _merge(self.skeletons, key, [n, first_seen, last_seen])
         self._read([(0, data[a:b], None) for _, a, b in declined])
         self._last(data[start:end], None)
+        return [i for i, _, _ in declined] + [last]
 
     def _scan(self, texts: list[bytes], events: list | None) -> list[int]:
         """Count what the scanner reads of `texts`; the indices of those it declines."""
@@ -471,21 +483,38 @@ def of_lines(source_file: str, first_line: int, raws: Iterable[bytes]) -> pl.Dat
 
 def of_block(source_file: str, first_line: int, data: bytes) -> pl.DataFrame:
     """Coverage of a block of whole JSON lines (the last may lack its newline)."""
+    return scan_block(source_file, first_line, data)[0]
+
+
+def scan_block(source_file: str, first_line: int, data: bytes
+               ) -> tuple[pl.DataFrame, list[int] | None]:
+    """`of_block`, and the lines the scanner left to orjson (`Counter.block`; None
+    without the scanner): the parser's batch check needs to look at those alone."""
     counter = Counter(source_file)
     if counter.native:
-        counter.block(first_line, data)
+        unread = counter.block(first_line, data)
     else:
         counter.lines(first_line, data.split(b"\n"))
-    return counter.frame()
+        unread = None
+    return counter.frame(), unread
 
 
 def of_events(source_file: str, events: Iterable[tuple[int, str | None, bytes]]
               ) -> pl.DataFrame:
     """Coverage of raw SSE blocks: (line of the first `data:` line, event name, data)."""
+    return scan_events(source_file, list(events))[0]
+
+
+def scan_events(source_file: str, events: Sequence[tuple[int, str | None, bytes]]
+                ) -> tuple[pl.DataFrame, list[int] | None]:
+    """`of_events`, and the positions in `events` of the blocks the scanner did not read
+    (as `scan_block`; blocks holding no JSON text are not among them)."""
     counter = Counter(source_file)
-    texts = ((line_no, data.strip(), name) for line_no, name, data in events)
-    counter.texts([t for t in texts if t[1] and t[1] != b"[DONE]"])
-    return counter.frame()
+    kept = [p for p, (_, _, data) in enumerate(events)
+            if (text := data.strip()) and text != b"[DONE]"]
+    unread = counter.texts([(events[p][0], events[p][2].strip(), events[p][1])
+                            for p in kept])
+    return counter.frame(), None if unread is None else [kept[i] for i in unread]
 
 
 def of_document(source_file: str, data: bytes) -> pl.DataFrame:

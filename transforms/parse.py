@@ -424,27 +424,45 @@ def parse_lines(source_file: str, lines: Iterable[tuple[int, bytes]],
 
 
 def parse_block(source_file: str, first_line: int, data: bytes,
-                stream: StreamState | None = None) -> ParsedBatch:
+                stream: StreamState | None = None, unread: list[int] | None = None
+                ) -> ParsedBatch:
     """Decode the lines of `data` (whole lines; the last one may lack its newline),
     numbered from `first_line`. The batch checks run once over `data` itself.
-    `stream`: where the file's Responses streams stood after the previous batch."""
+    `stream`: where the file's Responses streams stood after the previous batch.
+
+    `unread`: the positions of the lines the field-coverage scanner did not read
+    (`coverage.scan_block`); every other line was proven valid UTF-8, free of numbers
+    orjson finds infinite and no deeper than 500 levels, so the batch checks
+    (`assistants_fast.suspects`) look at those lines alone."""
     raws = data.split(b"\n")
     if raws[-1] == b"":
         raws.pop()
     decoder = _Decoder(source_file, stream=stream)
-    flagged = assistants_fast.suspects(raws, joined=data)
+    flagged = (assistants_fast.suspects(raws, joined=data) if unread is None
+               else _flagged(raws, unread))
     with _no_gc():
         decoder.lines(range(first_line, first_line + len(raws)), raws, flagged)
         return decoder.result()
 
 
+def _flagged(raws: list[bytes], unread: list[int] | None) -> set[int]:
+    """The batch check (`assistants_fast.suspects`) of `raws`, or of its `unread` lines
+    alone when the coverage scanner proved the others clean."""
+    if unread is None:
+        return assistants_fast.suspects(raws)
+    unread = [i for i in unread if i < len(raws)]
+    return {unread[j] for j in assistants_fast.suspects([raws[i] for i in unread])}
+
+
 def parse_events(source_file: str, events: Iterable[tuple[int, str | None, bytes]],
-                 careful: bool = False, stream: StreamState | None = None) -> ParsedBatch:
-    """Decode raw SSE blocks (line number, event name, data bytes) of one file."""
+                 careful: bool = False, stream: StreamState | None = None,
+                 unread: list[int] | None = None) -> ParsedBatch:
+    """Decode raw SSE blocks (line number, event name, data bytes) of one file.
+    `unread`: as `parse_block`'s (`coverage.scan_events`)."""
     events = list(events)
     datas = [data for _, _, data in events]
     decoder = _Decoder(source_file, fast=not careful, stream=stream)
-    flagged = set() if careful else assistants_fast.suspects(datas)
+    flagged = set() if careful else _flagged(datas, unread)
     with _no_gc():
         decoder.events([n for n, _, _ in events], [e for _, e, _ in events], datas, flagged)
         return decoder.result()

@@ -478,8 +478,10 @@ def parse_chunk_batches(chunk: Chunk, max_bytes: int | None) -> Iterator[ParsedB
             yield batch
     else:
         for data in _pieces(reader, max_bytes):
-            batch = parse_block(chunk.path, lines + 1, data, stream)
-            batch.coverage = coverage.of_block(chunk.path, lines + 1, data)
+            # coverage first: its scanner tells the parser which lines need its checks
+            found, unread = coverage.scan_block(chunk.path, lines + 1, data)
+            batch = parse_block(chunk.path, lines + 1, data, stream, unread)
+            batch.coverage = found
             lines += batch.lines_read
             yield batch
     if reader.cut is not None:
@@ -500,8 +502,9 @@ def _sse_batches(path: str, pieces: Iterable[bytes], max_bytes: int | None,
             n += len(lines)
 
     for events in _batched(sse_events(numbered()), max_bytes, lambda e: len(e[2])):
-        batch = parse_events(path, events, stream=stream)
-        batch.coverage = coverage.of_events(path, events)
+        found, unread = coverage.scan_events(path, events)  # first: see parse_chunk_batches
+        batch = parse_events(path, events, stream=stream, unread=unread)
+        batch.coverage = found
         batch.lines_read, counter[0] = counter[0], 0
         yield batch
     if counter[0]:  # trailing lines that held no event

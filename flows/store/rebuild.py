@@ -18,7 +18,6 @@ snapshot. The rows are written once, not staged and copied.
 from __future__ import annotations
 
 import shutil
-from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
@@ -143,29 +142,30 @@ def _laid_out(staging: Path, table: str, schema: pl.Schema) -> pl.LazyFrame:
     return pl.scan_parquet(files, schema=schema)
 
 
-# Buckets built at once, in threads: Polars releases the GIL, and much of a bucket's build
-# (sorts on one key, group-bys, joins of small frames) keeps one core busy, so two
-# buckets would fill two cores, their rows written in bucket order (files the same on
-# every run). One at a time, though: measured at 4 GB (direct, quiet 2 cores), two
-# buckets at once took the ingest process from 0.99 to 1.40 GB (the process tree with
-# Prefect's server to 1.6 GB, over the 1.5 GB bound) for 65 s instead of 72 s; smaller
-# buckets did not bring the memory down (1.40 GB), so each building thread keeps its own.
-BUCKETS_AHEAD = 1
+# One bucket is built at a time, in a thread, while the caller writes the one before:
+# Polars releases the GIL, so the build of bucket b + 1 (its records read, ranked and
+# joined) runs beside the Parquet writes of bucket b. Rows are still written in bucket
+# order (files the same on every run). Two buckets *building* at once was measured at
+# 4 GB (direct, quiet 2 cores): the ingest process went from 0.99 to 1.40 GB (the process
+# tree with Prefect's server to 1.6 GB, over the 1.5 GB bound) for 65 s instead of 72 s,
+# so a bucket's build never overlaps another's; what overlaps is one build and the
+# writes of a finished bucket's rows, which are a fraction of its records.
 
 
 def _in_order(build: Callable[[int], T], buckets: range) -> Iterator[T]:
-    """`build(b)` for every bucket, in order, at most `BUCKETS_AHEAD` building at once."""
+    """`build(b)` for every bucket, in order; the next bucket builds while the caller
+    consumes the previous one, never two builds at once."""
     if len(buckets) <= 1:
         yield from map(build, buckets)
         return
-    with ThreadPoolExecutor(max_workers=BUCKETS_AHEAD) as pool:
-        pending: deque[Future[T]] = deque()
-        for b in buckets:
-            pending.append(pool.submit(build, b))
-            if len(pending) >= BUCKETS_AHEAD:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: Future[T] = pool.submit(build, buckets[0])
+        for b in buckets[1:]:
+            done = pending.result()
+            pending = pool.submit(build, b)
+            yield done
+            del done
+        yield pending.result()
 
 
 class _Staged:

@@ -18,8 +18,11 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from steplens.transforms import coverage
+from steplens.transforms.assistants import fast as assistants_fast
+from steplens.transforms.parse import parse_block, parse_events, parse_lines
 from tests.support.coverage_walk import walk_paths
 from tests.transforms.test_coverage import _JSON, _LINE, _micros, _object_text, _records
+from tests.transforms.test_decode import assert_same
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -129,3 +132,46 @@ def test_a_batch_counts_the_same_with_and_without_the_scanner(lines):
     with mock.patch.object(coverage, "NATIVE", False):
         without = coverage.of_events("/f", events)
     assert_frame_equal(with_scan, without, check_row_order=False)
+
+
+# ---- the parser's batch check, narrowed to what the scanner did not read ------------------
+
+def _assert_unread_covers_suspects(lines: list[bytes]) -> None:
+    """A line the parser's batch check flags (`assistants_fast.suspects`: maybe invalid
+    UTF-8, a number orjson finds infinite, deep nesting) and the scanner read is one
+    orjson reads (the check also flags long digit runs inside strings), and a block
+    parsed with the check narrowed to the unread lines equals the careful parse."""
+    for block in (b"\n".join(lines), b"\n".join(lines) + b"\n"):
+        raws = block.split(b"\n")
+        if raws[-1] == b"":
+            raws.pop()
+        _, unread = coverage.scan_block("/f", 1, block)
+        for i in set(assistants_fast.suspects(raws)).difference(unread):
+            orjson.loads(raws[i])
+        careful = parse_lines("/f", enumerate(raws, 1), careful=True)
+        assert_same(parse_block("/f", 1, block, unread=unread), careful)
+    # SSE blocks, some named, some bare, some without JSON
+    events = [(n, name, t) for n, t, name in _sse_like(lines + [b"", b" [DONE] "])]
+    _, unread = coverage.scan_events("/f", events)
+    for i in set(assistants_fast.suspects([t for _, _, t in events])).difference(unread):
+        orjson.loads(events[i][2])
+    assert_same(parse_events("/f", events, unread=unread),
+                parse_events("/f", events, careful=True))
+
+
+def test_the_scanner_leaves_every_suspect_line_unread_on_mutated_real_lines():
+    rng = random.Random(11)
+    lines = []
+    for text in rng.sample(REAL, 300):
+        at = rng.randrange(len(text) + 1)
+        lines.append(text[:at] + rng.choice(_MUTATIONS + [b"1" * 240, b"9e999"]) + text[at:])
+    lines += [b"[" * 1100 + b"]" * 1100, b'{"a":' * 600 + b"1" + b"}" * 600]
+    rng.shuffle(lines)
+    for start in range(0, len(lines), 40):
+        _assert_unread_covers_suspects(lines[start:start + 40])
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_LINE, st.sampled_from(REAL)), min_size=1, max_size=12))
+def test_the_scanner_leaves_every_suspect_line_unread(lines):
+    _assert_unread_covers_suspects(lines)
