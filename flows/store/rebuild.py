@@ -204,15 +204,26 @@ RUN_TABLES = ("runs",)
 STEP_TABLES = ("steps", "tool_calls", "usage", "_step_sources")
 
 
+# A full build of at least this many buckets splits the records by bucket once
+# (`records.split_by_bucket`) rather than reading every segment for every bucket: measured
+# at 4 GB (28 step buckets) it saves about half the read CPU; below about 8 buckets the
+# split costs more than the reads it saves.
+SPLIT_BUCKETS = 8
+SPLIT = "_split"  # under the staging directory: <pass>/<frame>/<bucket>.parquet
+
+
 def _run_bucket(root: Path, manifest: Manifest, run_ids: pl.Series | None, buckets: int,
-                b: int) -> BucketTables:
-    batch = records.load(root, manifest.segments, None, run_ids, (b, buckets), RUN_FRAMES)
+                b: int, split: Path | None = None) -> BucketTables:
+    batch = (records.load_split(split, RUN_FRAMES, b) if split is not None else
+             records.load(root, manifest.segments, None, run_ids, (b, buckets), RUN_FRAMES))
     return build_bucket(batch)
 
 
 def _step_bucket(root: Path, manifest: Manifest, step_ids: pl.Series | None,
-                 models: pl.LazyFrame, buckets: int, b: int) -> BucketTables:
-    batch = records.load(root, manifest.segments, step_ids, None, (b, buckets), STEP_FRAMES)
+                 models: pl.LazyFrame, buckets: int, b: int,
+                 split: Path | None = None) -> BucketTables:
+    batch = (records.load_split(split, STEP_FRAMES, b) if split is not None else
+             records.load(root, manifest.segments, step_ids, None, (b, buckets), STEP_FRAMES))
     needed = batch.step_records["run_id"].drop_nulls().unique().implode()
     # only the runs this bucket's steps belong to: memory stays per bucket
     return build_bucket(batch, Lookups(models=models.filter(pl.col("run_id").is_in(needed))
@@ -229,6 +240,16 @@ def _build(sink: Sink, tables: tuple[str, ...], bucket: Callable[[int], BucketTa
         del built, frames
 
 
+def _split(root: Path, manifest: Manifest, frames: tuple[str, ...], buckets: int,
+           name: str) -> Path | None:
+    """Where `frames` were split by bucket for this pass (`SPLIT_BUCKETS`), or None."""
+    if buckets < SPLIT_BUCKETS:
+        return None
+    into = root / STAGING / SPLIT / name
+    records.split_by_bucket(root, manifest.segments, frames, buckets, into)
+    return into
+
+
 def rebuild_full(root: Path, manifest: Manifest, granularity: str) -> dict[str, Change]:
     """Every row, from every record of the live segments (a new warehouse, a full
     refresh): laid out straight as the new snapshot's partition files.
@@ -243,16 +264,21 @@ def rebuild_full(root: Path, manifest: Manifest, granularity: str) -> dict[str, 
     response_rows = _LaidOut(staging, granularity, "part-1.parquet")
     try:
         n_runs = _buckets(records.rows_of(manifest.segments, RUN_FRAMES), None)
-        _build(rows, RUN_TABLES, partial(_run_bucket, root, manifest, None, n_runs), n_runs)
+        split = _split(root, manifest, RUN_FRAMES, n_runs, "runs")
+        _build(rows, RUN_TABLES, partial(_run_bucket, root, manifest, None, n_runs,
+                                         split=split), n_runs)
         rows.close("runs")
         models = run_models(_laid_out(staging, "runs", schemas.RUNS))
         n_steps = _buckets(records.rows_of(manifest.segments, STEP_FRAMES), None)
-        _build(rows, STEP_TABLES, partial(_step_bucket, root, manifest, None, models, n_steps),
-               n_steps)
+        split = _split(root, manifest, STEP_FRAMES, n_steps, "steps")
+        _build(rows, STEP_TABLES, partial(_step_bucket, root, manifest, None, models, n_steps,
+                                          split=split), n_steps)
+        shutil.rmtree(staging / SPLIT, ignore_errors=True)
         responses_full(root, manifest, response_rows.write)
     finally:
         rows.close()
         response_rows.close()
+        shutil.rmtree(staging / SPLIT, ignore_errors=True)
     return {table: Change(pl.Series([], dtype=pl.String), _laid_out(staging, table, spec.schema),
                           laid_out=staging / table)
             for table, spec in schemas.KEYED.items()}

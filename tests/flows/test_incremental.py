@@ -199,9 +199,14 @@ def test_rebuild_in_many_buckets_gives_the_same_tables(prefect_server, export, t
     generate_export(export, runs=40, seed=11)
     one = tmp_path / "one"
     ingest(paths=[str(export)], warehouse_dir=str(one))
-    monkeypatch.setattr(rebuild, "ROWS_PER_BUCKET", 100)
+    monkeypatch.setattr(rebuild, "ROWS_PER_BUCKET", 30)
+    splits = []  # a full build of that many buckets splits the records by bucket once
+    split_by_bucket = rebuild.records.split_by_bucket
+    monkeypatch.setattr(rebuild.records, "split_by_bucket",
+                        lambda *a: splits.append(a[3]) or split_by_bucket(*a))
     many = tmp_path / "many"
     summary = ingest(paths=[str(export)], warehouse_dir=str(many))
+    assert len(splits) == 2 and min(splits) >= rebuild.SPLIT_BUCKETS, (splits, summary)
     for name, frame in tables(one).items():
         assert_frame_equal(tables(many)[name], frame, check_row_order=False)
     assert summary["balanced"] == 1
