@@ -209,7 +209,7 @@ def phase_coverage(paths: list[str]) -> dict:
     from steplens.flows.io import inputs
     from steplens.flows.store.manifest import file_kind
     from steplens.transforms import coverage
-    from steplens.transforms.sse import sse_events
+    from steplens.transforms.sse import sse_events_of_pieces
 
     wall = cpu = 0.0
     rows = 0
@@ -227,9 +227,9 @@ def phase_coverage(paths: list[str]) -> dict:
         if doc:
             timed(coverage.of_document, f, b"".join(inputs._pieces(reader, None)))
         elif sse:
-            lines = [ln for piece in inputs._pieces(reader, None) for ln in inputs._split(piece)]
             # the blocks are the parse's (it splits them for its own decode): not timed
-            timed(coverage.of_events, f, list(sse_events(enumerate(lines, 1))))
+            timed(coverage.of_events, f,
+                  list(sse_events_of_pieces(inputs._pieces(reader, None))))
         else:
             first = 1
             for data in inputs._pieces(reader, 32 * MiB):

@@ -427,13 +427,14 @@ def parse_block(source_file: str, first_line: int, data: bytes,
                 stream: StreamState | None = None, unread: list[int] | None = None
                 ) -> ParsedBatch:
     """Decode the lines of `data` (whole lines; the last one may lack its newline),
-    numbered from `first_line`. The batch checks run once over `data` itself.
-    `stream`: where the file's Responses streams stood after the previous batch.
+    numbered from `first_line`. `stream`: where the file's Responses streams stood after
+    the previous batch.
 
-    `unread`: the positions of the lines the field-coverage scanner did not read
-    (`coverage.scan_block`); every other line was proven valid UTF-8, free of numbers
-    orjson finds infinite and no deeper than 500 levels, so the batch checks
-    (`assistants_fast.suspects`) look at those lines alone."""
+    The batch checks (`assistants_fast.suspects`) run once over `data` itself, or, given
+    `unread` (the positions of the lines the field-coverage scanner did not read,
+    `coverage.scan_block`), over those lines alone: the scanner proved every other line
+    valid UTF-8, free of numbers orjson finds infinite and no deeper than 500 levels
+    (tests/transforms/test_coverage_scan.py)."""
     raws = data.split(b"\n")
     if raws[-1] == b"":
         raws.pop()

@@ -9,6 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+try:  # built by setup.py with the package; optional (the Python reader below otherwise)
+    from steplens.transforms._sse import sse_split as _sse_split
+except ImportError:  # pragma: no cover - only where no C compiler was at hand
+    _sse_split = None
+
+NATIVE = _sse_split is not None
+
 # A JSON line never starts with ":", so a leading SSE comment (": keep-alive") says SSE too.
 SSE_PREFIXES = (b"event:", b"data:", b":")
 
@@ -52,3 +59,42 @@ def sse_events(lines: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, str | 
             event = value.strip().decode("utf-8", "replace")
     if data or done:
         yield first, event, b"\n".join(data) if data else b"[DONE]"
+
+
+def _lines(data: bytes) -> list[bytes]:
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
+def sse_events_of_pieces(pieces: Iterable[bytes], counted: list[int] | None = None,
+                         native: bool = NATIVE
+                         ) -> Iterator[tuple[int, str | None, bytes]]:
+    """`sse_events` of a file's text given in pieces that end at a newline (the last
+    one may not), lines numbered from 1. `counted[0]` grows by each piece's lines as
+    the piece is read (the ingest's per-batch line count).
+
+    Native (`_sse.c`, the same rules): a piece is split in C up to its last blank
+    line, and what follows is read again with the next piece."""
+    counter = counted if counted is not None else [0]
+    if not native:
+        def numbered() -> Iterator[tuple[int, bytes]]:
+            n = 0
+            for data in pieces:
+                lines = _lines(data)
+                counter[0] += len(lines)
+                yield from enumerate(lines, n + 1)
+                n += len(lines)
+
+        yield from sse_events(numbered())
+        return
+    rest, line = b"", 1
+    for data in pieces:
+        counter[0] += data.count(b"\n") + (1 if data and data[-1:] != b"\n" else 0)
+        text = rest + data if rest else data
+        events, consumed, lines = _sse_split(text, line, False)
+        yield from events
+        rest, line = text[consumed:], line + lines
+    if rest:
+        yield from _sse_split(rest, line, True)[0]

@@ -34,7 +34,7 @@ from steplens.transforms.parse import (
 )
 from steplens.transforms.responses.careful import StreamState
 from steplens.transforms.responses.spec import is_stream_event
-from steplens.transforms.sse import looks_like_sse, sse_events
+from steplens.transforms.sse import looks_like_sse, sse_events_of_pieces
 
 READ_BLOCK = 8 * 1024 * 1024
 # A range of a plain file (at most a work unit, about 32 MB) is read in one call: one
@@ -374,13 +374,6 @@ def _pieces(reader: _Reader, max_bytes: int | None) -> Iterator[bytes]:
         yield data
 
 
-def _split(data: bytes) -> list[bytes]:
-    lines = data.split(b"\n")
-    if lines[-1] == b"":
-        lines.pop()
-    return lines
-
-
 def _cut_batch(path: str, line_no: int, tail: bytes, reason: str, read_again: bool
                ) -> ParsedBatch:
     """The one reject of a cut: the line it fell in, why, and what was read of that line."""
@@ -490,18 +483,11 @@ def parse_chunk_batches(chunk: Chunk, max_bytes: int | None) -> Iterator[ParsedB
 
 def _sse_batches(path: str, pieces: Iterable[bytes], max_bytes: int | None,
                  stream: StreamState) -> Iterator[ParsedBatch]:
-    """Raw SSE: numbered lines -> blocks -> batches of about `max_bytes` of data."""
+    """Raw SSE: pieces -> blocks (`sse_events_of_pieces`) -> batches of about
+    `max_bytes` of data."""
     counter = [0]
-
-    def numbered() -> Iterator[tuple[int, bytes]]:
-        n = 0
-        for data in pieces:
-            lines = _split(data)
-            counter[0] += len(lines)
-            yield from enumerate(lines, n + 1)
-            n += len(lines)
-
-    for events in _batched(sse_events(numbered()), max_bytes, lambda e: len(e[2])):
+    blocks = sse_events_of_pieces(pieces, counter)
+    for events in _batched(blocks, max_bytes, lambda e: len(e[2])):
         found, unread = coverage.scan_events(path, events)  # first: see parse_chunk_batches
         batch = parse_events(path, events, stream=stream, unread=unread)
         batch.coverage = found
