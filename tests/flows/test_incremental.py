@@ -216,3 +216,45 @@ def test_rebuild_in_many_buckets_gives_the_same_tables(prefect_server, export, t
     ingest(paths=[str(export)], warehouse_dir=str(one))
     for name, frame in tables(one).items():
         assert_frame_equal(tables(many)[name], frame, check_row_order=False)
+
+
+def test_a_full_disk_while_records_are_split_leaves_the_warehouse_as_it_was(
+        prefect_server, export, tmp_path, monkeypatch):
+    """The disk fills while a large full build splits its records by bucket: the ingest
+    fails, the published snapshot and its rows stay, the split is removed, and the next
+    ingest builds the same tables."""
+    import errno
+    from types import SimpleNamespace
+
+    import pyarrow.parquet as pq
+
+    from steplens.flows.store import rebuild, records
+    from tests.support.generate import generate_export
+
+    generate_export(export, runs=40, seed=11)
+    wh = tmp_path / "wh"
+    ingest(paths=[str(export)], warehouse_dir=str(wh))
+    before, published = tables(wh), snapshots.current_snapshot(wh)
+    written = []
+
+    class FillsUp(pq.ParquetWriter):
+        def write_table(self, *args, **kwargs):
+            written.append(1)
+            if len(written) > 5:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write_table(*args, **kwargs)
+
+    monkeypatch.setattr(rebuild, "ROWS_PER_BUCKET", 30)
+    monkeypatch.setattr(records, "pq", SimpleNamespace(ParquetWriter=FillsUp))
+    with pytest.raises(OSError, match="No space left"):
+        ingest(paths=[str(export)], warehouse_dir=str(wh), full_refresh=True)
+    assert len(written) == 6  # it failed inside the split
+    assert snapshots.current_snapshot(wh) == published
+    for name, frame in before.items():
+        assert_frame_equal(tables(wh)[name], frame)
+    assert not (wh / ".staging" / rebuild.SPLIT).exists()
+    monkeypatch.setattr(records, "pq", pq)
+    ingest(paths=[str(export)], warehouse_dir=str(wh), full_refresh=True)
+    assert snapshots.current_snapshot(wh) != published
+    for name, frame in before.items():
+        assert_frame_equal(tables(wh)[name], frame)
