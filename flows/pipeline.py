@@ -40,7 +40,7 @@ from steplens.flows.faults import checkpoint
 from steplens.flows.io import storage
 from steplens.flows.io.inputs import discover
 from steplens.flows.orchestration.lifeline import die_with_parent
-from steplens.flows.settings import PARALLEL_MIN_BYTES, STAGING, Settings
+from steplens.flows.settings import PARALLEL_MIN_BYTES, RECORDS, STAGING, Settings
 from steplens.flows.store import early_views, integrity, records, remote, snapshots, views
 from steplens.flows.store.manifest import (
     FilePlan,
@@ -226,6 +226,29 @@ DIRECT = Steps(discover=discover_inputs, parse=parse_units, rebuild_full=rebuild
                views=build_views)
 
 
+def _remove_leftovers(root: Path, manifest: Manifest, early_views_too: bool) -> None:
+    """Under the ingest lock: record segments no kept snapshot names (superseded, or
+    parsed by a killed ingest), the staging area (rows being rebuilt, records split by
+    bucket) and, unless this ingest's own early define is in use, `.views-early/`.
+    Segments of every kept snapshot stay (a retained snapshot stays whole)."""
+    records.prune(root, set(manifest.segments) | snapshots.live_segments(root))
+    shutil.rmtree(root / STAGING, ignore_errors=True)
+    if early_views_too:  # a killed ingest's (an early define removes its own)
+        shutil.rmtree(root / early_views.EARLY, ignore_errors=True)
+
+
+def has_leftovers(root: Path, manifest: Manifest) -> bool:
+    """Whether a killed ingest left anything `_remove_leftovers` removes: then an ingest
+    with nothing to read still runs (preflight), to remove it."""
+    if (root / STAGING).exists() or (root / early_views.EARLY).exists():
+        return True
+    base = root / RECORDS
+    others = ({e.name for e in base.iterdir()} - set(manifest.segments)
+              if base.exists() else set())
+    # only then are the other kept snapshots' manifests read
+    return bool(others and others - snapshots.live_segments(root))
+
+
 def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logger
         | logging.LoggerAdapter, full_refresh: bool = False, wait: bool = False,
         redact: str | None = None, redact_fields: str | None = None) -> dict:
@@ -290,17 +313,15 @@ def run(paths: list[str], settings: Settings, steps: Steps, logger: logging.Logg
                     "field_coverage": records.coverage_table(root, manifest.segments)},
                 retention=settings.snapshot_retention_seconds, prices_file=settings.prices,
                 early_views=early.take if early is not None else None)
-            # segments of every kept snapshot stay (a retained snapshot stays whole)
-            records.prune(root, set(manifest.segments) | snapshots.live_segments(root))
-            shutil.rmtree(root / STAGING, ignore_errors=True)
-            if early is None:  # a killed ingest's (an early define removes its own)
-                shutil.rmtree(root / early_views.EARLY, ignore_errors=True)
+            _remove_leftovers(root, manifest, early_views_too=early is None)
             if settings.remote:
                 steps.push(root, settings.remote)
         else:
             batch = {**batch_counts([]), "step_ids_recomputed": 0, "run_ids_recomputed": 0}
             logger.info("no changes: %d files unchanged", actions["unchanged"])
             no_op = True
+            # a killed ingest's leftovers go now, not at the next ingest that publishes
+            _remove_leftovers(root, manifest, early_views_too=True)
         steps.views(settings)
         if no_op:
             summary = assemble(root, manifest, prev, len(files), actions, batch, no_op,

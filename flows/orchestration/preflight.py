@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from steplens.flows.pipeline import Batch, discover_inputs, plan_batch
+from steplens.flows.pipeline import Batch, discover_inputs, has_leftovers, plan_batch
 from steplens.flows.settings import LOCK, Settings
 from steplens.flows.store import snapshots
 
@@ -33,13 +33,14 @@ class Preflight:
     batch: Batch | None = None  # None: a remote warehouse (pulled by the ingest first)
     last_summary: dict | None = None
     views_current: bool = False
+    leftovers: bool = False  # a killed ingest's files: the ingest runs to remove them
     seconds: float = 0.0
 
     @property
     def no_op(self) -> bool:
         """Nothing to read and nothing to rebuild: the last summary still holds."""
         return (self.batch is not None and self.batch.unchanged and self.views_current
-                and self.last_summary is not None
+                and not self.leftovers and self.last_summary is not None
                 and "tables" in self.last_summary and "skipped_by_shape" in self.last_summary)
 
     def summary(self) -> dict:
@@ -75,6 +76,7 @@ def preflight(paths: list[str], settings: Settings, full_refresh: bool = False,
         from steplens.flows.store import views
 
         pre.views_current = views.is_current(root, settings.prices)
+        pre.leftovers = has_leftovers(root, pre.batch.manifest)
         pre.last_summary = snapshots.read_json(pre.batch.prev, snapshots.SUMMARY)
     pre.seconds = time.perf_counter() - started
     return pre

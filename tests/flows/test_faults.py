@@ -59,15 +59,15 @@ def wait_until(predicate, timeout: float = 60.0, every: float = 0.1):
 
 
 def _ingest(export: Path, wh: Path, tag: str, orchestration: str = "prefect",
-            **env: str) -> subprocess.Popen:
+            *options: str, **env: str) -> subprocess.Popen:
     """`steplens ingest` in a child process with no Prefect API configured: as a flow
     run on a temporary server it starts itself, unless `orchestration` says direct."""
     child_env = {k: v for k, v in os.environ.items()
                  if k not in ("PREFECT_API_URL", "PYTEST_CURRENT_TEST")}
     child_env.update({MARK: tag, "STEPLENS_ORCHESTRATION": orchestration, **env})
     return subprocess.Popen(
-        [sys.executable, "-m", "steplens.flows.cli", "ingest", str(export), "-w", str(wh)],
-        env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [sys.executable, "-m", "steplens.flows.cli", "ingest", str(export), "-w", str(wh),
+         *options], env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def _reap(tag: str) -> None:
@@ -252,3 +252,46 @@ def test_a_damaged_duckdb_file_is_rewritten_by_the_next_ingest(damaged):
 
     with duckdb.connect(str(damaged / "steplens.duckdb"), read_only=True) as con:
         assert con.sql("select count(*) from steps").fetchall()[0][0] > 0
+
+
+def test_a_killed_ingests_files_go_with_the_next_ingest_even_with_nothing_to_read(
+        export, tmp_path):
+    """A full refresh killed after its parse leaves record segments no snapshot names,
+    and one killed in its rebuild leaves the staging area (records split by bucket among
+    it): the next ingest, although every input is unchanged, removes them under the lock,
+    keeps every segment of the published snapshot, and answers as before."""
+    import json
+
+    from steplens.flows.store.manifest import Manifest
+
+    wh = tmp_path / "wh"
+    first = _ingest(export, wh, uuid.uuid4().hex, "direct")
+    assert first.wait(timeout=180) == 0, first.stdout.read()
+
+    def published_segments() -> set[str]:
+        snap = snapshots.current_snapshot(wh)
+        return set(Manifest.from_json(json.loads((snap / "manifest.json").read_text()))
+                   .segments)
+
+    live = published_segments()
+    assert live and {p.name for p in (wh / "records").iterdir()} == live
+    refresh = _ingest(export, wh, uuid.uuid4().hex, "direct", "--full-refresh",
+                      STEPLENS_FAULT="kill@after_parse")
+    assert refresh.wait(timeout=180) == -signal.SIGKILL, refresh.stdout.read()
+    assert {p.name for p in (wh / "records").iterdir()} - live  # its segments stayed
+    split = wh / ".staging" / "_split" / "steps" / "step_records"
+    split.mkdir(parents=True)
+    (split / "00000.parquet").write_bytes(b"PAR1 cut short")
+    answer = CliRunner().invoke(app, ["sql", "select count(*) as n from steps", "-w", str(wh),
+                                      "-f", "json"])
+    before = json.loads(answer.stdout)[0]["n"]
+
+    again = _ingest(export, wh, uuid.uuid4().hex, "direct")
+    out, _ = again.communicate(timeout=180)
+    assert again.returncode == 0, out
+    assert {p.name for p in (wh / "records").iterdir()} == live == published_segments()
+    assert not (wh / ".staging").exists()
+    answer = CliRunner().invoke(app, ["sql", "select count(*) as n from steps", "-w", str(wh),
+                                      "-f", "json"])
+    assert json.loads(answer.stdout)[0]["n"] == before > 0
+    assert CliRunner().invoke(app, ["check", "-w", str(wh)]).exit_code == 0
