@@ -40,7 +40,7 @@ from steplens.flows.faults import checkpoint
 from steplens.flows.io import storage
 from steplens.flows.io.inputs import discover
 from steplens.flows.orchestration.lifeline import die_with_parent
-from steplens.flows.settings import PARALLEL_MIN_BYTES, RECORDS, STAGING, Settings
+from steplens.flows.settings import PARALLEL_MIN_BYTES, STAGING, Settings
 from steplens.flows.store import early_views, integrity, records, remote, snapshots, views
 from steplens.flows.store.manifest import (
     FilePlan,
@@ -242,9 +242,7 @@ def has_leftovers(root: Path, manifest: Manifest) -> bool:
     with nothing to read still runs (preflight), to remove it."""
     if (root / STAGING).exists() or (root / early_views.EARLY).exists():
         return True
-    base = root / RECORDS
-    others = ({e.name for e in base.iterdir()} - set(manifest.segments)
-              if base.exists() else set())
+    others = {e.name for e in records.unnamed(root, set(manifest.segments))}
     # only then are the other kept snapshots' manifests read
     return bool(others and others - snapshots.live_segments(root))
 

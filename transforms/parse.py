@@ -439,18 +439,19 @@ def parse_block(source_file: str, first_line: int, data: bytes,
     if raws[-1] == b"":
         raws.pop()
     decoder = _Decoder(source_file, stream=stream)
-    flagged = (assistants_fast.suspects(raws, joined=data) if unread is None
-               else _flagged(raws, unread))
+    flagged = _flagged(raws, unread, joined=data)
     with _no_gc():
         decoder.lines(range(first_line, first_line + len(raws)), raws, flagged)
         return decoder.result()
 
 
-def _flagged(raws: list[bytes], unread: list[int] | None) -> set[int]:
-    """The batch check (`assistants_fast.suspects`) of `raws`, or of its `unread` lines
-    alone when the coverage scanner proved the others clean."""
+def _flagged(raws: list[bytes], unread: list[int] | None, joined: bytes | None = None
+             ) -> set[int]:
+    """The batch check (`assistants_fast.suspects`) of `raws` (`joined`: as it takes
+    it), or of its `unread` lines alone when the coverage scanner proved the others
+    clean."""
     if unread is None:
-        return assistants_fast.suspects(raws)
+        return assistants_fast.suspects(raws, joined=joined)
     unread = [i for i in unread if i < len(raws)]
     return {unread[j] for j in assistants_fast.suspects([raws[i] for i in unread])}
 

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from steplens.flows.settings import STAGING
 from steplens.flows.store import records, snapshots
+from steplens.flows.store.keyed_parquet import KeyedParquet
 from steplens.flows.store.manifest import Manifest
 from steplens.flows.store.rebuild_responses import responses_full, responses_incremental
 from steplens.flows.store.snapshots import Change
@@ -90,10 +90,9 @@ class _PartitionFiles:
 
     def __init__(self, base: Path, schema: pl.Schema, granularity: str,
                  file_name: str = "part-0.parquet") -> None:
-        self.base, self.granularity, self.file_name = base, granularity, file_name
-        self.arrow_schema = schemas.empty(schema).to_arrow(
-            compat_level=pl.CompatLevel.oldest()).schema
-        self.writers: dict[str, pq.ParquetWriter] = {}
+        self.granularity = granularity
+        self.files = KeyedParquet(schema, lambda part: base / part / file_name,
+                                  compression="zstd", compression_level=ZSTD_LEVEL)
         self.pending: list[pl.DataFrame] = []
         self.pending_bytes = 0
 
@@ -110,22 +109,13 @@ class _PartitionFiles:
         self.pending, self.pending_bytes = [], 0
         parts = frame.with_columns(snapshots.partition_expr(self.granularity))
         for (part,), rows in parts.partition_by("_partition", as_dict=True,
-                                                maintain_order=True).items():
-            writer = self.writers.get(part)
-            if writer is None:
-                (self.base / part).mkdir(parents=True, exist_ok=True)
-                writer = pq.ParquetWriter(self.base / part / self.file_name,
-                                          self.arrow_schema, compression="zstd",
-                                          compression_level=ZSTD_LEVEL)
-                self.writers[part] = writer
-            writer.write_table(rows.drop("_partition").to_arrow(
-                compat_level=pl.CompatLevel.oldest()))
+                                                maintain_order=True,
+                                                include_key=False).items():
+            self.files.append(part, rows)
 
     def close(self) -> None:
         self.flush()
-        for writer in self.writers.values():
-            writer.close()
-        self.writers = {}
+        self.files.close()
 
 
 def _staged(staging: Path, table: str, schema: pl.Schema) -> pl.LazyFrame:

@@ -224,11 +224,9 @@ def test_a_full_disk_while_records_are_split_leaves_the_warehouse_as_it_was(
     fails, the published snapshot and its rows stay, the split is removed, and the next
     ingest builds the same tables."""
     import errno
-    from types import SimpleNamespace
-
-    import pyarrow.parquet as pq
 
     from steplens.flows.store import rebuild, records
+    from steplens.flows.store.keyed_parquet import KeyedParquet
     from tests.support.generate import generate_export
 
     generate_export(export, runs=40, seed=11)
@@ -237,15 +235,15 @@ def test_a_full_disk_while_records_are_split_leaves_the_warehouse_as_it_was(
     before, published = tables(wh), snapshots.current_snapshot(wh)
     written = []
 
-    class FillsUp(pq.ParquetWriter):
-        def write_table(self, *args, **kwargs):
+    class FillsUp(KeyedParquet):  # the split's files only
+        def append(self, key, frame):
             written.append(1)
             if len(written) > 5:
                 raise OSError(errno.ENOSPC, "No space left on device")
-            return super().write_table(*args, **kwargs)
+            return super().append(key, frame)
 
     monkeypatch.setattr(rebuild, "ROWS_PER_BUCKET", 30)
-    monkeypatch.setattr(records, "pq", SimpleNamespace(ParquetWriter=FillsUp))
+    monkeypatch.setattr(records, "KeyedParquet", FillsUp)
     with pytest.raises(OSError, match="No space left"):
         ingest(paths=[str(export)], warehouse_dir=str(wh), full_refresh=True)
     assert len(written) == 6  # it failed inside the split
@@ -253,7 +251,7 @@ def test_a_full_disk_while_records_are_split_leaves_the_warehouse_as_it_was(
     for name, frame in before.items():
         assert_frame_equal(tables(wh)[name], frame)
     assert not (wh / ".staging" / rebuild.SPLIT).exists()
-    monkeypatch.setattr(records, "pq", pq)
+    monkeypatch.setattr(records, "KeyedParquet", KeyedParquet)
     ingest(paths=[str(export)], warehouse_dir=str(wh), full_refresh=True)
     assert snapshots.current_snapshot(wh) != published
     for name, frame in before.items():
